@@ -1,0 +1,129 @@
+//! Lifecycle throughput: events per second for in-order apply and for replay
+//! from scratch.
+
+use chrono::{TimeDelta, TimeZone, Utc};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use leadflow::{Actor, Engine, Event, EventBody, Reason, ReasonCode, Source};
+use std::hint::black_box;
+
+/// `leads` journeys of 10 events each through the waterfall: created,
+/// identified, forward moves, a recycle and a second cycle, a loss.
+fn journeys(leads: usize) -> Vec<Vec<Event>> {
+    let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let steps: [(&str, bool); 8] = [
+        ("Inquiry", false),
+        ("MQL", false),
+        ("SAL", false),
+        ("", true), // recycle
+        ("MQL", false),
+        ("SQL", false),
+        ("Opportunity", false),
+        ("Lost", false),
+    ];
+    (0..leads)
+        .map(|l| {
+            let lead = format!("lead-{l:06}");
+            let at = |i: i64| start + TimeDelta::minutes(l as i64 * 7 + i * 600);
+            let mut evs = vec![
+                Event::new(
+                    format!("{lead}-0"),
+                    lead.as_str(),
+                    at(0),
+                    EventBody::Created {
+                        stage: "Anonymous".into(),
+                        source: Source::Marketing,
+                        actor: Actor::System,
+                    },
+                ),
+                Event::new(
+                    format!("{lead}-1"),
+                    lead.as_str(),
+                    at(1),
+                    EventBody::Identified {
+                        visitor: format!("visitor-{l}").into(),
+                    },
+                ),
+            ];
+            for (i, (to, recycle)) in steps.iter().enumerate() {
+                let body = if *recycle {
+                    EventBody::Recycled {
+                        actor: Actor::Sales,
+                        reason: Reason::new(ReasonCode::Timing),
+                    }
+                } else {
+                    EventBody::Advanced {
+                        to: (*to).into(),
+                        actor: Actor::Sales,
+                        reason: (*to == "Lost").then(|| Reason::new(ReasonCode::Competitor)),
+                    }
+                };
+                evs.push(Event::new(
+                    format!("{lead}-{}", i + 2),
+                    lead.as_str(),
+                    at(i as i64 + 2),
+                    body,
+                ));
+            }
+            evs
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let engine = Engine::from_json(r#"{"lifecycle": {"preset": "waterfall"}}"#).unwrap();
+    let data = journeys(10_000);
+    let total: usize = data.iter().map(Vec::len).sum();
+    {
+        // Sanity: every event applies.
+        let lead = engine.replay("x", data[0].clone());
+        assert!(lead.ignored().is_empty(), "{:?}", lead.ignored());
+    }
+    let mut group = c.benchmark_group("lifecycle");
+    group.throughput(Throughput::Elements(total as u64));
+    group.sample_size(20);
+    group.bench_function("replay_100k_events", |b| {
+        b.iter_batched(
+            || data.clone(),
+            |data| {
+                for (i, evs) in data.into_iter().enumerate() {
+                    black_box(engine.replay(format!("lead-{i}"), evs));
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("apply_in_order_100k_events", |b| {
+        b.iter_batched(
+            || data.clone(),
+            |data| {
+                for (i, evs) in data.into_iter().enumerate() {
+                    let mut lead = engine.new_lead(format!("lead-{i}"));
+                    for e in evs {
+                        let _ = black_box(engine.apply(&mut lead, e));
+                    }
+                    black_box(lead);
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("ingest_reversed_100k_events", |b| {
+        b.iter_batched(
+            || data.clone(),
+            |data| {
+                for (i, evs) in data.into_iter().enumerate() {
+                    let mut lead = engine.new_lead(format!("lead-{i}"));
+                    for e in evs.into_iter().rev() {
+                        black_box(engine.ingest(&mut lead, e));
+                    }
+                    black_box(lead);
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

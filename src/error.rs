@@ -1,0 +1,244 @@
+//! Error types. Build-time errors ([`ConfigError`]) say which config item was
+//! wrong; run-time errors ([`EventError`]) say which event was rejected and
+//! why.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::EventId;
+
+/// A config that could not be compiled, with the path of the offending item
+/// (`stages[2].within`, `scoring.rules[3].when.attrs[0]`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {kind}")]
+pub struct ConfigError {
+    path: String,
+    kind: ConfigErrorKind,
+}
+
+impl ConfigError {
+    pub(crate) fn new(path: impl Into<String>, kind: ConfigErrorKind) -> Self {
+        Self {
+            path: path.into(),
+            kind,
+        }
+    }
+
+    /// Where in the config the problem is, e.g. `stages[2].within`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// What is wrong there.
+    pub fn kind(&self) -> &ConfigErrorKind {
+        &self.kind
+    }
+}
+
+/// What is wrong with a config item.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    /// The text is not valid JSON for the config's shape (includes unknown
+    /// fields, which every config type denies).
+    #[error("{message}")]
+    Syntax {
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The lifecycle has no stages.
+    #[error("a lifecycle needs at least one stage")]
+    NoStages,
+    /// Both a preset and explicit stages were given.
+    #[error("give either a preset or stages, not both")]
+    PresetAndStages,
+    /// More stages than the crate supports.
+    #[error("at most {max} stages are supported")]
+    TooManyStages {
+        /// The limit.
+        max: usize,
+    },
+    /// A name is empty.
+    #[error("name must not be empty")]
+    EmptyName,
+    /// Two stages share a name.
+    #[error("duplicate stage name {name:?}")]
+    DuplicateStageName {
+        /// The repeated name.
+        name: String,
+    },
+    /// Two stages share a rank.
+    #[error("rank {rank} is already used by stage {other:?}")]
+    DuplicateRank {
+        /// The repeated rank.
+        rank: i32,
+        /// The stage that has it first.
+        other: String,
+    },
+    /// A stage name that the lifecycle does not define.
+    #[error("unknown stage {name:?}")]
+    UnknownStage {
+        /// The name given.
+        name: String,
+    },
+    /// An SLA stage without its duration.
+    #[error("an sla stage needs a duration (`within`)")]
+    SlaWithoutDuration,
+    /// A duration on a stage that is not an SLA stage.
+    #[error("only sla stages take `within` and `due_soon`")]
+    DurationOnNonSla,
+    /// A duration that must be positive is zero.
+    #[error("duration must be greater than zero")]
+    ZeroDuration,
+    /// The warning window is not shorter than the SLA.
+    #[error("due_soon ({due_soon}) must be shorter than within ({within})")]
+    DueSoonTooLong {
+        /// The warning window.
+        due_soon: String,
+        /// The SLA.
+        within: String,
+    },
+    /// No initial stage was named, or the one named cannot start a lifecycle.
+    #[error("{problem}")]
+    BadInitial {
+        /// What is wrong.
+        problem: String,
+    },
+    /// More than one stage has the same special kind or role.
+    #[error("only one stage may be {what}; {other:?} already is")]
+    DuplicateRole {
+        /// The kind or milestone role.
+        what: String,
+        /// The stage that has it first.
+        other: String,
+    },
+    /// Two items share an id.
+    #[error("duplicate id {id:?}")]
+    DuplicateId {
+        /// The repeated id.
+        id: String,
+    },
+    /// A value outside the range it must be in.
+    #[error("{value} is out of range: {expected}")]
+    OutOfRange {
+        /// The value given.
+        value: String,
+        /// What was expected.
+        expected: String,
+    },
+    /// A lower bound above an upper bound.
+    #[error("min ({min}) is greater than max ({max})")]
+    MinAboveMax {
+        /// The lower bound.
+        min: String,
+        /// The upper bound.
+        max: String,
+    },
+    /// A name that is referenced but defined nowhere.
+    #[error("unknown {what} {name:?}")]
+    Unknown {
+        /// What kind of thing (group, grade, rule).
+        what: String,
+        /// The name given.
+        name: String,
+    },
+    /// Something that must not be empty is.
+    #[error("{what} must not be empty")]
+    Empty {
+        /// What is empty.
+        what: String,
+    },
+}
+
+/// An event the lead's state machine rejected, naming the event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("event \"{event}\": {kind}")]
+pub struct EventError {
+    /// The rejected event's id.
+    pub event: EventId,
+    /// Why it was rejected.
+    pub kind: EventErrorKind,
+}
+
+/// Why the state machine rejected an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventErrorKind {
+    /// The event names a stage the lifecycle does not define.
+    #[error("unknown stage {name:?}")]
+    UnknownStage {
+        /// The name given.
+        name: String,
+    },
+    /// The lead is already in the target stage.
+    #[error("lead is already in stage {stage:?}")]
+    AlreadyInStage {
+        /// The stage.
+        stage: String,
+    },
+    /// An ordinary move that is not forward by rank.
+    #[error(
+        "cannot move from {from:?} to {to:?}: ordinary moves go forward by rank; moving down takes recycle or regress with a reason"
+    )]
+    NotForward {
+        /// The current stage.
+        from: String,
+        /// The requested stage.
+        to: String,
+    },
+    /// A move out of a won, lost or disqualified stage other than recycle.
+    #[error("cannot leave terminal stage {from:?} except by recycle")]
+    LeavingTerminal {
+        /// The terminal stage.
+        from: String,
+    },
+    /// The lifecycle's transition rules do not allow the move.
+    #[error("the lifecycle does not allow moving from {from:?} to {to:?}")]
+    NotAllowed {
+        /// The current stage.
+        from: String,
+        /// The requested stage.
+        to: String,
+    },
+    /// A regress whose target is not below the current stage.
+    #[error("regress must move down: {to:?} is not ranked below {from:?}")]
+    NotBackward {
+        /// The current stage.
+        from: String,
+        /// The requested stage.
+        to: String,
+    },
+    /// A regress or ordinary move to a stage that only a recycle can enter,
+    /// or a regress to a terminal stage.
+    #[error("stage {to:?} cannot be entered this way: {hint}")]
+    WrongCommand {
+        /// The requested stage.
+        to: String,
+        /// Which command enters it.
+        hint: String,
+    },
+    /// A recycle in a lifecycle without a recycled stage.
+    #[error("the lifecycle has no stage of kind recycled")]
+    NoRecycleStage,
+    /// Entering a lost or disqualified stage without a reason.
+    #[error("moving to {to:?} requires a reason")]
+    ReasonRequired {
+        /// The requested stage.
+        to: String,
+    },
+    /// A late event that would make an event already in the log invalid at
+    /// its place (strict [`Engine::apply`](crate::Engine::apply) only).
+    #[error("arriving late, it would invalidate later event \"{later}\": {problem}")]
+    ConflictsWithLater {
+        /// The later event that would become invalid.
+        later: EventId,
+        /// What would be wrong with it.
+        problem: Box<EventErrorKind>,
+    },
+    /// A score adjustment names a group the scoring model does not define.
+    #[error("unknown score group {group:?}")]
+    UnknownGroup {
+        /// The group given.
+        group: String,
+    },
+}

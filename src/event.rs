@@ -1,0 +1,106 @@
+//! Lead events: everything that happens to a lead is one, and a lead's state
+//! is the fold of its events.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Actor, EventId, LeadId, Reason, Source, Timestamp};
+
+/// Something that happened to a lead at a point in time.
+///
+/// Events are identified by `id`: a second event with an id already seen by
+/// the lead changes nothing. The state after a set of events is the fold over
+/// the set sorted by `(at, id)`, whatever order the events arrived in.
+///
+/// In JSON (one event per line in NDJSON streams):
+///
+/// ```
+/// let line = r#"{"id": "e1", "lead": "ada@acme.test", "at": "2026-03-02T09:00:00Z",
+///               "body": {"type": "advanced", "to": "MQL", "actor": "marketing"}}"#;
+/// let event: leadflow::Event = serde_json::from_str(line).unwrap();
+/// assert_eq!(event.lead.as_str(), "ada@acme.test");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// The event's unique id.
+    pub id: EventId,
+    /// The lead (or anonymous visitor) it happened to.
+    pub lead: LeadId,
+    /// When it happened.
+    pub at: Timestamp,
+    /// What happened.
+    pub body: EventBody,
+}
+
+impl Event {
+    /// An event from its parts.
+    pub fn new(
+        id: impl Into<EventId>,
+        lead: impl Into<LeadId>,
+        at: Timestamp,
+        body: EventBody,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            lead: lead.into(),
+            at,
+            body,
+        }
+    }
+
+    /// The sort key of the fold: `(at, id)`.
+    pub(crate) fn key(&self) -> (Timestamp, &EventId) {
+        (self.at, &self.id)
+    }
+}
+
+/// What happened to a lead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum EventBody {
+    /// The lead became known, at a stage (a sales-sourced lead may enter
+    /// directly at SQL or Opportunity; the stages it jumped over are recorded
+    /// as skipped). A second `created` never moves a lead down and never
+    /// changes the source already recorded.
+    Created {
+        /// The stage it enters.
+        stage: String,
+        /// Where it came from.
+        source: Source,
+        /// Who created it.
+        actor: Actor,
+    },
+    /// An ordinary move forward by rank.
+    Advanced {
+        /// The target stage.
+        to: String,
+        /// Who moved it.
+        actor: Actor,
+        /// Why (required when entering a lost or disqualified stage).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    },
+    /// Sent to the recycled stage; starts a new cycle.
+    Recycled {
+        /// Who recycled it.
+        actor: Actor,
+        /// Why.
+        reason: Reason,
+    },
+    /// Moved down to a lower open or SLA stage, in the same cycle.
+    Regressed {
+        /// The target stage.
+        to: String,
+        /// Who moved it.
+        actor: Actor,
+        /// Why.
+        reason: Reason,
+    },
+    /// The lead was identified as the anonymous `visitor`: the visitor's
+    /// events (past and future) belong to this lead from now on.
+    Identified {
+        /// The visitor's id.
+        visitor: LeadId,
+    },
+}

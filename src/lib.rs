@@ -1,0 +1,81 @@
+//! # leadflow
+//!
+//! The B2B lead lifecycle as an embeddable library: a stage machine whose
+//! state is a deterministic fold over events (anonymous → MQL → SQL →
+//! opportunity → won / lost / recycled), with SLAs, identity merging and full
+//! history.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use leadflow::{Actor, Engine, Event, EventBody, Reason, ReasonCode, Source};
+//!
+//! let engine = Engine::from_json(r#"{"lifecycle": {"preset": "default"}}"#)?;
+//! let t = |day| Utc.with_ymd_and_hms(2026, 3, day, 9, 0, 0).unwrap();
+//! let mut lead = engine.new_lead("ada@acme.test");
+//!
+//! engine.apply(&mut lead, Event::new("e1", "ada@acme.test", t(1), EventBody::Created {
+//!     stage: "MQL".into(), source: Source::Marketing, actor: Actor::Marketing }))?;
+//! engine.apply(&mut lead, Event::new("e2", "ada@acme.test", t(2), EventBody::Advanced {
+//!     to: "SQL".into(), actor: Actor::Sales, reason: None }))?;
+//!
+//! // Moving down needs an explicit recycle with a reason: an ordinary move is refused.
+//! let back = Event::new("e3", "ada@acme.test", t(3), EventBody::Advanced {
+//!     to: "MQL".into(), actor: Actor::Sales, reason: None });
+//! assert!(engine.apply(&mut lead, back).is_err());
+//! engine.apply(&mut lead, Event::new("e4", "ada@acme.test", t(3), EventBody::Recycled {
+//!     actor: Actor::Sales, reason: Reason::new(ReasonCode::Timing) }))?;
+//!
+//! let lc = engine.lifecycle();
+//! assert_eq!(lc.name(lead.stage().current()), "Recycled");
+//! assert_eq!(lc.name(lead.stage().furthest()), "SQL");
+//! assert_eq!(lead.stage().cycle(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Design
+//!
+//! * **Pure core.** No clock, no I/O, no global state: every operation takes
+//!   the time it is about.
+//! * **Config → validate → compiled engine.** [`EngineConfig`] is plain serde
+//!   data; [`Engine::new`] validates it once into an immutable, cheaply
+//!   cloned, `Send + Sync` [`Engine`]. Every rejection is a [`ConfigError`]
+//!   naming the item (`lifecycle.stages[2].within: an sla stage needs a
+//!   duration`).
+//! * **State is a fold over events.** A [`Lead`] keeps its deduplicated event
+//!   log sorted by `(at, id)`; its state is the fold of that log. A repeated
+//!   id changes nothing, and a late event is inserted at its place and the
+//!   lead refolded, so the state never depends on arrival order.
+//!   [`Engine::ingest`] is lenient (a rejected event stays in the log as
+//!   ignored, with its reason); [`Engine::apply`] is strict (a rejected event
+//!   returns an [`EventError`] and leaves the lead unchanged).
+//! * **Forward-only.** Ordinary moves go up by rank. Moving down takes a
+//!   recycle or regress event carrying a [`Reason`]; there is no bypass.
+//!
+//! See the [`lifecycle`] module for stage semantics.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod engine;
+mod error;
+mod event;
+mod lead;
+pub mod lifecycle;
+mod store;
+mod types;
+
+/// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+pub use engine::{Engine, EngineConfig, IngestStatus, Outcome};
+pub use error::{ConfigError, ConfigErrorKind, EventError, EventErrorKind};
+pub use event::{Event, EventBody};
+pub use lead::Lead;
+pub use lifecycle::{
+    Lifecycle, LifecycleConfig, Milestone, Preset, SlaState, SlaStatus, Stage, StageConfig,
+    StageId, StageKind, StageKindName, StageState, Transition, TransitionKind,
+};
+pub use store::{LeadStore, SlaReport};
+pub use types::{Actor, EventId, LeadId, Reason, ReasonCode, Source, Span, SpanError, Timestamp};

@@ -1,0 +1,62 @@
+//! Service-level agreements on stages: is a lead within its SLA, due soon,
+//! or past due at a given `now`?
+
+use serde::{Deserialize, Serialize};
+
+use super::{Lifecycle, StageId, StageKind, StageState};
+use crate::types::Timestamp;
+
+/// Where a lead stands against its stage's SLA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaState {
+    /// More than the warning window is left.
+    Within,
+    /// The deadline is within the warning window.
+    DueSoon,
+    /// The deadline has passed.
+    PastDue,
+}
+
+/// A lead's SLA status in its current stage at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SlaStatus {
+    /// The SLA stage the lead is in.
+    pub stage: StageId,
+    /// When it entered the stage.
+    pub entered_at: Timestamp,
+    /// When it must leave the stage by.
+    pub due_at: Timestamp,
+    /// Within, due soon or past due.
+    pub state: SlaState,
+}
+
+impl StageState {
+    /// The SLA status at `now`, or `None` when the lead's current stage has
+    /// no SLA (or the lead has no events yet).
+    ///
+    /// The deadline is `entered_at + within`; the lead is due soon from
+    /// `due_at - due_soon` and past due strictly after `due_at`.
+    pub fn sla(&self, lifecycle: &Lifecycle, now: Timestamp) -> Option<SlaStatus> {
+        let StageKind::Sla { within, due_soon } = lifecycle.kind(self.current()) else {
+            return None;
+        };
+        let entered_at = self.entered_at()?;
+        let due_at = within.after(entered_at)?;
+        let warn_from = due_at.checked_sub_signed(due_soon.to_delta())?;
+        let state = if now > due_at {
+            SlaState::PastDue
+        } else if now >= warn_from {
+            SlaState::DueSoon
+        } else {
+            SlaState::Within
+        };
+        Some(SlaStatus {
+            stage: self.current(),
+            entered_at,
+            due_at,
+            state,
+        })
+    }
+}

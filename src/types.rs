@@ -1,0 +1,317 @@
+//! Small vocabulary types shared by every part of the crate: identifiers,
+//! time spans, actors, sources and reasons.
+
+use std::fmt;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A point in time. The library never reads a clock: every operation takes
+/// the time it is about as an argument.
+pub type Timestamp = DateTime<Utc>;
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Creates the identifier from any string.
+            pub fn new(id: impl Into<String>) -> Self {
+                Self(id.into())
+            }
+
+            /// The identifier as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(id: &str) -> Self {
+                Self(id.to_owned())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(id: String) -> Self {
+                Self(id)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+string_id!(
+    /// The host's identifier of a lead (or of an anonymous visitor before it
+    /// is identified).
+    LeadId
+);
+string_id!(
+    /// The host's identifier of an event. Two events with the same id are the
+    /// same event: the second one to arrive changes nothing.
+    EventId
+);
+
+/// A length of time in whole seconds.
+///
+/// In configs a span is written as a plain number of seconds or as a string
+/// with one unit: `"90s"`, `"30m"`, `"24h"`, `"7d"`, `"2w"`.
+///
+/// ```
+/// use leadflow::Span;
+/// assert_eq!(Span::parse("24h")?, Span::hours(24));
+/// assert_eq!(Span::days(7).to_string(), "1w");
+/// # Ok::<(), leadflow::SpanError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Span {
+    secs: i64,
+}
+
+/// The longest span the crate accepts: about 31 700 years, far below the
+/// range where date arithmetic could overflow.
+const MAX_SPAN_SECS: i64 = 1_000_000_000_000;
+
+/// A span string that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid span {text:?}: expected a whole number of seconds or a number with one unit of s, m, h, d, w (e.g. \"24h\"), at most 10^12 seconds"
+)]
+pub struct SpanError {
+    text: String,
+}
+
+impl Span {
+    /// A span of `secs` seconds (clamped to the accepted range, 0 ..= 10^12).
+    pub const fn seconds(secs: i64) -> Self {
+        let secs = if secs < 0 {
+            0
+        } else if secs > MAX_SPAN_SECS {
+            MAX_SPAN_SECS
+        } else {
+            secs
+        };
+        Self { secs }
+    }
+
+    /// A span of whole minutes.
+    pub const fn minutes(n: i64) -> Self {
+        Self::seconds(n.saturating_mul(60))
+    }
+
+    /// A span of whole hours.
+    pub const fn hours(n: i64) -> Self {
+        Self::seconds(n.saturating_mul(3_600))
+    }
+
+    /// A span of whole days (of 24 hours).
+    pub const fn days(n: i64) -> Self {
+        Self::seconds(n.saturating_mul(86_400))
+    }
+
+    /// The span in seconds.
+    pub const fn as_secs(self) -> i64 {
+        self.secs
+    }
+
+    /// Whether the span is zero.
+    pub const fn is_zero(self) -> bool {
+        self.secs == 0
+    }
+
+    /// The span as a chrono duration.
+    pub fn to_delta(self) -> TimeDelta {
+        TimeDelta::new(self.secs, 0).unwrap_or(TimeDelta::MAX)
+    }
+
+    /// Reads a span written as in configs (`"24h"`, `"86400"`, `"7d"`).
+    ///
+    /// # Errors
+    /// [`SpanError`] when the text is not a whole number with at most one
+    /// unit, or exceeds 10^12 seconds.
+    pub fn parse(text: &str) -> Result<Self, SpanError> {
+        let err = || SpanError {
+            text: text.to_owned(),
+        };
+        let t = text.trim();
+        let (digits, unit) = match t.char_indices().last() {
+            Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], Some(c)),
+            _ => (t, None),
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err());
+        }
+        let n: i64 = digits.parse().map_err(|_| err())?;
+        let mul = match unit {
+            None | Some('s') => 1,
+            Some('m') => 60,
+            Some('h') => 3_600,
+            Some('d') => 86_400,
+            Some('w') => 604_800,
+            Some(_) => return Err(err()),
+        };
+        match n.checked_mul(mul) {
+            Some(secs) if secs <= MAX_SPAN_SECS => Ok(Self { secs }),
+            _ => Err(err()),
+        }
+    }
+
+    /// `at + self`, or `None` past the end of representable time.
+    pub(crate) fn after(self, at: Timestamp) -> Option<Timestamp> {
+        at.checked_add_signed(self.to_delta())
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)] {
+            if self.secs != 0 && self.secs % size == 0 {
+                return write!(f, "{}{unit}", self.secs / size);
+            }
+        }
+        write!(f, "{}s", self.secs)
+    }
+}
+
+impl std::str::FromStr for Span {
+    type Err = SpanError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Span;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a span such as \"24h\" or a whole number of seconds")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Span, E> {
+                Span::parse(&v.to_string()).map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Span, E> {
+                Span::parse(&v.to_string()).map_err(E::custom)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Span, E> {
+                Span::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Who made a change happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    /// A marketer, or marketing automation acting for one.
+    Marketing,
+    /// A sales rep or sales development rep.
+    Sales,
+    /// The library's own rules (qualification firings).
+    System,
+    /// Another system: an import, a sync, an API client.
+    Integration,
+}
+
+/// Where a lead came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Generated by marketing programs (inbound, campaigns).
+    Marketing,
+    /// Found by sales (outbound prospecting, referrals to a rep).
+    Sales,
+    /// Registered by a partner or reseller.
+    Partner,
+    /// Anything else.
+    Other,
+}
+
+/// The closed set of reason codes a stage move can carry.
+///
+/// Moving down (recycle, regress) and entering a lost or disqualified stage
+/// require one, so that marketing learns why sales turned a lead back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ReasonCode {
+    /// The lead met the qualification bar (a rule or a person said so).
+    Qualified,
+    /// A configured qualification rule fired; the note names the rule.
+    RuleFired,
+    /// Interested, but not now.
+    Timing,
+    /// No budget.
+    NoBudget,
+    /// Not the person who decides.
+    NoAuthority,
+    /// No need for the product.
+    NoNeed,
+    /// Outside the ideal customer profile.
+    PoorFit,
+    /// Did not answer.
+    Unresponsive,
+    /// Chose or is locked into a competitor.
+    Competitor,
+    /// Already known as another lead.
+    Duplicate,
+    /// Contact data is fake or wrong.
+    InvalidData,
+    /// Sent back to marketing for nurturing.
+    Nurture,
+    /// Anything else; say what in the note.
+    Other,
+}
+
+/// Why a stage move happened: a closed code and an optional free-text note.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    /// The reason code.
+    pub code: ReasonCode,
+    /// Free text: the rule id for [`ReasonCode::RuleFired`], a rep's comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Reason {
+    /// A reason with a code and no note.
+    pub fn new(code: ReasonCode) -> Self {
+        Self { code, note: None }
+    }
+
+    /// The same reason with a note.
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+}
+
+impl From<ReasonCode> for Reason {
+    fn from(code: ReasonCode) -> Self {
+        Self::new(code)
+    }
+}

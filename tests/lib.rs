@@ -1,0 +1,5 @@
+//! The one integration-test binary: each module tests one capability.
+
+mod common;
+mod lifecycle;
+mod lifecycle_props;

@@ -141,6 +141,20 @@ pub enum ConfigErrorKind {
         /// The name given.
         name: String,
     },
+    /// A number that must be finite is not.
+    #[error("{what} must be a finite number")]
+    NotFinite {
+        /// Which number.
+        what: String,
+    },
+    /// An operator the condition language does not have.
+    #[error(
+        "unknown operator {op:?} (expected one of equals, one_of, contains, starts_with, range, exists, in_list)"
+    )]
+    UnknownOperator {
+        /// The operator given.
+        op: String,
+    },
     /// Something that must not be empty is.
     #[error("{what} must not be empty")]
     Empty {
@@ -234,6 +248,12 @@ pub enum EventErrorKind {
         later: EventId,
         /// What would be wrong with it.
         problem: Box<EventErrorKind>,
+    },
+    /// A number that must be finite is not.
+    #[error("{what} must be a finite number")]
+    NotFinite {
+        /// Which number.
+        what: String,
     },
     /// A score adjustment names a group the scoring model does not define.
     #[error("unknown score group {group:?}")]

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::attr::Attrs;
+use crate::scoring::Adjustment;
 use crate::types::{Actor, EventId, LeadId, Reason, Source, Timestamp};
 
 /// Something that happened to a lead at a point in time.
@@ -102,5 +104,43 @@ pub enum EventBody {
     Identified {
         /// The visitor's id.
         visitor: LeadId,
+    },
+    /// Something the lead did: a page view, an email click, a form submit.
+    /// Scored by the scoring rules of its kind.
+    Activity {
+        /// The activity kind (`page_view`, `email_click`, …; an open set).
+        kind: String,
+        /// The marketing channel, if known (`email`, `paid_search`, …).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<String>,
+        /// The campaign, if known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<String>,
+        /// Attributes of the activity (`url`, `asset`, `duration_s`, …).
+        #[serde(default, skip_serializing_if = "Attrs::is_empty")]
+        attrs: Attrs,
+    },
+    /// Profile attributes changed (industry, employees, title, country …).
+    /// Graded by the grading profile and read by qualification rules.
+    Attributes {
+        /// Attributes set to a value.
+        #[serde(default, skip_serializing_if = "Attrs::is_empty")]
+        set: Attrs,
+        /// Attributes that became unknown.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unset: Vec<String>,
+    },
+    /// A manual score change by a person or an integration.
+    ScoreAdjusted {
+        /// The score group (default: the first group; a reset without a
+        /// group resets every group).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
+        /// The change.
+        change: Adjustment,
+        /// Who made it.
+        actor: Actor,
+        /// Why.
+        reason: String,
     },
 }

@@ -2,9 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::attr::Attrs;
 use crate::error::EventError;
 use crate::event::Event;
+use crate::grading::Grade;
 use crate::lifecycle::{StageState, Transition};
+use crate::qualify::Arm;
+use crate::scoring::ScoreState;
 use crate::types::{EventId, LeadId};
 
 /// A lead (or an anonymous visitor): the deduplicated log of its events,
@@ -22,7 +26,17 @@ pub struct Lead {
     pub(crate) events: Vec<Event>,
     /// Indices into `events`, sorted by event id.
     pub(crate) by_id: Vec<u32>,
+    pub(crate) state: Folded,
+}
+
+/// Everything folded from the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Folded {
     pub(crate) stage: StageState,
+    pub(crate) score: ScoreState,
+    pub(crate) attrs: Attrs,
+    pub(crate) grade: Option<Grade>,
+    pub(crate) arms: Vec<Arm>,
     /// Events the fold rejected at their place in the log.
     pub(crate) ignored: Vec<EventError>,
 }
@@ -40,19 +54,29 @@ impl Lead {
 
     /// The lifecycle state: current and furthest stage, cycle, history.
     pub fn stage(&self) -> &StageState {
-        &self.stage
+        &self.state.stage
     }
 
     /// The transition history (shorthand for `stage().history()`).
     pub fn history(&self) -> &[Transition] {
-        self.stage.history()
+        self.state.stage.history()
+    }
+
+    /// The current profile attributes.
+    pub fn attrs(&self) -> &Attrs {
+        &self.state.attrs
+    }
+
+    /// The fit grade, `None` while no grading criterion's attribute is known.
+    pub fn grade(&self) -> Option<Grade> {
+        self.state.grade
     }
 
     /// Events in the log that the state machine rejected at their place in
     /// the `(at, id)` order, with the reason. They stay in the log so that the
     /// state does not depend on arrival order.
     pub fn ignored(&self) -> &[EventError] {
-        &self.ignored
+        &self.state.ignored
     }
 
     /// Whether the log holds an event with this id.

@@ -56,11 +56,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod attr;
 mod engine;
 mod error;
 mod event;
+pub mod grading;
 mod lead;
 pub mod lifecycle;
+mod qualify;
+pub mod scoring;
 mod store;
 mod types;
 
@@ -69,13 +73,23 @@ mod types;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-pub use engine::{Engine, EngineConfig, IngestStatus, Outcome};
+pub use attr::{AttrValue, Attrs, PredicateConfig};
+pub use engine::{Batch, Engine, EngineConfig, IngestStatus, Outcome};
 pub use error::{ConfigError, ConfigErrorKind, EventError, EventErrorKind};
 pub use event::{Event, EventBody};
+pub use grading::{
+    CriterionConfig, CriterionResult, Grade, GradeCard, GradeParseError, GradingConfig,
+    MatrixConfig, Priority, Verdict,
+};
 pub use lead::Lead;
 pub use lifecycle::{
     Lifecycle, LifecycleConfig, Milestone, Preset, SlaState, SlaStatus, Stage, StageConfig,
     StageId, StageKind, StageKindName, StageState, Transition, TransitionKind,
+};
+pub use qualify::{ConditionConfig, QualificationConfig, Rearm, ScoreAtLeast};
+pub use scoring::{
+    Adjustment, CardEntry, DecayConfig, Frequency, GroupCard, GroupConfig, RuleConfig, ScoreCard,
+    ScoringConfig, WhenConfig,
 };
 pub use store::{LeadStore, SlaReport};
 pub use types::{Actor, EventId, LeadId, Reason, ReasonCode, Source, Span, SpanError, Timestamp};

@@ -512,6 +512,7 @@ fn state_events_and_config_round_trip_through_json() {
     }
     let config = EngineConfig {
         lifecycle: LifecycleConfig::preset(Preset::Waterfall),
+        ..EngineConfig::default()
     };
     let back: EngineConfig =
         serde_json::from_str(&serde_json::to_string(&config).unwrap()).unwrap();

@@ -71,10 +71,6 @@ pub struct StageState {
 }
 
 impl StageState {
-    pub(crate) fn new(lifecycle: &Lifecycle) -> Self {
-        Self::with_capacity(lifecycle, 0)
-    }
-
     /// A fresh state with room for `n` transitions.
     pub(crate) fn with_capacity(lifecycle: &Lifecycle, n: usize) -> Self {
         let initial = lifecycle.initial();
@@ -218,6 +214,9 @@ impl StageState {
                     Vec::new(),
                 ))
             }
+            EventBody::Activity { .. }
+            | EventBody::Attributes { .. }
+            | EventBody::ScoreAdjusted { .. } => None,
             EventBody::Identified { visitor } => {
                 self.merges.push(Merge {
                     visitor: visitor.clone(),
@@ -243,6 +242,26 @@ impl StageState {
             self.record(lc, event, kind, to, actor, reason, skipped);
         }
         Ok(())
+    }
+
+    /// A qualification rule's move: an ordinary forward move by the system,
+    /// made only if it is allowed now. Returns whether the lead moved.
+    pub(crate) fn fire(&mut self, lc: &Lifecycle, event: &Event, to: StageId, rule: &str) -> bool {
+        if self.check_advance(lc, to, true).is_err() {
+            return false;
+        }
+        let skipped = lc.between(lc.rank(self.current), lc.rank(to));
+        let reason = Reason::new(crate::types::ReasonCode::RuleFired).with_note(rule);
+        self.record(
+            lc,
+            event,
+            TransitionKind::Advanced,
+            to,
+            Actor::System,
+            Some(reason),
+            skipped,
+        );
+        true
     }
 
     /// Whether an ordinary move to `to` is allowed now.

@@ -1,0 +1,300 @@
+//! Attribute values and the predicates that test them: the shared condition
+//! language of scoring rules, grading criteria and qualification rules.
+//!
+//! Operators (`op`): `equals` (`value`), `one_of` (`values`), `contains`
+//! (`value`), `starts_with` (`value`), `range` (`min` and/or `max`,
+//! inclusive), `exists`, and `in_list` (`list`, a named list from the
+//! config's `lists`). Text comparisons ignore ASCII case; a text attribute is
+//! read as a number for `range` and numeric `equals` when it parses as one.
+//! There are no regular expressions, so matching time is linear in the text.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ConfigError, ConfigErrorKind};
+
+/// An attribute value: text or a number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AttrValue {
+    /// A number.
+    Number(f64),
+    /// Text.
+    Text(String),
+}
+
+impl AttrValue {
+    fn as_number(&self) -> Option<f64> {
+        match self {
+            Self::Number(n) => Some(*n),
+            Self::Text(t) => t.trim().parse().ok(),
+        }
+    }
+}
+
+impl From<&str> for AttrValue {
+    fn from(v: &str) -> Self {
+        Self::Text(v.to_owned())
+    }
+}
+
+impl From<String> for AttrValue {
+    fn from(v: String) -> Self {
+        Self::Text(v)
+    }
+}
+
+impl From<f64> for AttrValue {
+    fn from(v: f64) -> Self {
+        Self::Number(v)
+    }
+}
+
+impl From<i64> for AttrValue {
+    fn from(v: i64) -> Self {
+        Self::Number(v as f64)
+    }
+}
+
+/// Attributes by name.
+pub type Attrs = BTreeMap<String, AttrValue>;
+
+/// A test on one attribute, as written in configs.
+///
+/// ```
+/// let p: leadflow::PredicateConfig =
+///     serde_json::from_str(r#"{"attr": "url", "op": "starts_with", "value": "/pricing"}"#).unwrap();
+/// assert_eq!(p.op, "starts_with");
+/// ```
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredicateConfig {
+    /// The attribute's name.
+    pub attr: String,
+    /// The operator: `equals`, `one_of`, `contains`, `starts_with`, `range`,
+    /// `exists` or `in_list`.
+    pub op: String,
+    /// The operand of `equals`, `contains` and `starts_with`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<AttrValue>,
+    /// The operands of `one_of`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<AttrValue>,
+    /// The inclusive lower bound of `range`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// The inclusive upper bound of `range`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// The list name of `in_list`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<String>,
+}
+
+impl PredicateConfig {
+    /// A predicate with an operator and a single operand.
+    pub fn new(
+        attr: impl Into<String>,
+        op: impl Into<String>,
+        value: impl Into<AttrValue>,
+    ) -> Self {
+        Self {
+            attr: attr.into(),
+            op: op.into(),
+            value: Some(value.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// An operand compiled for matching: text lowered to ASCII lowercase once.
+#[derive(Debug, Clone, PartialEq)]
+enum Operand {
+    Text(String),
+    Number(f64),
+}
+
+impl Operand {
+    fn new(v: &AttrValue) -> Self {
+        match v {
+            AttrValue::Number(n) => Self::Number(*n),
+            AttrValue::Text(t) => Self::Text(t.to_ascii_lowercase()),
+        }
+    }
+
+    fn equals(&self, v: &AttrValue) -> bool {
+        match (self, v) {
+            (Self::Text(a), AttrValue::Text(b)) => b.eq_ignore_ascii_case(a),
+            (Self::Number(a), v) => v.as_number() == Some(*a),
+            (Self::Text(_), AttrValue::Number(_)) => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Test {
+    Equals(Operand),
+    OneOf(Vec<Operand>),
+    Contains(String),
+    StartsWith(String),
+    Range(f64, f64),
+    Exists,
+    InList(Arc<HashSet<String>>),
+}
+
+/// A compiled predicate.
+#[derive(Debug, Clone)]
+pub(crate) struct Predicate {
+    attr: String,
+    test: Test,
+}
+
+/// Named lists (target accounts, competitor domains), lowercased for
+/// matching.
+pub(crate) type Lists = BTreeMap<String, Arc<HashSet<String>>>;
+
+pub(crate) fn compile_lists(lists: &BTreeMap<String, Vec<String>>) -> Lists {
+    lists
+        .iter()
+        .map(|(name, items)| {
+            let set = items
+                .iter()
+                .map(|s| s.trim().to_ascii_lowercase())
+                .collect();
+            (name.clone(), Arc::new(set))
+        })
+        .collect()
+}
+
+impl Predicate {
+    pub(crate) fn compile(
+        c: &PredicateConfig,
+        lists: &Lists,
+        path: &str,
+    ) -> Result<Self, ConfigError> {
+        let err = |field: &str, kind| ConfigError::new(format!("{path}{field}"), kind);
+        let missing = |field: &str| {
+            err(
+                &format!(".{field}"),
+                ConfigErrorKind::Empty {
+                    what: format!("`{field}` of operator {:?}", c.op),
+                },
+            )
+        };
+        if c.attr.trim().is_empty() {
+            return Err(err(".attr", ConfigErrorKind::EmptyName));
+        }
+        let text = |field: &str| -> Result<String, ConfigError> {
+            match &c.value {
+                Some(AttrValue::Text(t)) if !t.is_empty() => Ok(t.to_ascii_lowercase()),
+                Some(AttrValue::Number(n)) => Ok(n.to_string()),
+                _ => Err(missing(field)),
+            }
+        };
+        let test = match c.op.as_str() {
+            "equals" => Test::Equals(Operand::new(
+                c.value.as_ref().ok_or_else(|| missing("value"))?,
+            )),
+            "one_of" => {
+                if c.values.is_empty() {
+                    return Err(missing("values"));
+                }
+                Test::OneOf(c.values.iter().map(Operand::new).collect())
+            }
+            "contains" => Test::Contains(text("value")?),
+            "starts_with" => Test::StartsWith(text("value")?),
+            "range" => {
+                let (min, max) = (
+                    c.min.unwrap_or(f64::NEG_INFINITY),
+                    c.max.unwrap_or(f64::INFINITY),
+                );
+                if c.min.is_none() && c.max.is_none() {
+                    return Err(missing("min"));
+                }
+                if min.is_nan() || max.is_nan() || min > max {
+                    return Err(err(
+                        ".min",
+                        ConfigErrorKind::MinAboveMax {
+                            min: min.to_string(),
+                            max: max.to_string(),
+                        },
+                    ));
+                }
+                Test::Range(min, max)
+            }
+            "exists" => Test::Exists,
+            "in_list" => {
+                let name = c.list.as_deref().ok_or_else(|| missing("list"))?;
+                let set = lists.get(name).ok_or_else(|| {
+                    err(
+                        ".list",
+                        ConfigErrorKind::Unknown {
+                            what: "list".into(),
+                            name: name.to_owned(),
+                        },
+                    )
+                })?;
+                Test::InList(Arc::clone(set))
+            }
+            other => {
+                return Err(err(
+                    ".op",
+                    ConfigErrorKind::UnknownOperator {
+                        op: other.to_owned(),
+                    },
+                ));
+            }
+        };
+        Ok(Self {
+            attr: c.attr.clone(),
+            test,
+        })
+    }
+
+    /// The attribute the predicate reads.
+    pub(crate) fn attr(&self) -> &str {
+        &self.attr
+    }
+
+    /// `Some(true)` on a match, `Some(false)` on a mismatch, `None` when the
+    /// attribute is unknown.
+    pub(crate) fn eval(&self, attrs: &Attrs) -> Option<bool> {
+        let v = attrs.get(&self.attr)?;
+        Some(self.test_value(v))
+    }
+
+    fn test_value(&self, v: &AttrValue) -> bool {
+        match &self.test {
+            Test::Equals(o) => o.equals(v),
+            Test::OneOf(os) => os.iter().any(|o| o.equals(v)),
+            Test::Contains(needle) => match v {
+                AttrValue::Text(t) => contains_ignore_ascii_case(t, needle),
+                AttrValue::Number(n) => n.to_string().contains(needle.as_str()),
+            },
+            Test::StartsWith(prefix) => match v {
+                AttrValue::Text(t) => t
+                    .as_bytes()
+                    .get(..prefix.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes())),
+                AttrValue::Number(n) => n.to_string().starts_with(prefix.as_str()),
+            },
+            Test::Range(min, max) => v.as_number().is_some_and(|n| n >= *min && n <= *max),
+            Test::Exists => true,
+            Test::InList(set) => match v {
+                AttrValue::Text(t) => set.contains(&t.trim().to_ascii_lowercase()),
+                AttrValue::Number(n) => set.contains(&n.to_string()),
+            },
+        }
+    }
+}
+
+fn contains_ignore_ascii_case(hay: &str, needle_lower: &str) -> bool {
+    let n = needle_lower.as_bytes();
+    n.is_empty()
+        || hay
+            .as_bytes()
+            .windows(n.len())
+            .any(|w| w.eq_ignore_ascii_case(n))
+}

@@ -1,0 +1,354 @@
+//! Fit grading on Pardot's 13-step scale, a numeric fit score, and the
+//! fit × engagement priority matrix.
+//!
+//! ```
+//! use leadflow::Grade;
+//! let b_minus: Grade = "B-".parse()?;
+//! assert!(b_minus > Grade::D);
+//! assert_eq!(b_minus.raised(5), Grade::A_PLUS, "clamps at A+");
+//! assert_eq!(Grade::D.raised(-9), Grade::F, "clamps at F");
+//! # Ok::<(), leadflow::GradeParseError>(())
+//! ```
+//!
+//! # Semantics
+//!
+//! A profile is a list of criteria on the lead's profile attributes, each
+//! worth one to three thirds of a letter. Every lead starts at `D`; each
+//! criterion whose attribute is known raises the grade by its weight on a
+//! match and lowers it on a mismatch; an unknown attribute leaves it. The sum
+//! is clamped to `F ..= A+` once, at the end, so the grade does not depend on
+//! the order of the criteria. A lead is ungraded until at least one
+//! criterion's attribute is known. Fit never decays: the grade changes only
+//! when the attributes or the profile change.
+//!
+//! The numeric fit score is the share of the profile's total weight that the
+//! lead matches, from 0 to 100 (unknown attributes count as not matched).
+//!
+//! The priority matrix crosses the grade's letter (A, B, C, D; F counts as D)
+//! with an engagement band from the score: `bands` are three descending
+//! thresholds, `[100, 50, 25]` by default, so a score of 100 or more is band
+//! 1, 50 or more band 2, 25 or more band 3, anything else band 4.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::attr::{Attrs, Lists, Predicate, PredicateConfig};
+use crate::error::{ConfigError, ConfigErrorKind};
+
+/// A grade on Pardot's scale: `F, D-, D, D+, C-, C, C+, B-, B, B+, A-, A, A+`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Grade(u8);
+
+const GRADE_NAMES: [&str; 13] = [
+    "F", "D-", "D", "D+", "C-", "C", "C+", "B-", "B", "B+", "A-", "A", "A+",
+];
+
+/// A grade string that is not on the scale.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid grade {text:?}: expected one of F, D-, D, D+, C-, C, C+, B-, B, B+, A-, A, A+")]
+pub struct GradeParseError {
+    text: String,
+}
+
+impl Grade {
+    /// The lowest grade.
+    pub const F: Grade = Grade(0);
+    /// Where every lead starts.
+    pub const D: Grade = Grade(2);
+    /// B minus, the usual MQL bar.
+    pub const B_MINUS: Grade = Grade(7);
+    /// The highest grade.
+    pub const A_PLUS: Grade = Grade(12);
+
+    /// The grade `thirds` steps up (negative: down), clamped to `F ..= A+`.
+    pub fn raised(self, thirds: i32) -> Grade {
+        Grade((i32::from(self.0) + thirds).clamp(0, 12) as u8)
+    }
+
+    /// The position on the scale, 0 (`F`) to 12 (`A+`).
+    pub fn steps(self) -> u8 {
+        self.0
+    }
+
+    /// The letter without sign: `'A'`, `'B'`, `'C'`, `'D'` or `'F'`.
+    pub fn letter(self) -> char {
+        self.to_string().chars().next().unwrap_or('F')
+    }
+}
+
+impl fmt::Display for Grade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(GRADE_NAMES.get(usize::from(self.0)).copied().unwrap_or("F"))
+    }
+}
+
+impl std::str::FromStr for Grade {
+    type Err = GradeParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        GRADE_NAMES
+            .iter()
+            .position(|g| *g == s.trim())
+            .map(|i| Grade(i as u8))
+            .ok_or_else(|| GradeParseError { text: s.to_owned() })
+    }
+}
+
+impl Serialize for Grade {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Grade {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A grading criterion as written in configs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CriterionConfig {
+    /// A unique id, shown in explanations.
+    pub id: String,
+    /// The test on a profile attribute.
+    pub when: PredicateConfig,
+    /// Thirds of a letter: 1, 2 or 3.
+    pub weight: u8,
+}
+
+/// The priority matrix's engagement bands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatrixConfig {
+    /// Three descending score thresholds for bands 1, 2 and 3.
+    pub bands: [f64; 3],
+    /// The score group that measures engagement (default: the total score).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+impl Default for MatrixConfig {
+    fn default() -> Self {
+        Self {
+            bands: [100.0, 50.0, 25.0],
+            group: None,
+        }
+    }
+}
+
+/// A grading profile as written in configs.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GradingConfig {
+    /// The criteria.
+    #[serde(default)]
+    pub criteria: Vec<CriterionConfig>,
+    /// The priority matrix.
+    #[serde(default)]
+    pub matrix: MatrixConfig,
+}
+
+/// How one criterion judged a lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The attribute matches: the grade rises by the weight.
+    Matched,
+    /// The attribute is known and does not match: the grade falls.
+    Mismatched,
+    /// The attribute is unknown: no effect.
+    Unknown,
+}
+
+/// One line of a grade explanation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CriterionResult {
+    /// The criterion's id.
+    pub criterion: String,
+    /// The attribute it reads.
+    pub attr: String,
+    /// Its weight in thirds.
+    pub weight: u8,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// A lead's grade and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct GradeCard {
+    /// The grade, `None` while no criterion's attribute is known.
+    pub grade: Option<Grade>,
+    /// The numeric fit score, 0 to 100.
+    pub fit: u8,
+    /// Every criterion's verdict, in profile order.
+    pub criteria: Vec<CriterionResult>,
+}
+
+/// A cell of the fit × engagement matrix: `A1` (best) to `D4`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Priority {
+    /// `'A'` to `'D'` (an `F` grade counts as `'D'`).
+    pub fit: char,
+    /// 1 (most engaged) to 4.
+    pub engagement: u8,
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.fit, self.engagement)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Criterion {
+    id: String,
+    test: Predicate,
+    weight: u8,
+}
+
+/// A compiled grading profile.
+#[derive(Debug, Clone)]
+pub(crate) struct Profile {
+    criteria: Vec<Criterion>,
+    total_weight: u32,
+    bands: [f64; 3],
+    pub(crate) matrix_group: Option<String>,
+}
+
+impl Profile {
+    pub(crate) fn compile(
+        c: &GradingConfig,
+        lists: &Lists,
+        groups: &[String],
+    ) -> Result<Self, ConfigError> {
+        let mut criteria: Vec<Criterion> = Vec::with_capacity(c.criteria.len());
+        for (i, cc) in c.criteria.iter().enumerate() {
+            let path = format!("grading.criteria[{i}]");
+            if cc.id.trim().is_empty() {
+                return Err(ConfigError::new(
+                    format!("{path}.id"),
+                    ConfigErrorKind::EmptyName,
+                ));
+            }
+            if criteria.iter().any(|x| x.id == cc.id) {
+                return Err(ConfigError::new(
+                    format!("{path}.id"),
+                    ConfigErrorKind::DuplicateId { id: cc.id.clone() },
+                ));
+            }
+            if !(1..=3).contains(&cc.weight) {
+                return Err(ConfigError::new(
+                    format!("{path}.weight"),
+                    ConfigErrorKind::OutOfRange {
+                        value: cc.weight.to_string(),
+                        expected: "a weight of 1, 2 or 3 thirds".into(),
+                    },
+                ));
+            }
+            criteria.push(Criterion {
+                id: cc.id.clone(),
+                test: Predicate::compile(&cc.when, lists, &format!("{path}.when"))?,
+                weight: cc.weight,
+            });
+        }
+        let b = c.matrix.bands;
+        if !(b.iter().all(|x| x.is_finite()) && b[0] >= b[1] && b[1] >= b[2]) {
+            return Err(ConfigError::new(
+                "grading.matrix.bands",
+                ConfigErrorKind::OutOfRange {
+                    value: format!("{b:?}"),
+                    expected: "three finite, descending thresholds".into(),
+                },
+            ));
+        }
+        if let Some(g) = &c.matrix.group
+            && !groups.contains(g)
+        {
+            return Err(ConfigError::new(
+                "grading.matrix.group",
+                ConfigErrorKind::Unknown {
+                    what: "score group".into(),
+                    name: g.clone(),
+                },
+            ));
+        }
+        let total_weight = criteria.iter().map(|c| u32::from(c.weight)).sum();
+        Ok(Self {
+            criteria,
+            total_weight,
+            bands: b,
+            matrix_group: c.matrix.group.clone(),
+        })
+    }
+
+    pub(crate) fn grade(&self, attrs: &Attrs) -> Option<Grade> {
+        let mut known = false;
+        let mut thirds = 0i32;
+        for c in &self.criteria {
+            match c.test.eval(attrs) {
+                Some(true) => {
+                    known = true;
+                    thirds += i32::from(c.weight);
+                }
+                Some(false) => {
+                    known = true;
+                    thirds -= i32::from(c.weight);
+                }
+                None => {}
+            }
+        }
+        known.then(|| Grade::D.raised(thirds))
+    }
+
+    pub(crate) fn card(&self, attrs: &Attrs) -> GradeCard {
+        let mut matched = 0u32;
+        let criteria = self
+            .criteria
+            .iter()
+            .map(|c| {
+                let verdict = match c.test.eval(attrs) {
+                    Some(true) => {
+                        matched += u32::from(c.weight);
+                        Verdict::Matched
+                    }
+                    Some(false) => Verdict::Mismatched,
+                    None => Verdict::Unknown,
+                };
+                CriterionResult {
+                    criterion: c.id.clone(),
+                    attr: c.test.attr().to_owned(),
+                    weight: c.weight,
+                    verdict,
+                }
+            })
+            .collect();
+        let fit = (matched * 100).checked_div(self.total_weight).unwrap_or(0) as u8;
+        GradeCard {
+            grade: self.grade(attrs),
+            fit,
+            criteria,
+        }
+    }
+
+    pub(crate) fn priority(&self, grade: Grade, engagement: f64) -> Priority {
+        let fit = match grade.letter() {
+            'F' => 'D',
+            l => l,
+        };
+        let band = self
+            .bands
+            .iter()
+            .position(|&b| engagement >= b)
+            .map_or(4, |i| i as u8 + 1);
+        Priority {
+            fit,
+            engagement: band,
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Qualification rules: conditions joining score, grade, stage and profile
+//! attributes that move a lead when they become true.
+//!
+//! ```
+//! let rule: leadflow::QualificationConfig = serde_json::from_str(r#"{
+//!   "id": "mql",
+//!   "when": {"score": {"min": 100}, "min_grade": "B-", "stages": ["Anonymous"]},
+//!   "then": "MQL",
+//!   "rearm": {"hysteresis": 20}
+//! }"#).unwrap();
+//! assert_eq!(rule.then, "MQL");
+//! ```
+//!
+//! # Semantics
+//!
+//! A rule's condition holds when every clause given holds: the score (total,
+//! or one group's) is at least `min`; the grade is at least `min_grade`; the
+//! lead is in one of `stages`; every attribute predicate matches the lead's
+//! profile. Conditions are evaluated at event times — after every event that
+//! changed the lead's score, profile or stage — since the library has no
+//! clock. A rule fires on an **upward crossing**: when it is armed and its
+//! condition holds. Firing disarms it and moves the lead to `then` with an
+//! ordinary transition (actor `system`, reason `rule_fired` with the rule id
+//! as note); if that move is not allowed (the lead is already there or
+//! beyond, or in a terminal stage) nothing moves, and the crossing is still
+//! spent. Re-arming: `never` (default), `{"hysteresis": h}` (when the score
+//! falls below `min − h`, or, for a rule without a score clause, when the
+//! condition stops holding), or `new_cycle` (when the lead is recycled).
+//! Rules are evaluated in config order, each seeing the moves of the ones
+//! before.
+
+use serde::{Deserialize, Serialize};
+
+use crate::attr::{Attrs, Lists, Predicate, PredicateConfig};
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::grading::Grade;
+use crate::lifecycle::{Lifecycle, StageId};
+
+/// A score clause.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreAtLeast {
+    /// The group (default: the total score).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The threshold (inclusive).
+    pub min: f64,
+}
+
+/// A qualification condition: every clause given must hold.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionConfig {
+    /// The score must be at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<ScoreAtLeast>,
+    /// The grade must be at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_grade: Option<Grade>,
+    /// The lead must be in one of these stages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<String>,
+    /// Predicates on the lead's profile attributes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attrs: Vec<PredicateConfig>,
+}
+
+/// When a fired rule may fire again.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Rearm {
+    /// Never again.
+    #[default]
+    Never,
+    /// After the score falls below the threshold minus this margin.
+    Hysteresis(f64),
+    /// When the lead starts a new cycle.
+    NewCycle,
+}
+
+/// A qualification rule as written in configs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QualificationConfig {
+    /// A unique id, named in the transition's reason.
+    pub id: String,
+    /// The condition.
+    pub when: ConditionConfig,
+    /// The stage to move the lead to.
+    pub then: String,
+    /// When it may fire again.
+    #[serde(default)]
+    pub rearm: Rearm,
+}
+
+/// Where the score clause reads from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ScoreSource {
+    Total,
+    Group(u16),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Qualifier {
+    pub(crate) id: String,
+    pub(crate) score: Option<(ScoreSource, f64)>,
+    pub(crate) min_grade: Option<Grade>,
+    pub(crate) stages: Vec<StageId>,
+    pub(crate) attrs: Vec<Predicate>,
+    pub(crate) then: StageId,
+    pub(crate) rearm: Rearm,
+}
+
+/// A rule's arming state for one lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Arm {
+    pub(crate) armed: bool,
+    pub(crate) fired_cycle: u32,
+}
+
+impl Default for Arm {
+    fn default() -> Self {
+        Self {
+            armed: true,
+            fired_cycle: 0,
+        }
+    }
+}
+
+impl Qualifier {
+    pub(crate) fn compile_all(
+        rules: &[QualificationConfig],
+        lifecycle: &Lifecycle,
+        groups: &[String],
+        lists: &Lists,
+    ) -> Result<Vec<Self>, ConfigError> {
+        let mut out: Vec<Qualifier> = Vec::with_capacity(rules.len());
+        for (i, r) in rules.iter().enumerate() {
+            let p = |f: &str| format!("qualification[{i}]{f}");
+            let err = |f: &str, k| ConfigError::new(p(f), k);
+            if r.id.trim().is_empty() {
+                return Err(err(".id", ConfigErrorKind::EmptyName));
+            }
+            if out.iter().any(|q| q.id == r.id) {
+                return Err(err(
+                    ".id",
+                    ConfigErrorKind::DuplicateId { id: r.id.clone() },
+                ));
+            }
+            let w = &r.when;
+            if w.score.is_none()
+                && w.min_grade.is_none()
+                && w.stages.is_empty()
+                && w.attrs.is_empty()
+            {
+                return Err(err(
+                    ".when",
+                    ConfigErrorKind::Empty {
+                        what: "a qualification condition".into(),
+                    },
+                ));
+            }
+            let stage = |name: &str, f: &str| {
+                lifecycle.find(name).ok_or_else(|| {
+                    err(
+                        f,
+                        ConfigErrorKind::UnknownStage {
+                            name: name.to_owned(),
+                        },
+                    )
+                })
+            };
+            let then = stage(&r.then, ".then")?;
+            let stages = w
+                .stages
+                .iter()
+                .enumerate()
+                .map(|(j, s)| stage(s, &format!(".when.stages[{j}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let score = match &w.score {
+                None => None,
+                Some(s) => {
+                    if !s.min.is_finite() {
+                        return Err(err(
+                            ".when.score.min",
+                            ConfigErrorKind::NotFinite { what: "min".into() },
+                        ));
+                    }
+                    let source = match &s.group {
+                        None => ScoreSource::Total,
+                        Some(g) => ScoreSource::Group(
+                            groups.iter().position(|x| x == g).ok_or_else(|| {
+                                err(
+                                    ".when.score.group",
+                                    ConfigErrorKind::Unknown {
+                                        what: "score group".into(),
+                                        name: g.clone(),
+                                    },
+                                )
+                            })? as u16,
+                        ),
+                    };
+                    Some((source, s.min))
+                }
+            };
+            if let Rearm::Hysteresis(h) = r.rearm
+                && !(h.is_finite() && h >= 0.0)
+            {
+                return Err(err(
+                    ".rearm.hysteresis",
+                    ConfigErrorKind::OutOfRange {
+                        value: h.to_string(),
+                        expected: "a finite margin of at least 0".into(),
+                    },
+                ));
+            }
+            let attrs = w
+                .attrs
+                .iter()
+                .enumerate()
+                .map(|(j, pc)| Predicate::compile(pc, lists, &p(&format!(".when.attrs[{j}]"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.push(Qualifier {
+                id: r.id.clone(),
+                score,
+                min_grade: w.min_grade,
+                stages,
+                attrs,
+                then,
+                rearm: r.rearm,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Whether the non-score clauses hold.
+    pub(crate) fn holds_besides_score(
+        &self,
+        grade: Option<Grade>,
+        stage: StageId,
+        attrs: &Attrs,
+    ) -> bool {
+        self.min_grade.is_none_or(|m| grade.is_some_and(|g| g >= m))
+            && (self.stages.is_empty() || self.stages.contains(&stage))
+            && self.attrs.iter().all(|p| p.eval(attrs) == Some(true))
+    }
+}

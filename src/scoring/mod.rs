@@ -1,0 +1,498 @@
+//! Behavioural scoring: rules over activities, groups, caps, frequency
+//! policies, decay, manual adjustments, and the score card that explains a
+//! score.
+//!
+//! ```
+//! use leadflow::ScoringConfig;
+//! let config: ScoringConfig = serde_json::from_str(r#"{
+//!   "groups": [{"name": "engagement", "max": 150}],
+//!   "rules": [
+//!     {"id": "pricing", "when": {"kind": "page_view",
+//!       "attrs": [{"attr": "url", "op": "starts_with", "value": "/pricing"}]},
+//!      "points": 10, "frequency": {"window": "1d"}},
+//!     {"id": "unsubscribe", "when": {"kind": "email_unsubscribe"}, "points": -25}
+//!   ],
+//!   "decay": {"half_life": "30d"}
+//! }"#).unwrap();
+//! assert_eq!(config.rules.len(), 2);
+//! ```
+//!
+//! # Semantics
+//!
+//! * **Matching.** A rule matches an activity of its `kind` whose attributes
+//!   satisfy every predicate (and whose `channel` / `campaign` equal the
+//!   rule's, when given), at a time inside the rule's optional validity
+//!   window. Rules are indexed by kind, so an activity costs work in
+//!   proportion to the rules of its kind only.
+//! * **Frequency.** `every` (default) fires on each match; `once` fires once
+//!   per lead; `{"window": "1d"}` fires at most once per window (a match
+//!   fires if the rule's last firing for the lead is at least the window
+//!   ago). `max_count` caps the firings per lead.
+//! * **Groups.** Each rule adds to one named group (default: the first
+//!   declared group, or `default` when none is declared). A lead has a score
+//!   per group; the total is the sum of the group scores.
+//! * **Caps.** A group's score is its raw sum clamped to the group's
+//!   `min` / `max`; the total is clamped to `total_max`. Caps are applied
+//!   when the score is read, after decay, so they never depend on the order
+//!   events arrived in.
+//! * **Decay** (one mode per model, none by default), evaluated in closed
+//!   form at the time the score is read; a contribution counts from its own
+//!   time on:
+//!   `{"half_life": "30d"}`: points × 2^(−age / half-life);
+//!   `{"percent_per_period": {"percent": 10, "period": "30d"}}`: points lose
+//!   `percent` at every period boundary after they were earned, boundaries
+//!   aligned to the Unix epoch (like a scheduled decay job);
+//!   `{"expire_after": "90d"}`: points count while younger than the span.
+//! * **Manual adjustments** are events: `add` and `subtract` are
+//!   contributions like any other (they decay too); `set` replaces the
+//!   group's contributions so far with one of the given value; `reset` is
+//!   `set` to zero (of one group, or of every group when none is named). What
+//!   a `set` or `reset` replaced is gone from the score card too, so the card
+//!   and the score never drift apart.
+
+mod state;
+
+pub use state::{Adjustment, CardEntry, GroupCard, ScoreCard, ScoreState};
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+use crate::attr::{Lists, Predicate, PredicateConfig};
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::types::{Span, Timestamp};
+
+/// When a rule may fire again for the same lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Frequency {
+    /// On every matching activity.
+    #[default]
+    Every,
+    /// Once per lead.
+    Once,
+    /// At most once per span.
+    Window(Span),
+}
+
+/// How points lose value over time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum DecayConfig {
+    /// Exponential: half the points are gone after each half-life.
+    HalfLife(Span),
+    /// A percentage lost at every period boundary.
+    PercentPerPeriod {
+        /// The share lost per period, in (0, 100].
+        percent: f64,
+        /// The period.
+        period: Span,
+    },
+    /// Points count only while younger than the span.
+    ExpireAfter(Span),
+}
+
+/// A score group as written in configs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// The group's unique name.
+    pub name: String,
+    /// The lowest score the group can have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// The highest score the group can have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+/// Which activities a rule matches.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhenConfig {
+    /// The activity kind (`page_view`, `form_submit`, …).
+    pub kind: String,
+    /// Predicates on the activity's attributes, all of which must hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attrs: Vec<PredicateConfig>,
+    /// The activity's channel must equal this (ASCII case ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// The activity's campaign must equal this (ASCII case ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+}
+
+/// A scoring rule as written in configs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// A unique id, shown in score cards.
+    pub id: String,
+    /// Which activities it matches.
+    pub when: WhenConfig,
+    /// Points per firing; negative points are first-class.
+    pub points: f64,
+    /// The group it adds to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// When it may fire again.
+    #[serde(default)]
+    pub frequency: Frequency,
+    /// The most firings per lead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_count: Option<u32>,
+    /// It matches activities at or after this time only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<Timestamp>,
+    /// It matches activities at or before this time only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<Timestamp>,
+}
+
+/// A scoring model as written in configs.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoringConfig {
+    /// The groups; none declared means one group named `default`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupConfig>,
+    /// The rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleConfig>,
+    /// The highest total score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_max: Option<f64>,
+    /// How points decay (none by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decay: Option<DecayConfig>,
+}
+
+/// The compiled decay mode.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Decay {
+    None,
+    HalfLife { secs: f64 },
+    Periodic { keep: f64, period: i64 },
+    Expire { secs: i64 },
+}
+
+impl Decay {
+    /// The factor points earned at `from` keep at `to` (`to >= from`).
+    pub(crate) fn factor(self, from: Timestamp, to: Timestamp) -> f64 {
+        match self {
+            Decay::None => 1.0,
+            Decay::HalfLife { secs } => {
+                let age = (to - from).as_seconds_f64();
+                (-age / secs).exp2()
+            }
+            Decay::Periodic { keep, period } => {
+                let k = to.timestamp().div_euclid(period) - from.timestamp().div_euclid(period);
+                keep.powi(i32::try_from(k).unwrap_or(i32::MAX))
+            }
+            Decay::Expire { secs } => {
+                if (to - from).num_seconds() < secs {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    pub(crate) id: String,
+    pub(crate) points: f64,
+    pub(crate) group: u16,
+    preds: Vec<Predicate>,
+    channel: Option<String>,
+    campaign: Option<String>,
+    frequency: Frequency,
+    max_count: Option<u32>,
+    valid_from: Option<Timestamp>,
+    valid_until: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    pub(crate) name: String,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+}
+
+/// FNV-1a: activity kinds are short keys, and the index is looked up once
+/// per activity, so a cheap hash matters more than DoS resistance (the keys
+/// come from the host's own config).
+#[derive(Default)]
+pub(crate) struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// A compiled scoring model.
+#[derive(Debug, Clone)]
+pub(crate) struct Model {
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) groups: Vec<Group>,
+    pub(crate) total_max: f64,
+    pub(crate) decay: Decay,
+    by_kind: HashMap<String, Vec<u32>, BuildHasherDefault<Fnv>>,
+}
+
+impl Model {
+    pub(crate) fn compile(c: &ScoringConfig, lists: &Lists) -> Result<Self, ConfigError> {
+        let err = |p: String, k| ConfigError::new(format!("scoring.{p}"), k);
+        let finite = |p: String, v: Option<f64>, what: &str| match v {
+            Some(x) if !x.is_finite() => Err(err(
+                p,
+                ConfigErrorKind::NotFinite {
+                    what: what.to_owned(),
+                },
+            )),
+            _ => Ok(()),
+        };
+        let mut groups: Vec<Group> = Vec::new();
+        for (i, g) in c.groups.iter().enumerate() {
+            if g.name.trim().is_empty() {
+                return Err(err(format!("groups[{i}].name"), ConfigErrorKind::EmptyName));
+            }
+            if groups.iter().any(|x| x.name == g.name) {
+                return Err(err(
+                    format!("groups[{i}].name"),
+                    ConfigErrorKind::DuplicateId { id: g.name.clone() },
+                ));
+            }
+            finite(format!("groups[{i}].min"), g.min, "min")?;
+            finite(format!("groups[{i}].max"), g.max, "max")?;
+            let (min, max) = (
+                g.min.unwrap_or(f64::NEG_INFINITY),
+                g.max.unwrap_or(f64::INFINITY),
+            );
+            if min > max {
+                return Err(err(
+                    format!("groups[{i}].min"),
+                    ConfigErrorKind::MinAboveMax {
+                        min: min.to_string(),
+                        max: max.to_string(),
+                    },
+                ));
+            }
+            groups.push(Group {
+                name: g.name.clone(),
+                min,
+                max,
+            });
+        }
+        if groups.is_empty() {
+            groups.push(Group {
+                name: "default".into(),
+                min: f64::NEG_INFINITY,
+                max: f64::INFINITY,
+            });
+        }
+        if groups.len() > usize::from(u16::MAX) {
+            return Err(err(
+                "groups".into(),
+                ConfigErrorKind::OutOfRange {
+                    value: groups.len().to_string(),
+                    expected: "at most 65535 groups".into(),
+                },
+            ));
+        }
+        finite("total_max".into(), c.total_max, "total_max")?;
+        let decay = match c.decay {
+            None => Decay::None,
+            Some(DecayConfig::HalfLife(h)) => {
+                if h.is_zero() {
+                    return Err(err("decay.half_life".into(), ConfigErrorKind::ZeroDuration));
+                }
+                Decay::HalfLife {
+                    secs: h.as_secs() as f64,
+                }
+            }
+            Some(DecayConfig::PercentPerPeriod { percent, period }) => {
+                if !(percent > 0.0 && percent <= 100.0) {
+                    return Err(err(
+                        "decay.percent_per_period.percent".into(),
+                        ConfigErrorKind::OutOfRange {
+                            value: percent.to_string(),
+                            expected: "a percentage in (0, 100]".into(),
+                        },
+                    ));
+                }
+                if period.is_zero() {
+                    return Err(err(
+                        "decay.percent_per_period.period".into(),
+                        ConfigErrorKind::ZeroDuration,
+                    ));
+                }
+                Decay::Periodic {
+                    keep: 1.0 - percent / 100.0,
+                    period: period.as_secs(),
+                }
+            }
+            Some(DecayConfig::ExpireAfter(s)) => {
+                if s.is_zero() {
+                    return Err(err(
+                        "decay.expire_after".into(),
+                        ConfigErrorKind::ZeroDuration,
+                    ));
+                }
+                Decay::Expire { secs: s.as_secs() }
+            }
+        };
+        let mut rules: Vec<Rule> = Vec::with_capacity(c.rules.len());
+        let mut by_kind: HashMap<String, Vec<u32>, BuildHasherDefault<Fnv>> = HashMap::default();
+        for (i, r) in c.rules.iter().enumerate() {
+            let p = |f: &str| format!("rules[{i}]{f}");
+            if r.id.trim().is_empty() {
+                return Err(err(p(".id"), ConfigErrorKind::EmptyName));
+            }
+            if rules.iter().any(|x| x.id == r.id) {
+                return Err(err(
+                    p(".id"),
+                    ConfigErrorKind::DuplicateId { id: r.id.clone() },
+                ));
+            }
+            if r.when.kind.trim().is_empty() {
+                return Err(err(p(".when.kind"), ConfigErrorKind::EmptyName));
+            }
+            finite(p(".points"), Some(r.points), "points")?;
+            let group = match &r.group {
+                None => 0,
+                Some(name) => groups.iter().position(|g| &g.name == name).ok_or_else(|| {
+                    err(
+                        p(".group"),
+                        ConfigErrorKind::Unknown {
+                            what: "score group".into(),
+                            name: name.clone(),
+                        },
+                    )
+                })?,
+            };
+            if let (Some(a), Some(b)) = (r.valid_from, r.valid_until)
+                && a > b
+            {
+                return Err(err(
+                    p(".valid_from"),
+                    ConfigErrorKind::MinAboveMax {
+                        min: a.to_rfc3339(),
+                        max: b.to_rfc3339(),
+                    },
+                ));
+            }
+            if let Frequency::Window(w) = r.frequency
+                && w.is_zero()
+            {
+                return Err(err(p(".frequency.window"), ConfigErrorKind::ZeroDuration));
+            }
+            if r.max_count == Some(0) {
+                return Err(err(
+                    p(".max_count"),
+                    ConfigErrorKind::OutOfRange {
+                        value: "0".into(),
+                        expected: "at least 1".into(),
+                    },
+                ));
+            }
+            let preds = r
+                .when
+                .attrs
+                .iter()
+                .enumerate()
+                .map(|(j, pc)| {
+                    Predicate::compile(pc, lists, &format!("scoring.rules[{i}].when.attrs[{j}]"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            by_kind
+                .entry(r.when.kind.clone())
+                .or_default()
+                .push(rules.len() as u32);
+            rules.push(Rule {
+                id: r.id.clone(),
+                points: r.points,
+                group: group as u16,
+                preds,
+                channel: r.when.channel.clone(),
+                campaign: r.when.campaign.clone(),
+                frequency: r.frequency,
+                max_count: r.max_count,
+                valid_from: r.valid_from,
+                valid_until: r.valid_until,
+            });
+        }
+        Ok(Self {
+            rules,
+            groups,
+            total_max: c.total_max.unwrap_or(f64::INFINITY),
+            decay,
+            by_kind,
+        })
+    }
+
+    /// The rules that can match an activity kind.
+    pub(crate) fn candidates(&self, kind: &str) -> &[u32] {
+        self.by_kind.get(kind).map_or(&[], Vec::as_slice)
+    }
+
+    pub(crate) fn group_index(&self, name: &str) -> Option<u16> {
+        self.groups
+            .iter()
+            .position(|g| g.name == name)
+            .map(|i| i as u16)
+    }
+
+    pub(crate) fn group_names(&self) -> Vec<String> {
+        self.groups.iter().map(|g| g.name.clone()).collect()
+    }
+}
+
+impl Rule {
+    /// Whether the rule's static conditions hold for an activity.
+    pub(crate) fn matches(
+        &self,
+        at: Timestamp,
+        channel: Option<&str>,
+        campaign: Option<&str>,
+        attrs: &crate::attr::Attrs,
+    ) -> bool {
+        let same = |want: &Option<String>, got: Option<&str>| match want {
+            None => true,
+            Some(w) => got.is_some_and(|g| g.eq_ignore_ascii_case(w)),
+        };
+        self.valid_from.is_none_or(|f| at >= f)
+            && self.valid_until.is_none_or(|u| at <= u)
+            && same(&self.channel, channel)
+            && same(&self.campaign, campaign)
+            && self.preds.iter().all(|p| p.eval(attrs) == Some(true))
+    }
+
+    /// Whether the frequency policy lets the rule fire, given its firings.
+    pub(crate) fn allows(&self, at: Timestamp, count: u32, last: Option<Timestamp>) -> bool {
+        if self.max_count.is_some_and(|m| count >= m) {
+            return false;
+        }
+        match self.frequency {
+            Frequency::Every => true,
+            Frequency::Once => count == 0,
+            Frequency::Window(w) => last.is_none_or(|l| (at - l).num_seconds() >= w.as_secs()),
+        }
+    }
+}

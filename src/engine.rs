@@ -452,13 +452,14 @@ impl Engine {
             }
             _ => None,
         };
-        let moves = st.stage.history().len();
         st.stage.step(self.lifecycle(), event)?;
         let qualifiers = &self.inner.qualifiers;
         if !qualifiers.is_empty() {
             self.rearm(st, event.at);
         }
-        let mut changed = st.stage.history().len() != moves;
+        // Only score and profile changes set off qualification: a stage move
+        // alone (a recycle, say) never re-qualifies a lead on the spot.
+        let mut changed = false;
         let mut points = 0.0;
         match &event.body {
             EventBody::Activity {

@@ -17,8 +17,11 @@
 //! or one group's) is at least `min`; the grade is at least `min_grade`; the
 //! lead is in one of `stages`; every attribute predicate matches the lead's
 //! profile. Conditions are evaluated at event times — after every event that
-//! changed the lead's score, profile or stage — since the library has no
-//! clock. A rule fires on an **upward crossing**: when it is armed and its
+//! changed the lead's score or profile (an activity that fired a rule, a
+//! profile change, a manual adjustment) — since the library has no clock. A
+//! stage move alone does not evaluate them, so a recycled lead that still
+//! meets the bar re-qualifies on its next scored activity or profile change,
+//! not on the spot. A rule fires on an **upward crossing**: when it is armed and its
 //! condition holds. Firing disarms it and moves the lead to `then` with an
 //! ordinary transition (actor `system`, reason `rule_fired` with the rule id
 //! as note); if that move is not allowed (the lead is already there or

@@ -100,3 +100,105 @@ pub fn path(engine: &Engine, lead: &leadflow::Lead) -> Vec<String> {
         .map(|tr| lc.name(tr.to).to_owned())
         .collect()
 }
+
+/// An activity event.
+pub fn activity(
+    id: &str,
+    lead: &str,
+    m: i64,
+    kind: &str,
+    attrs: &[(&str, leadflow::AttrValue)],
+) -> Event {
+    Event::new(
+        id,
+        lead,
+        t(m),
+        EventBody::Activity {
+            kind: kind.into(),
+            channel: None,
+            campaign: None,
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        },
+    )
+}
+
+/// A profile-attributes event.
+pub fn attrs(
+    id: &str,
+    lead: &str,
+    m: i64,
+    set: &[(&str, leadflow::AttrValue)],
+    unset: &[&str],
+) -> Event {
+    Event::new(
+        id,
+        lead,
+        t(m),
+        EventBody::Attributes {
+            set: set
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            unset: unset.iter().map(|s| (*s).to_owned()).collect(),
+        },
+    )
+}
+
+/// A manual score adjustment.
+pub fn adjust(
+    id: &str,
+    lead: &str,
+    m: i64,
+    group: Option<&str>,
+    change: leadflow::Adjustment,
+) -> Event {
+    Event::new(
+        id,
+        lead,
+        t(m),
+        EventBody::ScoreAdjusted {
+            group: group.map(str::to_owned),
+            change,
+            actor: Actor::Sales,
+            reason: "rep judgement".into(),
+        },
+    )
+}
+
+/// A scoring engine with two groups, caps, every frequency policy, negative
+/// points, a grading profile and an MQL rule.
+pub const SCORING_CONFIG: &str = r#"{
+  "lifecycle": {"preset": "default"},
+  "lists": {"targets": ["Acme", "Globex"]},
+  "scoring": {
+    "groups": [{"name": "engagement", "max": 200}, {"name": "product", "min": 0, "max": 50}],
+    "total_max": 220,
+    "rules": [
+      {"id": "pricing", "when": {"kind": "page_view", "attrs": [{"attr": "url", "op": "starts_with", "value": "/pricing"}]}, "points": 10, "frequency": {"window": "1d"}},
+      {"id": "any-page", "when": {"kind": "page_view"}, "points": 1, "max_count": 5},
+      {"id": "demo", "when": {"kind": "demo_request"}, "points": 50, "frequency": "once"},
+      {"id": "webinar", "when": {"kind": "webinar_attended", "attrs": [{"attr": "minutes", "op": "range", "min": 30}]}, "points": 20},
+      {"id": "whitepaper", "when": {"kind": "form_submit", "attrs": [{"attr": "asset", "op": "one_of", "values": ["roi-guide", "security-paper"]}]}, "points": 15, "group": "product"},
+      {"id": "careers", "when": {"kind": "page_view", "attrs": [{"attr": "url", "op": "contains", "value": "careers"}]}, "points": -30},
+      {"id": "unsubscribe", "when": {"kind": "email_unsubscribe"}, "points": -40}
+    ]
+  },
+  "grading": {
+    "criteria": [
+      {"id": "industry", "when": {"attr": "industry", "op": "one_of", "values": ["software", "fintech"]}, "weight": 3},
+      {"id": "size", "when": {"attr": "employees", "op": "range", "min": 50, "max": 5000}, "weight": 2},
+      {"id": "title", "when": {"attr": "title", "op": "contains", "value": "VP"}, "weight": 1},
+      {"id": "target", "when": {"attr": "company", "op": "in_list", "list": "targets"}, "weight": 3}
+    ]
+  },
+  "qualification": [
+    {"id": "mql", "when": {"score": {"min": 60}, "min_grade": "B-", "stages": ["Anonymous", "Recycled"]}, "then": "MQL", "rearm": "new_cycle"}
+  ]
+}"#;
+
+pub fn scoring_engine() -> Engine {
+    Engine::from_json(SCORING_CONFIG).unwrap()
+}

@@ -209,7 +209,7 @@ fn half_life_decay() {
         ],
     );
     assert_eq!(e.score(&lead, t(0)), 80.0);
-    assert_eq!(e.score(&lead, t(7 * DAY - 1)) < 80.0, true);
+    assert!(e.score(&lead, t(7 * DAY - 1)) < 80.0);
     assert!((e.score(&lead, t(7 * DAY)) - 120.0).abs() < 1e-9, "40 + 80");
     assert!((e.score(&lead, t(14 * DAY)) - 60.0).abs() < 1e-9, "20 + 40");
     assert_eq!(

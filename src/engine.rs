@@ -350,22 +350,28 @@ impl Engine {
             return summary;
         }
         let before = lead.events.len();
-        let ids: HashSet<EventId> = batch.iter().map(|e| e.id.clone()).collect();
-        let known = ids.iter().filter(|id| lead.contains(id)).count();
+        let offered = batch.len();
+        let new_ids: HashSet<EventId> = batch
+            .iter()
+            .filter(|e| !lead.contains(&e.id))
+            .map(|e| e.id.clone())
+            .collect();
         let mut all = std::mem::take(&mut lead.events);
         all.extend(batch);
         lead.set_log(all);
         self.refold(lead);
+        let added = lead.events.len().saturating_sub(before);
         summary.refolded = true;
-        summary.duplicates = known + (ids.len() + before).saturating_sub(lead.events.len() + known);
+        summary.duplicates = offered.saturating_sub(added);
         summary.ignored = lead
             .state
             .ignored
             .iter()
-            .filter(|e| ids.contains(&e.event))
+            .filter(|e| new_ids.contains(&e.event))
             .cloned()
             .collect();
-        summary.applied = lead.events.len() - before - summary.ignored.len();
+        summary.applied = added.saturating_sub(summary.ignored.len());
+        let ids = new_ids;
         summary.transitions = lead
             .state
             .stage

@@ -4,3 +4,4 @@ mod common;
 mod lifecycle;
 mod lifecycle_props;
 mod scoring;
+mod scoring_props;

@@ -261,8 +261,7 @@ impl Predicate {
     /// `Some(true)` on a match, `Some(false)` on a mismatch, `None` when the
     /// attribute is unknown.
     pub(crate) fn eval(&self, attrs: &Attrs) -> Option<bool> {
-        let v = attrs.get(&self.attr)?;
-        Some(self.test_value(v))
+        Some(self.test_value(lookup(attrs, &self.attr)?))
     }
 
     fn test_value(&self, v: &AttrValue) -> bool {
@@ -288,6 +287,18 @@ impl Predicate {
             },
         }
     }
+}
+
+/// An attribute by name. Activity attribute maps are small: a scan that
+/// compares lengths first beats the tree search's string comparisons.
+fn lookup<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a AttrValue> {
+    if attrs.len() > 8 {
+        return attrs.get(name);
+    }
+    attrs
+        .iter()
+        .find(|(k, _)| crate::hash::same_str(k, name))
+        .map(|(_, v)| v)
 }
 
 fn contains_ignore_ascii_case(hay: &str, needle_lower: &str) -> bool {

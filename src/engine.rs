@@ -258,7 +258,7 @@ impl Engine {
                 .get(first_new..)
                 .unwrap_or(&[])
                 .to_vec();
-            lead.by_id.insert(slot, index);
+            lead.record_id(slot, index);
             lead.events.push(event);
             return Ok(Outcome {
                 status,
@@ -275,12 +275,8 @@ impl Engine {
         let id = event.id.clone();
         let pos = lead.events.partition_point(|e| e.key() < event.key());
         lead.events.insert(pos, event);
-        for i in &mut lead.by_id {
-            if *i as usize >= pos {
-                *i += 1;
-            }
-        }
-        lead.by_id.insert(slot, pos as u32);
+        lead.shift_ids_from(pos);
+        lead.record_id(slot, pos as u32);
         self.refold(lead);
         if let Some(err) = lead.state.ignored.iter().find(|e| e.event == id).cloned() {
             if let Some(before) = before {
@@ -420,6 +416,7 @@ impl Engine {
     /// Refolds the lead's derived state from its log.
     pub(crate) fn refold(&self, lead: &mut Lead) {
         lead.state = self.fresh(lead.events.len());
+        lead.state.score.reserve(lead.events.len());
         for (i, event) in lead.events.iter().enumerate() {
             if let Err(kind) = self.step(&mut lead.state, event, i as u32) {
                 lead.state.ignored.push(EventError {

@@ -1,11 +1,14 @@
 //! A lead: its event log and the state folded from it.
 
+use std::cmp::Ordering;
+
 use serde::{Deserialize, Serialize};
 
 use crate::attr::Attrs;
 use crate::error::EventError;
 use crate::event::Event;
 use crate::grading::Grade;
+use crate::hash::hash_str;
 use crate::lifecycle::{StageState, Transition};
 use crate::qualify::Arm;
 use crate::scoring::ScoreState;
@@ -24,8 +27,9 @@ pub struct Lead {
     pub(crate) id: LeadId,
     /// Sorted by `(at, id)`, no two with the same id.
     pub(crate) events: Vec<Event>,
-    /// Indices into `events`, sorted by event id.
-    pub(crate) by_id: Vec<u32>,
+    /// `(hash of id, index into events)`, sorted by hash then id: the
+    /// duplicate check costs one string comparison in the common case.
+    pub(crate) by_id: Vec<(u64, u32)>,
     pub(crate) state: Folded,
 }
 
@@ -84,28 +88,63 @@ impl Lead {
         self.id_slot(id).is_ok()
     }
 
-    pub(crate) fn id_slot(&self, id: &EventId) -> Result<usize, usize> {
-        self.by_id.binary_search_by(|&i| {
-            self.events
-                .get(i as usize)
-                .map_or(std::cmp::Ordering::Less, |e| e.id.cmp(id))
-        })
+    /// Where the id is (`Ok`) or would go (`Err`) in the id index.
+    pub(crate) fn id_slot(&self, id: &EventId) -> Result<usize, Slot> {
+        let hash = hash_str(id.as_str());
+        self.by_id
+            .binary_search_by(|&(h, i)| {
+                h.cmp(&hash).then_with(|| {
+                    self.events
+                        .get(i as usize)
+                        .map_or(Ordering::Less, |e| e.id.cmp(id))
+                })
+            })
+            .map_err(|at| Slot { at, hash })
+    }
+
+    /// Records that the event at `index` has the id the slot was found for.
+    pub(crate) fn record_id(&mut self, slot: Slot, index: u32) {
+        self.by_id.insert(slot.at, (slot.hash, index));
+    }
+
+    /// Shifts indices at or after `pos` up by one (an event was inserted).
+    pub(crate) fn shift_ids_from(&mut self, pos: usize) {
+        for (_, i) in &mut self.by_id {
+            if *i as usize >= pos {
+                *i += 1;
+            }
+        }
     }
 
     /// Rebuilds the log from arbitrary events: keeps the first arrival of
     /// each id, sorts by `(at, id)`.
     pub(crate) fn set_log(&mut self, mut events: Vec<Event>) {
-        // Sorting indices by (id, arrival) makes the first arrival of each
-        // id the first of its run.
-        let mut order: Vec<u32> = (0..events.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| ev(&events, a).id.cmp(&ev(&events, b).id).then(a.cmp(&b)));
+        let by_hash = |events: &[Event]| {
+            let mut order: Vec<(u64, u32)> = events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (hash_str(e.id.as_str()), i as u32))
+                .collect();
+            // By hash, then id, then arrival: the first arrival of an id
+            // comes first among its equals.
+            order.sort_unstable_by(|a, b| {
+                a.0.cmp(&b.0)
+                    .then_with(|| ev(events, a.1).id.cmp(&ev(events, b.1).id))
+                    .then(a.1.cmp(&b.1))
+            });
+            order
+        };
+        let mut order = by_hash(&events);
+        let same = |a: &(u64, u32), b: &(u64, u32), events: &[Event]| {
+            a.0 == b.0 && ev(events, a.1).id == ev(events, b.1).id
+        };
         let has_dup = order
             .windows(2)
-            .any(|w| matches!(w, [a, b] if ev(&events, *a).id == ev(&events, *b).id));
+            .any(|w| matches!(w, [a, b] if same(a, b, &events)));
         if has_dup {
-            order.dedup_by(|a, b| ev(&events, *a).id == ev(&events, *b).id);
+            order.dedup_by(|b, a| same(a, b, &events));
             let mut keep = vec![false; events.len()];
-            for &i in &order {
+            for &(_, i) in &order {
                 if let Some(k) = keep.get_mut(i as usize) {
                     *k = true;
                 }
@@ -118,12 +157,18 @@ impl Lead {
             events.sort_by(|a, b| a.key().cmp(&b.key()));
         }
         if has_dup || !sorted {
-            order = (0..events.len() as u32).collect();
-            order.sort_unstable_by(|&a, &b| ev(&events, a).id.cmp(&ev(&events, b).id));
+            order = by_hash(&events);
         }
         self.events = events;
         self.by_id = order;
     }
+}
+
+/// Where an id goes in the id index.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Slot {
+    at: usize,
+    hash: u64,
 }
 
 /// The event at a u32 index that the caller got from the same vector.

@@ -61,6 +61,7 @@ mod engine;
 mod error;
 mod event;
 pub mod grading;
+mod hash;
 mod lead;
 pub mod lifecycle;
 mod qualify;

@@ -31,18 +31,22 @@ fn body() -> impl Strategy<Value = EventBody> {
         "email_unsubscribe",
         "other",
     ]);
-    let activity = (kind, url, 0.0f64..90.0, any::<bool>()).prop_map(|(kind, url, minutes, roi)| {
-        let mut attrs = leadflow::Attrs::new();
-        attrs.insert("url".into(), url.into());
-        attrs.insert("minutes".into(), AttrValue::Number(minutes.floor()));
-        attrs.insert("asset".into(), if roi { "roi-guide" } else { "other" }.into());
-        EventBody::Activity {
-            kind: kind.into(),
-            channel: None,
-            campaign: None,
-            attrs,
-        }
-    });
+    let activity =
+        (kind, url, 0.0f64..90.0, any::<bool>()).prop_map(|(kind, url, minutes, roi)| {
+            let mut attrs = leadflow::Attrs::new();
+            attrs.insert("url".into(), url.into());
+            attrs.insert("minutes".into(), AttrValue::Number(minutes.floor()));
+            attrs.insert(
+                "asset".into(),
+                if roi { "roi-guide" } else { "other" }.into(),
+            );
+            EventBody::Activity {
+                kind: kind.into(),
+                channel: None,
+                campaign: None,
+                attrs,
+            }
+        });
     let profile = (
         proptest::option::of(proptest::sample::select(vec!["software", "retail"])),
         proptest::option::of(0.0f64..10_000.0),
@@ -56,7 +60,11 @@ fn body() -> impl Strategy<Value = EventBody> {
             if let Some(e) = employees {
                 set.insert("employees".into(), AttrValue::Number(e.floor()));
             }
-            let unset = if drop_title { vec!["industry".to_owned()] } else { vec![] };
+            let unset = if drop_title {
+                vec!["industry".to_owned()]
+            } else {
+                vec![]
+            };
             EventBody::Attributes { set, unset }
         });
     let change = prop_oneof![
@@ -66,7 +74,11 @@ fn body() -> impl Strategy<Value = EventBody> {
         Just(Adjustment::Reset),
     ];
     let adjust = (
-        proptest::option::of(proptest::sample::select(vec!["engagement", "product", "bogus"])),
+        proptest::option::of(proptest::sample::select(vec![
+            "engagement",
+            "product",
+            "bogus",
+        ])),
         change,
     )
         .prop_map(|(group, change)| EventBody::ScoreAdjusted {
@@ -80,10 +92,12 @@ fn body() -> impl Strategy<Value = EventBody> {
             actor: leadflow::Actor::Sales,
             reason: leadflow::Reason::new(leadflow::ReasonCode::Timing)
         }),
-        proptest::sample::select(vec!["MQL", "SQL", "Opportunity"]).prop_map(|to| EventBody::Advanced {
-            to: to.into(),
-            actor: leadflow::Actor::Sales,
-            reason: None
+        proptest::sample::select(vec!["MQL", "SQL", "Opportunity"]).prop_map(|to| {
+            EventBody::Advanced {
+                to: to.into(),
+                actor: leadflow::Actor::Sales,
+                reason: None,
+            }
         }),
     ];
     prop_oneof![6 => activity, 2 => profile, 2 => adjust, 1 => stage]
@@ -119,12 +133,18 @@ fn check_card(e: &Engine, lead: &Lead, at: leadflow::Timestamp) -> Result<(), Te
     for g in &card.groups {
         let raw: f64 = g.entries.iter().map(|x| x.decayed).sum();
         prop_assert_eq!(raw, g.raw);
-        let score = raw.clamp(g.min.unwrap_or(f64::NEG_INFINITY), g.max.unwrap_or(f64::INFINITY));
+        let score = raw.clamp(
+            g.min.unwrap_or(f64::NEG_INFINITY),
+            g.max.unwrap_or(f64::INFINITY),
+        );
         prop_assert_eq!(score, g.score);
         total += score;
         prop_assert!(g.entries.iter().all(|x| x.at <= at));
     }
-    prop_assert_eq!(total.min(card.total_max.unwrap_or(f64::INFINITY)), card.total);
+    prop_assert_eq!(
+        total.min(card.total_max.unwrap_or(f64::INFINITY)),
+        card.total
+    );
     prop_assert_eq!(e.score(lead, at), card.total);
     Ok(())
 }
@@ -302,17 +322,59 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
         any::<i64>().prop_map(serde_json::Value::from),
         any::<f64>().prop_map(|f| serde_json::json!(f)),
         proptest::sample::select(vec![
-            "page_view", "type", "activity", "attributes", "score_adjusted", "equals", "one_of",
-            "range", "in_list", "containz", "B-", "1d", "default", "MQL", "", "reset",
+            "page_view",
+            "type",
+            "activity",
+            "attributes",
+            "score_adjusted",
+            "equals",
+            "one_of",
+            "range",
+            "in_list",
+            "containz",
+            "B-",
+            "1d",
+            "default",
+            "MQL",
+            "",
+            "reset",
         ])
         .prop_map(serde_json::Value::from),
     ];
     leaf.prop_recursive(4, 64, 8, |inner| {
         let key = proptest::sample::select(vec![
-            "rules", "groups", "id", "when", "kind", "attrs", "attr", "op", "value", "values", "min",
-            "max", "points", "group", "frequency", "window", "decay", "half_life", "criteria",
-            "weight", "score", "min_grade", "stages", "then", "rearm", "type", "set", "change",
-            "add", "actor", "reason", "list",
+            "rules",
+            "groups",
+            "id",
+            "when",
+            "kind",
+            "attrs",
+            "attr",
+            "op",
+            "value",
+            "values",
+            "min",
+            "max",
+            "points",
+            "group",
+            "frequency",
+            "window",
+            "decay",
+            "half_life",
+            "criteria",
+            "weight",
+            "score",
+            "min_grade",
+            "stages",
+            "then",
+            "rearm",
+            "type",
+            "set",
+            "change",
+            "add",
+            "actor",
+            "reason",
+            "list",
         ]);
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),

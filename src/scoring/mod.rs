@@ -55,12 +55,13 @@ mod state;
 pub use state::{Adjustment, CardEntry, GroupCard, ScoreCard, ScoreState};
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
 use serde::{Deserialize, Serialize};
 
 use crate::attr::{Lists, Predicate, PredicateConfig};
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::hash::Fx;
 use crate::types::{Span, Timestamp};
 
 /// When a rule may fire again for the same lead.
@@ -223,29 +224,6 @@ pub(crate) struct Group {
     pub(crate) max: f64,
 }
 
-/// FNV-1a: activity kinds are short keys, and the index is looked up once
-/// per activity, so a cheap hash matters more than DoS resistance (the keys
-/// come from the host's own config).
-#[derive(Default)]
-pub(crate) struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
 /// A compiled scoring model.
 #[derive(Debug, Clone)]
 pub(crate) struct Model {
@@ -253,7 +231,7 @@ pub(crate) struct Model {
     pub(crate) groups: Vec<Group>,
     pub(crate) total_max: f64,
     pub(crate) decay: Decay,
-    by_kind: HashMap<String, Vec<u32>, BuildHasherDefault<Fnv>>,
+    by_kind: HashMap<String, Vec<u32>, BuildHasherDefault<Fx>>,
 }
 
 impl Model {
@@ -359,7 +337,7 @@ impl Model {
             }
         };
         let mut rules: Vec<Rule> = Vec::with_capacity(c.rules.len());
-        let mut by_kind: HashMap<String, Vec<u32>, BuildHasherDefault<Fnv>> = HashMap::default();
+        let mut by_kind: HashMap<String, Vec<u32>, BuildHasherDefault<Fx>> = HashMap::default();
         for (i, r) in c.rules.iter().enumerate() {
             let p = |f: &str| format!("rules[{i}]{f}");
             if r.id.trim().is_empty() {
@@ -482,6 +460,12 @@ impl Rule {
             && same(&self.channel, channel)
             && same(&self.campaign, campaign)
             && self.preds.iter().all(|p| p.eval(attrs) == Some(true))
+    }
+
+    /// Whether the rule's firings must be counted (a frequency or count
+    /// limit).
+    pub(crate) fn is_limited(&self) -> bool {
+        self.max_count.is_some() || self.frequency != Frequency::Every
     }
 
     /// Whether the frequency policy lets the rule fire, given its firings.

@@ -76,6 +76,11 @@ impl ScoreState {
         }
     }
 
+    /// Makes room for `n` more contributions (a refold's estimate).
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.contributions.reserve(n);
+    }
+
     /// Scores one activity; returns the points it added, `None` when no
     /// rule fired.
     #[allow(clippy::too_many_arguments)]
@@ -97,32 +102,35 @@ impl ScoreState {
             if !rule.matches(at, channel, campaign, attrs) {
                 continue;
             }
-            let slot = self.hits.binary_search_by_key(&r, |h| h.rule);
-            let (count, last) = match slot {
-                Ok(i) => self
-                    .hits
-                    .get(i)
-                    .map_or((0, None), |h| (h.count, Some(h.last))),
-                Err(_) => (0, None),
-            };
-            if !rule.allows(at, count, last) {
-                continue;
-            }
-            match slot {
-                Ok(i) => {
-                    if let Some(h) = self.hits.get_mut(i) {
-                        h.count = h.count.saturating_add(1);
-                        h.last = at;
-                    }
+            // Only rules with a frequency limit need their firings counted.
+            if rule.is_limited() {
+                let slot = self.hits.binary_search_by_key(&r, |h| h.rule);
+                let (count, last) = match slot {
+                    Ok(i) => self
+                        .hits
+                        .get(i)
+                        .map_or((0, None), |h| (h.count, Some(h.last))),
+                    Err(_) => (0, None),
+                };
+                if !rule.allows(at, count, last) {
+                    continue;
                 }
-                Err(i) => self.hits.insert(
-                    i,
-                    Hit {
-                        rule: r,
-                        count: 1,
-                        last: at,
-                    },
-                ),
+                match slot {
+                    Ok(i) => {
+                        if let Some(h) = self.hits.get_mut(i) {
+                            h.count = h.count.saturating_add(1);
+                            h.last = at;
+                        }
+                    }
+                    Err(i) => self.hits.insert(
+                        i,
+                        Hit {
+                            rule: r,
+                            count: 1,
+                            last: at,
+                        },
+                    ),
+                }
             }
             self.add(
                 model,

@@ -1,0 +1,148 @@
+//! Scoring throughput: activities per second through the engine (scoring,
+//! grading and qualification together), with and without decay, and with
+//! 10 versus 1 000 rules when the extra rules are for other activity kinds.
+
+use chrono::{TimeDelta, TimeZone, Utc};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use leadflow::{AttrValue, Engine, Event, EventBody, Lead};
+use serde_json::json;
+use std::hint::black_box;
+
+const LEADS: usize = 1_000;
+const PER_LEAD: usize = 200;
+
+/// `rules` rules spread evenly over `kinds` activity kinds, as real models
+/// are: per kind, the first rule has no predicate (any page view) and the
+/// others tell activities apart by a URL prefix, so an activity fires about
+/// two rules. Every seventh rule has a one-day window.
+fn config(rules: usize, kinds: usize, decay: bool) -> String {
+    let prefixes = [
+        "/pricing", "/blog", "/docs", "/about", "/careers", "/product",
+    ];
+    let rules: Vec<_> = (0..rules)
+        .map(|i| {
+            let mut when = json!({"kind": format!("kind_{}", i % kinds)});
+            let nth_of_kind = i / kinds;
+            if nth_of_kind > 0 {
+                let prefix = prefixes[(nth_of_kind - 1) % prefixes.len()];
+                when["attrs"] = json!([{"attr": "url", "op": "starts_with", "value": prefix}]);
+            }
+            let group = ["a", "b", "c"][i % 3];
+            let points = (i % 13) as f64 - 3.0;
+            let mut rule =
+                json!({"id": format!("r{i}"), "when": when, "points": points, "group": group});
+            if i % 7 == 0 {
+                rule["frequency"] = json!({"window": "1d"});
+            }
+            rule
+        })
+        .collect();
+    let mut scoring = json!({
+        "groups": [{"name": "a", "max": 500}, {"name": "b", "min": 0}, {"name": "c"}],
+        "rules": rules,
+    });
+    if decay {
+        scoring["decay"] = json!({"half_life": "30d"});
+    }
+    json!({
+        "lifecycle": {"preset": "waterfall"},
+        "scoring": scoring,
+        "qualification": [{"id": "mql", "when": {"score": {"min": 150}, "stages": ["Anonymous", "Inquiry"]}, "then": "MQL"}]
+    })
+    .to_string()
+}
+
+/// Activities over the first `kinds` kinds, per lead, in time order.
+fn stream(kinds: usize) -> Vec<Vec<Event>> {
+    let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let urls = ["/pricing/team", "/blog/a", "/docs/b", "/pricing", "/about"];
+    (0..LEADS)
+        .map(|l| {
+            let lead = format!("lead-{l:05}");
+            (0..PER_LEAD)
+                .map(|i| {
+                    let mut attrs = leadflow::Attrs::new();
+                    attrs.insert("url".into(), AttrValue::from(urls[(l + i) % urls.len()]));
+                    Event::new(
+                        format!("{lead}-{i:04}"),
+                        lead.as_str(),
+                        start + TimeDelta::minutes((i * 97 + l) as i64),
+                        EventBody::Activity {
+                            kind: format!("kind_{}", (i * 7 + l) % kinds),
+                            channel: None,
+                            campaign: None,
+                            attrs,
+                        },
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+// Both return the leads so that criterion drops them outside the timing:
+// the figure is the cost of folding, not of freeing the events.
+fn replay_all(engine: &Engine, data: Vec<Vec<Event>>) -> Vec<Lead> {
+    data.into_iter()
+        .enumerate()
+        .map(|(i, evs)| engine.replay(format!("lead-{i}"), evs))
+        .collect()
+}
+
+fn ingest_all(engine: &Engine, data: Vec<Vec<Event>>) -> Vec<Lead> {
+    data.into_iter()
+        .enumerate()
+        .map(|(i, evs)| {
+            let mut lead = engine.new_lead(format!("lead-{i}"));
+            for e in evs {
+                black_box(engine.ingest(&mut lead, e));
+            }
+            lead
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let data20 = stream(20);
+    let total = (LEADS * PER_LEAD) as u64;
+    let mut group = c.benchmark_group("scoring");
+    group.throughput(Throughput::Elements(total));
+    group.sample_size(10);
+    for (name, decay) in [
+        ("100_rules_20_kinds", false),
+        ("100_rules_20_kinds_half_life", true),
+    ] {
+        let engine = Engine::from_json(&config(100, 20, decay)).unwrap();
+        group.bench_function(format!("replay/{name}"), |b| {
+            b.iter_batched(
+                || data20.clone(),
+                |d| replay_all(&engine, d),
+                BatchSize::LargeInput,
+            )
+        });
+        group.bench_function(format!("ingest/{name}"), |b| {
+            b.iter_batched(
+                || data20.clone(),
+                |d| ingest_all(&engine, d),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    // The stream only has kinds 0..5; the 1 000-rule model's other rules
+    // are for 195 kinds that never occur.
+    let data5 = stream(5);
+    for (name, rules, kinds) in [("10_rules", 10, 5), ("1000_rules_other_kinds", 1000, 200)] {
+        let engine = Engine::from_json(&config(rules, kinds, false)).unwrap();
+        group.bench_function(format!("replay/{name}"), |b| {
+            b.iter_batched(
+                || data5.clone(),
+                |d| replay_all(&engine, d),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

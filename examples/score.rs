@@ -1,0 +1,263 @@
+//! Score an event stream with an engine config and print one CSV row per
+//! lead, or explain one lead's score and grade.
+//!
+//! ```sh
+//! cargo run --example score -- examples/data/engine.json examples/data/events.ndjson
+//! cargo run --example score -- CONFIG EVENTS --at 2026-10-01T00:00:00Z
+//! cargo run --example score -- CONFIG EVENTS --explain ada@acme.test
+//! cat events.ndjson | cargo run --example score -- CONFIG -
+//! ```
+//!
+//! CONFIG is a JSON engine config, EVENTS an NDJSON file of events (`-`
+//! reads stdin). Output: `lead_id,score,grade,stage`, as of `--at` (RFC
+//! 3339; default: the latest event time). Scores print with up to two
+//! decimals; an ungraded lead has an empty grade.
+
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::process::ExitCode;
+
+use leadflow::{Engine, Event, LeadStore, Timestamp};
+
+struct Args {
+    config: String,
+    events: String,
+    at: Option<Timestamp>,
+    explain: Option<String>,
+}
+
+const USAGE: &str = "usage: score CONFIG EVENTS [--at TIME] [--explain LEAD_ID]";
+
+fn parse_args() -> Result<Args, String> {
+    let mut positional = Vec::new();
+    let mut at = None;
+    let mut explain = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--at" => {
+                let v = args.next().ok_or("--at needs a time (RFC 3339)")?;
+                let t = chrono::DateTime::parse_from_rfc3339(&v).map_err(|e| {
+                    format!("--at {v:?}: {e} (expected RFC 3339, e.g. 2026-10-01T00:00:00Z)")
+                })?;
+                at = Some(t.with_timezone(&chrono::Utc));
+            }
+            "--explain" => explain = Some(args.next().ok_or("--explain needs a lead id")?),
+            "-h" | "--help" => return Err(USAGE.into()),
+            s if s.starts_with("--") => return Err(format!("unknown option {s}\n{USAGE}")),
+            _ => positional.push(arg),
+        }
+    }
+    let [config, events]: [String; 2] = positional
+        .try_into()
+        .map_err(|_| format!("expected CONFIG and EVENTS\n{USAGE}"))?;
+    Ok(Args {
+        config,
+        events,
+        at,
+        explain,
+    })
+}
+
+fn read_events(path: &str) -> Result<Vec<Event>, String> {
+    let reader: Box<dyn Read> = if path == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?)
+    };
+    let mut events = Vec::new();
+    for (i, line) in BufReader::new(reader).lines().enumerate() {
+        let line = line.map_err(|e| format!("{path}: line {}: {e}", i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: Event =
+            serde_json::from_str(&line).map_err(|e| format!("{path}: line {}: {e}", i + 1))?;
+        events.push(event);
+    }
+    Ok(events)
+}
+
+/// A CSV field, quoted when it needs to be.
+fn csv(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
+}
+
+fn number(x: f64) -> String {
+    let s = format!("{x:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.into() }
+}
+
+/// A failure: a message for the user, or an error writing the output.
+enum Failure {
+    Input(String),
+    Output(std::io::Error),
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Self {
+        Self::Input(e)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(e: &str) -> Self {
+        Self::Input(e.to_owned())
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Self::Output(e)
+    }
+}
+
+fn run() -> Result<(), Failure> {
+    let args = parse_args()?;
+    let mut w = BufWriter::new(std::io::stdout().lock());
+    let text =
+        std::fs::read_to_string(&args.config).map_err(|e| format!("{}: {e}", args.config))?;
+    let engine = Engine::from_json(&text).map_err(|e| format!("{}: {e}", args.config))?;
+    let events = read_events(&args.events)?;
+    let latest = events.iter().map(|e| e.at).max();
+    let at = args
+        .at
+        .or(latest)
+        .ok_or("no events and no --at: nothing to score")?;
+    let mut store = LeadStore::new(engine.clone());
+    store.ingest_all(events);
+
+    if let Some(id) = args.explain {
+        let lead = store
+            .lead(&id.as_str().into())
+            .ok_or_else(|| format!("no lead {id:?} in the events"))?;
+        let lc = engine.lifecycle();
+        writeln!(w, "lead {} at {}", lead.id(), at.to_rfc3339())?;
+        writeln!(
+            w,
+            "stage {} (cycle {}, furthest {})",
+            lc.name(lead.stage().current()),
+            lead.stage().cycle(),
+            lc.name(lead.stage().furthest())
+        )?;
+        let card = engine.score_card(lead, at);
+        writeln!(w, "\nscore {}", number(card.total))?;
+        if let Some(max) = card.total_max
+            && card.uncapped_total > max
+        {
+            writeln!(
+                w,
+                "  (capped from {} by total_max {})",
+                number(card.uncapped_total),
+                number(max)
+            )?;
+        }
+        for g in &card.groups {
+            writeln!(
+                w,
+                "  group {}: {} (raw {}{})",
+                g.group,
+                number(g.score),
+                number(g.raw),
+                match (g.min, g.max) {
+                    (None, None) => String::new(),
+                    (min, max) => format!(
+                        ", caps {}..{}",
+                        min.map_or("".into(), number),
+                        max.map_or("".into(), number)
+                    ),
+                }
+            )?;
+            for e in &g.entries {
+                writeln!(
+                    w,
+                    "    {}  {:<24} {:<18} {:>7} -> {:>7}  [{}]",
+                    e.at.format("%Y-%m-%d %H:%M"),
+                    e.rule.as_deref().unwrap_or("manual adjustment"),
+                    e.activity.as_deref().unwrap_or("-"),
+                    number(e.points),
+                    number(e.decayed),
+                    e.event
+                )?;
+            }
+        }
+        let grade = engine.grade_card(lead);
+        writeln!(
+            w,
+            "\ngrade {} (fit {}/100)",
+            grade.grade.map_or("ungraded".into(), |g| g.to_string()),
+            grade.fit
+        )?;
+        for c in &grade.criteria {
+            writeln!(
+                w,
+                "  {:<16} {:<10} {:?} ({} thirds)",
+                c.criterion, c.attr, c.verdict, c.weight
+            )?;
+        }
+        if let Some(p) = engine.priority(lead, at) {
+            writeln!(w, "priority {p}")?;
+        }
+        writeln!(w, "\nhistory")?;
+        for t in lead.history() {
+            let reason = t.reason.as_ref().map_or(String::new(), |r| {
+                format!(
+                    " ({:?}{})",
+                    r.code,
+                    r.note.as_ref().map_or(String::new(), |n| format!(": {n}"))
+                )
+            });
+            writeln!(
+                w,
+                "  {}  {:>12} -> {:<12} by {:?}{}",
+                t.at.format("%Y-%m-%d %H:%M"),
+                t.from.map_or("(new)", |s| lc.name(s)),
+                lc.name(t.to),
+                t.actor,
+                reason
+            )?;
+        }
+        for ig in lead.ignored() {
+            writeln!(w, "  ignored {ig}")?;
+        }
+        w.flush()?;
+        return Ok(());
+    }
+
+    writeln!(w, "lead_id,score,grade,stage")?;
+    for lead in store.leads() {
+        let score = engine.score(lead, at);
+        let grade = lead.grade().map_or(String::new(), |g| g.to_string());
+        let stage = engine.lifecycle().name(lead.stage().current());
+        writeln!(
+            w,
+            "{},{},{},{}",
+            csv(lead.id().as_str()),
+            number(score),
+            csv(&grade),
+            csv(stage)
+        )?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`| head`) is the reader's choice, not an error.
+        Err(Failure::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(Failure::Output(e)) => {
+            eprintln!("error: writing output: {e}");
+            ExitCode::FAILURE
+        }
+        Err(Failure::Input(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

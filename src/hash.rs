@@ -1,0 +1,50 @@
+//! A small, fast, fixed hash for short keys (activity kinds, event ids).
+
+use std::hash::Hasher;
+
+/// A word-at-a-time multiplicative hash in the style of rustc's FxHash.
+/// Keys here are short and come from the host's own data, so a cheap hash
+/// matters more than resistance to crafted collisions; being fixed, it also
+/// makes the id index deterministic across runs and machines.
+#[derive(Default)]
+pub(crate) struct Fx(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl Fx {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let word = c.try_into().map_or(0, u64::from_le_bytes);
+            self.add(word);
+        }
+        let tail = chunks
+            .remainder()
+            .iter()
+            .rev()
+            .fold(0u64, |w, &b| (w << 8) | u64::from(b));
+        self.add(tail ^ ((bytes.len() as u64) << 56));
+    }
+}
+
+/// The hash of a string's bytes.
+pub(crate) fn hash_str(s: &str) -> u64 {
+    let mut h = Fx::default();
+    h.write(s.as_bytes());
+    h.finish()
+}
+
+/// String equality that settles most mismatches of short keys on length
+/// and first byte, before any library call.
+pub(crate) fn same_str(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
+}

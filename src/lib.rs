@@ -3,7 +3,8 @@
 //! The B2B lead lifecycle as an embeddable library: a stage machine whose
 //! state is a deterministic fold over events (anonymous → MQL → SQL →
 //! opportunity → won / lost / recycled), with SLAs, identity merging and full
-//! history.
+//! history; behavioural scoring ([`scoring`]), fit grading ([`grading`]) and
+//! qualification rules that move leads on their own ([`QualificationConfig`]).
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
@@ -51,7 +52,12 @@
 //! * **Forward-only.** Ordinary moves go up by rank. Moving down takes a
 //!   recycle or regress event carrying a [`Reason`]; there is no bypass.
 //!
-//! See the [`lifecycle`] module for stage semantics.
+//! * **Explainable.** [`Engine::score_card`] lists every rule and activity
+//!   behind a score, after decay and caps; [`Engine::grade_card`] every
+//!   criterion behind a grade; each transition its actor and reason.
+//!
+//! See the [`lifecycle`], [`scoring`] and [`grading`] modules for the exact
+//! semantics, and [`QualificationConfig`] for qualification rules.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -64,7 +70,7 @@ pub mod grading;
 mod hash;
 mod lead;
 pub mod lifecycle;
-mod qualify;
+pub mod qualify;
 pub mod scoring;
 mod store;
 mod types;

@@ -1,6 +1,7 @@
 //! The one integration-test binary: each module tests one capability.
 
 mod common;
+mod examples;
 mod lifecycle;
 mod lifecycle_props;
 mod scoring;

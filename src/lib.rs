@@ -63,6 +63,7 @@
 #![deny(missing_docs)]
 
 mod attr;
+pub mod attribution;
 mod engine;
 mod error;
 mod event;

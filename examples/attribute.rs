@@ -1,0 +1,154 @@
+//! Attribute a ChannelAttribution path table from the command line.
+//!
+//! ```sh
+//! cargo run --release --example attribute -- [--model M]... [--order K] [--sep C] [--delimiter C] FILE
+//! ```
+//!
+//! FILE is a path table with a header (`-` reads stdin): columns `path`,
+//! `total_conversions`, optional `total_conversion_value` and `total_null`,
+//! others ignored. The field delimiter is detected from the header among
+//! `,` `;` and tab unless `--delimiter` says (`tab` or `\t` for a tab).
+//! Channels in a path are split on `--sep` (default `>`) and trimmed.
+//! `--model` is `first`, `last`, `linear`, `position`, `markov` or
+//! `shapley`, repeatable (default `markov`); `--order` is the Markov order
+//! (default 1).
+//!
+//! Output (stdout, CSV): `model,channel_name,conversions,value`, one row per
+//! model and channel, models in the order given, channels in order of first
+//! appearance; `value` is empty without a value column. Numbers are printed
+//! with the shortest representation that reads back to the same `f64` (up to
+//! 17 significant digits). Errors go to stderr, naming the line, with a
+//! non-zero exit.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::process::ExitCode;
+
+use leadflow::attribution::{PathModel, PathReadOptions, PathReader, PathTally};
+
+const USAGE: &str = "usage: attribute [--model M]... [--order K] [--sep C] [--delimiter C] FILE";
+
+struct Args {
+    models: Vec<PathModel>,
+    order: usize,
+    options: PathReadOptions,
+    file: String,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut models = Vec::new();
+    let mut order = 1;
+    let mut options = PathReadOptions::default();
+    let mut file = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value\n{USAGE}"));
+        match arg.as_str() {
+            "--model" => {
+                let m = value("--model")?;
+                models.push(m.parse::<PathModel>().map_err(|e| e.to_string())?);
+            }
+            "--order" => {
+                let v = value("--order")?;
+                order = v
+                    .parse()
+                    .map_err(|_| format!("--order {v:?}: expected a whole number of at least 1"))?;
+            }
+            "--sep" => options.sep = value("--sep")?,
+            "--delimiter" => {
+                let v = value("--delimiter")?;
+                let d = match v.as_str() {
+                    "tab" | "\\t" => '\t',
+                    _ => {
+                        let mut chars = v.chars();
+                        match (chars.next(), chars.next()) {
+                            (Some(c), None) => c,
+                            _ => return Err(format!("--delimiter {v:?}: expected one character")),
+                        }
+                    }
+                };
+                options.delimiter = Some(d);
+            }
+            "-h" | "--help" => return Err(USAGE.into()),
+            "-" => file = Some(arg),
+            s if s.starts_with("--") => return Err(format!("unknown option {s}\n{USAGE}")),
+            _ if file.is_some() => return Err(format!("more than one FILE\n{USAGE}")),
+            _ => file = Some(arg),
+        }
+    }
+    if models.is_empty() {
+        models.push(PathModel::Markov);
+    }
+    let file = file.ok_or(format!("missing FILE\n{USAGE}"))?;
+    Ok(Args {
+        models,
+        order,
+        options,
+        file,
+    })
+}
+
+fn number(x: f64) -> String {
+    if x == 0.0 { "0".into() } else { x.to_string() }
+}
+
+fn csv(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args = parse_args()?;
+    let input: Box<dyn Read> = if args.file == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(&args.file).map_err(|e| format!("{}: {e}", args.file))?)
+    };
+    let name = if args.file == "-" {
+        "stdin"
+    } else {
+        args.file.as_str()
+    };
+    let input = BufReader::with_capacity(1 << 16, input);
+    let mut reader = PathReader::new(input, args.options).map_err(|e| format!("{name}: {e}"))?;
+    let mut tally = PathTally::new(&args.models, args.order).map_err(|e| e.to_string())?;
+    tally
+        .read(&mut reader)
+        .map_err(|e| format!("{name}: {e}"))?;
+    let report = tally.finish().map_err(|e| format!("{name}: {e}"))?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let write = |out: &mut BufWriter<_>, line: String| {
+        out.write_all(line.as_bytes())
+            .map_err(|e| format!("writing output: {e}"))
+    };
+    write(&mut out, "model,channel_name,conversions,value\n".into())?;
+    for (model, credits) in &report.models {
+        for c in credits {
+            let value = c.value.map_or(String::new(), number);
+            write(
+                &mut out,
+                format!(
+                    "{},{},{},{}\n",
+                    model.name(),
+                    csv(&c.channel),
+                    number(c.conversions),
+                    value
+                ),
+            )?;
+        }
+    }
+    out.flush().map_err(|e| format!("writing output: {e}"))
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.contains("Broken pipe") => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! Rule-based attribution models.
+
+use serde::{Deserialize, Serialize};
+
+use super::{AttributionError, AttributionModel, Journey};
+use crate::types::{Span, Timestamp};
+
+/// All credit to the first touch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FirstTouch;
+
+/// All credit to the last touch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LastTouch;
+
+/// Equal credit to every touch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Linear;
+
+fn one_hot(n: usize, i: usize) -> Vec<f64> {
+    (0..n).map(|j| if j == i { 1.0 } else { 0.0 }).collect()
+}
+
+impl AttributionModel for FirstTouch {
+    fn name(&self) -> &str {
+        "first"
+    }
+    fn weights(&self, j: &Journey) -> Vec<f64> {
+        one_hot(j.touches.len(), 0)
+    }
+}
+
+impl AttributionModel for LastTouch {
+    fn name(&self) -> &str {
+        "last"
+    }
+    fn weights(&self, j: &Journey) -> Vec<f64> {
+        one_hot(j.touches.len(), j.touches.len().saturating_sub(1))
+    }
+}
+
+impl AttributionModel for Linear {
+    fn name(&self) -> &str {
+        "linear"
+    }
+    fn weights(&self, j: &Journey) -> Vec<f64> {
+        vec![1.0; j.touches.len()]
+    }
+}
+
+/// All credit to the last touch whose channel is not a direct channel (all
+/// to the last touch when every touch is direct).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastNonDirect {
+    direct: Vec<String>,
+}
+
+impl Default for LastNonDirect {
+    fn default() -> Self {
+        Self {
+            direct: vec!["direct".to_owned()],
+        }
+    }
+}
+
+impl LastNonDirect {
+    /// Treats these channel names (ASCII case ignored) as direct.
+    pub fn with_direct_channels(direct: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self {
+            direct: direct.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl AttributionModel for LastNonDirect {
+    fn name(&self) -> &str {
+        "last_non_direct"
+    }
+    fn weights(&self, j: &Journey) -> Vec<f64> {
+        let n = j.touches.len();
+        let i = j
+            .touches
+            .iter()
+            .rposition(|t| {
+                !self
+                    .direct
+                    .iter()
+                    .any(|d| d.eq_ignore_ascii_case(&t.channel))
+            })
+            .unwrap_or(n.saturating_sub(1));
+        one_hot(n, i)
+    }
+}
+
+/// Exponential time decay: a touch's weight halves with every half-life
+/// between it and the conversion (or the last touch, without a conversion).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeDecay {
+    half_life: Span,
+}
+
+impl Default for TimeDecay {
+    /// A half-life of 7 days.
+    fn default() -> Self {
+        Self {
+            half_life: Span::days(7),
+        }
+    }
+}
+
+impl TimeDecay {
+    /// A time-decay model with the given half-life.
+    ///
+    /// # Errors
+    /// [`AttributionError::InvalidModel`] for a zero half-life.
+    pub fn new(half_life: Span) -> Result<Self, AttributionError> {
+        if half_life.is_zero() {
+            return Err(AttributionError::InvalidModel {
+                problem: "time decay needs a half-life greater than zero".into(),
+            });
+        }
+        Ok(Self { half_life })
+    }
+}
+
+impl AttributionModel for TimeDecay {
+    fn name(&self) -> &str {
+        "time_decay"
+    }
+    fn weights(&self, j: &Journey) -> Vec<f64> {
+        let end = j
+            .conversion
+            .map(|c| c.at)
+            .or_else(|| j.touches.last().map(|t| t.at));
+        let h = self.half_life.as_secs() as f64;
+        let w: Vec<f64> = j
+            .touches
+            .iter()
+            .map(|t| {
+                let age = end.map_or(0.0, |e| (e - t.at).as_seconds_f64().max(0.0));
+                (-age / h).exp2()
+            })
+            .collect();
+        // Touches older than ~1000 half-lives underflow to zero: fall back
+        // to the most recent touch rather than to no weights at all.
+        if w.iter().all(|x| *x == 0.0) {
+            return one_hot(w.len(), w.len().saturating_sub(1));
+        }
+        w
+    }
+}
+
+/// The anchor shares of an [`Anchored`] model. They must be finite, ≥ 0 and
+/// sum to 1.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnchorWeights {
+    /// The first touch's share.
+    pub first: f64,
+    /// The lead-creating touch's share.
+    pub lead_created: f64,
+    /// The opportunity-creating touch's share.
+    pub opportunity_created: f64,
+    /// The deal-closing touch's share.
+    pub closed_won: f64,
+    /// The last touch's share.
+    pub last: f64,
+    /// The share split over all other touches.
+    pub rest: f64,
+}
+
+/// A model that gives fixed shares to anchor touches and splits the rest:
+/// position-based (U), W-shaped, full path (Z), J, inverse J, or custom
+/// weights. See the [module docs](super) for how short paths and shared
+/// anchors are handled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Anchored {
+    name: String,
+    w: AnchorWeights,
+}
+
+/// Position-based (U-shaped): 40 % first, 40 % last, 20 % between.
+pub type PositionBased = Anchored;
+
+impl Default for Anchored {
+    fn default() -> Self {
+        Self::position_based()
+    }
+}
+
+impl Anchored {
+    /// A custom anchored model.
+    ///
+    /// # Errors
+    /// [`AttributionError::InvalidModel`] when a share is negative or not
+    /// finite, or the shares do not sum to 1 (within 1e-9).
+    pub fn new(name: impl Into<String>, w: AnchorWeights) -> Result<Self, AttributionError> {
+        let all = [
+            w.first,
+            w.lead_created,
+            w.opportunity_created,
+            w.closed_won,
+            w.last,
+            w.rest,
+        ];
+        if all.iter().any(|x| !x.is_finite() || *x < 0.0) {
+            return Err(AttributionError::InvalidModel {
+                problem: format!("anchor shares must be finite and at least 0: {w:?}"),
+            });
+        }
+        let sum: f64 = all.iter().sum();
+        if (sum - 1.0).abs() > 1e-9 {
+            return Err(AttributionError::InvalidModel {
+                problem: format!("anchor shares must sum to 1, not {sum}"),
+            });
+        }
+        Ok(Self {
+            name: name.into(),
+            w,
+        })
+    }
+
+    fn preset(name: &str, w: AnchorWeights) -> Self {
+        Self {
+            name: name.to_owned(),
+            w,
+        }
+    }
+
+    /// U-shaped: 40 % first, 40 % last, 20 % split between.
+    pub fn position_based() -> Self {
+        Self::preset(
+            "position",
+            AnchorWeights {
+                first: 0.4,
+                last: 0.4,
+                rest: 0.2,
+                ..AnchorWeights::default()
+            },
+        )
+    }
+
+    /// U-shaped with other end shares (each end gets `ends`, the middle
+    /// `1 − 2·ends`).
+    ///
+    /// # Errors
+    /// [`AttributionError::InvalidModel`] unless `0 ≤ ends ≤ 0.5`.
+    pub fn position_based_with(ends: f64) -> Result<Self, AttributionError> {
+        if !(0.0..=0.5).contains(&ends) {
+            return Err(AttributionError::InvalidModel {
+                problem: format!("position-based end share must be in [0, 0.5], not {ends}"),
+            });
+        }
+        Self::new(
+            "position",
+            AnchorWeights {
+                first: ends,
+                last: ends,
+                rest: 1.0 - 2.0 * ends,
+                ..AnchorWeights::default()
+            },
+        )
+    }
+
+    /// W-shaped: 30 % each to the first, lead-creating and
+    /// opportunity-creating touches, 10 % split over the rest.
+    pub fn w_shaped() -> Self {
+        Self::preset(
+            "w_shaped",
+            AnchorWeights {
+                first: 0.3,
+                lead_created: 0.3,
+                opportunity_created: 0.3,
+                rest: 0.1,
+                ..AnchorWeights::default()
+            },
+        )
+    }
+
+    /// Full path (Z): 22.5 % each to the first, lead-creating,
+    /// opportunity-creating and deal-closing touches, 10 % over the rest.
+    pub fn full_path() -> Self {
+        Self::preset(
+            "full_path",
+            AnchorWeights {
+                first: 0.225,
+                lead_created: 0.225,
+                opportunity_created: 0.225,
+                closed_won: 0.225,
+                rest: 0.1,
+                ..AnchorWeights::default()
+            },
+        )
+    }
+
+    /// J-shaped: 20 % first, 60 % last, 20 % between.
+    pub fn j_shaped() -> Self {
+        Self::preset(
+            "j_shaped",
+            AnchorWeights {
+                first: 0.2,
+                last: 0.6,
+                rest: 0.2,
+                ..AnchorWeights::default()
+            },
+        )
+    }
+
+    /// Inverse J: 60 % first, 20 % last, 20 % between.
+    pub fn inverse_j() -> Self {
+        Self::preset(
+            "inverse_j",
+            AnchorWeights {
+                first: 0.6,
+                last: 0.2,
+                rest: 0.2,
+                ..AnchorWeights::default()
+            },
+        )
+    }
+
+    /// The shares.
+    pub fn shares(&self) -> AnchorWeights {
+        self.w
+    }
+}
+
+/// The last touch at or before `at`, if any.
+fn touch_at(j: &Journey, at: Option<Timestamp>) -> Option<usize> {
+    let at = at?;
+    j.touches.iter().rposition(|t| t.at <= at)
+}
+
+impl AttributionModel for Anchored {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn weights(&self, j: &Journey) -> Vec<f64> {
+        let n = j.touches.len();
+        let mut w = vec![0.0; n];
+        if n == 0 {
+            return w;
+        }
+        let anchors = [
+            (Some(0), self.w.first),
+            (touch_at(j, j.lead_created), self.w.lead_created),
+            (
+                touch_at(j, j.opportunity_created),
+                self.w.opportunity_created,
+            ),
+            (touch_at(j, j.closed_won), self.w.closed_won),
+            (Some(n - 1), self.w.last),
+        ];
+        let mut is_anchor = vec![false; n];
+        let mut pool = self.w.rest;
+        for (at, share) in anchors {
+            match at {
+                // A zero share does not make a touch an anchor: with a W
+                // model the last touch is an ordinary touch.
+                Some(i) if share > 0.0 => {
+                    if let (Some(x), Some(a)) = (w.get_mut(i), is_anchor.get_mut(i)) {
+                        *x += share;
+                        *a = true;
+                    }
+                }
+                Some(_) => {}
+                None => pool += share,
+            }
+        }
+        let rest: Vec<usize> = (0..n)
+            .filter(|&i| !is_anchor.get(i).copied().unwrap_or(false))
+            .collect();
+        let targets: Vec<usize> = if rest.is_empty() {
+            (0..n)
+                .filter(|&i| is_anchor.get(i).copied().unwrap_or(false))
+                .collect()
+        } else {
+            rest
+        };
+        let each = pool / targets.len().max(1) as f64;
+        for i in targets {
+            if let Some(x) = w.get_mut(i) {
+                *x += each;
+            }
+        }
+        w
+    }
+}

@@ -1,0 +1,587 @@
+//! Exact Markov-chain attribution with removal effects.
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde::{Deserialize, Serialize};
+
+use super::paths::{Channels, FxMap};
+use super::{AttributionError, AttributionModel, Journey};
+
+const START: u32 = u32::MAX;
+const CONV: u32 = u32::MAX - 1;
+const NULL: u32 = u32::MAX - 2;
+
+/// Up to this many transient states the chain is solved by dense Gaussian
+/// elimination; above, by Gauss–Seidel sweeps on the sparse chain until
+/// they no longer change the result (to 1e-15 relative).
+const DENSE_MAX: usize = 400;
+
+/// Transition counts: the mergeable partial state of a Markov fit.
+#[derive(Debug, Clone)]
+pub(crate) struct MarkovCounts {
+    order: usize,
+    states: Vec<Box<[u32]>>,
+    index: FxMap<Box<[u32]>, u32>,
+    edges: FxMap<(u32, u32), u64>,
+    /// Single-channel windows by channel id: every state of an order-1
+    /// chain, and short paths of higher orders, skip the hash map.
+    single: Vec<u32>,
+    /// Per last state: conversions and value of the rows ending there.
+    ends: FxMap<u32, (u64, Decimal)>,
+    seq: Vec<u32>,
+}
+
+impl MarkovCounts {
+    pub(crate) fn new(order: usize) -> Self {
+        Self {
+            order,
+            states: Vec::new(),
+            index: FxMap::default(),
+            edges: FxMap::default(),
+            single: Vec::new(),
+            ends: FxMap::default(),
+            seq: Vec::new(),
+        }
+    }
+
+    fn intern(&mut self, window: &[u32]) -> u32 {
+        if let [c] = window
+            && let Some(&id) = self.single.get(*c as usize)
+                && id != u32::MAX {
+                    return id;
+                }
+        let id = match self.index.get(window) {
+            Some(&id) => id,
+            None => {
+                let id = self.states.len() as u32;
+                self.states.push(window.into());
+                self.index.insert(window.into(), id);
+                id
+            }
+        };
+        if let [c] = window {
+            let c = *c as usize;
+            if self.single.len() <= c {
+                self.single.resize(c + 1, u32::MAX);
+            }
+            if let Some(s) = self.single.get_mut(c) {
+                *s = id;
+            }
+        }
+        id
+    }
+
+    pub(crate) fn add(
+        &mut self,
+        path: &[u32],
+        conversions: u64,
+        nulls: u64,
+        value: Option<Decimal>,
+    ) {
+        let mut seq = std::mem::take(&mut self.seq);
+        seq.clear();
+        if path.len() <= self.order {
+            seq.push(self.intern(path));
+        } else {
+            for w in path.windows(self.order) {
+                let s = self.intern(w);
+                // Consecutive identical states collapse.
+                if seq.last() != Some(&s) {
+                    seq.push(s);
+                }
+            }
+        }
+        let weight = conversions.saturating_add(nulls);
+        let mut from = START;
+        for &s in &seq {
+            *self.edges.entry((from, s)).or_insert(0) += weight;
+            from = s;
+        }
+        if conversions > 0 {
+            *self.edges.entry((from, CONV)).or_insert(0) += conversions;
+            let e = self.ends.entry(from).or_insert((0, Decimal::ZERO));
+            e.0 += conversions;
+            if let Some(v) = value {
+                e.1 += v;
+            }
+        }
+        if nulls > 0 {
+            *self.edges.entry((from, NULL)).or_insert(0) += nulls;
+        }
+        self.seq = seq;
+    }
+
+    pub(crate) fn merge(&mut self, other: &MarkovCounts, remap: &[u32]) {
+        let map_state = |this: &mut Self, s: u32| -> u32 {
+            if s >= NULL {
+                return s;
+            }
+            let window: Vec<u32> = other
+                .states
+                .get(s as usize)
+                .map(|w| {
+                    w.iter()
+                        .map(|&c| remap.get(c as usize).copied().unwrap_or(c))
+                        .collect()
+                })
+                .unwrap_or_default();
+            this.intern(&window)
+        };
+        // Intern in the other's first-appearance order so that merging
+        // partitions in input order numbers states as a single pass would.
+        let ids: Vec<u32> = (0..other.states.len() as u32)
+            .map(|s| map_state(self, s))
+            .collect();
+        let get = |s: u32| {
+            if s >= NULL {
+                s
+            } else {
+                ids.get(s as usize).copied().unwrap_or(s)
+            }
+        };
+        for (&(a, b), &w) in &other.edges {
+            *self.edges.entry((get(a), get(b))).or_insert(0) += w;
+        }
+        for (&s, &(c, v)) in &other.ends {
+            let e = self.ends.entry(get(s)).or_insert((0, Decimal::ZERO));
+            e.0 += c;
+            e.1 += v;
+        }
+    }
+
+    pub(crate) fn fit(&self, channels: &Channels) -> Result<MarkovModel, AttributionError> {
+        let total_conv: u64 = self.ends.values().map(|e| e.0).sum();
+        if total_conv == 0 {
+            return Err(AttributionError::Data {
+                problem: "no path converted: the Markov model needs at least one conversion".into(),
+            });
+        }
+        // Canonical state order (by channel names), so the arithmetic does
+        // not depend on the order the input arrived in.
+        let name_key = |s: &[u32]| -> Vec<&str> { s.iter().map(|&c| channels.name(c)).collect() };
+        let mut order: Vec<u32> = (0..self.states.len() as u32).collect();
+        order.sort_by(|&a, &b| {
+            let sa = self
+                .states
+                .get(a as usize)
+                .map(|s| name_key(s))
+                .unwrap_or_default();
+            let sb = self
+                .states
+                .get(b as usize)
+                .map(|s| name_key(s))
+                .unwrap_or_default();
+            sa.cmp(&sb)
+        });
+        let mut pos = vec![0usize; self.states.len()];
+        for (i, &s) in order.iter().enumerate() {
+            if let Some(p) = pos.get_mut(s as usize) {
+                *p = i;
+            }
+        }
+        let n = order.len();
+        let at = |s: u32| pos.get(s as usize).copied().unwrap_or(0);
+        // Out-weights per state and from the start, in canonical order.
+        let mut edges: Vec<(usize, usize, u64)> = Vec::new(); // transient → transient
+        let mut start = vec![0u64; n];
+        let mut to_conv = vec![0u64; n];
+        let mut to_null = vec![0u64; n];
+        let mut out = vec![0u64; n];
+        let mut sorted: Vec<(&(u32, u32), &u64)> = self.edges.iter().collect();
+        sorted.sort_by_key(|&(&(a, b), _)| {
+            let key = |s: u32| {
+                if s >= NULL {
+                    (1, s as usize)
+                } else {
+                    (0, at(s))
+                }
+            };
+            (key(a), key(b))
+        });
+        for (&(a, b), &w) in sorted {
+            match (a, b) {
+                (START, t) if t < NULL => start[at(t)] += w,
+                (s, CONV) if s < NULL => {
+                    to_conv[at(s)] += w;
+                    out[at(s)] += w;
+                }
+                (s, NULL) if s < NULL => {
+                    to_null[at(s)] += w;
+                    out[at(s)] += w;
+                }
+                (s, t) if s < NULL && t < NULL => {
+                    edges.push((at(s), at(t), w));
+                    out[at(s)] += w;
+                }
+                _ => {}
+            }
+        }
+        let start_total: u64 = start.iter().sum();
+        let p0: Vec<f64> = start
+            .iter()
+            .map(|&w| w as f64 / start_total.max(1) as f64)
+            .collect();
+        let prob = |w: u64, s: usize| w as f64 / out.get(s).copied().unwrap_or(1).max(1) as f64;
+        let trans: Vec<(usize, usize, f64)> =
+            edges.iter().map(|&(s, t, w)| (s, t, prob(w, s))).collect();
+        let r: Vec<f64> = (0..n).map(|s| prob(to_conv[s], s)).collect();
+        let mu: Vec<f64> = (0..n)
+            .map(|i| {
+                let s = order[i];
+                self.ends
+                    .get(&s)
+                    .filter(|e| e.0 > 0)
+                    .map_or(0.0, |e| e.1.to_f64().unwrap_or(0.0) / e.0 as f64)
+            })
+            .collect();
+        let total_value: Decimal = self.ends.values().map(|e| e.1).sum();
+        let window = |i: usize| -> Vec<u32> {
+            order
+                .get(i)
+                .and_then(|&s| self.states.get(s as usize))
+                .map(|w| w.to_vec())
+                .unwrap_or_default()
+        };
+        let windows: Vec<Vec<u32>> = (0..n).map(window).collect();
+        let removed_none = vec![false; n];
+        let visits = solve_visits(n, &p0, &trans, &removed_none)?;
+        let p_conv: f64 = (0..n).map(|s| visits[s] * r[s]).sum();
+        let e_value: f64 = (0..n).map(|s| visits[s] * r[s] * mu[s]).sum();
+        let mut removal = vec![0.0; channels.len()];
+        let mut value_removal = vec![0.0; channels.len()];
+        for c in 0..channels.len() as u32 {
+            let removed: Vec<bool> = windows.iter().map(|w| w.contains(&c)).collect();
+            if !removed.iter().any(|x| *x) {
+                continue;
+            }
+            let v = solve_visits(n, &p0, &trans, &removed)?;
+            let live = |s: usize| !removed[s];
+            let pc: f64 = (0..n).filter(|&s| live(s)).map(|s| v[s] * r[s]).sum();
+            let ev: f64 = (0..n)
+                .filter(|&s| live(s))
+                .map(|s| v[s] * r[s] * mu[s])
+                .sum();
+            removal[c as usize] = if p_conv > 0.0 {
+                (1.0 - pc / p_conv).max(0.0)
+            } else {
+                0.0
+            };
+            value_removal[c as usize] = if e_value > 0.0 {
+                (1.0 - ev / e_value).max(0.0)
+            } else {
+                0.0
+            };
+        }
+        let mut transitions = Vec::with_capacity(trans.len() + 2 * n);
+        let state = |i: usize| {
+            MarkovState::Channels(
+                windows[i]
+                    .iter()
+                    .map(|&c| channels.name(c).to_owned())
+                    .collect(),
+            )
+        };
+        for (s, &p) in p0.iter().enumerate() {
+            if p > 0.0 {
+                transitions.push(MarkovEdge {
+                    from: MarkovState::Start,
+                    to: state(s),
+                    probability: p,
+                });
+            }
+        }
+        for &(s, t, p) in &trans {
+            transitions.push(MarkovEdge {
+                from: state(s),
+                to: state(t),
+                probability: p,
+            });
+        }
+        for (s, &rs) in r.iter().enumerate() {
+            if rs > 0.0 {
+                transitions.push(MarkovEdge {
+                    from: state(s),
+                    to: MarkovState::Conversion,
+                    probability: rs,
+                });
+            }
+            let null = prob(to_null[s], s);
+            if null > 0.0 {
+                transitions.push(MarkovEdge {
+                    from: state(s),
+                    to: MarkovState::Null,
+                    probability: null,
+                });
+            }
+        }
+        Ok(MarkovModel {
+            order: self.order,
+            channels: channels.names.clone(),
+            removal,
+            value_removal,
+            conversion_probability: p_conv,
+            total_conversions: total_conv,
+            total_value,
+            transitions,
+        })
+    }
+}
+
+/// Expected visits to each transient state from the start: the solution of
+/// `v = p0 + Qᵀ v` on the states not removed (a removed state absorbs into
+/// null, so its visits are zero and nothing flows on from it).
+fn solve_visits(
+    n: usize,
+    p0: &[f64],
+    trans: &[(usize, usize, f64)],
+    removed: &[bool],
+) -> Result<Vec<f64>, AttributionError> {
+    let live = |s: usize| !removed.get(s).copied().unwrap_or(true);
+    if n <= DENSE_MAX {
+        // A = I − Qᵀ on the live states, dense; Gaussian elimination with
+        // partial pivoting.
+        let idx: Vec<usize> = (0..n).filter(|&s| live(s)).collect();
+        let m = idx.len();
+        let mut local = vec![usize::MAX; n];
+        for (i, &s) in idx.iter().enumerate() {
+            local[s] = i;
+        }
+        let mut a = vec![0.0f64; m * m];
+        let mut b: Vec<f64> = idx.iter().map(|&s| p0[s]).collect();
+        for i in 0..m {
+            a[i * m + i] = 1.0;
+        }
+        for &(s, t, p) in trans {
+            if live(s) && live(t) {
+                let (row, col) = (local[t], local[s]);
+                a[row * m + col] -= p;
+            }
+        }
+        for k in 0..m {
+            let piv = (k..m)
+                .max_by(|&x, &y| a[x * m + k].abs().total_cmp(&a[y * m + k].abs()))
+                .unwrap_or(k);
+            if a[piv * m + k].abs() < 1e-300 {
+                return Err(AttributionError::Data {
+                    problem: "the Markov chain has a state that never reaches conversion or null"
+                        .into(),
+                });
+            }
+            if piv != k {
+                for j in 0..m {
+                    a.swap(k * m + j, piv * m + j);
+                }
+                b.swap(k, piv);
+            }
+            let d = a[k * m + k];
+            for i in k + 1..m {
+                let f = a[i * m + k] / d;
+                if f != 0.0 {
+                    for j in k..m {
+                        a[i * m + j] -= f * a[k * m + j];
+                    }
+                    b[i] -= f * b[k];
+                }
+            }
+        }
+        let mut x = vec![0.0f64; m];
+        for i in (0..m).rev() {
+            let mut s = b[i];
+            for j in i + 1..m {
+                s -= a[i * m + j] * x[j];
+            }
+            x[i] = s / a[i * m + i];
+        }
+        let mut v = vec![0.0; n];
+        for (i, &s) in idx.iter().enumerate() {
+            v[s] = x[i];
+        }
+        return Ok(v);
+    }
+    // Sparse: incoming edges per state, Gauss–Seidel sweeps.
+    let mut incoming: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
+    for &(s, t, p) in trans {
+        if live(s) && live(t) {
+            incoming[t].push((s, p));
+        }
+    }
+    let mut v: Vec<f64> = (0..n).map(|s| if live(s) { p0[s] } else { 0.0 }).collect();
+    for _ in 0..1_000_000 {
+        let mut change = 0.0f64;
+        let mut size = 0.0f64;
+        for t in 0..n {
+            if !live(t) {
+                continue;
+            }
+            let new = p0[t] + incoming[t].iter().map(|&(s, p)| v[s] * p).sum::<f64>();
+            change = change.max((new - v[t]).abs());
+            size = size.max(new.abs());
+            v[t] = new;
+        }
+        if change <= 1e-15 * size.max(1e-300) {
+            return Ok(v);
+        }
+    }
+    Err(AttributionError::Data {
+        problem: "the Markov chain did not converge (a state almost never leaves)".into(),
+    })
+}
+
+/// A state of the fitted chain.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkovState {
+    /// Where every path starts.
+    Start,
+    /// Absorbing: the path converted.
+    Conversion,
+    /// Absorbing: the path ended without converting.
+    Null,
+    /// A window of `order` consecutive channels (fewer for shorter paths).
+    Channels(Vec<String>),
+}
+
+/// One transition probability of the fitted chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MarkovEdge {
+    /// From.
+    pub from: MarkovState,
+    /// To.
+    pub to: MarkovState,
+    /// The probability.
+    pub probability: f64,
+}
+
+/// An exact Markov-chain attribution model of order k, fitted on a path
+/// table by a [`PathTally`](super::PathTally).
+///
+/// Semantics follow ChannelAttribution's `markov_model` so that users can
+/// migrate: states are sliding windows of k consecutive touches (a path
+/// shorter than k is one state); consecutive identical states collapse;
+/// edges `(start) → s1 → … → sn` weigh conversions + nulls, `sn →
+/// (conversion)` weighs conversions, `sn → (null)` weighs nulls; removing a
+/// channel sends every state that contains it to `(null)`; the removal effect
+/// is `RE = 1 − P(conv | removed) / P(conv)` and a channel's credit is
+/// `RE / ΣRE × total conversions`. For value, each last state carries its
+/// mean value per conversion and the value removal effect compares expected
+/// values the same way.
+///
+/// Unlike ChannelAttribution, which simulates random walks, the chain is
+/// solved exactly (a linear solve on the absorbing chain): the same input
+/// always gives the same credits, to floating-point precision.
+///
+/// Per journey (through [`AttributionModel`]), a journey's conversion is
+/// split over its channels in proportion to their removal effects, equally
+/// over a channel's touches; a journey whose channels all have a zero effect
+/// is split linearly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarkovModel {
+    order: usize,
+    channels: Vec<String>,
+    removal: Vec<f64>,
+    value_removal: Vec<f64>,
+    conversion_probability: f64,
+    total_conversions: u64,
+    total_value: Decimal,
+    transitions: Vec<MarkovEdge>,
+}
+
+impl MarkovModel {
+    /// The chain's order.
+    pub fn order(&self) -> usize {
+        self.order
+    }
+
+    /// The probability that a path from the start converts.
+    pub fn conversion_probability(&self) -> f64 {
+        self.conversion_probability
+    }
+
+    /// Each channel's removal effect (conversions), in first-appearance
+    /// order.
+    pub fn removal_effects(&self) -> Vec<(String, f64)> {
+        self.channels
+            .iter()
+            .cloned()
+            .zip(self.removal.iter().copied())
+            .collect()
+    }
+
+    /// Each channel's removal effect on expected value.
+    pub fn value_removal_effects(&self) -> Vec<(String, f64)> {
+        self.channels
+            .iter()
+            .cloned()
+            .zip(self.value_removal.iter().copied())
+            .collect()
+    }
+
+    /// The fitted transition probabilities.
+    pub fn transitions(&self) -> &[MarkovEdge] {
+        &self.transitions
+    }
+
+    /// (conversions, value) per channel id.
+    pub(crate) fn credits_by_id(&self, n: usize) -> Vec<(f64, f64)> {
+        let sum: f64 = self.removal.iter().sum();
+        let vsum: f64 = self.value_removal.iter().sum();
+        let total_value = self.total_value.to_f64().unwrap_or(0.0);
+        (0..n)
+            .map(|c| {
+                let re = self.removal.get(c).copied().unwrap_or(0.0);
+                let vre = self.value_removal.get(c).copied().unwrap_or(0.0);
+                (
+                    if sum > 0.0 {
+                        re / sum * self.total_conversions as f64
+                    } else {
+                        0.0
+                    },
+                    if vsum > 0.0 {
+                        vre / vsum * total_value
+                    } else {
+                        0.0
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// Splits a journey over its channels by per-channel scores, equally over
+/// each channel's touches; linear when every score is zero.
+pub(crate) fn weights_by_channel(journey: &Journey, score: impl Fn(&str) -> f64) -> Vec<f64> {
+    let n = journey.touches.len();
+    let mut counts: FxMap<&str, usize> = FxMap::default();
+    for t in &journey.touches {
+        *counts.entry(t.channel.as_str()).or_insert(0) += 1;
+    }
+    let w: Vec<f64> = journey
+        .touches
+        .iter()
+        .map(|t| {
+            let k = counts.get(t.channel.as_str()).copied().unwrap_or(1).max(1);
+            score(&t.channel).max(0.0) / k as f64
+        })
+        .collect();
+    if w.iter().sum::<f64>() > 0.0 {
+        w
+    } else {
+        vec![1.0; n]
+    }
+}
+
+impl AttributionModel for MarkovModel {
+    fn name(&self) -> &str {
+        "markov"
+    }
+    fn weights(&self, journey: &Journey) -> Vec<f64> {
+        weights_by_channel(journey, |c| {
+            self.channels
+                .iter()
+                .position(|x| x == c)
+                .and_then(|i| self.removal.get(i).copied())
+                .unwrap_or(0.0)
+        })
+    }
+}

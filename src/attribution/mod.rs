@@ -1,0 +1,558 @@
+//! Multi-touch attribution: journeys, the [`AttributionModel`] trait that host
+//! code implements, exact `Decimal` credits, the rule-based models, and the
+//! data-driven models (exact Markov chains, Shapley values) fitted on path
+//! tables.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use leadflow::attribution::{Attributor, Journey, Touch, model_fn, Linear, PositionBased};
+//! use rust_decimal::Decimal;
+//!
+//! let t = |d| Utc.with_ymd_and_hms(2026, 3, d, 9, 0, 0).unwrap();
+//! let journey = Journey::new(vec![
+//!     Touch::new(t(1), "paid_search"),
+//!     Touch::new(t(3), "email").with_campaign("spring"),
+//!     Touch::new(t(5), "direct"),
+//! ])
+//! .converted(t(6), Decimal::new(1000_00, 2));
+//!
+//! // A custom model in a few lines: all credit to email touches, if any.
+//! let email_only = model_fn("email-only", |j: &Journey| {
+//!     let hits: Vec<f64> = j.touches.iter().map(|t| f64::from(u8::from(t.channel == "email"))).collect();
+//!     if hits.iter().sum::<f64>() > 0.0 { hits } else { vec![1.0; j.touches.len()] }
+//! });
+//!
+//! let attributor = Attributor::new().with_scale(2);
+//! let credits = attributor.credit(&journey, &PositionBased::default())?;
+//! assert_eq!(credits.iter().map(|c| c.value).sum::<Decimal>(), Decimal::new(1000_00, 2));
+//! assert_eq!(credits[0].value, Decimal::new(400_00, 2));
+//!
+//! let report = attributor.report(&[journey], &[&Linear as &dyn leadflow::attribution::AttributionModel, &email_only])?;
+//! assert_eq!(report.channel("email-only", "email").unwrap().value, Decimal::new(1000_00, 2));
+//! # Ok::<(), leadflow::attribution::AttributionError>(())
+//! ```
+//!
+//! # Semantics
+//!
+//! * **Eligible touches.** Only touches at or before the conversion and, when
+//!   the attributor has a lookback window, no older than the window before
+//!   the conversion count. A journey without a conversion time uses all its
+//!   touches.
+//! * **Weights to money.** A model returns one weight per eligible touch
+//!   (finite, ≥ 0, not all zero; they are normalized to sum to 1). The
+//!   attributor turns them into `Decimal` credits at its scale (default 2,
+//!   or the value's own scale if finer) with largest-remainder rounding: the
+//!   credits always sum exactly to the conversion value; ties in the
+//!   remainders go to the earlier touch.
+//! * **Anchored models** (position-based, W, full path, J, inverse J,
+//!   custom): anchor shares go to the first touch, the touch that created the
+//!   lead (the last touch at or before the lead-created time), the touch that
+//!   created the opportunity, the touch that closed the deal, and the last
+//!   touch; the rest share is split equally over the touches that are no
+//!   anchor. Anchors that fall on the same touch add up on it. A missing
+//!   milestone's share joins the rest share; when no touch is left for the
+//!   rest share, it is split equally over the anchor touches. Nothing is
+//!   ever lost.
+//! * **Path tables** (no timestamps): see [`PathTally`]. First, last and
+//!   linear equal ChannelAttribution's `heuristic_models`; Markov follows
+//!   ChannelAttribution's `markov_model` semantics but is solved exactly.
+
+mod heuristic;
+mod markov;
+mod paths;
+mod shapley;
+
+pub use heuristic::{
+    AnchorWeights, Anchored, FirstTouch, LastNonDirect, LastTouch, Linear, PositionBased, TimeDecay,
+};
+pub use markov::{MarkovEdge, MarkovModel, MarkovState};
+pub use paths::{
+    ChannelCredit, PathModel, PathReadOptions, PathReader, PathReport, PathRow, PathTableError,
+    PathTally,
+};
+pub use shapley::{ShapleyModel, shapley_of_game};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Span, Timestamp};
+
+/// One marketing touch of a journey.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Touch {
+    /// When it happened.
+    pub at: Timestamp,
+    /// The channel (`email`, `paid_search`, `direct`, …).
+    pub channel: String,
+    /// The campaign, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+}
+
+impl Touch {
+    /// A touch on a channel.
+    pub fn new(at: Timestamp, channel: impl Into<String>) -> Self {
+        Self {
+            at,
+            channel: channel.into(),
+            campaign: None,
+        }
+    }
+
+    /// The same touch with a campaign.
+    pub fn with_campaign(mut self, campaign: impl Into<String>) -> Self {
+        self.campaign = Some(campaign.into());
+        self
+    }
+}
+
+/// A conversion: when, and what it was worth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conversion {
+    /// When it happened.
+    pub at: Timestamp,
+    /// Its value (deal amount, revenue).
+    pub value: Decimal,
+}
+
+/// A lead's path to a conversion: touches in time order, milestone times and
+/// the conversion.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Journey {
+    /// The touches, in time order.
+    pub touches: Vec<Touch>,
+    /// When the lead was created (W-shaped and full-path anchor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_created: Option<Timestamp>,
+    /// When the opportunity was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opportunity_created: Option<Timestamp>,
+    /// When the deal was won.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_won: Option<Timestamp>,
+    /// The conversion, if the journey converted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion: Option<Conversion>,
+}
+
+impl Journey {
+    /// A journey of touches (sorted by time, stably).
+    pub fn new(mut touches: Vec<Touch>) -> Self {
+        touches.sort_by_key(|t| t.at);
+        Self {
+            touches,
+            ..Self::default()
+        }
+    }
+
+    /// The same journey with a conversion.
+    pub fn converted(mut self, at: Timestamp, value: Decimal) -> Self {
+        self.conversion = Some(Conversion { at, value });
+        self
+    }
+
+    /// The same journey with milestone times.
+    pub fn with_milestones(
+        mut self,
+        lead_created: Option<Timestamp>,
+        opportunity_created: Option<Timestamp>,
+        closed_won: Option<Timestamp>,
+    ) -> Self {
+        self.lead_created = lead_created;
+        self.opportunity_created = opportunity_created;
+        self.closed_won = closed_won;
+        self
+    }
+
+    /// The journey restricted to its eligible touches: at or before the
+    /// conversion and inside the lookback window.
+    pub fn eligible(&self, lookback: Option<Span>) -> Journey {
+        let end = self.conversion.map(|c| c.at);
+        let start = match (end, lookback) {
+            (Some(e), Some(l)) => e.checked_sub_signed(l.to_delta()),
+            _ => None,
+        };
+        let touches = self
+            .touches
+            .iter()
+            .filter(|t| end.is_none_or(|e| t.at <= e) && start.is_none_or(|s| t.at >= s))
+            .cloned()
+            .collect();
+        Journey {
+            touches,
+            ..self.clone()
+        }
+    }
+}
+
+/// An attribution model: a journey in, one weight per touch out.
+///
+/// Weights must be finite and ≥ 0 and not all zero; the [`Attributor`]
+/// normalizes them to sum to 1 and turns them into exact credits. The trait
+/// is object-safe; `&T`, `Box<T>` and `Arc<T>` forward to `T`, and
+/// [`model_fn`] makes a model from a closure.
+pub trait AttributionModel: Send + Sync {
+    /// The model's name, used in reports.
+    fn name(&self) -> &str;
+
+    /// One weight per touch of `journey` (whose touches are already the
+    /// eligible ones, in time order, and never empty).
+    fn weights(&self, journey: &Journey) -> Vec<f64>;
+}
+
+impl<T: AttributionModel + ?Sized> AttributionModel for &T {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn weights(&self, journey: &Journey) -> Vec<f64> {
+        (**self).weights(journey)
+    }
+}
+
+impl<T: AttributionModel + ?Sized> AttributionModel for Box<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn weights(&self, journey: &Journey) -> Vec<f64> {
+        (**self).weights(journey)
+    }
+}
+
+impl<T: AttributionModel + ?Sized> AttributionModel for Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn weights(&self, journey: &Journey) -> Vec<f64> {
+        (**self).weights(journey)
+    }
+}
+
+/// A model made from a closure; see [`model_fn`].
+#[derive(Clone)]
+pub struct ModelFn<F> {
+    name: String,
+    f: F,
+}
+
+impl<F> std::fmt::Debug for ModelFn<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelFn").field("name", &self.name).finish()
+    }
+}
+
+impl<F: Fn(&Journey) -> Vec<f64> + Send + Sync> AttributionModel for ModelFn<F> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn weights(&self, journey: &Journey) -> Vec<f64> {
+        (self.f)(journey)
+    }
+}
+
+/// A model from a name and a closure computing weights.
+pub fn model_fn<F: Fn(&Journey) -> Vec<f64> + Send + Sync>(
+    name: impl Into<String>,
+    f: F,
+) -> ModelFn<F> {
+    ModelFn {
+        name: name.into(),
+        f,
+    }
+}
+
+/// An attribution that could not be computed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttributionError {
+    /// A model returned weights the attributor cannot use.
+    #[error("model {model:?}: {problem}")]
+    InvalidWeights {
+        /// The model's name.
+        model: String,
+        /// What was wrong (wrong count, negative, not finite, all zero).
+        problem: String,
+    },
+    /// Model parameters that do not make sense.
+    #[error("invalid model parameters: {problem}")]
+    InvalidModel {
+        /// What was wrong.
+        problem: String,
+    },
+    /// The data cannot support the model.
+    #[error("{problem}")]
+    Data {
+        /// What was wrong.
+        problem: String,
+    },
+    /// A value too large to allocate at the requested scale.
+    #[error("value {value} cannot be allocated at scale {scale}")]
+    Overflow {
+        /// The value.
+        value: String,
+        /// The scale.
+        scale: u32,
+    },
+}
+
+/// One touch's share of a conversion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Credit {
+    /// The touch's index among the eligible touches.
+    pub touch: usize,
+    /// Its channel.
+    pub channel: String,
+    /// Its campaign.
+    pub campaign: Option<String>,
+    /// The share of the conversion value, exact at the attributor's scale.
+    pub value: Decimal,
+    /// The share of the conversion (its normalized weight).
+    pub conversions: f64,
+}
+
+/// Attributed totals for one channel or campaign under one model.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Attributed {
+    /// Attributed conversions (fractions of journeys).
+    pub conversions: f64,
+    /// Attributed value, exact.
+    pub value: Decimal,
+}
+
+/// Totals per model, by channel and by campaign, side by side.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Report {
+    /// Model names in the order given.
+    pub models: Vec<String>,
+    /// `(model, channel)` → totals.
+    pub by_channel: BTreeMap<(String, String), Attributed>,
+    /// `(model, campaign)` → totals (touches without a campaign are left
+    /// out).
+    pub by_campaign: BTreeMap<(String, String), Attributed>,
+}
+
+impl Report {
+    /// One model's totals for one channel.
+    pub fn channel(&self, model: &str, channel: &str) -> Option<&Attributed> {
+        self.by_channel.get(&(model.to_owned(), channel.to_owned()))
+    }
+
+    /// One model's totals for one campaign.
+    pub fn campaign(&self, model: &str, campaign: &str) -> Option<&Attributed> {
+        self.by_campaign
+            .get(&(model.to_owned(), campaign.to_owned()))
+    }
+}
+
+/// Turns model weights into exact credits, journey by journey or in
+/// aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attributor {
+    scale: u32,
+    lookback: Option<Span>,
+}
+
+impl Default for Attributor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Attributor {
+    /// Credits at scale 2 (cents), no lookback window.
+    pub fn new() -> Self {
+        Self {
+            scale: 2,
+            lookback: None,
+        }
+    }
+
+    /// The same attributor crediting at `scale` decimal places (at most 28).
+    pub fn with_scale(mut self, scale: u32) -> Self {
+        self.scale = scale.min(28);
+        self
+    }
+
+    /// The same attributor counting only touches within `lookback` before
+    /// the conversion.
+    pub fn with_lookback(mut self, lookback: Span) -> Self {
+        self.lookback = Some(lookback);
+        self
+    }
+
+    /// The credits of one converted journey under one model. A journey
+    /// without conversion, or without eligible touches, gets no credits.
+    ///
+    /// # Errors
+    /// [`AttributionError::InvalidWeights`] when the model returns the wrong
+    /// number of weights, a negative or non-finite weight, or only zeros;
+    /// [`AttributionError::Overflow`] for a value that cannot be represented
+    /// at the scale.
+    pub fn credit(
+        &self,
+        journey: &Journey,
+        model: &dyn AttributionModel,
+    ) -> Result<Vec<Credit>, AttributionError> {
+        let Some(conversion) = journey.conversion else {
+            return Ok(Vec::new());
+        };
+        let eligible = journey.eligible(self.lookback);
+        if eligible.touches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let weights = checked_weights(model, &eligible)?;
+        let scale = self.scale.max(conversion.value.scale());
+        let values = allocate(conversion.value, &weights, scale)?;
+        Ok(eligible
+            .touches
+            .iter()
+            .zip(weights)
+            .zip(values)
+            .enumerate()
+            .map(|(i, ((t, w), value))| Credit {
+                touch: i,
+                channel: t.channel.clone(),
+                campaign: t.campaign.clone(),
+                value,
+                conversions: w,
+            })
+            .collect())
+    }
+
+    /// Totals by channel and campaign for every model, over many journeys.
+    ///
+    /// # Errors
+    /// The first error of [`Attributor::credit`].
+    pub fn report(
+        &self,
+        journeys: &[Journey],
+        models: &[&dyn AttributionModel],
+    ) -> Result<Report, AttributionError> {
+        let mut report = Report {
+            models: models.iter().map(|m| m.name().to_owned()).collect(),
+            ..Report::default()
+        };
+        for model in models {
+            for journey in journeys {
+                for c in self.credit(journey, *model)? {
+                    let name = model.name().to_owned();
+                    let e = report
+                        .by_channel
+                        .entry((name.clone(), c.channel.clone()))
+                        .or_default();
+                    e.conversions += c.conversions;
+                    e.value += c.value;
+                    if let Some(campaign) = &c.campaign {
+                        let e = report
+                            .by_campaign
+                            .entry((name, campaign.clone()))
+                            .or_default();
+                        e.conversions += c.conversions;
+                        e.value += c.value;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// The model's weights, validated and normalized to sum to 1.
+fn checked_weights(
+    model: &dyn AttributionModel,
+    journey: &Journey,
+) -> Result<Vec<f64>, AttributionError> {
+    let bad = |problem: String| AttributionError::InvalidWeights {
+        model: model.name().to_owned(),
+        problem,
+    };
+    let w = model.weights(journey);
+    if w.len() != journey.touches.len() {
+        return Err(bad(format!(
+            "returned {} weights for {} touches",
+            w.len(),
+            journey.touches.len()
+        )));
+    }
+    if let Some(x) = w.iter().find(|x| !x.is_finite() || **x < 0.0) {
+        return Err(bad(format!("weight {x} is negative or not finite")));
+    }
+    let sum: f64 = w.iter().sum();
+    if !(sum > 0.0 && sum.is_finite()) {
+        return Err(bad("weights are all zero".into()));
+    }
+    Ok(w.into_iter().map(|x| x / sum).collect())
+}
+
+/// Splits `value` by `weights` (≥ 0, summing to about 1) into amounts at
+/// `scale` that sum exactly to `value` rounded to `scale`: each amount is
+/// the floor of its exact share in units of 10^-scale, and the units left
+/// over go, one each, to the largest remainders (ties: the earlier index).
+pub(crate) fn allocate(
+    value: Decimal,
+    weights: &[f64],
+    scale: u32,
+) -> Result<Vec<Decimal>, AttributionError> {
+    let overflow = || AttributionError::Overflow {
+        value: value.to_string(),
+        scale,
+    };
+    let negative = value.is_sign_negative();
+    let total = value.abs().round_dp(scale);
+    // Work in integer units of 10^-scale.
+    let unit = Decimal::new(1, scale);
+    let units = total.checked_div(unit).ok_or_else(overflow)?.trunc();
+    let sum: f64 = weights.iter().sum();
+    let mut floors = Vec::with_capacity(weights.len());
+    let mut rems = Vec::with_capacity(weights.len());
+    let mut given = Decimal::ZERO;
+    for &w in weights {
+        let share = Decimal::from_f64_retain(if sum > 0.0 { w / sum } else { 0.0 })
+            .unwrap_or(Decimal::ZERO);
+        let exact = units.checked_mul(share).ok_or_else(overflow)?;
+        let floor = exact.floor();
+        given += floor;
+        floors.push(floor);
+        rems.push(exact - floor);
+    }
+    let mut left = units - given;
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|&a, &b| rems[b].cmp(&rems[a]).then(a.cmp(&b)));
+    // `left` is below the number of touches up to float error in the
+    // weights' sum; the loop also absorbs that error either way.
+    let mut k = 0;
+    while left > Decimal::ZERO && !order.is_empty() {
+        let i = order[k % order.len()];
+        floors[i] += Decimal::ONE;
+        left -= Decimal::ONE;
+        k += 1;
+    }
+    while left < Decimal::ZERO {
+        match floors.iter().rposition(|f| *f > Decimal::ZERO) {
+            Some(i) => {
+                floors[i] -= Decimal::ONE;
+                left += Decimal::ONE;
+            }
+            None => break,
+        }
+    }
+    Ok(floors
+        .into_iter()
+        .map(|f| {
+            let mut v = (f * unit).round_dp(scale);
+            if negative {
+                v = -v;
+            }
+            v.rescale(scale);
+            v
+        })
+        .collect())
+}

@@ -1,0 +1,857 @@
+//! Path tables (ChannelAttribution's input format) and the mergeable tally
+//! that attributes them.
+
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::io::BufRead;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde::{Deserialize, Serialize};
+
+use super::AttributionError;
+use super::markov::{MarkovCounts, MarkovModel};
+use super::shapley::{ShapleyCounts, ShapleyModel};
+use crate::hash::Fx;
+
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+
+/// Channel names interned to dense ids, in order of first appearance.
+#[derive(Debug, Clone)]
+pub(crate) struct Channels {
+    pub(crate) names: Vec<String>,
+    index: FxMap<String, u32>,
+    /// A direct-mapped cache keyed by length and end bytes: channel sets are
+    /// small, so most lookups end here without hashing the name.
+    recent: Box<[u32; 256]>,
+}
+
+impl Default for Channels {
+    fn default() -> Self {
+        Self {
+            names: Vec::new(),
+            index: FxMap::default(),
+            recent: Box::new([u32::MAX; 256]),
+        }
+    }
+}
+
+impl Channels {
+    pub(crate) fn intern(&mut self, name: &str) -> u32 {
+        let b = name.as_bytes();
+        let slot = (b.len()
+            ^ usize::from(b.first().copied().unwrap_or(0)).wrapping_mul(31)
+            ^ usize::from(b.last().copied().unwrap_or(0)).wrapping_mul(131))
+            & 255;
+        if let Some(&id) = self.recent.get(slot)
+            && self
+                .names
+                .get(id as usize)
+                .is_some_and(|n| n.as_bytes() == b)
+            {
+                return id;
+            }
+        let id = match self.index.get(name) {
+            Some(&id) => id,
+            None => {
+                let id = self.names.len() as u32;
+                self.names.push(name.to_owned());
+                self.index.insert(name.to_owned(), id);
+                id
+            }
+        };
+        if let Some(r) = self.recent.get_mut(slot) {
+            *r = id;
+        }
+        id
+    }
+
+    pub(crate) fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("?", String::as_str)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.names.len()
+    }
+}
+
+/// How to read a path table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathReadOptions {
+    /// The separator between channels in the `path` column (default `>`).
+    pub sep: String,
+    /// The field delimiter; detected from the header among `,` `;` and tab
+    /// when `None`.
+    pub delimiter: Option<char>,
+}
+
+impl Default for PathReadOptions {
+    fn default() -> Self {
+        Self {
+            sep: ">".into(),
+            delimiter: None,
+        }
+    }
+}
+
+/// A path table that could not be read, naming the line (1-based; the
+/// header is line 1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {problem}")]
+pub struct PathTableError {
+    /// The line.
+    pub line: usize,
+    /// What was wrong.
+    pub problem: String,
+}
+
+/// One row of a path table, borrowed from the reader's line buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct PathRow<'a> {
+    line: &'a str,
+    spans: &'a [(usize, usize)],
+    /// The `total_conversions` column.
+    pub conversions: u64,
+    /// The `total_null` column (0 without that column).
+    pub nulls: u64,
+    /// The `total_conversion_value` column.
+    pub value: Option<Decimal>,
+}
+
+impl<'a> PathRow<'a> {
+    /// The path's channels, names trimmed.
+    pub fn channels(&self) -> impl Iterator<Item = &'a str> + '_ {
+        let line = self.line;
+        self.spans
+            .iter()
+            .map(move |&(a, b)| line.get(a..b).unwrap_or(""))
+    }
+}
+
+/// A streaming reader of ChannelAttribution path tables: a header naming
+/// the columns `path`, `total_conversions` and optionally
+/// `total_conversion_value` and `total_null` (other columns are ignored),
+/// then one row per path. Fields may be quoted with `"`.
+///
+/// ```
+/// use leadflow::attribution::{PathReader, PathReadOptions};
+/// let csv = "path;total_conversions;total_null\nemail > search;3;7\n";
+/// let mut reader = PathReader::new(csv.as_bytes(), PathReadOptions::default())?;
+/// let row = reader.next_row()?.unwrap();
+/// assert_eq!(row.channels().collect::<Vec<_>>(), ["email", "search"]);
+/// assert_eq!((row.conversions, row.nulls), (3, 7));
+/// # Ok::<(), leadflow::attribution::PathTableError>(())
+/// ```
+#[derive(Debug)]
+pub struct PathReader<R> {
+    input: R,
+    sep: String,
+    delimiter: char,
+    path: usize,
+    conv: usize,
+    value: Option<usize>,
+    null: Option<usize>,
+    line_no: usize,
+    buf: String,
+    fields: Vec<(usize, usize)>,
+    unquoted: String,
+    spans: Vec<(usize, usize)>,
+}
+
+impl<R: BufRead> PathReader<R> {
+    /// Reads the header.
+    ///
+    /// # Errors
+    /// A [`PathTableError`] on line 1 for an empty input, an unreadable
+    /// header, an empty separator, or a missing `path` or
+    /// `total_conversions` column.
+    pub fn new(mut input: R, options: PathReadOptions) -> Result<Self, PathTableError> {
+        let err = |problem: String| PathTableError { line: 1, problem };
+        if options.sep.is_empty() {
+            return Err(err("the path separator must not be empty".into()));
+        }
+        let mut header = String::new();
+        input
+            .read_line(&mut header)
+            .map_err(|e| err(format!("cannot read: {e}")))?;
+        let header = header
+            .trim_end_matches(['\n', '\r'])
+            .trim_start_matches('\u{feff}');
+        if header.trim().is_empty() {
+            return Err(err(
+                "empty input: expected a header with path and total_conversions".into(),
+            ));
+        }
+        let delimiter = match options.delimiter {
+            Some(d) => d,
+            None => [',', ';', '\t']
+                .into_iter()
+                .max_by_key(|d| header.matches(*d).count())
+                .filter(|d| header.contains(*d))
+                .unwrap_or(','),
+        };
+        let mut fields = Vec::new();
+        let mut scratch = String::new();
+        split_fields(header, delimiter, &mut fields, &mut scratch).map_err(err)?;
+        let names: Vec<String> = fields
+            .iter()
+            .map(|&(a, b)| scratch.get(a..b).unwrap_or("").trim().to_ascii_lowercase())
+            .collect();
+        let find = |n: &str| names.iter().position(|x| x == n);
+        let path = find("path").ok_or_else(|| {
+            err(format!(
+                "missing column \"path\" (columns: {}; delimiter {delimiter:?})",
+                names.join(", ")
+            ))
+        })?;
+        let conv = find("total_conversions").ok_or_else(|| {
+            err(format!(
+                "missing column \"total_conversions\" (columns: {})",
+                names.join(", ")
+            ))
+        })?;
+        Ok(Self {
+            input,
+            sep: options.sep,
+            delimiter,
+            path,
+            conv,
+            value: find("total_conversion_value"),
+            null: find("total_null"),
+            line_no: 1,
+            buf: String::new(),
+            fields,
+            unquoted: scratch,
+            spans: Vec::new(),
+        })
+    }
+
+    /// Whether the table has a `total_conversion_value` column.
+    pub fn has_value(&self) -> bool {
+        self.value.is_some()
+    }
+
+    /// Whether the table has a `total_null` column.
+    pub fn has_null(&self) -> bool {
+        self.null.is_some()
+    }
+
+    /// The next row; `None` at the end. Blank lines are skipped.
+    ///
+    /// # Errors
+    /// A [`PathTableError`] naming the line: a missing field, an empty path
+    /// or channel name, a count that is not a whole number ≥ 0, a value that
+    /// is not a number ≥ 0, an unclosed quote, or a read error.
+    pub fn next_row(&mut self) -> Result<Option<PathRow<'_>>, PathTableError> {
+        loop {
+            self.buf.clear();
+            let n = self
+                .input
+                .read_line(&mut self.buf)
+                .map_err(|e| PathTableError {
+                    line: self.line_no + 1,
+                    problem: format!("cannot read: {e}"),
+                })?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line_no += 1;
+            if !self.buf.trim().is_empty() {
+                break;
+            }
+        }
+        let line_no = self.line_no;
+        let err = |problem: String| PathTableError {
+            line: line_no,
+            problem,
+        };
+        let line = self.buf.trim_end_matches(['\n', '\r']);
+        split_fields(line, self.delimiter, &mut self.fields, &mut self.unquoted).map_err(err)?;
+        let text = self.unquoted.as_str();
+        let field = |i: usize, name: &str| -> Result<&str, PathTableError> {
+            self.fields
+                .get(i)
+                .and_then(|&(a, b)| text.get(a..b))
+                .map(str::trim)
+                .ok_or_else(|| err(format!("missing field {name:?}")))
+        };
+        let conversions =
+            count(field(self.conv, "total_conversions")?, "total_conversions").map_err(err)?;
+        let nulls = match self.null {
+            Some(i) => count(field(i, "total_null")?, "total_null").map_err(err)?,
+            None => 0,
+        };
+        let value = match self.value {
+            Some(i) => Some(amount(field(i, "total_conversion_value")?).map_err(err)?),
+            None => None,
+        };
+        let (pa, pb) = self
+            .fields
+            .get(self.path)
+            .copied()
+            .ok_or_else(|| err("missing field \"path\"".into()))?;
+        let path = text.get(pa..pb).unwrap_or("");
+        if path.trim().is_empty() {
+            return Err(err("empty path".into()));
+        }
+        self.spans.clear();
+        let sep = self.sep.as_bytes();
+        let bytes = path.as_bytes();
+        let mut start = 0;
+        loop {
+            let end = match sep {
+                [one] => bytes
+                    .get(start..)
+                    .and_then(|rest| rest.iter().position(|b| b == one))
+                    .map(|i| start + i),
+                _ => path
+                    .get(start..)
+                    .and_then(|rest| rest.find(self.sep.as_str()))
+                    .map(|i| start + i),
+            };
+            let piece_end = end.unwrap_or(bytes.len());
+            let (a, b) = trim_ascii(bytes, start, piece_end);
+            if a == b {
+                return Err(err(format!("empty channel name in path {:?}", path.trim())));
+            }
+            self.spans.push((pa + a, pa + b));
+            match end {
+                Some(e) => start = e + sep.len(),
+                None => break,
+            }
+        }
+        Ok(Some(PathRow {
+            line: text,
+            spans: &self.spans,
+            conversions,
+            nulls,
+            value,
+        }))
+    }
+}
+
+/// The range `a..b` of `bytes` without ASCII whitespace at either end.
+fn trim_ascii(bytes: &[u8], mut a: usize, mut b: usize) -> (usize, usize) {
+    while a < b && bytes.get(a).is_some_and(u8::is_ascii_whitespace) {
+        a += 1;
+    }
+    while b > a && bytes.get(b - 1).is_some_and(u8::is_ascii_whitespace) {
+        b -= 1;
+    }
+    (a, b)
+}
+
+/// Splits one CSV line into fields (ranges into `out`, which receives the
+/// unquoted text).
+fn split_fields(
+    line: &str,
+    delimiter: char,
+    fields: &mut Vec<(usize, usize)>,
+    out: &mut String,
+) -> Result<(), String> {
+    fields.clear();
+    out.clear();
+    if !line.contains('"') {
+        out.push_str(line);
+        let mut start = 0;
+        for piece in line.split(delimiter) {
+            fields.push((start, start + piece.len()));
+            start += piece.len() + delimiter.len_utf8();
+        }
+        return Ok(());
+    }
+    let mut chars = line.chars().peekable();
+    let mut start = 0;
+    let mut quoted = false;
+    let mut at_start = true;
+    while let Some(c) = chars.next() {
+        if quoted {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    out.push('"');
+                } else {
+                    quoted = false;
+                }
+            } else {
+                out.push(c);
+            }
+        } else if c == '"' && at_start {
+            quoted = true;
+            at_start = false;
+        } else if c == delimiter {
+            fields.push((start, out.len()));
+            start = out.len();
+            at_start = true;
+        } else {
+            if !c.is_whitespace() {
+                at_start = false;
+            }
+            out.push(c);
+        }
+    }
+    if quoted {
+        return Err("unclosed quote".into());
+    }
+    fields.push((start, out.len()));
+    Ok(())
+}
+
+fn count(text: &str, column: &str) -> Result<u64, String> {
+    if !text.is_empty() && text.len() < 19 && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(text.bytes().fold(0u64, |n, b| n * 10 + u64::from(b - b'0')));
+    }
+    let d = Decimal::from_str(text)
+        .or_else(|_| Decimal::from_scientific(text))
+        .map_err(|_| format!("{column}: {text:?} is not a number"))?;
+    if d.is_sign_negative() && !d.is_zero() {
+        return Err(format!("{column}: {text} is negative"));
+    }
+    if d.fract() != Decimal::ZERO {
+        return Err(format!("{column}: {text} is not a whole number"));
+    }
+    d.to_u64()
+        .ok_or_else(|| format!("{column}: {text} is too large"))
+}
+
+fn amount(text: &str) -> Result<Decimal, String> {
+    let d = Decimal::from_str(text)
+        .or_else(|_| Decimal::from_scientific(text))
+        .map_err(|_| format!("total_conversion_value: {text:?} is not a number"))?;
+    if d.is_sign_negative() && !d.is_zero() {
+        return Err(format!("total_conversion_value: {text} is negative"));
+    }
+    Ok(d)
+}
+
+/// The models a [`PathTally`] can compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathModel {
+    /// First touch.
+    First,
+    /// Last touch.
+    Last,
+    /// Linear: each occurrence gets conversions / path length.
+    Linear,
+    /// Position-based (U-shaped, 40/20/40).
+    Position,
+    /// Exact Markov chain of the tally's order, removal effects.
+    Markov,
+    /// Shapley values on channel sets.
+    Shapley,
+}
+
+impl PathModel {
+    /// The model's name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::First => "first",
+            Self::Last => "last",
+            Self::Linear => "linear",
+            Self::Position => "position",
+            Self::Markov => "markov",
+            Self::Shapley => "shapley",
+        }
+    }
+
+    fn is_heuristic(self) -> bool {
+        matches!(
+            self,
+            Self::First | Self::Last | Self::Linear | Self::Position
+        )
+    }
+}
+
+impl FromStr for PathModel {
+    type Err = AttributionError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "first" => Self::First,
+            "last" => Self::Last,
+            "linear" => Self::Linear,
+            "position" => Self::Position,
+            "markov" => Self::Markov,
+            "shapley" => Self::Shapley,
+            other => {
+                return Err(AttributionError::InvalidModel {
+                    problem: format!(
+                        "unknown model {other:?} (expected first, last, linear, position, markov or shapley)"
+                    ),
+                });
+            }
+        })
+    }
+}
+
+/// Where a touch sits in its path, which is all the heuristics look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Only,
+    First,
+    Middle,
+    Last,
+}
+
+const PLACES: [Place; 4] = [Place::Only, Place::First, Place::Middle, Place::Last];
+
+impl Place {
+    fn of(i: usize, len: usize) -> Self {
+        if len == 1 {
+            Self::Only
+        } else if i == 0 {
+            Self::First
+        } else if i + 1 == len {
+            Self::Last
+        } else {
+            Self::Middle
+        }
+    }
+
+    /// A heuristic's weight for a touch in this place of a path of `len`.
+    fn weight(self, model: PathModel, len: usize) -> f64 {
+        let len_f = len as f64;
+        match (model, self) {
+            (_, Place::Only) => 1.0,
+            (PathModel::First, Place::First) | (PathModel::Last, Place::Last) => 1.0,
+            (PathModel::First | PathModel::Last, _) => 0.0,
+            (PathModel::Linear, _) => 1.0 / len_f,
+            (_, Place::First | Place::Last) if len == 2 => 0.5,
+            (_, Place::First | Place::Last) => 0.4,
+            (_, Place::Middle) => 0.2 / (len_f - 2.0),
+        }
+    }
+}
+
+/// Exact tallies for the heuristics: per channel, place and path length,
+/// the conversions (and value) of the paths it sits in.
+#[derive(Debug, Clone, Default)]
+struct HeuristicCounts {
+    /// `[channel][place]` → per path length: (conversions, value).
+    tallies: Vec<[Vec<(u128, Decimal)>; 4]>,
+}
+
+impl HeuristicCounts {
+    fn add(&mut self, path: &[u32], conversions: u64, value: Option<Decimal>) {
+        let len = path.len();
+        for (i, &c) in path.iter().enumerate() {
+            let c = c as usize;
+            if self.tallies.len() <= c {
+                self.tallies.resize_with(c + 1, Default::default);
+            }
+            let place = Place::of(i, len) as usize;
+            if let Some(slot) = self.tallies.get_mut(c).and_then(|t| t.get_mut(place)) {
+                if slot.len() <= len {
+                    slot.resize(len + 1, (0, Decimal::ZERO));
+                }
+                if let Some(e) = slot.get_mut(len) {
+                    e.0 += u128::from(conversions);
+                    if let Some(v) = value {
+                        e.1 += v;
+                    }
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, other: &HeuristicCounts, remap: &[u32]) {
+        for (oc, places) in other.tallies.iter().enumerate() {
+            let Some(&c) = remap.get(oc) else { continue };
+            let c = c as usize;
+            if self.tallies.len() <= c {
+                self.tallies.resize_with(c + 1, Default::default);
+            }
+            let Some(mine) = self.tallies.get_mut(c) else {
+                continue;
+            };
+            for (p, lens) in places.iter().enumerate() {
+                let Some(slot) = mine.get_mut(p) else {
+                    continue;
+                };
+                if slot.len() < lens.len() {
+                    slot.resize(lens.len(), (0, Decimal::ZERO));
+                }
+                for (s, o) in slot.iter_mut().zip(lens) {
+                    s.0 += o.0;
+                    s.1 += o.1;
+                }
+            }
+        }
+    }
+
+    /// (conversions, value) credited to channel `c` by `model`.
+    fn credit(&self, model: PathModel, c: usize) -> (f64, f64) {
+        let mut conv = 0.0;
+        let mut value = 0.0;
+        if let Some(places) = self.tallies.get(c) {
+            for (place, lens) in PLACES.iter().zip(places) {
+                for (len, &(k, v)) in lens.iter().enumerate() {
+                    if k == 0 && v.is_zero() {
+                        continue;
+                    }
+                    let w = place.weight(model, len);
+                    conv += k as f64 * w;
+                    value += v.to_f64().unwrap_or(0.0) * w;
+                }
+            }
+        }
+        (conv, value)
+    }
+}
+
+/// A mergeable partial state for attributing path tables: feed it rows (or
+/// several tallies of disjoint partitions, then [`merge`](Self::merge) them)
+/// and [`finish`](Self::finish). Every count is an exact integer or
+/// `Decimal` sum, so partitioned tallies merged in any grouping give exactly
+/// the single-pass result.
+///
+/// Semantics per model:
+/// * `first`, `last`, `linear` equal ChannelAttribution's
+///   `heuristic_models`: linear gives each occurrence of a channel
+///   `conversions / path length`. `position` gives 40 % to the first and
+///   last touch and 20 % split over the middle (50/50 for two touches, all
+///   for one).
+/// * `markov`: see [`MarkovModel`]. `shapley`: see [`ShapleyModel`].
+#[derive(Debug, Clone)]
+pub struct PathTally {
+    models: Vec<PathModel>,
+    order: usize,
+    channels: Channels,
+    heuristic: Option<HeuristicCounts>,
+    markov: Option<MarkovCounts>,
+    shapley: Option<ShapleyCounts>,
+    conversions: u64,
+    nulls: u64,
+    value: Decimal,
+    has_value: bool,
+    scratch: Vec<u32>,
+}
+
+/// One channel's attributed conversions and value under one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ChannelCredit {
+    /// The channel.
+    pub channel: String,
+    /// Attributed conversions.
+    pub conversions: f64,
+    /// Attributed value, when the table has values.
+    pub value: Option<f64>,
+}
+
+/// The result of a [`PathTally`]: per model (in the order asked), per
+/// channel (in order of first appearance).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PathReport {
+    /// `(model, credits)`.
+    pub models: Vec<(PathModel, Vec<ChannelCredit>)>,
+    /// Total conversions in the table.
+    pub total_conversions: u64,
+    /// Total value, when the table has values.
+    pub total_value: Option<Decimal>,
+}
+
+impl PathTally {
+    /// A tally computing `models`; `order` is the Markov order (≥ 1).
+    ///
+    /// # Errors
+    /// [`AttributionError::InvalidModel`] for an order of 0 or above 32, or
+    /// no models.
+    pub fn new(models: &[PathModel], order: usize) -> Result<Self, AttributionError> {
+        if !(1..=32).contains(&order) {
+            return Err(AttributionError::InvalidModel {
+                problem: format!("markov order must be between 1 and 32, not {order}"),
+            });
+        }
+        if models.is_empty() {
+            return Err(AttributionError::InvalidModel {
+                problem: "no models to compute".into(),
+            });
+        }
+        Ok(Self {
+            models: models.to_vec(),
+            order,
+            channels: Channels::default(),
+            heuristic: models
+                .iter()
+                .any(|m| m.is_heuristic())
+                .then(HeuristicCounts::default),
+            markov: models
+                .contains(&PathModel::Markov)
+                .then(|| MarkovCounts::new(order)),
+            shapley: models
+                .contains(&PathModel::Shapley)
+                .then(ShapleyCounts::default),
+            conversions: 0,
+            nulls: 0,
+            value: Decimal::ZERO,
+            has_value: false,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Adds one path with its conversions, nulls and (optional) value. Rows
+    /// with neither conversions nor nulls change nothing.
+    pub fn add<'a>(
+        &mut self,
+        path: impl IntoIterator<Item = &'a str>,
+        conversions: u64,
+        nulls: u64,
+        value: Option<Decimal>,
+    ) {
+        let mut ids = std::mem::take(&mut self.scratch);
+        ids.clear();
+        ids.extend(path.into_iter().map(|c| self.channels.intern(c)));
+        self.add_ids(&ids, conversions, nulls, value);
+        self.scratch = ids;
+    }
+
+    /// Adds a row from a [`PathReader`].
+    pub fn add_row(&mut self, row: &PathRow<'_>) {
+        self.add(row.channels(), row.conversions, row.nulls, row.value);
+    }
+
+    /// Reads a whole path table into the tally.
+    ///
+    /// # Errors
+    /// The reader's first [`PathTableError`].
+    pub fn read<R: BufRead>(&mut self, reader: &mut PathReader<R>) -> Result<(), PathTableError> {
+        self.has_value |= reader.has_value();
+        while let Some(row) = reader.next_row()? {
+            self.add_row(&row);
+        }
+        Ok(())
+    }
+
+    fn add_ids(&mut self, ids: &[u32], conversions: u64, nulls: u64, value: Option<Decimal>) {
+        if value.is_some() {
+            self.has_value = true;
+        }
+        if ids.is_empty() || (conversions == 0 && nulls == 0) {
+            return;
+        }
+        self.conversions = self.conversions.saturating_add(conversions);
+        self.nulls = self.nulls.saturating_add(nulls);
+        if let Some(v) = value {
+            self.value += v;
+        }
+        if let Some(h) = &mut self.heuristic {
+            h.add(ids, conversions, value);
+        }
+        if let Some(m) = &mut self.markov {
+            m.add(ids, conversions, nulls, value);
+        }
+        if let Some(s) = &mut self.shapley {
+            s.add(ids, conversions, nulls, value);
+        }
+    }
+
+    /// Adds another partition's tally into this one.
+    ///
+    /// # Errors
+    /// [`AttributionError::InvalidModel`] when the tallies compute different
+    /// models or Markov orders.
+    pub fn merge(&mut self, other: &PathTally) -> Result<(), AttributionError> {
+        if other.models != self.models || other.order != self.order {
+            return Err(AttributionError::InvalidModel {
+                problem: "cannot merge tallies of different models or orders".into(),
+            });
+        }
+        let remap: Vec<u32> = other
+            .channels
+            .names
+            .iter()
+            .map(|n| self.channels.intern(n))
+            .collect();
+        if let (Some(a), Some(b)) = (&mut self.heuristic, &other.heuristic) {
+            a.merge(b, &remap);
+        }
+        if let (Some(a), Some(b)) = (&mut self.markov, &other.markov) {
+            a.merge(b, &remap);
+        }
+        if let (Some(a), Some(b)) = (&mut self.shapley, &other.shapley) {
+            a.merge(b, &remap);
+        }
+        self.conversions = self.conversions.saturating_add(other.conversions);
+        self.nulls = self.nulls.saturating_add(other.nulls);
+        self.value += other.value;
+        self.has_value |= other.has_value;
+        Ok(())
+    }
+
+    /// The channels seen, in order of first appearance.
+    pub fn channels(&self) -> &[String] {
+        &self.channels.names
+    }
+
+    /// The fitted Markov model, if the tally computes one.
+    ///
+    /// # Errors
+    /// [`AttributionError::Data`] when no path converted.
+    pub fn markov(&self) -> Result<Option<MarkovModel>, AttributionError> {
+        self.markov
+            .as_ref()
+            .map(|m| m.fit(&self.channels))
+            .transpose()
+    }
+
+    /// The fitted Shapley model, if the tally computes one.
+    ///
+    /// # Errors
+    /// [`AttributionError::Data`] when a converting channel set has more
+    /// than 20 channels.
+    pub fn shapley(&self) -> Result<Option<ShapleyModel>, AttributionError> {
+        self.shapley
+            .as_ref()
+            .map(|s| s.fit(&self.channels))
+            .transpose()
+    }
+
+    /// Attributes every model.
+    ///
+    /// # Errors
+    /// [`AttributionError::Data`] when Markov is asked for and no path
+    /// converted, or Shapley and a channel set is too large.
+    pub fn finish(&self) -> Result<PathReport, AttributionError> {
+        let n = self.channels.len();
+        let markov = self.markov()?;
+        let shapley = self.shapley()?;
+        let mut models = Vec::with_capacity(self.models.len());
+        for &model in &self.models {
+            let credits: Vec<(f64, f64)> = match model {
+                PathModel::Markov => markov
+                    .as_ref()
+                    .map(|m| m.credits_by_id(n))
+                    .unwrap_or_default(),
+                PathModel::Shapley => shapley
+                    .as_ref()
+                    .map(|s| s.credits_by_id(n))
+                    .unwrap_or_default(),
+                _ => (0..n)
+                    .map(|c| {
+                        self.heuristic
+                            .as_ref()
+                            .map_or((0.0, 0.0), |h| h.credit(model, c))
+                    })
+                    .collect(),
+            };
+            let rows = credits
+                .into_iter()
+                .enumerate()
+                .map(|(c, (conv, value))| ChannelCredit {
+                    channel: self.channels.name(c as u32).to_owned(),
+                    conversions: conv,
+                    value: self.has_value.then_some(value),
+                })
+                .collect();
+            models.push((model, rows));
+        }
+        Ok(PathReport {
+            models,
+            total_conversions: self.conversions,
+            total_value: self.has_value.then_some(self.value),
+        })
+    }
+}

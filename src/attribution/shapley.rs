@@ -1,0 +1,291 @@
+//! Shapley-value attribution on channel sets.
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+use super::markov::weights_by_channel;
+use super::paths::{Channels, FxMap};
+use super::{AttributionError, AttributionModel, Journey};
+
+/// The largest channel set valued exactly (2^20 subsets).
+const MAX_SET: usize = 20;
+
+/// Coalition tallies: the mergeable partial state of a Shapley fit.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ShapleyCounts {
+    sets: FxMap<Box<[u32]>, (u64, u64, Decimal)>,
+    key: Vec<u32>,
+}
+
+impl ShapleyCounts {
+    pub(crate) fn add(
+        &mut self,
+        path: &[u32],
+        conversions: u64,
+        nulls: u64,
+        value: Option<Decimal>,
+    ) {
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        key.extend_from_slice(path);
+        key.sort_unstable();
+        key.dedup();
+        match self.sets.get_mut(key.as_slice()) {
+            Some(e) => {
+                e.0 += conversions;
+                e.1 += nulls;
+                e.2 += value.unwrap_or(Decimal::ZERO);
+            }
+            None => {
+                self.sets.insert(
+                    key.as_slice().into(),
+                    (conversions, nulls, value.unwrap_or(Decimal::ZERO)),
+                );
+            }
+        }
+        self.key = key;
+    }
+
+    pub(crate) fn merge(&mut self, other: &ShapleyCounts, remap: &[u32]) {
+        for (set, &(c, n, v)) in &other.sets {
+            let mut key: Vec<u32> = set
+                .iter()
+                .map(|&x| remap.get(x as usize).copied().unwrap_or(x))
+                .collect();
+            key.sort_unstable();
+            let e = self.sets.entry(key.into()).or_insert((0, 0, Decimal::ZERO));
+            e.0 += c;
+            e.1 += n;
+            e.2 += v;
+        }
+    }
+
+    pub(crate) fn fit(&self, channels: &Channels) -> Result<ShapleyModel, AttributionError> {
+        let mut sets: Vec<Coalition> = self
+            .sets
+            .iter()
+            .map(|(k, &(conversions, nulls, value))| Coalition {
+                channels: k.iter().map(|&c| channels.name(c).to_owned()).collect(),
+                ids: k.to_vec(),
+                conversions,
+                nulls,
+                value,
+            })
+            .collect();
+        // Canonical order: results do not depend on input order.
+        sets.sort_by(|a, b| a.channels.cmp(&b.channels));
+        if let Some(big) = sets
+            .iter()
+            .find(|s| s.conversions > 0 && s.ids.len() > MAX_SET)
+        {
+            return Err(AttributionError::Data {
+                problem: format!(
+                    "a converting path has {} distinct channels; exact Shapley values are computed for at most {MAX_SET}",
+                    big.ids.len()
+                ),
+            });
+        }
+        let rates: FxMap<Vec<u32>, f64> = sets
+            .iter()
+            .filter(|s| s.conversions + s.nulls > 0)
+            .map(|s| {
+                (
+                    s.ids.clone(),
+                    s.conversions as f64 / (s.conversions + s.nulls) as f64,
+                )
+            })
+            .collect();
+        Ok(ShapleyModel {
+            channels: channels.names.clone(),
+            sets,
+            rates,
+            clamp: false,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Coalition {
+    channels: Vec<String>,
+    ids: Vec<u32>,
+    conversions: u64,
+    nulls: u64,
+    value: Decimal,
+}
+
+/// Shapley values of the channels in `set` (sorted ids), for the game whose
+/// characteristic function is the conversion rate of journeys with exactly
+/// that channel set (0 for sets never seen).
+fn shapley(set: &[u32], rate: &dyn Fn(&[u32]) -> f64) -> Vec<f64> {
+    let n = set.len();
+    if n == 0 || n > MAX_SET {
+        return vec![0.0; n];
+    }
+    let size = 1usize << n;
+    let mut key = Vec::with_capacity(n);
+    let v: Vec<f64> = (0..size)
+        .map(|mask| {
+            key.clear();
+            key.extend(
+                (0..n)
+                    .filter(|b| mask & (1 << b) != 0)
+                    .filter_map(|b| set.get(b).copied()),
+            );
+            if key.is_empty() { 0.0 } else { rate(&key) }
+        })
+        .collect();
+    // weight(k) = k! (n − k − 1)! / n!
+    let mut weight = vec![0.0f64; n];
+    for (k, w) in weight.iter_mut().enumerate() {
+        let mut x = 1.0 / n as f64;
+        // 1 / (n · C(n−1, k))
+        let mut c = 1.0f64;
+        for i in 0..k {
+            c = c * (n - 1 - i) as f64 / (i + 1) as f64;
+        }
+        x /= c;
+        *w = x;
+    }
+    (0..n)
+        .map(|i| {
+            let bit = 1usize << i;
+            let mut phi = 0.0;
+            for mask in 0..size {
+                if mask & bit == 0 {
+                    let k = mask.count_ones() as usize;
+                    let (with, without) = (
+                        v.get(mask | bit).copied().unwrap_or(0.0),
+                        v.get(mask).copied().unwrap_or(0.0),
+                    );
+                    phi += weight.get(k).copied().unwrap_or(0.0) * (with - without);
+                }
+            }
+            phi
+        })
+        .collect()
+}
+
+/// A Shapley-value attribution model fitted on a path table by a
+/// [`PathTally`](super::PathTally).
+///
+/// The characteristic function of a set of channels is the conversion rate
+/// (conversions ÷ (conversions + nulls)) of the paths whose set of distinct
+/// channels is exactly that set, and 0 for sets never seen. For every
+/// observed converting set S, the Shapley values of S's channels in the game
+/// restricted to S's subsets are computed exactly (all 2^|S| subsets, at
+/// most 20 channels), and S's conversions and value are shared in
+/// proportion to them. Shapley values can be negative (a channel whose
+/// presence lowers the conversion rate); [`ShapleyModel::with_clamping`]
+/// clamps them to zero before sharing. Per journey (through
+/// [`AttributionModel`]) negative values are always clamped, since weights
+/// must be ≥ 0.
+///
+/// [`ShapleyModel::simplified_credits`] is the count-based simplified form
+/// some tools call "Shapley": each converting set's conversions split
+/// equally over its channels. It is not a Shapley value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShapleyModel {
+    channels: Vec<String>,
+    sets: Vec<Coalition>,
+    rates: FxMap<Vec<u32>, f64>,
+    clamp: bool,
+}
+
+impl ShapleyModel {
+    /// The same model clamping negative Shapley values to zero in
+    /// aggregate credits.
+    pub fn with_clamping(mut self, clamp: bool) -> Self {
+        self.clamp = clamp;
+        self
+    }
+
+    fn rate(&self, set: &[u32]) -> f64 {
+        self.rates.get(set).copied().unwrap_or(0.0)
+    }
+
+    /// The Shapley values of a set of channels (by name), in the order given.
+    /// Unknown channels contribute nothing; duplicates are ignored.
+    pub fn values(&self, set: &[&str]) -> Vec<(String, f64)> {
+        let mut ids: Vec<u32> = set
+            .iter()
+            .filter_map(|c| self.channels.iter().position(|x| x == c).map(|i| i as u32))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let phi = shapley(&ids, &|k| self.rate(k));
+        ids.iter()
+            .zip(phi)
+            .map(|(&c, p)| {
+                (
+                    self.channels.get(c as usize).cloned().unwrap_or_default(),
+                    p,
+                )
+            })
+            .collect()
+    }
+
+    /// (conversions, value) per channel id.
+    pub(crate) fn credits_by_id(&self, n: usize) -> Vec<(f64, f64)> {
+        let mut out = vec![(0.0, 0.0); n];
+        for s in self.sets.iter().filter(|s| s.conversions > 0) {
+            let mut phi = shapley(&s.ids, &|k| self.rate(k));
+            if self.clamp {
+                for p in &mut phi {
+                    *p = p.max(0.0);
+                }
+            }
+            let sum: f64 = phi.iter().sum();
+            if sum == 0.0 {
+                continue;
+            }
+            let value = s.value.to_f64().unwrap_or(0.0);
+            for (&c, p) in s.ids.iter().zip(phi) {
+                if let Some(o) = out.get_mut(c as usize) {
+                    o.0 += s.conversions as f64 * p / sum;
+                    o.1 += value * p / sum;
+                }
+            }
+        }
+        out
+    }
+
+    /// The count-based simplified form: every converting set's conversions
+    /// and value split equally over its channels.
+    pub fn simplified_credits(&self) -> Vec<(String, f64, f64)> {
+        let mut out = vec![(0.0, 0.0); self.channels.len()];
+        for s in self.sets.iter().filter(|s| s.conversions > 0) {
+            let k = s.ids.len().max(1) as f64;
+            let value = s.value.to_f64().unwrap_or(0.0);
+            for &c in &s.ids {
+                if let Some(o) = out.get_mut(c as usize) {
+                    o.0 += s.conversions as f64 / k;
+                    o.1 += value / k;
+                }
+            }
+        }
+        self.channels
+            .iter()
+            .cloned()
+            .zip(out)
+            .map(|(c, (a, b))| (c, a, b))
+            .collect()
+    }
+}
+
+impl AttributionModel for ShapleyModel {
+    fn name(&self) -> &str {
+        "shapley"
+    }
+    fn weights(&self, journey: &Journey) -> Vec<f64> {
+        let names: Vec<&str> = journey.touches.iter().map(|t| t.channel.as_str()).collect();
+        let values: FxMap<String, f64> = self.values(&names).into_iter().collect();
+        weights_by_channel(journey, |c| values.get(c).copied().unwrap_or(0.0))
+    }
+}
+
+/// Exposed for tests: Shapley values of an arbitrary game on `n` players.
+#[doc(hidden)]
+pub fn shapley_of_game(n: usize, v: &dyn Fn(&[u32]) -> f64) -> Vec<f64> {
+    let set: Vec<u32> = (0..n as u32).collect();
+    shapley(&set, v)
+}

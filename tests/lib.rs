@@ -1,5 +1,6 @@
 //! The one integration-test binary: each module tests one capability.
 
+mod attribution;
 mod common;
 mod examples;
 mod lifecycle;

@@ -4,12 +4,20 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
-use super::paths::{Channels, FxMap};
+use super::paths::{Channels, ExactSum, FxMap};
 use super::{AttributionError, AttributionModel, Journey};
 
 const START: u32 = u32::MAX;
 const CONV: u32 = u32::MAX - 1;
 const NULL: u32 = u32::MAX - 2;
+
+fn edge(from: u32, to: u32) -> u64 {
+    (u64::from(from) << 32) | u64::from(to)
+}
+
+fn split(e: u64) -> (u32, u32) {
+    ((e >> 32) as u32, e as u32)
+}
 
 /// Up to this many transient states the chain is solved by dense Gaussian
 /// elimination; above, by Gauss–Seidel sweeps on the sparse chain until
@@ -22,12 +30,13 @@ pub(crate) struct MarkovCounts {
     order: usize,
     states: Vec<Box<[u32]>>,
     index: FxMap<Box<[u32]>, u32>,
-    edges: FxMap<(u32, u32), u64>,
+    /// `from << 32 | to` → weight.
+    edges: FxMap<u64, u64>,
     /// Single-channel windows by channel id: every state of an order-1
     /// chain, and short paths of higher orders, skip the hash map.
     single: Vec<u32>,
     /// Per last state: conversions and value of the rows ending there.
-    ends: FxMap<u32, (u64, Decimal)>,
+    ends: FxMap<u32, (u64, ExactSum)>,
     seq: Vec<u32>,
 }
 
@@ -47,9 +56,10 @@ impl MarkovCounts {
     fn intern(&mut self, window: &[u32]) -> u32 {
         if let [c] = window
             && let Some(&id) = self.single.get(*c as usize)
-                && id != u32::MAX {
-                    return id;
-                }
+            && id != u32::MAX
+        {
+            return id;
+        }
         let id = match self.index.get(window) {
             Some(&id) => id,
             None => {
@@ -94,19 +104,19 @@ impl MarkovCounts {
         let weight = conversions.saturating_add(nulls);
         let mut from = START;
         for &s in &seq {
-            *self.edges.entry((from, s)).or_insert(0) += weight;
+            *self.edges.entry(edge(from, s)).or_insert(0) += weight;
             from = s;
         }
         if conversions > 0 {
-            *self.edges.entry((from, CONV)).or_insert(0) += conversions;
-            let e = self.ends.entry(from).or_insert((0, Decimal::ZERO));
+            *self.edges.entry(edge(from, CONV)).or_insert(0) += conversions;
+            let e = self.ends.entry(from).or_default();
             e.0 += conversions;
             if let Some(v) = value {
-                e.1 += v;
+                e.1.add(v);
             }
         }
         if nulls > 0 {
-            *self.edges.entry((from, NULL)).or_insert(0) += nulls;
+            *self.edges.entry(edge(from, NULL)).or_insert(0) += nulls;
         }
         self.seq = seq;
     }
@@ -139,13 +149,14 @@ impl MarkovCounts {
                 ids.get(s as usize).copied().unwrap_or(s)
             }
         };
-        for (&(a, b), &w) in &other.edges {
-            *self.edges.entry((get(a), get(b))).or_insert(0) += w;
+        for (&e, &w) in &other.edges {
+            let (a, b) = split(e);
+            *self.edges.entry(edge(get(a), get(b))).or_insert(0) += w;
         }
         for (&s, &(c, v)) in &other.ends {
-            let e = self.ends.entry(get(s)).or_insert((0, Decimal::ZERO));
+            let e = self.ends.entry(get(s)).or_default();
             e.0 += c;
-            e.1 += v;
+            e.1.add_sum(v);
         }
     }
 
@@ -187,8 +198,9 @@ impl MarkovCounts {
         let mut to_conv = vec![0u64; n];
         let mut to_null = vec![0u64; n];
         let mut out = vec![0u64; n];
-        let mut sorted: Vec<(&(u32, u32), &u64)> = self.edges.iter().collect();
-        sorted.sort_by_key(|&(&(a, b), _)| {
+        let mut sorted: Vec<((u32, u32), u64)> =
+            self.edges.iter().map(|(&e, &w)| (split(e), w)).collect();
+        sorted.sort_by_key(|&((a, b), _)| {
             let key = |s: u32| {
                 if s >= NULL {
                     (1, s as usize)
@@ -198,7 +210,7 @@ impl MarkovCounts {
             };
             (key(a), key(b))
         });
-        for (&(a, b), &w) in sorted {
+        for ((a, b), w) in sorted {
             match (a, b) {
                 (START, t) if t < NULL => start[at(t)] += w,
                 (s, CONV) if s < NULL => {
@@ -231,10 +243,14 @@ impl MarkovCounts {
                 self.ends
                     .get(&s)
                     .filter(|e| e.0 > 0)
-                    .map_or(0.0, |e| e.1.to_f64().unwrap_or(0.0) / e.0 as f64)
+                    .map_or(0.0, |e| e.1.to_f64() / e.0 as f64)
             })
             .collect();
-        let total_value: Decimal = self.ends.values().map(|e| e.1).sum();
+        let mut total = ExactSum::default();
+        for e in self.ends.values() {
+            total.add_sum(e.1);
+        }
+        let total_value = total.to_decimal();
         let window = |i: usize| -> Vec<u32> {
             order
                 .get(i)

@@ -48,10 +48,10 @@ impl Channels {
             && self
                 .names
                 .get(id as usize)
-                .is_some_and(|n| n.as_bytes() == b)
-            {
-                return id;
-            }
+                .is_some_and(|n| same_bytes(n.as_bytes(), b))
+        {
+            return id;
+        }
         let id = match self.index.get(name) {
             Some(&id) => id,
             None => {
@@ -331,6 +331,11 @@ impl<R: BufRead> PathReader<R> {
     }
 }
 
+/// Byte equality without a library call for the short names channels have.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// The range `a..b` of `bytes` without ASCII whitespace at either end.
 fn trim_ascii(bytes: &[u8], mut a: usize, mut b: usize) -> (usize, usize) {
     while a < b && bytes.get(a).is_some_and(u8::is_ascii_whitespace) {
@@ -529,7 +534,7 @@ impl Place {
 #[derive(Debug, Clone, Default)]
 struct HeuristicCounts {
     /// `[channel][place]` → per path length: (conversions, value).
-    tallies: Vec<[Vec<(u128, Decimal)>; 4]>,
+    tallies: Vec<[Vec<(u128, ExactSum)>; 4]>,
 }
 
 impl HeuristicCounts {
@@ -543,12 +548,12 @@ impl HeuristicCounts {
             let place = Place::of(i, len) as usize;
             if let Some(slot) = self.tallies.get_mut(c).and_then(|t| t.get_mut(place)) {
                 if slot.len() <= len {
-                    slot.resize(len + 1, (0, Decimal::ZERO));
+                    slot.resize(len + 1, (0, ExactSum::default()));
                 }
                 if let Some(e) = slot.get_mut(len) {
                     e.0 += u128::from(conversions);
                     if let Some(v) = value {
-                        e.1 += v;
+                        e.1.add(v);
                     }
                 }
             }
@@ -570,11 +575,11 @@ impl HeuristicCounts {
                     continue;
                 };
                 if slot.len() < lens.len() {
-                    slot.resize(lens.len(), (0, Decimal::ZERO));
+                    slot.resize(lens.len(), (0, ExactSum::default()));
                 }
                 for (s, o) in slot.iter_mut().zip(lens) {
                     s.0 += o.0;
-                    s.1 += o.1;
+                    s.1.add_sum(o.1);
                 }
             }
         }
@@ -592,7 +597,7 @@ impl HeuristicCounts {
                     }
                     let w = place.weight(model, len);
                     conv += k as f64 * w;
-                    value += v.to_f64().unwrap_or(0.0) * w;
+                    value += v.to_f64() * w;
                 }
             }
         }
@@ -623,7 +628,7 @@ pub struct PathTally {
     shapley: Option<ShapleyCounts>,
     conversions: u64,
     nulls: u64,
-    value: Decimal,
+    value: ExactSum,
     has_value: bool,
     scratch: Vec<u32>,
 }
@@ -686,7 +691,7 @@ impl PathTally {
                 .then(ShapleyCounts::default),
             conversions: 0,
             nulls: 0,
-            value: Decimal::ZERO,
+            value: ExactSum::default(),
             has_value: false,
             scratch: Vec::new(),
         })
@@ -735,7 +740,7 @@ impl PathTally {
         self.conversions = self.conversions.saturating_add(conversions);
         self.nulls = self.nulls.saturating_add(nulls);
         if let Some(v) = value {
-            self.value += v;
+            self.value.add(v);
         }
         if let Some(h) = &mut self.heuristic {
             h.add(ids, conversions, value);
@@ -776,7 +781,7 @@ impl PathTally {
         }
         self.conversions = self.conversions.saturating_add(other.conversions);
         self.nulls = self.nulls.saturating_add(other.nulls);
-        self.value += other.value;
+        self.value.add_sum(other.value);
         self.has_value |= other.has_value;
         Ok(())
     }
@@ -851,7 +856,60 @@ impl PathTally {
         Ok(PathReport {
             models,
             total_conversions: self.conversions,
-            total_value: self.has_value.then_some(self.value),
+            total_value: self.has_value.then(|| self.value.to_decimal()),
         })
+    }
+}
+
+/// An exact sum of decimals kept as an integer mantissa at the finest scale
+/// seen: adding values of one scale is an integer addition, far cheaper
+/// than a `Decimal` addition, and the result is exact either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct ExactSum {
+    mantissa: i128,
+    scale: u32,
+}
+
+impl ExactSum {
+    pub(crate) fn add(&mut self, d: Decimal) {
+        self.add_parts(d.mantissa(), d.scale());
+    }
+
+    pub(crate) fn add_sum(&mut self, o: ExactSum) {
+        self.add_parts(o.mantissa, o.scale);
+    }
+
+    fn add_parts(&mut self, mantissa: i128, scale: u32) {
+        if scale > self.scale {
+            self.mantissa = self
+                .mantissa
+                .saturating_mul(10i128.saturating_pow(scale - self.scale));
+            self.scale = scale;
+        }
+        let m = mantissa.saturating_mul(10i128.saturating_pow(self.scale - scale));
+        self.mantissa = self.mantissa.saturating_add(m);
+    }
+
+    pub(crate) fn is_zero(&self) -> bool {
+        self.mantissa == 0
+    }
+
+    pub(crate) fn to_f64(self) -> f64 {
+        self.mantissa as f64 / 10f64.powi(self.scale as i32)
+    }
+
+    /// The sum as a `Decimal`, rounded to fit when it is out of range.
+    pub(crate) fn to_decimal(self) -> Decimal {
+        let (mut m, mut s) = (self.mantissa, self.scale);
+        loop {
+            if let Ok(d) = Decimal::try_from_i128_with_scale(m, s) {
+                return d;
+            }
+            if s == 0 {
+                return if m < 0 { Decimal::MIN } else { Decimal::MAX };
+            }
+            m /= 10;
+            s -= 1;
+        }
     }
 }

@@ -4,7 +4,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::markov::weights_by_channel;
-use super::paths::{Channels, FxMap};
+use super::paths::{Channels, ExactSum, FxMap};
 use super::{AttributionError, AttributionModel, Journey};
 
 /// The largest channel set valued exactly (2^20 subsets).
@@ -13,7 +13,7 @@ const MAX_SET: usize = 20;
 /// Coalition tallies: the mergeable partial state of a Shapley fit.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ShapleyCounts {
-    sets: FxMap<Box<[u32]>, (u64, u64, Decimal)>,
+    sets: FxMap<Box<[u32]>, (u64, u64, ExactSum)>,
     key: Vec<u32>,
 }
 
@@ -34,13 +34,17 @@ impl ShapleyCounts {
             Some(e) => {
                 e.0 += conversions;
                 e.1 += nulls;
-                e.2 += value.unwrap_or(Decimal::ZERO);
+                if let Some(v) = value {
+                    e.2.add(v);
+                }
             }
             None => {
-                self.sets.insert(
-                    key.as_slice().into(),
-                    (conversions, nulls, value.unwrap_or(Decimal::ZERO)),
-                );
+                let mut sum = ExactSum::default();
+                if let Some(v) = value {
+                    sum.add(v);
+                }
+                self.sets
+                    .insert(key.as_slice().into(), (conversions, nulls, sum));
             }
         }
         self.key = key;
@@ -53,10 +57,10 @@ impl ShapleyCounts {
                 .map(|&x| remap.get(x as usize).copied().unwrap_or(x))
                 .collect();
             key.sort_unstable();
-            let e = self.sets.entry(key.into()).or_insert((0, 0, Decimal::ZERO));
+            let e = self.sets.entry(key.into()).or_default();
             e.0 += c;
             e.1 += n;
-            e.2 += v;
+            e.2.add_sum(v);
         }
     }
 
@@ -69,7 +73,7 @@ impl ShapleyCounts {
                 ids: k.to_vec(),
                 conversions,
                 nulls,
-                value,
+                value: value.to_decimal(),
             })
             .collect();
         // Canonical order: results do not depend on input order.

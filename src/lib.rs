@@ -4,7 +4,9 @@
 //! state is a deterministic fold over events (anonymous → MQL → SQL →
 //! opportunity → won / lost / recycled), with SLAs, identity merging and full
 //! history; behavioural scoring ([`scoring`]), fit grading ([`grading`]) and
-//! qualification rules that move leads on their own ([`QualificationConfig`]).
+//! qualification rules that move leads on their own ([`QualificationConfig`]);
+//! and multi-touch attribution with exact money, rule-based models and
+//! exact data-driven models ([`attribution`]).
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};

@@ -1,6 +1,7 @@
 //! The one integration-test binary: each module tests one capability.
 
 mod attribution;
+mod attribution_props;
 mod common;
 mod examples;
 mod lifecycle;

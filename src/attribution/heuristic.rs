@@ -17,6 +17,17 @@ pub struct LastTouch;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Linear;
 
+/// Weights scaled to sum to 1 (unchanged when they sum to zero).
+pub(crate) fn normalized(mut w: Vec<f64>) -> Vec<f64> {
+    let sum: f64 = w.iter().sum();
+    if sum > 0.0 {
+        for x in &mut w {
+            *x /= sum;
+        }
+    }
+    w
+}
+
 fn one_hot(n: usize, i: usize) -> Vec<f64> {
     (0..n).map(|j| if j == i { 1.0 } else { 0.0 }).collect()
 }
@@ -44,7 +55,8 @@ impl AttributionModel for Linear {
         "linear"
     }
     fn weights(&self, j: &Journey) -> Vec<f64> {
-        vec![1.0; j.touches.len()]
+        let n = j.touches.len();
+        vec![1.0 / n.max(1) as f64; n]
     }
 }
 
@@ -146,7 +158,7 @@ impl AttributionModel for TimeDecay {
         if w.iter().all(|x| *x == 0.0) {
             return one_hot(w.len(), w.len().saturating_sub(1));
         }
-        w
+        normalized(w)
     }
 }
 

@@ -1,0 +1,326 @@
+//! Property tests of attribution: weights, exact credits, exact Markov
+//! against brute force and the fundamental matrix, Shapley axioms, merging,
+//! and the path-table reader on arbitrary input.
+
+use chrono::TimeDelta;
+use leadflow::attribution::{
+    Anchored, AttributionModel, Attributor, FirstTouch, Journey, LastNonDirect, LastTouch, Linear,
+    MarkovState, PathModel, PathReadOptions, PathReader, PathTally, TimeDecay, Touch,
+    shapley_of_game,
+};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+use crate::common::t;
+
+fn journey() -> impl Strategy<Value = Journey> {
+    let touch = (
+        0i64..10_000,
+        proptest::sample::select(vec!["a", "b", "c", "direct"]),
+    );
+    (
+        proptest::collection::vec(touch, 1..12),
+        proptest::option::of(0i64..12_000),
+        proptest::option::of(0i64..12_000),
+        proptest::option::of(0i64..12_000),
+        -1_000_000i64..100_000_000,
+        0u32..4,
+    )
+        .prop_map(|(touches, l, o, w, cents, scale)| {
+            let touches: Vec<Touch> = touches
+                .into_iter()
+                .map(|(m, c)| Touch::new(t(m), c))
+                .collect();
+            Journey::new(touches)
+                .with_milestones(l.map(t), o.map(t), w.map(t))
+                .converted(t(12_000), Decimal::new(cents, scale))
+        })
+}
+
+fn models() -> Vec<Box<dyn AttributionModel>> {
+    vec![
+        Box::new(FirstTouch),
+        Box::new(LastTouch),
+        Box::new(LastNonDirect::default()),
+        Box::new(Linear),
+        Box::new(TimeDecay::default()),
+        Box::new(Anchored::position_based()),
+        Box::new(Anchored::w_shaped()),
+        Box::new(Anchored::full_path()),
+        Box::new(Anchored::j_shaped()),
+        Box::new(Anchored::inverse_j()),
+    ]
+}
+
+/// Rows of a small path table over `k` channels.
+fn rows(k: u8, max_len: usize) -> impl Strategy<Value = Vec<(Vec<u8>, u64, u64, u32)>> {
+    proptest::collection::vec(
+        (
+            proptest::collection::vec(0..k, 1..=max_len),
+            0u64..6,
+            0u64..6,
+            0u32..10_000,
+        ),
+        1..12,
+    )
+}
+
+fn tally(rows: &[(Vec<u8>, u64, u64, u32)], models: &[PathModel], order: usize) -> PathTally {
+    let mut tally = PathTally::new(models, order).unwrap();
+    for (path, c, n, v) in rows {
+        let names: Vec<String> = path.iter().map(|c| format!("ch{c}")).collect();
+        tally.add(
+            names.iter().map(String::as_str),
+            *c,
+            *n,
+            Some(Decimal::new(i64::from(*v), 2)),
+        );
+    }
+    tally
+}
+
+/// P(conversion) by summing the probability of every walk, truncated where
+/// the mass left is negligible.
+fn brute_force(
+    edges: &[(MarkovState, MarkovState, f64)],
+    removed: &dyn Fn(&MarkovState) -> bool,
+) -> f64 {
+    let mut frontier: Vec<(MarkovState, f64)> = vec![(MarkovState::Start, 1.0)];
+    let mut converted = 0.0;
+    for _ in 0..2000 {
+        let mut next: std::collections::HashMap<MarkovState, f64> = Default::default();
+        for (state, p) in frontier {
+            for (from, to, q) in edges {
+                if *from != state {
+                    continue;
+                }
+                if *to == MarkovState::Conversion {
+                    converted += p * q;
+                } else if *to != MarkovState::Null && !removed(to) {
+                    *next.entry(to.clone()).or_insert(0.0) += p * q;
+                }
+            }
+        }
+        frontier = next.into_iter().collect();
+        frontier.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
+        if frontier.iter().map(|x| x.1).sum::<f64>() < 1e-15 {
+            break;
+        }
+    }
+    converted
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn built_in_weights_are_non_negative_and_sum_to_one(j in journey()) {
+        for m in models() {
+            let w = m.weights(&j);
+            prop_assert_eq!(w.len(), j.touches.len(), "{}", m.name());
+            prop_assert!(w.iter().all(|x| x.is_finite() && *x >= 0.0), "{}: {:?}", m.name(), w);
+            let s: f64 = w.iter().sum();
+            prop_assert!((s - 1.0).abs() < 1e-9, "{}: sum {}", m.name(), s);
+        }
+    }
+
+    #[test]
+    fn credits_sum_exactly_to_the_value(j in journey(), scale in 0u32..6, raw in proptest::collection::vec(0.0f64..1e6, 1..12)) {
+        let a = Attributor::new().with_scale(scale);
+        let value = j.conversion.unwrap().value;
+        for m in models() {
+            let credits = a.credit(&j, &m).unwrap();
+            prop_assert_eq!(credits.iter().map(|c| c.value).sum::<Decimal>(), value.round_dp(scale.max(value.scale())));
+        }
+        // Arbitrary weights, including many zeros.
+        let n = j.touches.len();
+        let w: Vec<f64> = (0..n).map(|i| raw.get(i).copied().unwrap_or(0.0)).collect();
+        if w.iter().sum::<f64>() > 0.0 {
+            let m = leadflow::attribution::model_fn("raw", move |_: &Journey| w.clone());
+            let credits = a.credit(&j, &m).unwrap();
+            let sum: Decimal = credits.iter().map(|c| c.value).sum();
+            prop_assert_eq!(sum, value.round_dp(scale.max(value.scale())));
+        }
+    }
+
+    #[test]
+    fn markov_equals_brute_force_walks(rows in rows(3, 4), order in 1usize..3) {
+        let t = tally(&rows, &[PathModel::Markov], order);
+        let Ok(Some(model)) = t.markov() else { return Ok(()); };
+        let edges: Vec<(MarkovState, MarkovState, f64)> =
+            model.transitions().iter().map(|e| (e.from.clone(), e.to.clone(), e.probability)).collect();
+        let p = brute_force(&edges, &|_| false);
+        prop_assert!((p - model.conversion_probability()).abs() < 1e-9, "{} vs {}", p, model.conversion_probability());
+        for (channel, re) in model.removal_effects() {
+            let removed = |s: &MarkovState| matches!(s, MarkovState::Channels(c) if c.contains(&channel));
+            let pr = brute_force(&edges, &removed);
+            let want = if p > 0.0 { (1.0 - pr / p).max(0.0) } else { 0.0 };
+            prop_assert!((want - re).abs() < 1e-9, "{}: {} vs {}", channel, want, re);
+        }
+    }
+
+    #[test]
+    fn markov_order_one_equals_the_fundamental_matrix(rows in rows(4, 5)) {
+        let t = tally(&rows, &[PathModel::Markov], 1);
+        let Ok(Some(model)) = t.markov() else { return Ok(()); };
+        // Dense fundamental matrix N = (I − Q)⁻¹ by Gauss–Jordan, P = p0ᵀ N r.
+        let states: Vec<MarkovState> = {
+            let mut s: Vec<MarkovState> = model.transitions().iter()
+                .flat_map(|e| [e.from.clone(), e.to.clone()])
+                .filter(|s| matches!(s, MarkovState::Channels(_)))
+                .collect();
+            s.sort_by_key(|x| format!("{x:?}"));
+            s.dedup();
+            s
+        };
+        let n = states.len();
+        let idx = |s: &MarkovState| states.iter().position(|x| x == s);
+        let mut q = vec![vec![0.0; n]; n];
+        let mut r = vec![0.0; n];
+        let mut p0 = vec![0.0; n];
+        for e in model.transitions() {
+            match (idx(&e.from), idx(&e.to), &e.from, &e.to) {
+                (Some(i), Some(j), _, _) => q[i][j] = e.probability,
+                (Some(i), None, _, MarkovState::Conversion) => r[i] = e.probability,
+                (None, Some(j), MarkovState::Start, _) => p0[j] = e.probability,
+                _ => {}
+            }
+        }
+        let mut a: Vec<Vec<f64>> = (0..n).map(|i| (0..2 * n).map(|j| {
+            if j < n { f64::from(u8::from(i == j)) - q[i][j] } else { f64::from(u8::from(j - n == i)) }
+        }).collect()).collect();
+        for col in 0..n {
+            let piv = (col..n).max_by(|&x, &y| a[x][col].abs().total_cmp(&a[y][col].abs())).unwrap();
+            a.swap(col, piv);
+            let d = a[col][col];
+            for v in a[col].iter_mut() { *v /= d; }
+            for row in 0..n {
+                if row != col {
+                    let f = a[row][col];
+                    let pivot_row = a[col].clone();
+                    for (v, pv) in a[row].iter_mut().zip(pivot_row) { *v -= f * pv; }
+                }
+            }
+        }
+        let p: f64 = (0..n).map(|i| p0[i] * (0..n).map(|j| a[i][n + j] * r[j]).sum::<f64>()).sum();
+        prop_assert!((p - model.conversion_probability()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn markov_credits_sum_to_the_totals(rows in rows(5, 6), order in 1usize..4) {
+        let t = tally(&rows, &[PathModel::Markov, PathModel::Linear, PathModel::Shapley], order);
+        let Ok(report) = t.finish() else { return Ok(()); };
+        for (model, credits) in &report.models {
+            let conv: f64 = credits.iter().map(|c| c.conversions).sum();
+            let total = report.total_conversions as f64;
+            prop_assert!((conv - total).abs() <= 1e-9 * total.max(1.0) || conv == 0.0, "{:?}: {} vs {}", model, conv, total);
+            prop_assert!(credits.iter().all(|c| c.conversions.is_finite()));
+        }
+    }
+
+    #[test]
+    fn partitioned_tallies_merge_to_the_single_pass(rows in rows(4, 5), cut in 0usize..12, order in 1usize..3) {
+        let models = [PathModel::First, PathModel::Last, PathModel::Linear, PathModel::Position, PathModel::Markov, PathModel::Shapley];
+        let single = tally(&rows, &models, order);
+        let cut = cut.min(rows.len());
+        let mut merged = tally(&rows[..cut], &models, order);
+        merged.merge(&tally(&rows[cut..], &models, order)).unwrap();
+        prop_assert_eq!(merged.finish().map_err(|e| e.to_string()), single.finish().map_err(|e| e.to_string()));
+    }
+
+    #[test]
+    fn shapley_axioms_and_permutation_average(values in proptest::collection::vec(0.0f64..1.0, 16), n in 1usize..5, dummy in any::<bool>()) {
+        // A game on n players from a table of coalition values; player n−1
+        // is made a null player when `dummy`.
+        let v = |set: &[u32]| -> f64 {
+            let mut mask = 0usize;
+            for &p in set {
+                if !(dummy && p as usize == n - 1) { mask |= 1 << p; }
+            }
+            if mask == 0 { 0.0 } else { values[mask % 16] }
+        };
+        let phi = shapley_of_game(n, &v);
+        let all: Vec<u32> = (0..n as u32).collect();
+        prop_assert!((phi.iter().sum::<f64>() - v(&all)).abs() < 1e-9, "efficiency");
+        if dummy {
+            prop_assert!(phi[n - 1].abs() < 1e-12, "null player");
+        }
+        // Brute force: average marginal contribution over all orderings.
+        let mut perm: Vec<u32> = all.clone();
+        let mut sums = vec![0.0; n];
+        let mut count = 0.0;
+        permute(&mut perm, 0, &mut |order: &[u32]| {
+            let mut set: Vec<u32> = Vec::new();
+            for &p in order {
+                let before = v(&sorted(&set));
+                set.push(p);
+                sums[p as usize] += v(&sorted(&set)) - before;
+            }
+            count += 1.0;
+        });
+        for i in 0..n {
+            prop_assert!((sums[i] / count - phi[i]).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn shapley_symmetry(a in 0.0f64..1.0, b in 0.0f64..1.0) {
+        // Players 0 and 1 are interchangeable.
+        let v = |set: &[u32]| match set.len() { 0 => 0.0, 1 if set[0] < 2 => a, 1 => 0.2, 2 if set == [0, 1] => b, 2 => a + 0.1, _ => a + b };
+        let phi = shapley_of_game(3, &v);
+        prop_assert!((phi[0] - phi[1]).abs() < 1e-12);
+    }
+
+    #[test]
+    fn path_reader_never_panics(text in "(path|total_conversions|total_null|total_conversion_value|[a-c >;,\\t\"0-9.\\-e\\n])*") {
+        for delimiter in [None, Some(','), Some(';')] {
+            let opts = PathReadOptions { sep: ">".into(), delimiter };
+            if let Ok(mut reader) = PathReader::new(text.as_bytes(), opts) {
+                let mut tally = PathTally::new(&[PathModel::Linear, PathModel::Markov, PathModel::Shapley], 2).unwrap();
+                if tally.read(&mut reader).is_ok() {
+                    let _ = tally.finish();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        if let Ok(mut reader) = PathReader::new(&bytes[..], PathReadOptions::default()) {
+            while let Ok(Some(_)) = reader.next_row() {}
+        }
+    }
+}
+
+fn sorted(set: &[u32]) -> Vec<u32> {
+    let mut s = set.to_vec();
+    s.sort_unstable();
+    s
+}
+
+fn permute(items: &mut Vec<u32>, k: usize, f: &mut dyn FnMut(&[u32])) {
+    if k == items.len() {
+        f(items);
+        return;
+    }
+    for i in k..items.len() {
+        items.swap(k, i);
+        permute(items, k + 1, f);
+        items.swap(k, i);
+    }
+}
+
+#[test]
+fn journeys_with_time_gaps_keep_decay_finite() {
+    let j = Journey::new(vec![
+        Touch::new(t(0), "a"),
+        Touch::new(t(0) + TimeDelta::days(100_000), "b"),
+    ])
+    .converted(t(0) + TimeDelta::days(100_000), Decimal::ONE);
+    let w = TimeDecay::default().weights(&j);
+    assert!(w.iter().all(|x| x.is_finite()));
+    assert_eq!(
+        Attributor::new().credit(&j, &TimeDecay::default()).unwrap()[1].value,
+        Decimal::ONE
+    );
+}

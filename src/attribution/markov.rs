@@ -11,6 +11,37 @@ const START: u32 = u32::MAX;
 const CONV: u32 = u32::MAX - 1;
 const NULL: u32 = u32::MAX - 2;
 
+/// States with ids below this have their edges in the dense matrix.
+const DENSE: usize = 256;
+const DENSE_COLS: usize = DENSE + 2;
+
+/// The dense-matrix slot of an edge, if both ends are dense.
+fn dense_slot(from: u32, to: u32) -> Option<usize> {
+    let row = match from {
+        START => DENSE,
+        f if (f as usize) < DENSE => f as usize,
+        _ => return None,
+    };
+    let col = match to {
+        CONV => DENSE,
+        NULL => DENSE + 1,
+        t if (t as usize) < DENSE => t as usize,
+        _ => return None,
+    };
+    Some(row * DENSE_COLS + col)
+}
+
+fn from_slot(slot: usize) -> (u32, u32) {
+    let (row, col) = (slot / DENSE_COLS, slot % DENSE_COLS);
+    let from = if row == DENSE { START } else { row as u32 };
+    let to = match col {
+        c if c == DENSE => CONV,
+        c if c == DENSE + 1 => NULL,
+        c => c as u32,
+    };
+    (from, to)
+}
+
 fn edge(from: u32, to: u32) -> u64 {
     (u64::from(from) << 32) | u64::from(to)
 }
@@ -30,7 +61,10 @@ pub(crate) struct MarkovCounts {
     order: usize,
     states: Vec<Box<[u32]>>,
     index: FxMap<Box<[u32]>, u32>,
-    /// `from << 32 | to` → weight.
+    /// Edges between the first `DENSE` states (and start, conversion,
+    /// null) in a flat matrix: the common case costs an index, not a hash.
+    dense: Vec<u64>,
+    /// Other edges: `from << 32 | to` → weight.
     edges: FxMap<u64, u64>,
     /// Single-channel windows by channel id: every state of an order-1
     /// chain, and short paths of higher orders, skip the hash map.
@@ -46,11 +80,38 @@ impl MarkovCounts {
             order,
             states: Vec::new(),
             index: FxMap::default(),
+            dense: Vec::new(),
             edges: FxMap::default(),
             single: Vec::new(),
             ends: FxMap::default(),
             seq: Vec::new(),
         }
+    }
+
+    fn bump(&mut self, from: u32, to: u32, w: u64) {
+        match dense_slot(from, to) {
+            Some(i) => {
+                if self.dense.is_empty() {
+                    self.dense = vec![0; (DENSE + 1) * DENSE_COLS];
+                }
+                if let Some(x) = self.dense.get_mut(i) {
+                    *x += w;
+                }
+            }
+            None => *self.edges.entry(edge(from, to)).or_insert(0) += w,
+        }
+    }
+
+    /// Every edge with its weight.
+    fn all_edges(&self) -> Vec<((u32, u32), u64)> {
+        let dense = self
+            .dense
+            .iter()
+            .enumerate()
+            .filter(|&(_, &w)| w > 0)
+            .map(|(i, &w)| (from_slot(i), w));
+        let sparse = self.edges.iter().map(|(&e, &w)| (split(e), w));
+        dense.chain(sparse).collect()
     }
 
     fn intern(&mut self, window: &[u32]) -> u32 {
@@ -104,11 +165,11 @@ impl MarkovCounts {
         let weight = conversions.saturating_add(nulls);
         let mut from = START;
         for &s in &seq {
-            *self.edges.entry(edge(from, s)).or_insert(0) += weight;
+            self.bump(from, s, weight);
             from = s;
         }
         if conversions > 0 {
-            *self.edges.entry(edge(from, CONV)).or_insert(0) += conversions;
+            self.bump(from, CONV, conversions);
             let e = self.ends.entry(from).or_default();
             e.0 += conversions;
             if let Some(v) = value {
@@ -116,7 +177,7 @@ impl MarkovCounts {
             }
         }
         if nulls > 0 {
-            *self.edges.entry(edge(from, NULL)).or_insert(0) += nulls;
+            self.bump(from, NULL, nulls);
         }
         self.seq = seq;
     }
@@ -149,9 +210,8 @@ impl MarkovCounts {
                 ids.get(s as usize).copied().unwrap_or(s)
             }
         };
-        for (&e, &w) in &other.edges {
-            let (a, b) = split(e);
-            *self.edges.entry(edge(get(a), get(b))).or_insert(0) += w;
+        for ((a, b), w) in other.all_edges() {
+            self.bump(get(a), get(b), w);
         }
         for (&s, &(c, v)) in &other.ends {
             let e = self.ends.entry(get(s)).or_default();
@@ -198,8 +258,7 @@ impl MarkovCounts {
         let mut to_conv = vec![0u64; n];
         let mut to_null = vec![0u64; n];
         let mut out = vec![0u64; n];
-        let mut sorted: Vec<((u32, u32), u64)> =
-            self.edges.iter().map(|(&e, &w)| (split(e), w)).collect();
+        let mut sorted = self.all_edges();
         sorted.sort_by_key(|&((a, b), _)| {
             let key = |s: u32| {
                 if s >= NULL {

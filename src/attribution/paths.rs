@@ -273,7 +273,7 @@ impl<R: BufRead> PathReader<R> {
             self.fields
                 .get(i)
                 .and_then(|&(a, b)| text.get(a..b))
-                .map(str::trim)
+                .map(str::trim_ascii)
                 .ok_or_else(|| err(format!("missing field {name:?}")))
         };
         let conversions =
@@ -292,7 +292,7 @@ impl<R: BufRead> PathReader<R> {
             .copied()
             .ok_or_else(|| err("missing field \"path\"".into()))?;
         let path = text.get(pa..pb).unwrap_or("");
-        if path.trim().is_empty() {
+        if path.trim_ascii().is_empty() {
             return Err(err("empty path".into()));
         }
         self.spans.clear();

@@ -202,3 +202,39 @@ pub const SCORING_CONFIG: &str = r#"{
 pub fn scoring_engine() -> Engine {
     Engine::from_json(SCORING_CONFIG).unwrap()
 }
+
+/// A set of events with unique ids, spread over `spacing_min * 0..slots`
+/// minutes so that ties happen, from a strategy for event bodies.
+pub fn events_of<B: proptest::strategy::Strategy<Value = EventBody>>(
+    body: B,
+    max: usize,
+    slots: i64,
+    spacing_min: i64,
+) -> impl proptest::strategy::Strategy<Value = Vec<Event>> {
+    use proptest::strategy::Strategy;
+    proptest::collection::vec((0..slots, body), 0..max).prop_map(move |v| {
+        v.into_iter()
+            .enumerate()
+            .map(|(i, (q, body))| Event::new(format!("e{i:03}"), "lead", t(q * spacing_min), body))
+            .collect()
+    })
+}
+
+/// The same events and an arrival order of them: shuffled, with some sent
+/// twice.
+pub fn shuffled_with_duplicates(
+    events: impl proptest::strategy::Strategy<Value = Vec<Event>>,
+) -> impl proptest::strategy::Strategy<Value = (Vec<Event>, Vec<Event>)> {
+    use proptest::strategy::{Just, Strategy};
+    events.prop_flat_map(|evs| {
+        let n = evs.len();
+        let dups = proptest::collection::vec(0..n.max(1), 0..=n.min(8));
+        (Just(evs), dups).prop_flat_map(|(evs, dups)| {
+            let mut arrival = evs.clone();
+            if !evs.is_empty() {
+                arrival.extend(dups.iter().map(|&i| evs[i].clone()));
+            }
+            (Just(evs), Just(arrival).prop_shuffle())
+        })
+    })
+}

@@ -48,29 +48,8 @@ fn body() -> impl Strategy<Value = EventBody> {
     ]
 }
 
-/// Events with unique ids, times drawn from a small range so ties happen.
 fn events(max: usize) -> impl Strategy<Value = Vec<Event>> {
-    proptest::collection::vec((0i64..40, body()), 0..max).prop_map(|v| {
-        v.into_iter()
-            .enumerate()
-            .map(|(i, (m, body))| Event::new(format!("e{i:03}"), "lead", t(m), body))
-            .collect()
-    })
-}
-
-/// The same events shuffled, with some of them sent twice.
-fn shuffled_with_duplicates(max: usize) -> impl Strategy<Value = (Vec<Event>, Vec<Event>)> {
-    events(max).prop_flat_map(|evs| {
-        let n = evs.len();
-        let dups = proptest::collection::vec(0..n.max(1), 0..=n.min(8));
-        (Just(evs), dups).prop_flat_map(|(evs, dups)| {
-            let mut arrival = evs.clone();
-            if !evs.is_empty() {
-                arrival.extend(dups.iter().map(|&i| evs[i].clone()));
-            }
-            (Just(evs), Just(arrival).prop_shuffle())
-        })
-    })
+    events_of(body(), max, 40, 1)
 }
 
 fn rank(e: &Engine, id: leadflow::StageId) -> i32 {
@@ -127,7 +106,7 @@ proptest! {
     }
 
     #[test]
-    fn arrival_order_and_duplicates_do_not_matter((set, arrival) in shuffled_with_duplicates(30)) {
+    fn arrival_order_and_duplicates_do_not_matter((set, arrival) in shuffled_with_duplicates(events(30))) {
         let e = engine(Preset::Default);
         let mut lead = e.new_lead("lead");
         for ev in arrival.iter().cloned() {

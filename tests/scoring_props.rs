@@ -103,28 +103,8 @@ fn body() -> impl Strategy<Value = EventBody> {
     prop_oneof![6 => activity, 2 => profile, 2 => adjust, 1 => stage]
 }
 
-/// Events with unique ids over ten days, minutes apart so ties happen.
 fn events(max: usize) -> impl Strategy<Value = Vec<Event>> {
-    proptest::collection::vec((0i64..(10 * 24 * 4), body()), 0..max).prop_map(|v| {
-        v.into_iter()
-            .enumerate()
-            .map(|(i, (q, body))| Event::new(format!("e{i:03}"), "lead", t(q * 15), body))
-            .collect()
-    })
-}
-
-fn shuffled_with_duplicates(max: usize) -> impl Strategy<Value = (Vec<Event>, Vec<Event>)> {
-    events(max).prop_flat_map(|evs| {
-        let n = evs.len();
-        let dups = proptest::collection::vec(0..n.max(1), 0..=n.min(8));
-        (Just(evs), dups).prop_flat_map(|(evs, dups)| {
-            let mut arrival = evs.clone();
-            if !evs.is_empty() {
-                arrival.extend(dups.iter().map(|&i| evs[i].clone()));
-            }
-            (Just(evs), Just(arrival).prop_shuffle())
-        })
-    })
+    events_of(body(), max, 10 * 24 * 4, 15)
 }
 
 fn check_card(e: &Engine, lead: &Lead, at: leadflow::Timestamp) -> Result<(), TestCaseError> {
@@ -154,7 +134,7 @@ proptest! {
 
     #[test]
     fn arrival_order_and_duplicates_do_not_matter(
-        (set, arrival) in shuffled_with_duplicates(40),
+        (set, arrival) in shuffled_with_duplicates(events(40)),
         decay in 0usize..4,
     ) {
         let e = engine_with_decay(DECAYS[decay]);

@@ -261,7 +261,12 @@ impl Predicate {
     /// `Some(true)` on a match, `Some(false)` on a mismatch, `None` when the
     /// attribute is unknown.
     pub(crate) fn eval(&self, attrs: &Attrs) -> Option<bool> {
-        Some(self.test_value(lookup(attrs, &self.attr)?))
+        self.test(lookup(attrs, &self.attr))
+    }
+
+    /// The predicate on an already looked-up value (`None`: unknown).
+    pub(crate) fn test(&self, value: Option<&AttrValue>) -> Option<bool> {
+        Some(self.test_value(value?))
     }
 
     fn test_value(&self, v: &AttrValue) -> bool {
@@ -291,7 +296,7 @@ impl Predicate {
 
 /// An attribute by name. Activity attribute maps are small: a scan that
 /// compares lengths first beats the tree search's string comparisons.
-fn lookup<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a AttrValue> {
+pub(crate) fn lookup<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a AttrValue> {
     if attrs.len() > 8 {
         return attrs.get(name);
     }

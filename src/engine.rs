@@ -416,7 +416,9 @@ impl Engine {
     /// Refolds the lead's derived state from its log.
     pub(crate) fn refold(&self, lead: &mut Lead) {
         lead.state = self.fresh(lead.events.len());
-        lead.state.score.reserve(lead.events.len());
+        if !self.inner.scoring.rules.is_empty() {
+            lead.state.score.reserve(lead.events.len());
+        }
         for (i, event) in lead.events.iter().enumerate() {
             if let Err(kind) = self.step(&mut lead.state, event, i as u32) {
                 lead.state.ignored.push(EventError {

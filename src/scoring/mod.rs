@@ -208,7 +208,10 @@ pub(crate) struct Rule {
     pub(crate) id: String,
     pub(crate) points: f64,
     pub(crate) group: u16,
-    preds: Vec<Predicate>,
+    /// Predicates with the slot of their attribute in the kind's
+    /// attribute list: an activity's attributes are looked up once per
+    /// name, however many rules test them.
+    preds: Vec<(usize, Predicate)>,
     channel: Option<String>,
     campaign: Option<String>,
     frequency: Frequency,
@@ -231,7 +234,14 @@ pub(crate) struct Model {
     pub(crate) groups: Vec<Group>,
     pub(crate) total_max: f64,
     pub(crate) decay: Decay,
-    by_kind: HashMap<String, Vec<u32>, BuildHasherDefault<Fx>>,
+    by_kind: HashMap<String, KindIndex, BuildHasherDefault<Fx>>,
+}
+
+/// The rules of one activity kind and the attributes they read.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KindIndex {
+    pub(crate) rules: Vec<u32>,
+    pub(crate) attrs: Vec<String>,
 }
 
 impl Model {
@@ -337,7 +347,7 @@ impl Model {
             }
         };
         let mut rules: Vec<Rule> = Vec::with_capacity(c.rules.len());
-        let mut by_kind: HashMap<String, Vec<u32>, BuildHasherDefault<Fx>> = HashMap::default();
+        let mut by_kind: HashMap<String, KindIndex, BuildHasherDefault<Fx>> = HashMap::default();
         for (i, r) in c.rules.iter().enumerate() {
             let p = |f: &str| format!("rules[{i}]{f}");
             if r.id.trim().is_empty() {
@@ -390,19 +400,21 @@ impl Model {
                     },
                 ));
             }
-            let preds = r
-                .when
-                .attrs
-                .iter()
-                .enumerate()
-                .map(|(j, pc)| {
-                    Predicate::compile(pc, lists, &format!("scoring.rules[{i}].when.attrs[{j}]"))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            by_kind
-                .entry(r.when.kind.clone())
-                .or_default()
-                .push(rules.len() as u32);
+            let index = by_kind.entry(r.when.kind.clone()).or_default();
+            let mut preds = Vec::with_capacity(r.when.attrs.len());
+            for (j, pc) in r.when.attrs.iter().enumerate() {
+                let pred =
+                    Predicate::compile(pc, lists, &format!("scoring.rules[{i}].when.attrs[{j}]"))?;
+                let slot = match index.attrs.iter().position(|a| a == pred.attr()) {
+                    Some(k) => k,
+                    None => {
+                        index.attrs.push(pred.attr().to_owned());
+                        index.attrs.len() - 1
+                    }
+                };
+                preds.push((slot, pred));
+            }
+            index.rules.push(rules.len() as u32);
             rules.push(Rule {
                 id: r.id.clone(),
                 points: r.points,
@@ -425,9 +437,9 @@ impl Model {
         })
     }
 
-    /// The rules that can match an activity kind.
-    pub(crate) fn candidates(&self, kind: &str) -> &[u32] {
-        self.by_kind.get(kind).map_or(&[], Vec::as_slice)
+    /// The rules that can match an activity kind, and what they read.
+    pub(crate) fn candidates(&self, kind: &str) -> Option<&KindIndex> {
+        self.by_kind.get(kind)
     }
 
     pub(crate) fn group_index(&self, name: &str) -> Option<u16> {
@@ -443,13 +455,14 @@ impl Model {
 }
 
 impl Rule {
-    /// Whether the rule's static conditions hold for an activity.
+    /// Whether the rule's static conditions hold for an activity whose
+    /// attributes were looked up into `values` (by the kind's slots).
     pub(crate) fn matches(
         &self,
         at: Timestamp,
         channel: Option<&str>,
         campaign: Option<&str>,
-        attrs: &crate::attr::Attrs,
+        values: &[Option<&crate::attr::AttrValue>],
     ) -> bool {
         let same = |want: &Option<String>, got: Option<&str>| match want {
             None => true,
@@ -459,7 +472,10 @@ impl Rule {
             && self.valid_until.is_none_or(|u| at <= u)
             && same(&self.channel, channel)
             && same(&self.campaign, campaign)
-            && self.preds.iter().all(|p| p.eval(attrs) == Some(true))
+            && self
+                .preds
+                .iter()
+                .all(|(slot, p)| p.test(values.get(*slot).copied().flatten()) == Some(true))
     }
 
     /// Whether the rule's firings must be counted (a frequency or count

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Decay, Model};
-use crate::attr::Attrs;
+use crate::attr::{AttrValue, Attrs, lookup};
 use crate::event::{Event, EventBody};
 use crate::types::{EventId, Timestamp};
 
@@ -95,11 +95,24 @@ impl ScoreState {
         attrs: &Attrs,
     ) -> Option<f64> {
         let mut added = None;
-        for &r in model.candidates(kind) {
+        let index = model.candidates(kind)?;
+        // Each attribute the kind's rules read, looked up once.
+        let mut small: [Option<&AttrValue>; 8] = [None; 8];
+        let large: Vec<Option<&AttrValue>>;
+        let values: &[Option<&AttrValue>] = if index.attrs.len() <= small.len() {
+            for (v, name) in small.iter_mut().zip(&index.attrs) {
+                *v = lookup(attrs, name);
+            }
+            &small[..index.attrs.len()]
+        } else {
+            large = index.attrs.iter().map(|name| lookup(attrs, name)).collect();
+            &large
+        };
+        for &r in &index.rules {
             let Some(rule) = model.rules.get(r as usize) else {
                 continue;
             };
-            if !rule.matches(at, channel, campaign, attrs) {
+            if !rule.matches(at, channel, campaign, values) {
                 continue;
             }
             // Only rules with a frequency limit need their firings counted.

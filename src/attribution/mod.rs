@@ -173,21 +173,31 @@ impl Journey {
     /// The journey restricted to its eligible touches: at or before the
     /// conversion and inside the lookback window.
     pub fn eligible(&self, lookback: Option<Span>) -> Journey {
+        self.eligible_cow(lookback).into_owned()
+    }
+
+    /// The eligible journey, borrowed when every touch is eligible and in
+    /// time order (the common case), so attribution copies nothing.
+    fn eligible_cow(&self, lookback: Option<Span>) -> std::borrow::Cow<'_, Journey> {
         let end = self.conversion.map(|c| c.at);
         let start = match (end, lookback) {
             (Some(e), Some(l)) => e.checked_sub_signed(l.to_delta()),
             _ => None,
         };
-        let touches = self
-            .touches
-            .iter()
-            .filter(|t| end.is_none_or(|e| t.at <= e) && start.is_none_or(|s| t.at >= s))
-            .cloned()
-            .collect();
-        Journey {
-            touches,
-            ..self.clone()
+        let keep = |t: &Touch| end.is_none_or(|e| t.at <= e) && start.is_none_or(|s| t.at >= s);
+        let sorted = self.touches.is_sorted_by_key(|t| t.at);
+        if sorted && self.touches.iter().all(keep) {
+            return std::borrow::Cow::Borrowed(self);
         }
+        let mut touches: Vec<Touch> = self.touches.iter().filter(|t| keep(t)).cloned().collect();
+        touches.sort_by_key(|t| t.at);
+        std::borrow::Cow::Owned(Journey {
+            touches,
+            lead_created: self.lead_created,
+            opportunity_created: self.opportunity_created,
+            closed_won: self.closed_won,
+            conversion: self.conversion,
+        })
     }
 }
 
@@ -404,7 +414,7 @@ impl Attributor {
         let Some(conversion) = journey.conversion else {
             return Ok(Vec::new());
         };
-        let eligible = journey.eligible(self.lookback);
+        let eligible = journey.eligible_cow(self.lookback);
         if eligible.touches.is_empty() {
             return Ok(Vec::new());
         }

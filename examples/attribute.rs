@@ -20,7 +20,7 @@
 //! 17 significant digits). Errors go to stderr, naming the line, with a
 //! non-zero exit.
 
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read};
 use std::process::ExitCode;
 
 use leadflow::attribution::{PathModel, PathReadOptions, PathReader, PathTally};
@@ -87,18 +87,6 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
-fn number(x: f64) -> String {
-    if x == 0.0 { "0".into() } else { x.to_string() }
-}
-
-fn csv(field: &str) -> String {
-    if field.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_owned()
-    }
-}
-
 fn run() -> Result<(), String> {
     let args = parse_args()?;
     let input: Box<dyn Read> = if args.file == "-" {
@@ -118,28 +106,9 @@ fn run() -> Result<(), String> {
         .read(&mut reader)
         .map_err(|e| format!("{name}: {e}"))?;
     let report = tally.finish().map_err(|e| format!("{name}: {e}"))?;
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    let write = |out: &mut BufWriter<_>, line: String| {
-        out.write_all(line.as_bytes())
-            .map_err(|e| format!("writing output: {e}"))
-    };
-    write(&mut out, "model,channel_name,conversions,value\n".into())?;
-    for (model, credits) in &report.models {
-        for c in credits {
-            let value = c.value.map_or(String::new(), number);
-            write(
-                &mut out,
-                format!(
-                    "{},{},{},{}\n",
-                    model.name(),
-                    csv(&c.channel),
-                    number(c.conversions),
-                    value
-                ),
-            )?;
-        }
-    }
-    out.flush().map_err(|e| format!("writing output: {e}"))
+    report
+        .write_csv(BufWriter::new(std::io::stdout().lock()))
+        .map_err(|e| format!("writing output: {e}"))
 }
 
 fn main() -> ExitCode {

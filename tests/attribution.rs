@@ -628,3 +628,15 @@ fn merged_partitions_equal_a_single_pass() {
     let mut b = PathTally::new(&[PathModel::Markov], 2).unwrap();
     assert!(b.merge(&a).is_err());
 }
+
+#[test]
+fn reports_print_as_the_command_line_csv() {
+    let csv = "path;total_conversions;total_null\n\"search > a,b\";3;1\nsearch;1;2\n";
+    let r = read(csv, &[PathModel::Linear, PathModel::First], 1).unwrap();
+    let mut out = Vec::new();
+    r.write_csv(&mut out).unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "model,channel_name,conversions,value\nlinear,search,2.5,\nlinear,\"a,b\",1.5,\nfirst,search,4,\nfirst,\"a,b\",0,\n"
+    );
+}

@@ -658,6 +658,41 @@ pub struct PathReport {
     pub total_value: Option<Decimal>,
 }
 
+impl PathReport {
+    /// Writes the report as CSV with the header
+    /// `model,channel_name,conversions,value`: one row per model and
+    /// channel, models in the order asked, channels in order of first
+    /// appearance, `value` empty without a value column. Numbers use the
+    /// shortest representation that reads back to the same `f64` (up to 17
+    /// significant digits); channel names are quoted when they need it.
+    ///
+    /// # Errors
+    /// The writer's I/O errors.
+    pub fn write_csv<W: std::io::Write>(&self, mut out: W) -> std::io::Result<()> {
+        fn number(x: f64) -> String {
+            if x == 0.0 { "0".into() } else { x.to_string() }
+        }
+        out.write_all(b"model,channel_name,conversions,value\n")?;
+        for (model, credits) in &self.models {
+            for c in credits {
+                let name = if c.channel.contains([',', '"', '\n', '\r']) {
+                    format!("\"{}\"", c.channel.replace('"', "\"\""))
+                } else {
+                    c.channel.clone()
+                };
+                let value = c.value.map_or(String::new(), number);
+                writeln!(
+                    out,
+                    "{},{name},{},{value}",
+                    model.name(),
+                    number(c.conversions)
+                )?;
+            }
+        }
+        out.flush()
+    }
+}
+
 impl PathTally {
     /// A tally computing `models`; `order` is the Markov order (≥ 1).
     ///

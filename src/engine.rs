@@ -64,7 +64,7 @@ struct Inner {
 }
 
 /// What ingesting one event did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Outcome {
     /// Whether the event was applied, a duplicate, or rejected.
@@ -98,7 +98,8 @@ impl Outcome {
 }
 
 /// Whether an event took effect.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum IngestStatus {
     /// The event is in the log and took effect.
@@ -566,7 +567,7 @@ impl Engine {
 }
 
 /// What ingesting a batch did.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Batch {
     /// Events that took effect.

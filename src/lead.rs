@@ -129,14 +129,14 @@ impl Lead {
             // comes first among its equals.
             order.sort_unstable_by(|a, b| {
                 a.0.cmp(&b.0)
-                    .then_with(|| ev(events, a.1).id.cmp(&ev(events, b.1).id))
+                    .then_with(|| id_at(events, a.1).cmp(&id_at(events, b.1)))
                     .then(a.1.cmp(&b.1))
             });
             order
         };
         let mut order = by_hash(&events);
         let same = |a: &(u64, u32), b: &(u64, u32), events: &[Event]| {
-            a.0 == b.0 && ev(events, a.1).id == ev(events, b.1).id
+            a.0 == b.0 && id_at(events, a.1) == id_at(events, b.1)
         };
         let has_dup = order
             .windows(2)
@@ -171,9 +171,7 @@ pub(crate) struct Slot {
     hash: u64,
 }
 
-/// The event at a u32 index that the caller got from the same vector.
-fn ev(events: &[Event], i: u32) -> &Event {
-    // Indices are produced from `0..events.len()` just above; the fallback
-    // only exists so that no input can make this panic.
-    events.get(i as usize).unwrap_or_else(|| &events[0])
+/// The id of the event at an index (indices come from `0..events.len()`).
+fn id_at(events: &[Event], i: u32) -> Option<&EventId> {
+    events.get(i as usize).map(|e| &e.id)
 }

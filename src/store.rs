@@ -44,7 +44,7 @@ pub struct LeadStore {
 
 /// Counts of leads against their SLA at a point in time, and the historical
 /// compliance of SLA stages already left.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct SlaReport {
     /// Leads in an SLA stage with time left.

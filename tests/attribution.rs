@@ -640,3 +640,17 @@ fn reports_print_as_the_command_line_csv() {
         "model,channel_name,conversions,value\nlinear,search,2.5,\nlinear,\"a,b\",1.5,\nfirst,search,4,\nfirst,\"a,b\",0,\n"
     );
 }
+
+#[test]
+fn attribution_types_are_send_sync() {
+    fn check<T: Send + Sync + 'static>() {}
+    check::<Journey>();
+    check::<Attributor>();
+    check::<PathTally>();
+    check::<leadflow::attribution::MarkovModel>();
+    check::<leadflow::attribution::ShapleyModel>();
+    check::<leadflow::attribution::PathReport>();
+    check::<AttributionError>();
+    check::<Box<dyn AttributionModel>>();
+    check::<Arc<dyn AttributionModel>>();
+}

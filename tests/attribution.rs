@@ -654,3 +654,31 @@ fn attribution_types_are_send_sync() {
     check::<Box<dyn AttributionModel>>();
     check::<Arc<dyn AttributionModel>>();
 }
+
+#[test]
+fn huge_counts_and_values_saturate_or_error_never_panic() {
+    let max = u64::MAX;
+    let csv = format!(
+        "path,total_conversions,total_conversion_value,total_null\na>b,{max},79228162514264337593543950335,{max}\na>b,{max},79228162514264337593543950335,{max}\nb,1,1,1\n"
+    );
+    let models = [
+        PathModel::First,
+        PathModel::Linear,
+        PathModel::Markov,
+        PathModel::Shapley,
+    ];
+    let report = read(&csv, &models, 1).unwrap();
+    assert_eq!(report.total_conversions, u64::MAX);
+    for (_, credits) in &report.models {
+        assert!(credits.iter().all(|c| c.conversions.is_finite()));
+    }
+    let big = Decimal::MAX;
+    let j = Journey::new(vec![Touch::new(t(0), "a")]).converted(t(1), big);
+    let err = Attributor::new()
+        .with_scale(0)
+        .report(&[j.clone(), j], &[&Linear as &dyn AttributionModel]);
+    assert!(
+        matches!(err, Err(AttributionError::Overflow { .. })),
+        "{err:?}"
+    );
+}

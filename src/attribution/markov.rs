@@ -95,10 +95,13 @@ impl MarkovCounts {
                     self.dense = vec![0; (DENSE + 1) * DENSE_COLS];
                 }
                 if let Some(x) = self.dense.get_mut(i) {
-                    *x += w;
+                    *x = x.saturating_add(w);
                 }
             }
-            None => *self.edges.entry(edge(from, to)).or_insert(0) += w,
+            None => {
+                let x = self.edges.entry(edge(from, to)).or_insert(0);
+                *x = x.saturating_add(w);
+            }
         }
     }
 
@@ -171,7 +174,7 @@ impl MarkovCounts {
         if conversions > 0 {
             self.bump(from, CONV, conversions);
             let e = self.ends.entry(from).or_default();
-            e.0 += conversions;
+            e.0 = e.0.saturating_add(conversions);
             if let Some(v) = value {
                 e.1.add(v);
             }
@@ -215,13 +218,13 @@ impl MarkovCounts {
         }
         for (&s, &(c, v)) in &other.ends {
             let e = self.ends.entry(get(s)).or_default();
-            e.0 += c;
+            e.0 = e.0.saturating_add(c);
             e.1.add_sum(v);
         }
     }
 
     pub(crate) fn fit(&self, channels: &Channels) -> Result<MarkovModel, AttributionError> {
-        let total_conv: u64 = self.ends.values().map(|e| e.0).sum();
+        let total_conv: u64 = self.ends.values().fold(0u64, |a, e| a.saturating_add(e.0));
         if total_conv == 0 {
             return Err(AttributionError::Data {
                 problem: "no path converted: the Markov model needs at least one conversion".into(),
@@ -271,23 +274,23 @@ impl MarkovCounts {
         });
         for ((a, b), w) in sorted {
             match (a, b) {
-                (START, t) if t < NULL => start[at(t)] += w,
+                (START, t) if t < NULL => start[at(t)] = start[at(t)].saturating_add(w),
                 (s, CONV) if s < NULL => {
-                    to_conv[at(s)] += w;
-                    out[at(s)] += w;
+                    to_conv[at(s)] = to_conv[at(s)].saturating_add(w);
+                    out[at(s)] = out[at(s)].saturating_add(w);
                 }
                 (s, NULL) if s < NULL => {
-                    to_null[at(s)] += w;
-                    out[at(s)] += w;
+                    to_null[at(s)] = to_null[at(s)].saturating_add(w);
+                    out[at(s)] = out[at(s)].saturating_add(w);
                 }
                 (s, t) if s < NULL && t < NULL => {
                     edges.push((at(s), at(t), w));
-                    out[at(s)] += w;
+                    out[at(s)] = out[at(s)].saturating_add(w);
                 }
                 _ => {}
             }
         }
-        let start_total: u64 = start.iter().sum();
+        let start_total: u64 = start.iter().fold(0u64, |a, &w| a.saturating_add(w));
         let p0: Vec<f64> = start
             .iter()
             .map(|&w| w as f64 / start_total.max(1) as f64)

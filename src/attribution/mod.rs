@@ -440,7 +440,8 @@ impl Attributor {
     /// Totals by channel and campaign for every model, over many journeys.
     ///
     /// # Errors
-    /// The first error of [`Attributor::credit`].
+    /// The first error of [`Attributor::credit`], or
+    /// [`AttributionError::Overflow`] when a total exceeds `Decimal`'s range.
     pub fn report(
         &self,
         journeys: &[Journey],
@@ -450,6 +451,17 @@ impl Attributor {
             models: models.iter().map(|m| m.name().to_owned()).collect(),
             ..Report::default()
         };
+        let add = |e: &mut Attributed, c: &Credit| -> Result<(), AttributionError> {
+            e.conversions += c.conversions;
+            e.value = e
+                .value
+                .checked_add(c.value)
+                .ok_or_else(|| AttributionError::Overflow {
+                    value: format!("{} + {}", e.value, c.value),
+                    scale: self.scale,
+                })?;
+            Ok(())
+        };
         for model in models {
             for journey in journeys {
                 for c in self.credit(journey, *model)? {
@@ -458,15 +470,13 @@ impl Attributor {
                         .by_channel
                         .entry((name.clone(), c.channel.clone()))
                         .or_default();
-                    e.conversions += c.conversions;
-                    e.value += c.value;
+                    add(e, &c)?;
                     if let Some(campaign) = &c.campaign {
                         let e = report
                             .by_campaign
                             .entry((name, campaign.clone()))
                             .or_default();
-                        e.conversions += c.conversions;
-                        e.value += c.value;
+                        add(e, &c)?;
                     }
                 }
             }

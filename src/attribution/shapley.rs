@@ -32,8 +32,8 @@ impl ShapleyCounts {
         key.dedup();
         match self.sets.get_mut(key.as_slice()) {
             Some(e) => {
-                e.0 += conversions;
-                e.1 += nulls;
+                e.0 = e.0.saturating_add(conversions);
+                e.1 = e.1.saturating_add(nulls);
                 if let Some(v) = value {
                     e.2.add(v);
                 }
@@ -58,8 +58,8 @@ impl ShapleyCounts {
                 .collect();
             key.sort_unstable();
             let e = self.sets.entry(key.into()).or_default();
-            e.0 += c;
-            e.1 += n;
+            e.0 = e.0.saturating_add(c);
+            e.1 = e.1.saturating_add(n);
             e.2.add_sum(v);
         }
     }
@@ -91,11 +91,11 @@ impl ShapleyCounts {
         }
         let rates: FxMap<Vec<u32>, f64> = sets
             .iter()
-            .filter(|s| s.conversions + s.nulls > 0)
+            .filter(|s| s.conversions > 0 || s.nulls > 0)
             .map(|s| {
                 (
                     s.ids.clone(),
-                    s.conversions as f64 / (s.conversions + s.nulls) as f64,
+                    s.conversions as f64 / (s.conversions as f64 + s.nulls as f64),
                 )
             })
             .collect();

@@ -238,3 +238,27 @@ pub fn shuffled_with_duplicates(
         })
     })
 }
+
+/// Arbitrary JSON whose strings and object keys are drawn from the given
+/// vocabularies, so that it often looks like the config it attacks.
+pub fn arb_json(
+    words: Vec<&'static str>,
+    keys: Vec<&'static str>,
+) -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(|f| serde_json::json!(f)),
+        proptest::sample::select(words).prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(4, 64, 8, move |inner| {
+        let key = proptest::sample::select(keys.clone());
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+            proptest::collection::btree_map(key.prop_map(str::to_owned), inner, 0..6)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}

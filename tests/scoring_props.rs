@@ -296,12 +296,8 @@ proptest! {
 }
 
 fn arb_json() -> impl Strategy<Value = serde_json::Value> {
-    let leaf = prop_oneof![
-        Just(serde_json::Value::Null),
-        any::<bool>().prop_map(serde_json::Value::from),
-        any::<i64>().prop_map(serde_json::Value::from),
-        any::<f64>().prop_map(|f| serde_json::json!(f)),
-        proptest::sample::select(vec![
+    crate::common::arb_json(
+        vec![
             "page_view",
             "type",
             "activity",
@@ -318,11 +314,8 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
             "MQL",
             "",
             "reset",
-        ])
-        .prop_map(serde_json::Value::from),
-    ];
-    leaf.prop_recursive(4, 64, 8, |inner| {
-        let key = proptest::sample::select(vec![
+        ],
+        vec![
             "rules",
             "groups",
             "id",
@@ -355,11 +348,6 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
             "actor",
             "reason",
             "list",
-        ]);
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
-            proptest::collection::btree_map(key.prop_map(str::to_owned), inner, 0..6)
-                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
-        ]
-    })
+        ],
+    )
 }

@@ -539,7 +539,7 @@ impl Lifecycle {
         self.inner
             .stages
             .iter()
-            .position(|s| s.name == name)
+            .position(|s| crate::hash::same_str(&s.name, name))
             .map(|i| StageId(i as u16))
     }
 

@@ -85,6 +85,24 @@ fn timed(iters: u64, data: &[Vec<Event>], fold: impl Fn(Vec<Vec<Event>>) -> Vec<
     total
 }
 
+/// Feeds each journey's events one at a time into a fresh lead.
+fn one_by_one(
+    engine: &Engine,
+    data: Vec<Vec<Event>>,
+    feed: impl Fn(&mut Lead, Event),
+) -> Vec<Lead> {
+    data.into_iter()
+        .enumerate()
+        .map(|(i, evs)| {
+            let mut lead = engine.new_lead(format!("lead-{i}"));
+            for e in evs {
+                feed(&mut lead, e);
+            }
+            lead
+        })
+        .collect()
+}
+
 fn bench(c: &mut Criterion) {
     let engine = Engine::from_json(r#"{"lifecycle": {"preset": "waterfall"}}"#).unwrap();
     let data = journeys(10_000);
@@ -110,32 +128,22 @@ fn bench(c: &mut Criterion) {
     group.bench_function("apply_in_order_100k_events", |b| {
         b.iter_custom(|iters| {
             timed(iters, &data, |data| {
-                data.into_iter()
-                    .enumerate()
-                    .map(|(i, evs)| {
-                        let mut lead = engine.new_lead(format!("lead-{i}"));
-                        for e in evs {
-                            let _ = black_box(engine.apply(&mut lead, e));
-                        }
-                        lead
-                    })
-                    .collect()
+                one_by_one(&engine, data, |lead, e| {
+                    let _ = black_box(engine.apply(lead, e));
+                })
             })
         })
     });
     group.bench_function("ingest_reversed_100k_events", |b| {
         b.iter_custom(|iters| {
-            timed(iters, &data, |data| {
-                data.into_iter()
-                    .enumerate()
-                    .map(|(i, evs)| {
-                        let mut lead = engine.new_lead(format!("lead-{i}"));
-                        for e in evs.into_iter().rev() {
-                            black_box(engine.ingest(&mut lead, e));
-                        }
-                        lead
-                    })
-                    .collect()
+            let reversed: Vec<Vec<Event>> = data
+                .iter()
+                .map(|evs| evs.iter().rev().cloned().collect())
+                .collect();
+            timed(iters, &reversed, |data| {
+                one_by_one(&engine, data, |lead, e| {
+                    black_box(engine.ingest(lead, e));
+                })
             })
         })
     });

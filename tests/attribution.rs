@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use chrono::TimeDelta;
 use leadflow::Span;
 use leadflow::attribution::{
     AnchorWeights, Anchored, AttributionError, AttributionModel, Attributor, FirstTouch, Journey,
@@ -588,7 +587,6 @@ fn fitted_models_attribute_journeys() {
             "unknown channels get nothing"
         );
     }
-    let _ = TimeDelta::zero();
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The host's entry point: a config compiled into an immutable [`Engine`]
 //! that folds events into leads.
 
-use std::collections::{BTreeMap, HashSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -10,11 +11,19 @@ use crate::attr::compile_lists;
 use crate::error::{ConfigError, ConfigErrorKind, EventError, EventErrorKind};
 use crate::event::{Event, EventBody};
 use crate::grading::{Grade, GradeCard, GradingConfig, Priority, Profile};
-use crate::lead::{Folded, Lead};
-use crate::lifecycle::{Lifecycle, LifecycleConfig, SlaStatus, StageState, Transition};
+use crate::hash::hash_str;
+use crate::lead::{
+    CHECKPOINT_EVERY, Folded, GradeChange, Lead, Rewound, canonical, choose, dedup_set,
+    insert_duplicate,
+};
+use crate::lifecycle::{Lifecycle, LifecycleConfig, SlaStatus, StageId, StageState, Transition};
 use crate::qualify::{Arm, QualificationConfig, Qualifier, Rearm, ScoreSource};
 use crate::scoring::{Adjustment, Model, ScoreCard, ScoreState, ScoringConfig};
 use crate::types::{EventId, LeadId, Timestamp};
+
+/// The version of the serialized lead format ([`Engine::restore`] refuses
+/// other versions). Part of every engine's fingerprint.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Everything an engine is compiled from, as one serde document.
 ///
@@ -56,6 +65,7 @@ pub struct Engine {
 
 #[derive(Debug)]
 struct Inner {
+    fingerprint: u64,
     config: EngineConfig,
     lifecycle: Lifecycle,
     scoring: Model,
@@ -63,38 +73,44 @@ struct Inner {
     qualifiers: Vec<Qualifier>,
 }
 
-/// What ingesting one event did.
+/// What ingesting one event did: its status and the whole change it caused
+/// to the lead.
+///
+/// The lead's state is the fold of its event set, so a late event can change
+/// what happened after its place: a move made by a qualification rule may
+/// no longer happen, an event that was valid may now be rejected. The
+/// outcome says so: `transitions` lists every transition the event added
+/// (its own, rule firings, and moves of later events that now happen
+/// differently), `retracted` every recorded transition that is gone, and
+/// `now_ignored` / `unignored` the other events whose status changed. A
+/// host can read "this lead is no longer an MQL" from the outcome alone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Outcome {
-    /// Whether the event was applied, a duplicate, or rejected.
+    /// Whether the event was applied, a duplicate, ignored or rejected.
     pub status: IngestStatus,
-    /// The stage moves this event caused (its own, and qualification rules
-    /// it set off).
+    /// The lead's stage before the event.
+    pub stage_before: StageId,
+    /// The lead's stage after the event.
+    pub stage_after: StageId,
+    /// Transitions added to the history.
     pub transitions: Vec<Transition>,
-    /// The raw points the event added to the score (before decay and caps;
-    /// for a `set` or `reset`, the change it made).
+    /// Transitions that were in the history and no longer are.
+    pub retracted: Vec<Transition>,
+    /// Other events of the log that the fold now rejects at their place.
+    pub now_ignored: Vec<EventError>,
+    /// Other events of the log that were rejected and now take effect.
+    pub unignored: Vec<EventId>,
+    /// The raw points the event added to the score at its place (before
+    /// decay and caps; for a `set` or `reset`, the change it made there).
     pub points: f64,
     /// The grade before the event.
     pub grade_before: Option<Grade>,
     /// The grade after the event.
     pub grade_after: Option<Grade>,
-    /// Whether the event arrived late (before events already in the log)
-    /// and the lead was refolded from its log.
+    /// Whether part of the log was refolded (a late event, a replaced
+    /// duplicate, or a lead adopted from another engine).
     pub refolded: bool,
-}
-
-impl Outcome {
-    fn unchanged(status: IngestStatus, grade: Option<Grade>, refolded: bool) -> Self {
-        Self {
-            status,
-            transitions: Vec::new(),
-            points: 0.0,
-            grade_before: grade,
-            grade_after: grade,
-            refolded,
-        }
-    }
 }
 
 /// Whether an event took effect.
@@ -104,11 +120,67 @@ impl Outcome {
 pub enum IngestStatus {
     /// The event is in the log and took effect.
     Applied,
-    /// An event with the same id was already in the log: nothing changed.
+    /// An event with the same id and the same content was already in the
+    /// log: nothing changed.
     Duplicate,
+    /// An event with the same id but different content is in the log. The
+    /// copy with the smallest canonical encoding is kept, whatever the
+    /// arrival order; `replaced` says whether that is this one (the lead was
+    /// refolded with it). The other copy is listed in
+    /// [`Lead::conflicting_duplicates`].
+    ConflictingDuplicate {
+        /// Whether this copy replaced the one in the log.
+        replaced: bool,
+    },
     /// The event is in the log, but the state machine rejected it at its
     /// place in the `(at, id)` order.
     Ignored(EventError),
+    /// The event is malformed on its own (an empty id, another lead's
+    /// event) and was not added to the log.
+    Rejected(EventError),
+}
+
+/// The change to a lead, gathered while folding.
+#[derive(Debug, Default)]
+pub(crate) struct Change {
+    added: Vec<Transition>,
+    retracted: Vec<Transition>,
+    now_ignored: Vec<EventError>,
+    unignored: Vec<EventId>,
+    refolded: bool,
+}
+
+impl Change {
+    fn absorb(&mut self, other: Change) {
+        self.added.extend(other.added);
+        self.retracted.extend(other.retracted);
+        self.now_ignored.extend(other.now_ignored);
+        self.unignored.extend(other.unignored);
+        self.refolded |= other.refolded;
+    }
+
+    /// Takes the rejection of `id` out of `now_ignored`, if it is there.
+    fn take_own(&mut self, id: &EventId) -> Option<EventError> {
+        let i = self.now_ignored.iter().position(|e| &e.event == id)?;
+        Some(self.now_ignored.remove(i))
+    }
+}
+
+/// Whether `insert` refuses (strict) or keeps as ignored (lenient) an event
+/// the fold rejects, and whether the event must name the lead.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mode {
+    strict: bool,
+    own_lead: bool,
+}
+
+impl Mode {
+    /// Lenient, for events a store routes to a lead after identity
+    /// resolution (they may name a merged visitor).
+    pub(crate) const ROUTED: Mode = Mode {
+        strict: false,
+        own_lead: false,
+    };
 }
 
 impl Engine {
@@ -124,8 +196,11 @@ impl Engine {
         let grading = Profile::compile(&config.grading, &lists, &groups)?;
         let qualifiers =
             Qualifier::compile_all(&config.qualification, &lifecycle, &groups, &lists)?;
+        let text = serde_json::to_string(&config).unwrap_or_else(|_| format!("{config:?}"));
+        let fingerprint = hash_str(&format!("leadflow/{FORMAT_VERSION}/{text}"));
         Ok(Self {
             inner: Arc::new(Inner {
+                fingerprint,
                 config,
                 lifecycle,
                 scoring,
@@ -163,13 +238,24 @@ impl Engine {
         &self.inner.lifecycle
     }
 
+    /// A fingerprint of the compiled config and the state format: two
+    /// engines with the same fingerprint fold every event set to the same
+    /// state. A lead carries the fingerprint of the engine that folded it.
+    pub fn fingerprint(&self) -> u64 {
+        self.inner.fingerprint
+    }
+
     /// A lead with no events, in the initial stage.
     pub fn new_lead(&self, id: impl Into<LeadId>) -> Lead {
         Lead {
             id: id.into(),
             events: Vec::new(),
-            by_id: Vec::new(),
+            index: HashMap::default(),
             state: self.fresh(0),
+            checkpoints: Vec::new(),
+            duplicates: Vec::new(),
+            fingerprint: self.inner.fingerprint,
+            lifecycle: self.inner.lifecycle.clone(),
         }
     }
 
@@ -177,257 +263,529 @@ impl Engine {
         Folded {
             // Most events of a busy lead are not stage moves: cap the guess.
             stage: StageState::with_capacity(self.lifecycle(), events.min(16)),
-            score: ScoreState::new(&self.inner.scoring),
+            score: ScoreState::new(),
             attrs: BTreeMap::new(),
             grade: None,
+            grades: Vec::new(),
             arms: vec![Arm::default(); self.inner.qualifiers.len()],
             ignored: Vec::new(),
         }
     }
 
-    /// Folds a lead from scratch: deduplicates the events by id (first
-    /// occurrence wins), sorts them by `(at, id)` and applies them in that
-    /// order. The same events under the same engine always give the same
-    /// lead; replaying under an edited config is how a host rescores.
+    /// Folds a lead from scratch. Of several copies of one id, the one
+    /// whose canonical JSON encoding is smallest is kept (the others are
+    /// listed in [`Lead::conflicting_duplicates`]); the log is sorted by
+    /// `(at, id)` and folded in that order. The same events under the same
+    /// engine always give the same lead, in any order; replaying under an
+    /// edited config is how a host rescores.
     pub fn replay(&self, id: impl Into<LeadId>, events: impl IntoIterator<Item = Event>) -> Lead {
         let mut lead = self.new_lead(id);
-        lead.set_log(events.into_iter().collect());
-        self.refold(&mut lead);
+        let (kept, others) = dedup_set(events.into_iter().collect());
+        lead.events = kept;
+        lead.duplicates = others;
+        lead.reindex();
+        self.refold_from(&mut lead, 0, None);
         lead
     }
 
-    /// Adds one event to a lead, leniently: a duplicate id changes nothing; a
-    /// late event is inserted at its place and the lead refolded; an event
-    /// the state machine rejects stays in the log as ignored (see
-    /// [`Lead::ignored`]) so that the final state never depends on arrival
-    /// order. Use [`Engine::apply`] to refuse rejected events instead.
+    /// Makes `lead` this engine's: a lead folded by an engine with another
+    /// fingerprint (another config, or an older format) is refolded from its
+    /// log. Returns whether it was. [`Engine::ingest`], [`Engine::apply`]
+    /// and [`Engine::ingest_batch`] adopt the lead first on their own;
+    /// queries on a lead that is not this engine's answer from an adopted
+    /// copy (correct, but a refold per query: adopt once instead).
+    pub fn adopt(&self, lead: &mut Lead) -> bool {
+        self.adopt_change(lead).is_some()
+    }
+
+    fn adopt_change(&self, lead: &mut Lead) -> Option<Change> {
+        if lead.fingerprint == self.inner.fingerprint {
+            return None;
+        }
+        lead.fingerprint = self.inner.fingerprint;
+        lead.lifecycle = self.inner.lifecycle.clone();
+        lead.checkpoints.clear();
+        // Stage ids of another lifecycle mean nothing here: the diff of a
+        // foreign history is reported as a full retraction.
+        let old = std::mem::replace(&mut lead.state, self.fresh(lead.events.len()));
+        let (mut change, _) = self.refold_from(lead, 0, None);
+        change.retracted = old.stage.history().to_vec();
+        change.added = lead.state.stage.history().to_vec();
+        change.now_ignored = lead.state.ignored.clone();
+        change.unignored = old.ignored.into_iter().map(|e| e.event).collect();
+        Some(change)
+    }
+
+    /// The lead as this engine folds it: itself when it is this engine's, an
+    /// adopted copy otherwise.
+    fn view<'a>(&self, lead: &'a Lead) -> Cow<'a, Lead> {
+        if lead.fingerprint == self.inner.fingerprint {
+            Cow::Borrowed(lead)
+        } else {
+            let mut copy = lead.clone();
+            self.adopt(&mut copy);
+            Cow::Owned(copy)
+        }
+    }
+
+    /// Adds one event to a lead, leniently: a duplicate id changes nothing
+    /// (of two different copies of an id, the smaller canonical encoding is
+    /// kept, whatever the arrival order); a late event is inserted at its
+    /// place and the log after it refolded; an event the state machine
+    /// rejects stays in the log as ignored (see [`Lead::ignored`]) so that
+    /// the final state never depends on arrival order. An event malformed on
+    /// its own (empty id, another lead's id) is rejected and not kept. The
+    /// [`Outcome`] lists the whole change. Use [`Engine::apply`] to refuse
+    /// rejected events instead.
     pub fn ingest(&self, lead: &mut Lead, event: Event) -> Outcome {
-        self.insert(lead, event, false)
-            .unwrap_or_else(|err| Outcome::unchanged(IngestStatus::Ignored(err), None, false))
+        let mode = Mode {
+            strict: false,
+            own_lead: true,
+        };
+        self.insert(lead, event, mode)
+            .unwrap_or_else(|err| self.outcome(lead, IngestStatus::Rejected(err)))
     }
 
     /// Adds one event to a lead strictly: like [`Engine::ingest`], but an
-    /// event the state machine rejects is not kept and the lead is left
-    /// exactly as it was.
+    /// event that is rejected, or that would rewrite recorded history, is not
+    /// kept and the lead is left as it was.
     ///
     /// # Errors
-    /// An [`EventError`] naming the event and saying why it was rejected
-    /// (backward move without recycle or regress, leaving a terminal stage,
-    /// a move the lifecycle forbids, a missing reason, an unknown stage), or,
-    /// for a late event, naming the event already in the log that it would
-    /// invalidate.
+    /// An [`EventError`] naming the event and saying why: a move the state
+    /// machine refuses (backward move without recycle or regress, leaving a
+    /// terminal stage, a move the lifecycle forbids, a missing reason, an
+    /// unknown stage); an empty id or another lead's event; a copy of an id
+    /// in the log with different content; or, for a late event, the later
+    /// event it would invalidate ([`EventErrorKind::ConflictsWithLater`]) or
+    /// the recorded transition it would retract
+    /// ([`EventErrorKind::RewritesHistory`]).
     pub fn apply(&self, lead: &mut Lead, event: Event) -> Result<Outcome, EventError> {
-        self.insert(lead, event, true)
+        let mode = Mode {
+            strict: true,
+            own_lead: true,
+        };
+        self.insert(lead, event, mode)
+    }
+
+    pub(crate) fn outcome(&self, lead: &Lead, status: IngestStatus) -> Outcome {
+        let stage = lead.state.stage.current();
+        Outcome {
+            status,
+            stage_before: stage,
+            stage_after: stage,
+            transitions: Vec::new(),
+            retracted: Vec::new(),
+            now_ignored: Vec::new(),
+            unignored: Vec::new(),
+            points: 0.0,
+            grade_before: lead.state.grade,
+            grade_after: lead.state.grade,
+            refolded: false,
+        }
+    }
+
+    /// What is wrong with an event on its own, whatever the lead's state.
+    pub(crate) fn check_alone(
+        event: &Event,
+        lead: Option<&LeadId>,
+    ) -> Result<(), EventErrorKind> {
+        let empty = |what: &str| EventErrorKind::EmptyId { what: what.into() };
+        if event.id.as_str().is_empty() {
+            return Err(empty("event id"));
+        }
+        if event.lead.as_str().is_empty() {
+            return Err(empty("lead id"));
+        }
+        if let EventBody::Identified { visitor } = &event.body
+            && visitor.as_str().is_empty()
+        {
+            return Err(empty("visitor id"));
+        }
+        if let Some(lead) = lead
+            && &event.lead != lead
+        {
+            return Err(EventErrorKind::WrongLead {
+                lead: lead.clone(),
+                named: event.lead.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// The shared body of `ingest` (lenient) and `apply` (strict).
-    fn insert(&self, lead: &mut Lead, event: Event, strict: bool) -> Result<Outcome, EventError> {
-        let grade_before = lead.state.grade;
-        let Err(slot) = lead.id_slot(&event.id) else {
-            return Ok(Outcome::unchanged(
-                IngestStatus::Duplicate,
-                grade_before,
-                false,
-            ));
-        };
-        let late = lead
-            .events
-            .last()
-            .is_some_and(|last| last.key() > event.key());
-        if !late {
+    pub(crate) fn insert(
+        &self,
+        lead: &mut Lead,
+        event: Event,
+        mode: Mode,
+    ) -> Result<Outcome, EventError> {
+        Self::check_alone(&event, mode.own_lead.then_some(&lead.id)).map_err(|kind| {
+            EventError {
+                event: event.id.clone(),
+                kind,
+            }
+        })?;
+        let mut out = self.outcome(lead, IngestStatus::Applied);
+        let mut change = self.adopt_change(lead).unwrap_or_default();
+        let id = event.id.clone();
+        let mut points = 0.0;
+        if let Some(pos) = lead.position(&id) {
+            let Some(kept) = lead.events.get(pos) else {
+                return Ok(out);
+            };
+            let (new_code, kept_code) = (canonical(&event), canonical(kept));
+            if *kept == event || new_code == kept_code {
+                out.status = IngestStatus::Duplicate;
+            } else if mode.strict {
+                return Err(EventError {
+                    event: id,
+                    kind: EventErrorKind::ConflictingDuplicate,
+                });
+            } else if new_code < kept_code {
+                let old = lead.events.remove(pos);
+                insert_duplicate(&mut lead.duplicates, old);
+                let at = lead.events.partition_point(|e| e.key() < event.key());
+                lead.index.insert(id.clone(), event.at);
+                lead.events.insert(at, event);
+                let (c, _) = self.refold_from(lead, pos.min(at), None);
+                change.absorb(c);
+                out.status = IngestStatus::ConflictingDuplicate { replaced: true };
+            } else {
+                insert_duplicate(&mut lead.duplicates, event);
+                out.status = IngestStatus::ConflictingDuplicate { replaced: false };
+            }
+        } else if lead.events.last().is_none_or(|last| last.key() < event.key()) {
             // In order: one fold step; it leaves the state untouched on error.
+            let pos = lead.events.len();
+            self.checkpoint_if_due(lead, pos);
             let first_new = lead.state.stage.history().len();
-            let index = lead.events.len() as u32;
-            let (status, points) = match self.step(&mut lead.state, &event, index) {
-                Ok(points) => (IngestStatus::Applied, points),
+            match self.step(&mut lead.state, &event, pos as u32) {
+                Ok(p) => points = p,
+                Err(kind) => {
+                    let err = EventError {
+                        event: id.clone(),
+                        kind,
+                    };
+                    if mode.strict {
+                        return Err(err);
+                    }
+                    lead.state.ignored.push(err.clone());
+                    out.status = IngestStatus::Ignored(err);
+                }
+            }
+            change
+                .added
+                .extend_from_slice(lead.state.stage.history().get(first_new..).unwrap_or(&[]));
+            lead.index.insert(id, event.at);
+            lead.events.push(event);
+        } else {
+            // Late: insert at its place and refold from the checkpoint
+            // before it; strict mode takes it out again when it is rejected
+            // there or rewrites what is recorded.
+            let pos = lead.events.partition_point(|e| e.key() < event.key());
+            lead.index.insert(id.clone(), event.at);
+            lead.events.insert(pos, event);
+            let (mut c, p) = self.refold_from(lead, pos, Some(pos));
+            points = p;
+            let own = c.take_own(&id);
+            if mode.strict {
+                let refusal = own.clone().or_else(|| {
+                    c.now_ignored
+                        .first()
+                        .map(|later| EventError {
+                            event: id.clone(),
+                            kind: EventErrorKind::ConflictsWithLater {
+                                later: later.event.clone(),
+                                problem: Box::new(later.kind.clone()),
+                            },
+                        })
+                        .or_else(|| {
+                            c.retracted.first().map(|t| EventError {
+                                event: id.clone(),
+                                kind: EventErrorKind::RewritesHistory {
+                                    later: t.event.clone(),
+                                    stage: self.lifecycle().name(t.to).to_owned(),
+                                },
+                            })
+                        })
+                });
+                if let Some(err) = refusal {
+                    lead.events.remove(pos);
+                    lead.index.remove(&id);
+                    self.refold_from(lead, pos, None);
+                    return Err(err);
+                }
+            }
+            if let Some(err) = own {
+                out.status = IngestStatus::Ignored(err);
+            }
+            change.absorb(c);
+        }
+        self.finish(lead, &mut out, change);
+        out.points = points;
+        Ok(out)
+    }
+
+    /// Fills the outcome's change and after-state.
+    fn finish(&self, lead: &Lead, out: &mut Outcome, change: Change) {
+        out.stage_after = lead.state.stage.current();
+        out.grade_after = lead.state.grade;
+        out.transitions = change.added;
+        out.retracted = change.retracted;
+        out.now_ignored = change.now_ignored;
+        out.unignored = change.unignored;
+        out.refolded = change.refolded;
+    }
+
+    /// Adds a batch of events to a lead leniently, with the same result as
+    /// [`Engine::ingest`] one by one in any order, but refolding at most
+    /// once: when every new event comes after the log they are applied in
+    /// `(at, id)` order; otherwise the log from the earliest new event on is
+    /// refolded. This is the way to load a stream that arrives far out of
+    /// order (a fully reversed stream costs O(n log n) here, O(n²) event by
+    /// event).
+    pub fn ingest_batch(&self, lead: &mut Lead, events: impl IntoIterator<Item = Event>) -> Batch {
+        self.insert_batch(lead, events, true)
+    }
+
+    /// The body of `ingest_batch`; `own_lead` says whether every event must
+    /// name the lead (a store routes merged visitors' events without).
+    pub(crate) fn insert_batch(
+        &self,
+        lead: &mut Lead,
+        events: impl IntoIterator<Item = Event>,
+        own_lead: bool,
+    ) -> Batch {
+        let mut summary = Batch {
+            stage_before: lead.state.stage.current(),
+            stage_after: lead.state.stage.current(),
+            ..Batch::default()
+        };
+        let mut change = self.adopt_change(lead).unwrap_or_default();
+        let mut by_id: HashMap<EventId, Vec<Event>> = HashMap::new();
+        for event in events {
+            match Self::check_alone(&event, own_lead.then_some(&lead.id)) {
+                Ok(()) => by_id.entry(event.id.clone()).or_default().push(event),
+                Err(kind) => summary.rejected.push(EventError {
+                    event: event.id.clone(),
+                    kind,
+                }),
+            }
+        }
+        let mut new_events = Vec::new();
+        let mut removed_from = usize::MAX;
+        let mut removals = Vec::new();
+        for (id, mut copies) in by_id {
+            let offered = copies.len();
+            let existing = lead.position(&id);
+            let kept = existing.and_then(|p| lead.events.get(p)).cloned();
+            let kept_code = kept.as_ref().map(canonical);
+            if let Some(k) = kept {
+                copies.push(k);
+            }
+            let Some((winner, losers)) = choose(copies) else {
+                continue;
+            };
+            let distinct = 1 + losers.len();
+            let known_before = kept_code.is_some();
+            let win_code = canonical(&winner);
+            for l in losers {
+                insert_duplicate(&mut lead.duplicates, l);
+            }
+            // Copies offered beyond the distinct new contents are plain
+            // duplicates; distinct contents beyond one are conflicts.
+            let new_distinct = distinct - usize::from(known_before);
+            summary.duplicates += offered - new_distinct;
+            summary.conflicting_duplicates += distinct - 1;
+            match (existing, kept_code) {
+                (Some(p), Some(code)) if code != win_code => {
+                    removed_from = removed_from.min(p);
+                    removals.push(p);
+                    lead.index.insert(id, winner.at);
+                    new_events.push(winner);
+                }
+                (Some(_), _) => {}
+                (None, _) => {
+                    lead.index.insert(id, winner.at);
+                    new_events.push(winner);
+                }
+            }
+        }
+        let new_ids: Vec<EventId> = new_events.iter().map(|e| e.id.clone()).collect();
+        new_events.sort_by(|a, b| a.key().cmp(&b.key()));
+        let in_order = removals.is_empty()
+            && new_events.first().is_none_or(|first| {
+                lead.events
+                    .last()
+                    .is_none_or(|last| last.key() < first.key())
+            });
+        if in_order {
+            let first_new = lead.state.stage.history().len();
+            for event in new_events {
+                let pos = lead.events.len();
+                self.checkpoint_if_due(lead, pos);
+                if let Err(kind) = self.step(&mut lead.state, &event, pos as u32) {
+                    let err = EventError {
+                        event: event.id.clone(),
+                        kind,
+                    };
+                    lead.state.ignored.push(err.clone());
+                    summary.ignored.push(err);
+                } else {
+                    summary.applied += 1;
+                }
+                lead.events.push(event);
+            }
+            change
+                .added
+                .extend_from_slice(lead.state.stage.history().get(first_new..).unwrap_or(&[]));
+        } else if !new_events.is_empty() {
+            removals.sort_unstable();
+            for p in removals.into_iter().rev() {
+                if p < lead.events.len() {
+                    let old = lead.events.remove(p);
+                    insert_duplicate(&mut lead.duplicates, old);
+                }
+            }
+            let first = new_events
+                .first()
+                .map_or(usize::MAX, |f| {
+                    lead.events.partition_point(|e| e.key() < f.key())
+                })
+                .min(removed_from);
+            let old = std::mem::take(&mut lead.events);
+            lead.events = merge_sorted(old, new_events);
+            let (mut c, _) = self.refold_from(lead, first, None);
+            let own: std::collections::HashSet<&EventId> = new_ids.iter().collect();
+            let (mine, others): (Vec<EventError>, Vec<EventError>) = c
+                .now_ignored
+                .into_iter()
+                .partition(|e| own.contains(&e.event));
+            c.now_ignored = others;
+            summary.applied = new_ids.len().saturating_sub(mine.len());
+            summary.ignored = mine;
+            change.absorb(c);
+        }
+        summary.stage_after = lead.state.stage.current();
+        summary.transitions = change.added;
+        summary.retracted = change.retracted;
+        summary.now_ignored = change.now_ignored;
+        summary.unignored = change.unignored;
+        summary.refolded = change.refolded;
+        summary
+    }
+
+    /// Pushes the checkpoint for log position `pos` when one is due there.
+    fn checkpoint_if_due(&self, lead: &mut Lead, pos: usize) {
+        if pos > 0
+            && pos % CHECKPOINT_EVERY == 0
+            && lead.checkpoints.last().is_none_or(|c| c.pos < pos)
+        {
+            lead.checkpoints.push(lead.state.checkpoint(pos));
+        }
+    }
+
+    /// Refolds the log from position `pos` on: rewinds the state to the
+    /// nearest checkpoint at or before `pos` and folds the rest of the log.
+    /// Returns the change against the state before, and the points of the
+    /// event at `track`.
+    pub(crate) fn refold_from(
+        &self,
+        lead: &mut Lead,
+        pos: usize,
+        track: Option<usize>,
+    ) -> (Change, f64) {
+        let cp = lead.checkpoint_at_or_before(pos).cloned();
+        let (start, rewound) = match cp {
+            Some(cp) => (cp.pos, lead.state.rewind(&cp)),
+            None => {
+                let zero = self.fresh(0).checkpoint(0);
+                (0, lead.state.rewind(&zero))
+            }
+        };
+        let hist_from = lead.state.stage.history().len();
+        let ign_from = lead.state.ignored.len();
+        if start == 0 && self.inner.scoring.rules.len() > 0 {
+            lead.state.score.reserve(lead.events.len());
+        }
+        let mut points = 0.0;
+        for i in start..lead.events.len() {
+            self.checkpoint_if_due(lead, i);
+            let Some(event) = lead.events.get(i) else {
+                break;
+            };
+            match self.step(&mut lead.state, event, i as u32) {
+                Ok(p) => {
+                    if track == Some(i) {
+                        points = p;
+                    }
+                }
                 Err(kind) => {
                     let err = EventError {
                         event: event.id.clone(),
                         kind,
                     };
-                    if strict {
-                        return Err(err);
-                    }
-                    lead.state.ignored.push(err.clone());
-                    (IngestStatus::Ignored(err), 0.0)
+                    lead.state.ignored.push(err);
                 }
-            };
-            let transitions = lead
-                .state
-                .stage
-                .history()
-                .get(first_new..)
-                .unwrap_or(&[])
-                .to_vec();
-            lead.record_id(slot, index);
-            lead.events.push(event);
-            return Ok(Outcome {
-                status,
-                transitions,
-                points,
-                grade_before,
-                grade_after: lead.state.grade,
-                refolded: false,
-            });
-        }
-        // Late: insert at its place and refold; strict mode restores the
-        // lead if the event turns out rejected there or invalidates another.
-        let before = strict.then(|| lead.clone());
-        let id = event.id.clone();
-        let pos = lead.events.partition_point(|e| e.key() < event.key());
-        lead.events.insert(pos, event);
-        lead.shift_ids_from(pos);
-        lead.record_id(slot, pos as u32);
-        self.refold(lead);
-        if let Some(err) = lead.state.ignored.iter().find(|e| e.event == id).cloned() {
-            if let Some(before) = before {
-                *lead = before;
-                return Err(err);
-            }
-            return Ok(Outcome::unchanged(
-                IngestStatus::Ignored(err),
-                grade_before,
-                true,
-            ));
-        }
-        if let Some(before) = before {
-            let newly = lead
-                .state
-                .ignored
-                .iter()
-                .find(|e| !before.state.ignored.iter().any(|b| b.event == e.event))
-                .cloned();
-            if let Some(conflict) = newly {
-                *lead = before;
-                return Err(EventError {
-                    event: id,
-                    kind: EventErrorKind::ConflictsWithLater {
-                        later: conflict.event,
-                        problem: Box::new(conflict.kind),
-                    },
-                });
             }
         }
-        let transitions = lead
-            .state
-            .stage
-            .history()
-            .iter()
-            .filter(|t| t.event == id)
-            .cloned()
-            .collect();
-        Ok(Outcome {
-            status: IngestStatus::Applied,
-            transitions,
-            points: lead.state.score.points_of(pos as u32),
-            grade_before,
-            grade_after: lead.state.grade,
-            refolded: true,
-        })
+        let change = diff(
+            rewound,
+            lead.state.stage.history().get(hist_from..).unwrap_or(&[]),
+            lead.state.ignored.get(ign_from..).unwrap_or(&[]),
+        );
+        (change, points)
     }
 
-    /// Adds a batch of events to a lead leniently, as [`Engine::ingest`]
-    /// would one by one, but refolds at most once: when every new event
-    /// comes after the log, they are applied in `(at, id)` order; otherwise
-    /// the log is merged and the lead refolded.
-    pub fn ingest_batch(&self, lead: &mut Lead, events: impl IntoIterator<Item = Event>) -> Batch {
-        let mut batch: Vec<Event> = events.into_iter().collect();
-        batch.sort_by(|a, b| a.key().cmp(&b.key()));
-        let last = lead.events.last().map(|e| (e.at, e.id.clone()));
-        let in_order = batch.first().is_none_or(|first| {
-            last.as_ref()
-                .is_none_or(|(at, id)| (first.at, &first.id) > (*at, id))
-        });
-        let mut summary = Batch::default();
-        if in_order {
-            for event in batch {
-                let out = self.ingest(lead, event);
-                summary.add(out);
-            }
-            return summary;
-        }
-        let before = lead.events.len();
-        let offered = batch.len();
-        let new_ids: HashSet<EventId> = batch
-            .iter()
-            .filter(|e| !lead.contains(&e.id))
-            .map(|e| e.id.clone())
-            .collect();
-        let mut all = std::mem::take(&mut lead.events);
-        all.extend(batch);
-        lead.set_log(all);
-        self.refold(lead);
-        let added = lead.events.len().saturating_sub(before);
-        summary.refolded = true;
-        summary.duplicates = offered.saturating_sub(added);
-        summary.ignored = lead
-            .state
-            .ignored
-            .iter()
-            .filter(|e| new_ids.contains(&e.event))
-            .cloned()
-            .collect();
-        summary.applied = added.saturating_sub(summary.ignored.len());
-        let ids = new_ids;
-        summary.transitions = lead
-            .state
-            .stage
-            .history()
-            .iter()
-            .filter(|t| ids.contains(&t.event))
-            .cloned()
-            .collect();
-        summary
-    }
-
-    /// The lead's SLA status at `now`, if its current stage has an SLA.
+    /// The lead's SLA status at `now`: the SLA of the stage it was in at
+    /// `now`, if that stage has one. Only history at or before `now` counts.
     pub fn sla(&self, lead: &Lead, now: Timestamp) -> Option<SlaStatus> {
-        lead.state.stage.sla(self.lifecycle(), now)
+        self.view(lead).state.stage.sla(self.lifecycle(), now)
+    }
+
+    /// The stage the lead was in at `at` (`None` before its first event).
+    pub fn stage_at(&self, lead: &Lead, at: Timestamp) -> Option<StageId> {
+        self.view(lead).state.stage.stage_at(at)
     }
 
     /// The score at `at`: the total of the score card, in closed form
-    /// (decay and caps applied; contributions after `at` not counted).
+    /// (decay and caps applied; events after `at` not counted).
     pub fn score(&self, lead: &Lead, at: Timestamp) -> f64 {
         self.score_card(lead, at).total
     }
 
     /// Every contribution to the score at `at`, per group, after decay and
-    /// caps; its totals are the score.
+    /// caps; its totals are the score. Only events at or before `at` count:
+    /// the card is the one of the lead replayed from those events.
     pub fn score_card(&self, lead: &Lead, at: Timestamp) -> ScoreCard {
+        let lead = self.view(lead);
         lead.state.score.card(&self.inner.scoring, &lead.events, at)
     }
 
     /// The lead's grade and which criteria matched, did not, or were unknown.
     pub fn grade_card(&self, lead: &Lead) -> GradeCard {
-        self.inner.grading.card(&lead.state.attrs)
+        self.inner.grading.card(&self.view(lead).state.attrs)
+    }
+
+    /// The fit grade at `at` (see [`Lead::grade_at`]).
+    pub fn grade_at(&self, lead: &Lead, at: Timestamp) -> Option<Grade> {
+        self.view(lead).grade_at(at)
     }
 
     /// The fit × engagement cell (`A1` … `D4`) at `at`, once the lead is
-    /// graded. Engagement is the total score, or the matrix's group.
+    /// graded at `at`. Engagement is the total score, or the matrix's group.
     pub fn priority(&self, lead: &Lead, at: Timestamp) -> Option<Priority> {
-        let grade = lead.state.grade?;
-        let card = self.score_card(lead, at);
+        let lead = self.view(lead);
+        let grade = lead.grade_at(at)?;
+        let card = lead
+            .state
+            .score
+            .card(&self.inner.scoring, &lead.events, at);
         let engagement = match &self.inner.grading.matrix_group {
             Some(g) => card.group(g).unwrap_or(0.0),
             None => card.total,
         };
         Some(self.inner.grading.priority(grade, engagement))
-    }
-
-    /// Refolds the lead's derived state from its log.
-    pub(crate) fn refold(&self, lead: &mut Lead) {
-        lead.state = self.fresh(lead.events.len());
-        if !self.inner.scoring.rules.is_empty() {
-            lead.state.score.reserve(lead.events.len());
-        }
-        for (i, event) in lead.events.iter().enumerate() {
-            if let Err(kind) = self.step(&mut lead.state, event, i as u32) {
-                lead.state.ignored.push(EventError {
-                    event: event.id.clone(),
-                    kind,
-                });
-            }
-        }
     }
 
     /// One fold step over every part of the state; returns the raw points
@@ -458,14 +816,29 @@ impl Engine {
             }
             _ => None,
         };
-        st.stage.step(self.lifecycle(), event)?;
         let qualifiers = &self.inner.qualifiers;
+        let started = !st.stage.history().is_empty();
+        let stage_before = st.stage.current();
+        st.stage.step(self.lifecycle(), event)?;
+        // Which rules held just before the event, at its time: a rule fires
+        // only when its condition goes from false to true at an event.
+        // A stage move (advanced, recycled, regressed) sets a new baseline
+        // and never fires a rule itself: a person's move is not undone on
+        // the spot by a rule whose condition the move made true.
+        let moves = matches!(
+            event.body,
+            EventBody::Advanced { .. } | EventBody::Recycled { .. } | EventBody::Regressed { .. }
+        );
+        let before = if qualifiers.is_empty() || moves {
+            Vec::new()
+        } else if started {
+            self.conditions(st, stage_before, event.at)
+        } else {
+            vec![false; qualifiers.len()]
+        };
         if !qualifiers.is_empty() {
             self.rearm(st, event.at);
         }
-        // Only score and profile changes set off qualification: a stage move
-        // alone (a recycle, say) never re-qualifies a lead on the spot.
-        let mut changed = false;
         let mut points = 0.0;
         match &event.body {
             EventBody::Activity {
@@ -484,7 +857,6 @@ impl Engine {
                     attrs,
                 ) {
                     points = p;
-                    changed = true;
                 }
             }
             EventBody::Attributes { set, unset } => {
@@ -494,17 +866,22 @@ impl Engine {
                 for k in unset {
                     st.attrs.remove(k);
                 }
-                st.grade = self.inner.grading.grade(&st.attrs);
-                changed = true;
+                let grade = self.inner.grading.grade(&st.attrs);
+                if grade != st.grade {
+                    st.grade = grade;
+                    st.grades.push(GradeChange {
+                        at: event.at,
+                        grade,
+                    });
+                }
             }
             _ => {}
         }
         if let Some((group, change)) = adjustment {
             points = st.score.adjust(model, index, event.at, group, change);
-            changed = true;
         }
-        if changed && !qualifiers.is_empty() {
-            self.qualify(st, event);
+        if !qualifiers.is_empty() && !moves {
+            self.qualify(st, event, &before);
         }
         Ok(points)
     }
@@ -516,6 +893,18 @@ impl Engine {
             ScoreSource::Total => st.score.total_now(model, at),
             ScoreSource::Group(g) => st.score.group_now(model, g, at),
         }
+    }
+
+    /// Whether each rule's condition holds at `at` with the lead in `stage`.
+    fn conditions(&self, st: &mut Folded, stage: StageId, at: Timestamp) -> Vec<bool> {
+        let mut out = Vec::with_capacity(self.inner.qualifiers.len());
+        for q in &self.inner.qualifiers {
+            let holds = q.holds_besides_score(st.grade, stage, &st.attrs)
+                && q.score
+                    .is_none_or(|(source, min)| self.clause_score(st, source, at) >= min);
+            out.push(holds);
+        }
+        out
     }
 
     /// Re-arms disarmed rules whose re-arm condition holds now.
@@ -541,10 +930,14 @@ impl Engine {
         }
     }
 
-    /// Fires armed rules whose condition holds now.
-    fn qualify(&self, st: &mut Folded, event: &Event) {
+    /// Fires armed rules whose condition went from false (`before`) to
+    /// true at this event.
+    fn qualify(&self, st: &mut Folded, event: &Event, before: &[bool]) {
         self.rearm(st, event.at);
         for (i, q) in self.inner.qualifiers.iter().enumerate() {
+            if before.get(i).copied().unwrap_or(false) {
+                continue;
+            }
             if !st.arms.get(i).is_some_and(|a| a.armed) {
                 continue;
             }
@@ -566,30 +959,118 @@ impl Engine {
     }
 }
 
+/// Merges two logs sorted by `(at, id)` into one.
+fn merge_sorted(a: Vec<Event>, b: Vec<Event>) -> Vec<Event> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let mut a = a.into_iter().peekable();
+    let mut b = b.into_iter().peekable();
+    loop {
+        let take_a = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => x.key() <= y.key(),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let next = if take_a { a.next() } else { b.next() };
+        if let Some(e) = next {
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// The change between what a rewind took off and what the refold put back.
+fn diff(old: Rewound, history: &[Transition], ignored: &[EventError]) -> Change {
+    let (added, retracted) = multiset_diff(&old.history, history);
+    let (now_ignored, no_longer) = multiset_diff(&old.ignored, ignored);
+    Change {
+        added,
+        retracted,
+        now_ignored,
+        unignored: no_longer
+            .into_iter()
+            .filter(|e| !ignored.iter().any(|n| n.event == e.event))
+            .map(|e| e.event)
+            .collect(),
+        refolded: true,
+    }
+}
+
+/// `(in new but not old, in old but not new)`, counting repeats, after the
+/// common prefix.
+pub(crate) fn multiset_diff<T: Clone + Eq + std::hash::Hash>(old: &[T], new: &[T]) -> (Vec<T>, Vec<T>) {
+    let same = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    let (old, new) = (old.get(same..).unwrap_or(&[]), new.get(same..).unwrap_or(&[]));
+    let mut count: HashMap<&T, isize> = HashMap::new();
+    for t in old {
+        *count.entry(t).or_default() += 1;
+    }
+    let mut added = Vec::new();
+    for t in new {
+        match count.get_mut(t) {
+            Some(c) if *c > 0 => *c -= 1,
+            _ => added.push(t.clone()),
+        }
+    }
+    let mut retracted = Vec::new();
+    for t in old {
+        if let Some(c) = count.get_mut(t)
+            && *c > 0
+        {
+            *c -= 1;
+            retracted.push(t.clone());
+        }
+    }
+    (added, retracted)
+}
+
 /// What ingesting a batch did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Batch {
-    /// Events that took effect.
+    /// New events that took effect.
     pub applied: usize,
-    /// Events whose id the lead already had (or that repeated within the
-    /// batch).
+    /// Events whose id and content the lead already had (or that repeated
+    /// within the batch).
     pub duplicates: usize,
-    /// Events kept in the log but rejected at their place.
+    /// Distinct copies of an id beyond the one kept (same id, different
+    /// content); listed in [`Lead::conflicting_duplicates`].
+    pub conflicting_duplicates: usize,
+    /// New events kept in the log but rejected at their place.
     pub ignored: Vec<EventError>,
-    /// Stage moves the batch caused.
+    /// Events malformed on their own, not added.
+    pub rejected: Vec<EventError>,
+    /// The lead's stage before the batch.
+    pub stage_before: StageId,
+    /// The lead's stage after the batch.
+    pub stage_after: StageId,
+    /// Transitions added to the history.
     pub transitions: Vec<Transition>,
-    /// Whether the lead was refolded from its log.
+    /// Transitions that were in the history and no longer are.
+    pub retracted: Vec<Transition>,
+    /// Events already in the log that the fold now rejects.
+    pub now_ignored: Vec<EventError>,
+    /// Events already in the log that were rejected and now take effect.
+    pub unignored: Vec<EventId>,
+    /// Whether part of the log was refolded.
     pub refolded: bool,
 }
 
-impl Batch {
-    fn add(&mut self, out: Outcome) {
-        match out.status {
-            IngestStatus::Applied => self.applied += 1,
-            IngestStatus::Duplicate => self.duplicates += 1,
-            IngestStatus::Ignored(e) => self.ignored.push(e),
+impl Default for Batch {
+    fn default() -> Self {
+        Self {
+            applied: 0,
+            duplicates: 0,
+            conflicting_duplicates: 0,
+            ignored: Vec::new(),
+            rejected: Vec::new(),
+            stage_before: StageId::FIRST,
+            stage_after: StageId::FIRST,
+            transitions: Vec::new(),
+            retracted: Vec::new(),
+            now_ignored: Vec::new(),
+            unignored: Vec::new(),
+            refolded: false,
         }
-        self.transitions.extend(out.transitions);
     }
 }

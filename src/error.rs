@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::EventId;
+use crate::types::{EventId, LeadId};
 
 /// A config that could not be compiled, with the path of the offending item
 /// (`stages[2].within`, `scoring.rules[3].when.attrs[0]`).
@@ -155,6 +155,14 @@ pub enum ConfigErrorKind {
         /// The operator given.
         op: String,
     },
+    /// A stage named as a target that no move of that kind can enter.
+    #[error("stage {stage:?} can never be entered this way: {why}")]
+    Unreachable {
+        /// The stage named.
+        stage: String,
+        /// Why it cannot be entered.
+        why: String,
+    },
     /// Something that must not be empty is.
     #[error("{what} must not be empty")]
     Empty {
@@ -164,7 +172,7 @@ pub enum ConfigErrorKind {
 }
 
 /// An event the lead's state machine rejected, naming the event.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error, Serialize, Deserialize)]
 #[error("event \"{event}\": {kind}")]
 pub struct EventError {
     /// The rejected event's id.
@@ -174,7 +182,7 @@ pub struct EventError {
 }
 
 /// Why the state machine rejected an event.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error, Serialize, Deserialize)]
 #[serde(tag = "error", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum EventErrorKind {
@@ -254,6 +262,36 @@ pub enum EventErrorKind {
     NotFinite {
         /// Which number.
         what: String,
+    },
+    /// An event id, lead id or visitor id is empty.
+    #[error("the {what} is empty")]
+    EmptyId {
+        /// Which id.
+        what: String,
+    },
+    /// The event names another lead than the one it was given to.
+    #[error("the event belongs to lead \"{named}\", not to lead \"{lead}\"")]
+    WrongLead {
+        /// The lead the event was given to.
+        lead: LeadId,
+        /// The lead the event names.
+        named: LeadId,
+    },
+    /// An event with this id and different content is in the log (strict
+    /// [`Engine::apply`](crate::Engine::apply) only; leniently, the copy
+    /// with the smallest canonical encoding is kept).
+    #[error("an event with this id and different content is already in the log")]
+    ConflictingDuplicate,
+    /// A late event that would retract a transition already recorded
+    /// (strict [`Engine::apply`](crate::Engine::apply) only).
+    #[error(
+        "arriving late, it would retract the move to {stage:?} recorded for later event \"{later}\""
+    )]
+    RewritesHistory {
+        /// The event whose transition would be retracted.
+        later: EventId,
+        /// The stage that transition entered.
+        stage: String,
     },
     /// A score adjustment names a group the scoring model does not define.
     #[error("unknown score group {group:?}")]

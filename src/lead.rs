@@ -1,18 +1,24 @@
-//! A lead: its event log and the state folded from it.
+//! A lead: its event log, the state folded from it, and the checkpoints
+//! that let a late event refold only the part of the log after it.
 
-use std::cmp::Ordering;
-
-use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use crate::attr::Attrs;
 use crate::error::EventError;
 use crate::event::Event;
 use crate::grading::Grade;
-use crate::hash::hash_str;
-use crate::lifecycle::{StageState, Transition};
+use crate::hash::Fx;
+use crate::lifecycle::{Lifecycle, StageMark, StageState, Transition};
 use crate::qualify::Arm;
-use crate::scoring::ScoreState;
-use crate::types::{EventId, LeadId};
+use crate::scoring::{ScoreMark, ScoreState};
+use crate::types::{EventId, LeadId, Timestamp};
+
+/// How many log positions apart checkpoints are kept. A late event refolds
+/// from the nearest checkpoint at or before its place, so its cost is the
+/// number of events after it plus at most this many; a checkpoint costs a
+/// copy of the lead's small state (profile, rule hit counts, group values).
+pub(crate) const CHECKPOINT_EVERY: usize = 256;
 
 /// A lead (or an anonymous visitor): the deduplicated log of its events,
 /// sorted by `(at, id)`, and the state folded from it.
@@ -20,29 +26,120 @@ use crate::types::{EventId, LeadId};
 /// Build one with [`Engine::new_lead`](crate::Engine::new_lead) or
 /// [`Engine::replay`](crate::Engine::replay) and feed it with
 /// [`Engine::ingest`](crate::Engine::ingest) or
-/// [`Engine::apply`](crate::Engine::apply). A lead is only meaningful
-/// together with the engine that folded it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// [`Engine::apply`](crate::Engine::apply). A lead carries the fingerprint of
+/// the engine config that folded it: fed to an engine compiled from another
+/// config, it is refolded from its log first (see
+/// [`Engine::adopt`](crate::Engine::adopt)).
+///
+/// A lead serializes (serde) to its log plus a cache of its state, with
+/// stages by name; read one back with [`Engine::restore`](crate::Engine::restore).
+///
+/// Equality compares the id, the log, the conflicting duplicates, the
+/// folded state and the fingerprint (not the checkpoints, which are a
+/// cache).
+#[derive(Debug, Clone)]
 pub struct Lead {
     pub(crate) id: LeadId,
     /// Sorted by `(at, id)`, no two with the same id.
     pub(crate) events: Vec<Event>,
-    /// `(hash of id, index into events)`, sorted by hash then id: the
-    /// duplicate check costs one string comparison in the common case.
-    pub(crate) by_id: Vec<(u64, u32)>,
+    /// The time of the kept copy of each id: with the id it locates the
+    /// event in the sorted log by binary search.
+    pub(crate) index: HashMap<EventId, Timestamp, BuildHasherDefault<Fx>>,
     pub(crate) state: Folded,
+    /// States after the first `pos` events, for `pos` a positive multiple
+    /// of [`CHECKPOINT_EVERY`], increasing.
+    pub(crate) checkpoints: Vec<Checkpoint>,
+    /// Copies of ids in the log that differ from the kept copy, sorted by
+    /// their canonical encoding.
+    pub(crate) duplicates: Vec<Event>,
+    pub(crate) fingerprint: u64,
+    /// The lifecycle the state's stage ids belong to (for names when
+    /// serializing).
+    pub(crate) lifecycle: Lifecycle,
+}
+
+impl PartialEq for Lead {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.fingerprint == other.fingerprint
+            && self.events == other.events
+            && self.duplicates == other.duplicates
+            && self.state == other.state
+    }
+}
+
+/// A change of the fit grade at a point in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct GradeChange {
+    pub(crate) at: Timestamp,
+    pub(crate) grade: Option<Grade>,
 }
 
 /// Everything folded from the log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Folded {
     pub(crate) stage: StageState,
     pub(crate) score: ScoreState,
     pub(crate) attrs: Attrs,
     pub(crate) grade: Option<Grade>,
+    /// Every change of the grade, oldest first.
+    pub(crate) grades: Vec<GradeChange>,
     pub(crate) arms: Vec<Arm>,
-    /// Events the fold rejected at their place in the log.
+    /// Events the fold rejected at their place in the log, in log order.
     pub(crate) ignored: Vec<EventError>,
+}
+
+/// The state after the first `pos` events of the log.
+#[derive(Debug, Clone)]
+pub(crate) struct Checkpoint {
+    pub(crate) pos: usize,
+    stage: StageMark,
+    score: ScoreMark,
+    attrs: Attrs,
+    grade: Option<Grade>,
+    grades: usize,
+    arms: Vec<Arm>,
+    ignored: usize,
+}
+
+/// What a rewind took off the append-only parts of the state: compared
+/// with what the refold puts back, it is the change a late event made.
+#[derive(Debug, Default)]
+pub(crate) struct Rewound {
+    pub(crate) history: Vec<Transition>,
+    pub(crate) ignored: Vec<EventError>,
+}
+
+impl Folded {
+    /// A checkpoint of the state as it is after `pos` events.
+    pub(crate) fn checkpoint(&self, pos: usize) -> Checkpoint {
+        Checkpoint {
+            pos,
+            stage: self.stage.mark(),
+            score: self.score.mark(),
+            attrs: self.attrs.clone(),
+            grade: self.grade,
+            grades: self.grades.len(),
+            arms: self.arms.clone(),
+            ignored: self.ignored.len(),
+        }
+    }
+
+    /// Rewinds to a checkpoint taken from this state's own past.
+    pub(crate) fn rewind(&mut self, cp: &Checkpoint) -> Rewound {
+        let history = self.stage.rewind(&cp.stage);
+        self.score.rewind(&cp.score);
+        self.attrs.clone_from(&cp.attrs);
+        self.grade = cp.grade;
+        self.grades.truncate(cp.grades);
+        self.arms.clone_from(&cp.arms);
+        let ignored = if cp.ignored < self.ignored.len() {
+            self.ignored.split_off(cp.ignored)
+        } else {
+            Vec::new()
+        };
+        Rewound { history, ignored }
+    }
 }
 
 impl Lead {
@@ -76,6 +173,15 @@ impl Lead {
         self.state.grade
     }
 
+    /// The fit grade as it was at `at`: the grade of the lead replayed from
+    /// its events at or before `at`.
+    pub fn grade_at(&self, at: Timestamp) -> Option<Grade> {
+        let n = self.state.grades.partition_point(|g| g.at <= at);
+        n.checked_sub(1)
+            .and_then(|i| self.state.grades.get(i))
+            .and_then(|g| g.grade)
+    }
+
     /// Events in the log that the state machine rejected at their place in
     /// the `(at, id)` order, with the reason. They stay in the log so that the
     /// state does not depend on arrival order.
@@ -83,95 +189,104 @@ impl Lead {
         &self.state.ignored
     }
 
+    /// Copies of an id in the log whose content differs from the copy kept
+    /// (the host sent two different events under one id). The kept copy is
+    /// the one whose canonical JSON encoding is smallest, whatever the
+    /// arrival order; the others are listed here, sorted the same way.
+    pub fn conflicting_duplicates(&self) -> &[Event] {
+        &self.duplicates
+    }
+
     /// Whether the log holds an event with this id.
     pub fn contains(&self, id: &EventId) -> bool {
-        self.id_slot(id).is_ok()
+        self.index.contains_key(id)
     }
 
-    /// Where the id is (`Ok`) or would go (`Err`) in the id index.
-    pub(crate) fn id_slot(&self, id: &EventId) -> Result<usize, Slot> {
-        let hash = hash_str(id.as_str());
-        self.by_id
-            .binary_search_by(|&(h, i)| {
-                h.cmp(&hash).then_with(|| {
-                    self.events
-                        .get(i as usize)
-                        .map_or(Ordering::Less, |e| e.id.cmp(id))
-                })
-            })
-            .map_err(|at| Slot { at, hash })
+    /// The log position of the kept copy of `id`, if any.
+    pub(crate) fn position(&self, id: &EventId) -> Option<usize> {
+        let at = *self.index.get(id)?;
+        self.events
+            .binary_search_by(|e| (e.at, &e.id).cmp(&(at, id)))
+            .ok()
     }
 
-    /// Records that the event at `index` has the id the slot was found for.
-    pub(crate) fn record_id(&mut self, slot: Slot, index: u32) {
-        self.by_id.insert(slot.at, (slot.hash, index));
-    }
-
-    /// Shifts indices at or after `pos` up by one (an event was inserted).
-    pub(crate) fn shift_ids_from(&mut self, pos: usize) {
-        for (_, i) in &mut self.by_id {
-            if *i as usize >= pos {
-                *i += 1;
-            }
+    /// Rebuilds the id index from the log.
+    pub(crate) fn reindex(&mut self) {
+        self.index.clear();
+        self.index.reserve(self.events.len());
+        for e in &self.events {
+            self.index.insert(e.id.clone(), e.at);
         }
     }
 
-    /// Rebuilds the log from arbitrary events: keeps the first arrival of
-    /// each id, sorts by `(at, id)`.
-    pub(crate) fn set_log(&mut self, mut events: Vec<Event>) {
-        let by_hash = |events: &[Event]| {
-            let mut order: Vec<(u64, u32)> = events
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (hash_str(e.id.as_str()), i as u32))
-                .collect();
-            // By hash, then id, then arrival: the first arrival of an id
-            // comes first among its equals.
-            order.sort_unstable_by(|a, b| {
-                a.0.cmp(&b.0)
-                    .then_with(|| id_at(events, a.1).cmp(&id_at(events, b.1)))
-                    .then(a.1.cmp(&b.1))
-            });
-            order
-        };
-        let mut order = by_hash(&events);
-        let same = |a: &(u64, u32), b: &(u64, u32), events: &[Event]| {
-            a.0 == b.0 && id_at(events, a.1) == id_at(events, b.1)
-        };
-        let has_dup = order
-            .windows(2)
-            .any(|w| matches!(w, [a, b] if same(a, b, &events)));
-        if has_dup {
-            order.dedup_by(|b, a| same(a, b, &events));
-            let mut keep = vec![false; events.len()];
-            for &(_, i) in &order {
-                if let Some(k) = keep.get_mut(i as usize) {
-                    *k = true;
-                }
-            }
-            let mut k = keep.into_iter();
-            events.retain(|_| k.next().unwrap_or(false));
-        }
-        let sorted = events.is_sorted_by(|a, b| a.key() <= b.key());
-        if !sorted {
-            events.sort_by(|a, b| a.key().cmp(&b.key()));
-        }
-        if has_dup || !sorted {
-            order = by_hash(&events);
-        }
-        self.events = events;
-        self.by_id = order;
+    /// Drops the checkpoints that lie after log position `pos` (their
+    /// prefix of the log changed) and returns the last one left, if any.
+    pub(crate) fn checkpoint_at_or_before(&mut self, pos: usize) -> Option<&Checkpoint> {
+        let keep = self.checkpoints.partition_point(|c| c.pos <= pos);
+        self.checkpoints.truncate(keep);
+        self.checkpoints.last()
     }
 }
 
-/// Where an id goes in the id index.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Slot {
-    at: usize,
-    hash: u64,
+/// The canonical encoding of an event: its JSON text. Two copies of an id
+/// are the same event when their encodings are equal; otherwise the one
+/// with the smaller encoding is kept.
+pub(crate) fn canonical(event: &Event) -> String {
+    serde_json::to_string(event).unwrap_or_else(|_| format!("{event:?}"))
 }
 
-/// The id of the event at an index (indices come from `0..events.len()`).
-fn id_at(events: &[Event], i: u32) -> Option<&EventId> {
-    events.get(i as usize).map(|e| &e.id)
+/// Sorts events by `(at, id)` and keeps, for each id, the copy with the
+/// smallest canonical encoding; returns the kept events and the distinct
+/// other copies (sorted by encoding).
+pub(crate) fn dedup_set(mut events: Vec<Event>) -> (Vec<Event>, Vec<Event>) {
+    events.sort_by(|a, b| a.key().cmp(&b.key()));
+    let has_dup = events.windows(2).any(|w| match w {
+        [a, b] => a.id == b.id,
+        _ => false,
+    });
+    if !has_dup {
+        // Ids equal only when adjacent after sorting by (at, id) unless two
+        // copies of an id carry different times: check through a map.
+        let mut seen: HashMap<&EventId, (), BuildHasherDefault<Fx>> =
+            HashMap::with_capacity_and_hasher(events.len(), Default::default());
+        if events.iter().all(|e| seen.insert(&e.id, ()).is_none()) {
+            return (events, Vec::new());
+        }
+    }
+    let mut by_id: HashMap<EventId, Vec<Event>, BuildHasherDefault<Fx>> = HashMap::default();
+    for e in events {
+        by_id.entry(e.id.clone()).or_default().push(e);
+    }
+    let mut kept = Vec::with_capacity(by_id.len());
+    let mut others = Vec::new();
+    for (_, copies) in by_id {
+        if let Some((keep, rest)) = choose(copies) {
+            kept.push(keep);
+            others.extend(rest);
+        }
+    }
+    kept.sort_by(|a, b| a.key().cmp(&b.key()));
+    others.sort_by_cached_key(canonical);
+    (kept, others)
+}
+
+/// Of several copies of one id, the copy to keep and the distinct others
+/// (`None` for no copies).
+pub(crate) fn choose(copies: Vec<Event>) -> Option<(Event, Vec<Event>)> {
+    let mut coded: Vec<(String, Event)> = copies.into_iter().map(|e| (canonical(&e), e)).collect();
+    coded.sort_by(|a, b| a.0.cmp(&b.0));
+    coded.dedup_by(|a, b| a.0 == b.0);
+    let mut it = coded.into_iter().map(|(_, e)| e);
+    let first = it.next()?;
+    Some((first, it.collect()))
+}
+
+/// Inserts `copy` into a list sorted by canonical encoding, unless an equal
+/// copy is there.
+pub(crate) fn insert_duplicate(list: &mut Vec<Event>, copy: Event) {
+    let code = canonical(&copy);
+    match list.binary_search_by(|e| canonical(e).cmp(&code)) {
+        Ok(_) => {}
+        Err(i) => list.insert(i, copy),
+    }
 }

@@ -72,6 +72,7 @@ mod event;
 pub mod grading;
 mod hash;
 mod lead;
+mod persist;
 pub mod lifecycle;
 pub mod qualify;
 pub mod scoring;
@@ -84,7 +85,7 @@ mod types;
 pub struct ReadmeDoctests;
 
 pub use attr::{AttrValue, Attrs, PredicateConfig};
-pub use engine::{Batch, Engine, EngineConfig, IngestStatus, Outcome};
+pub use engine::{Batch, Engine, EngineConfig, FORMAT_VERSION, IngestStatus, Outcome};
 pub use error::{ConfigError, ConfigErrorKind, EventError, EventErrorKind};
 pub use event::{Event, EventBody};
 pub use grading::{
@@ -92,6 +93,7 @@ pub use grading::{
     MatrixConfig, Priority, Verdict,
 };
 pub use lead::Lead;
+pub use persist::{RestoreError, SavedLead};
 pub use lifecycle::{
     Lifecycle, LifecycleConfig, Milestone, Preset, SlaState, SlaStatus, Stage, StageConfig,
     StageId, StageKind, StageKindName, StageState, Transition, TransitionKind,
@@ -101,5 +103,5 @@ pub use scoring::{
     Adjustment, CardEntry, DecayConfig, Frequency, GroupCard, GroupConfig, RuleConfig, ScoreCard,
     ScoringConfig, WhenConfig,
 };
-pub use store::{LeadStore, SlaReport};
+pub use store::{ConflictReason, IdentityConflict, LeadStore, SavedStore, SlaReport};
 pub use types::{Actor, EventId, LeadId, Reason, ReasonCode, Source, Span, SpanError, Timestamp};

@@ -16,19 +16,30 @@
 //! A rule's condition holds when every clause given holds: the score (total,
 //! or one group's) is at least `min`; the grade is at least `min_grade`; the
 //! lead is in one of `stages`; every attribute predicate matches the lead's
-//! profile. Conditions are evaluated at event times — after every event that
-//! changed the lead's score or profile (an activity that fired a rule, a
-//! profile change, a manual adjustment) — since the library has no clock. A
-//! stage move alone does not evaluate them, so a recycled lead that still
-//! meets the bar re-qualifies on its next scored activity or profile change,
-//! not on the spot. A rule fires on an **upward crossing**: when it is armed and its
-//! condition holds. Firing disarms it and moves the lead to `then` with an
+//! profile. Conditions are evaluated at every event that is not a stage
+//! move (activities, profile changes, score adjustments, identifications and
+//! creation), since the library has no clock: once just before the event's
+//! effects (at the event's time, so decay up to it counts) and once after.
+//!
+//! A rule **fires on an edge**: when it is armed and its condition went from
+//! false before the event to true after it — the score crossing its
+//! threshold upward, or another clause becoming true (the grade rising, an
+//! attribute set). A condition that stays true never fires again, so an
+//! event that lowers the score never fires a rule. Stage moves (`advanced`,
+//! `recycled`, `regressed`) never fire rules: the state after a move is the
+//! baseline the next event is compared with, so a person's recycle or
+//! regress is not undone on the spot by a rule the move made true; the lead
+//! re-qualifies on its next upward crossing. A lead created while the
+//! condition holds (a 0-point threshold) fires at its creation. Firing
+//! disarms the rule and moves the lead to `then` with an
 //! ordinary transition (actor `system`, reason `rule_fired` with the rule id
 //! as note); if that move is not allowed (the lead is already there or
-//! beyond, or in a terminal stage) nothing moves, and the crossing is still
+//! beyond, or in a terminal stage) nothing moves, and the edge is still
 //! spent. Re-arming: `never` (default), `{"hysteresis": h}` (when the score
 //! falls below `min − h`, or, for a rule without a score clause, when the
-//! condition stops holding), or `new_cycle` (when the lead is recycled).
+//! condition stops holding), or `new_cycle` (when the lead is recycled);
+//! a re-armed rule fires on its next edge. `then` must be a stage a forward
+//! move can enter: neither the recycled nor the initial stage.
 //! Rules are evaluated in config order, each seeing the moves of the ones
 //! before.
 
@@ -174,6 +185,22 @@ impl Qualifier {
                 })
             };
             let then = stage(&r.then, ".then")?;
+            // A rule's move is an ordinary forward move: it can never enter
+            // the recycled stage (only a recycle does) or the initial stage
+            // (every lead starts there; nothing moves up into it).
+            if Some(then) == lifecycle.recycled() || then == lifecycle.initial() {
+                return Err(err(
+                    ".then",
+                    ConfigErrorKind::Unreachable {
+                        stage: r.then.clone(),
+                        why: if Some(then) == lifecycle.recycled() {
+                            "only a recycle event enters the recycled stage".into()
+                        } else {
+                            "it is the initial stage, which no forward move enters".into()
+                        },
+                    },
+                ));
+            }
             let stages = w
                 .stages
                 .iter()

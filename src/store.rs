@@ -1,24 +1,57 @@
 //! An in-memory book of leads that routes events by lead id and merges
-//! anonymous visitors into known leads on identification.
+//! anonymous visitors into known leads on identification, with an
+//! order-independent claim rule.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::engine::{Engine, Outcome};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Engine, IngestStatus, Mode, Outcome, multiset_diff};
+use crate::error::EventError;
 use crate::event::{Event, EventBody};
-use crate::lead::Lead;
-use crate::lifecycle::{SlaState, StageKind};
-use crate::types::{LeadId, Timestamp};
+use crate::lead::{Lead, canonical};
+use crate::lifecycle::{SlaState, StageKind, sla_status};
+use crate::persist::{RestoreError, SavedLead};
+use crate::types::{EventId, LeadId, Timestamp};
 
 /// Leads keyed by id, with identity resolution.
 ///
-/// When lead `L` is identified as visitor `V` (an
-/// [`EventBody::Identified`] event on `L`), every event of `V` — those
-/// already ingested and those that arrive later — belongs to `L`, and `V`
-/// resolves to `L`. The merged lead is the fold of the union of both logs, so
-/// the result does not depend on whether the visitor's events arrive before
-/// or after the identification. Identification chains resolve
-/// transitively; the first identification that joins two leads wins, and one
-/// that would join a lead with itself only records the event.
+/// # Identity claims
+///
+/// An [`EventBody::Identified`] event on lead `L` naming visitor `V` is a
+/// *claim*: `V`'s events, past and future, belong to `L`. Claims are
+/// resolved as a function of the set of claims, never of arrival order:
+///
+/// * Claims are taken in `(at, event id)` order. A claim is **accepted**
+///   when no earlier claim took `V` and `V` does not already resolve to the
+///   same lead as `L` (which would close a cycle or claim a lead for
+///   itself). Otherwise it is a **conflict**, kept and reported by
+///   [`LeadStore::identity_conflicts`].
+/// * So a visitor is claimed by at most one lead: two known leads that
+///   identify the same shared device are never merged; the earliest claim
+///   takes the visitor.
+/// * Accepted claims form chains (`A` identifies `B`, `B` identifies `C`):
+///   every member resolves to the one member nobody claimed, whose id the
+///   merged lead carries. A cycle (`A` identifies `B`, `B` identifies `A`)
+///   keeps its earliest claim.
+/// * The merged lead is the fold of the union of its members' events, so
+///   it does not matter whether the visitor's events arrive before or after
+///   the identification.
+///
+/// Cost: a claim that arrives after every claim already seen, or whose
+/// visitor has no other claim, merges in time proportional to the smaller
+/// of the two logs (chains delivered in any order stay near linear). A late
+/// claim that changes which claim wins (a displaced shared visitor, a
+/// cycle) re-resolves every claim and refolds the leads whose members
+/// changed. [`LeadStore::ingest_all`] resolves a whole stream once.
+///
+/// # Persistence
+///
+/// [`LeadStore::save`] gives a serializable [`SavedStore`] (every lead's log
+/// and state cache, and the alias map for readers);
+/// [`LeadStore::restore`] validates it against the engine and rebuilds the
+/// claims from the logs. Events stay the source of truth: a store can
+/// always be rebuilt with [`LeadStore::ingest_all`] from the events.
 ///
 /// ```
 /// use chrono::{TimeZone, Utc};
@@ -30,21 +63,86 @@ use crate::types::{LeadId, Timestamp};
 /// store.ingest(Event::new("v1", "visitor-7", t(9), EventBody::Created {
 ///     stage: "Anonymous".into(), source: Source::Marketing, actor: Actor::System }));
 /// store.ingest(Event::new("e2", "ada", t(10), EventBody::Identified { visitor: "visitor-7".into() }));
+/// // A second lead on the same device does not take the visitor.
+/// store.ingest(Event::new("e3", "bob", t(11), EventBody::Identified { visitor: "visitor-7".into() }));
 /// let ada = store.lead(&"visitor-7".into()).unwrap();
 /// assert_eq!(ada.id().as_str(), "ada");
 /// assert_eq!(ada.events().len(), 2);
+/// assert_eq!(store.identity_conflicts().len(), 1);
+/// assert_eq!(store.len(), 2);
 /// # Ok::<(), leadflow::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct LeadStore {
     engine: Engine,
+    /// Leads by root id.
     leads: BTreeMap<LeadId, Lead>,
-    aliases: HashMap<LeadId, LeadId>,
+    /// Members of a merged group to the group's slot; ids without an entry
+    /// are their own root.
+    group_of: HashMap<LeadId, usize>,
+    groups: Vec<Group>,
+    /// Every claim seen, by `(at, event id)`.
+    claims: BTreeMap<(Timestamp, EventId), Claim>,
+    /// The key of each claim event id (to find a second copy of it).
+    claim_keys: HashMap<EventId, Timestamp>,
+    /// How many claims name each visitor.
+    visitor_claims: HashMap<LeadId, u32>,
+    /// The accepted claim of each claimed visitor.
+    accepted: HashMap<LeadId, (Timestamp, EventId)>,
+    conflicts: BTreeMap<(Timestamp, EventId), IdentityConflict>,
+}
+
+#[derive(Debug, Clone)]
+struct Group {
+    root: LeadId,
+    members: Vec<LeadId>,
+}
+
+#[derive(Debug, Clone)]
+struct Claim {
+    lead: LeadId,
+    visitor: LeadId,
+    /// The canonical encoding of the claim's event, to choose between two
+    /// different copies of one id as a lead does.
+    code: String,
+}
+
+/// An identification the store did not accept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct IdentityConflict {
+    /// The `identified` event.
+    pub event: EventId,
+    /// When it happened.
+    pub at: Timestamp,
+    /// The lead that made the claim.
+    pub lead: LeadId,
+    /// The visitor it claimed.
+    pub visitor: LeadId,
+    /// Why it was not accepted.
+    pub reason: ConflictReason,
+}
+
+/// Why a claim was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ConflictReason {
+    /// An earlier claim (by `(at, id)`) took the visitor.
+    AlreadyClaimed {
+        /// The accepted claim's event.
+        by: EventId,
+        /// The lead that holds the visitor.
+        lead: LeadId,
+    },
+    /// The visitor already resolves to the claiming lead (a lead claiming
+    /// itself, or a claim that would close a cycle).
+    SameLead,
 }
 
 /// Counts of leads against their SLA at a point in time, and the historical
-/// compliance of SLA stages already left.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// compliance of SLA stays left by then.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SlaReport {
     /// Leads in an SLA stage with time left.
@@ -53,10 +151,10 @@ pub struct SlaReport {
     pub due_soon: Vec<LeadId>,
     /// Leads in an SLA stage past its deadline.
     pub past_due: Vec<LeadId>,
-    /// SLA stages left on time (any move out counts: accepted, recycled,
-    /// disqualified).
+    /// SLA stays left on time by `now` (any move out counts: accepted,
+    /// recycled, disqualified).
     pub met: u64,
-    /// SLA stages left late.
+    /// SLA stays left late by `now`.
     pub missed: u64,
 }
 
@@ -70,13 +168,31 @@ impl SlaReport {
     }
 }
 
+/// A whole store as saved: every lead (log and state cache) and, for
+/// readers, the alias map. See [`LeadStore::save`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedStore {
+    /// The leads.
+    pub leads: Vec<SavedLead>,
+    /// Every merged member's root (informational: restore recomputes it
+    /// from the claims in the logs and checks it).
+    pub aliases: BTreeMap<LeadId, LeadId>,
+}
+
 impl LeadStore {
     /// An empty store folding with `engine`.
     pub fn new(engine: Engine) -> Self {
         Self {
             engine,
             leads: BTreeMap::new(),
-            aliases: HashMap::new(),
+            group_of: HashMap::new(),
+            groups: Vec::new(),
+            claims: BTreeMap::new(),
+            claim_keys: HashMap::new(),
+            visitor_claims: HashMap::new(),
+            accepted: HashMap::new(),
+            conflicts: BTreeMap::new(),
         }
     }
 
@@ -107,83 +223,402 @@ impl LeadStore {
 
     /// The id that `id` resolves to after identifications.
     pub fn resolve(&self, id: &LeadId) -> LeadId {
-        let mut cur = id;
-        // Aliases always point at a lead that was a root when the alias was
-        // made, so chains are acyclic; the bound is a second guard.
-        for _ in 0..=self.aliases.len() {
-            match self.aliases.get(cur) {
-                Some(next) => cur = next,
-                None => break,
-            }
-        }
-        cur.clone()
+        self.group_of
+            .get(id)
+            .and_then(|&g| self.groups.get(g))
+            .map_or_else(|| id.clone(), |g| g.root.clone())
+    }
+
+    /// Every merged member and the root it resolves to, by member id.
+    pub fn aliases(&self) -> BTreeMap<LeadId, LeadId> {
+        self.group_of
+            .iter()
+            .filter_map(|(m, &g)| {
+                let root = &self.groups.get(g)?.root;
+                (m != root).then(|| (m.clone(), root.clone()))
+            })
+            .collect()
+    }
+
+    /// Identifications not accepted, in `(at, event id)` order.
+    pub fn identity_conflicts(&self) -> Vec<IdentityConflict> {
+        self.conflicts.values().cloned().collect()
     }
 
     /// Routes an event to its lead (creating the lead on its first event)
-    /// and ingests it leniently, as [`Engine::ingest`] does. An
-    /// identification first merges the visitor's lead into the identified one.
+    /// and ingests it leniently, as [`Engine::ingest`] does. An accepted
+    /// identification first merges the visitor's lead into the identifying
+    /// one; the outcome's change includes what the merge did to that lead.
     pub fn ingest(&mut self, event: Event) -> Outcome {
-        let target = self.resolve(&event.lead);
-        if let EventBody::Identified { visitor } = &event.body {
-            let root = self.resolve(visitor);
-            if root != target {
-                self.aliases.insert(root.clone(), target.clone());
-                if let Some(merged) = self.leads.remove(&root) {
-                    let lead = self
-                        .leads
-                        .entry(target.clone())
-                        .or_insert_with(|| self.engine.new_lead(target.clone()));
-                    let mut events = std::mem::take(&mut lead.events);
-                    events.extend(merged.events);
-                    *lead = self.engine.replay(target.clone(), events);
-                }
-            }
+        if let Err(kind) = Engine::check_alone(&event, None) {
+            let err = EventError {
+                event: event.id.clone(),
+                kind,
+            };
+            let target = self.engine.new_lead(event.lead.clone());
+            return self.engine.outcome(&target, IngestStatus::Rejected(err));
         }
+        let mut merged = None;
+        if let EventBody::Identified { visitor } = &event.body {
+            merged = self.add_claim(&event, visitor);
+        }
+        let target = self.resolve(&event.lead);
+        let engine = &self.engine;
         let lead = self
             .leads
             .entry(target.clone())
-            .or_insert_with(|| self.engine.new_lead(target));
-        self.engine.ingest(lead, event)
+            .or_insert_with(|| engine.new_lead(target));
+        let before = lead.state.stage.current();
+        let mut out = match engine.insert(lead, event, Mode::ROUTED) {
+            Ok(out) => out,
+            Err(err) => engine.outcome(lead, IngestStatus::Rejected(err)),
+        };
+        if let Some((added, retracted, stage_before)) = merged {
+            let mut all = added;
+            all.append(&mut out.transitions);
+            out.transitions = all;
+            let mut gone = retracted;
+            gone.append(&mut out.retracted);
+            out.retracted = gone;
+            out.stage_before = stage_before.unwrap_or(before);
+            out.refolded = true;
+        }
+        out
     }
 
-    /// Ingests many events. Equivalent to calling [`LeadStore::ingest`] on
-    /// each, but folds each lead once: identifications are resolved first,
-    /// then every lead is replayed from its events.
+    /// Ingests many events. The result equals calling
+    /// [`LeadStore::ingest`] on each, in any order, but claims are resolved
+    /// once and each lead takes its events as one batch (at most one refold
+    /// per lead).
     pub fn ingest_all(&mut self, events: impl IntoIterator<Item = Event>) {
-        let events: Vec<Event> = events.into_iter().collect();
-        for event in &events {
-            if let EventBody::Identified { visitor } = &event.body {
-                let target = self.resolve(&event.lead);
-                let root = self.resolve(visitor);
-                if root != target {
-                    self.aliases.insert(root, target);
-                }
-            }
-        }
-        let mut grouped: HashMap<LeadId, Vec<Event>> = HashMap::new();
-        for (id, lead) in std::mem::take(&mut self.leads) {
-            let root = self.resolve(&id);
-            grouped.entry(root).or_default().extend(lead.events);
-        }
+        let mut routed: Vec<Event> = Vec::new();
         for event in events {
-            grouped
+            if Engine::check_alone(&event, None).is_err() {
+                continue;
+            }
+            if let EventBody::Identified { visitor } = &event.body {
+                self.record_claim(&event, visitor);
+            }
+            routed.push(event);
+        }
+        self.reresolve();
+        let mut by_root: HashMap<LeadId, Vec<Event>> = HashMap::new();
+        for event in routed {
+            by_root
                 .entry(self.resolve(&event.lead))
                 .or_default()
                 .push(event);
         }
-        for (id, events) in grouped {
-            let lead = self.engine.replay(id.clone(), events);
-            self.leads.insert(id, lead);
+        for (root, events) in by_root {
+            let engine = &self.engine;
+            let lead = self
+                .leads
+                .entry(root.clone())
+                .or_insert_with(|| engine.new_lead(root));
+            engine.insert_batch(lead, events, false);
         }
     }
 
-    /// Every lead's SLA status at `now`, and the compliance of SLA stages
-    /// already left.
+    /// Records a claim in the set; returns whether the set changed and
+    /// whether the claim needs no re-resolution to take effect (`fast`).
+    fn record_claim(&mut self, event: &Event, visitor: &LeadId) -> Recorded {
+        let code = canonical(event);
+        if let Some(&at) = self.claim_keys.get(&event.id) {
+            let key = (at, event.id.clone());
+            let Some(old) = self.claims.get(&key) else {
+                return Recorded::Unchanged;
+            };
+            if old.code <= code {
+                return Recorded::Unchanged;
+            }
+            // A different copy of the same claim event sorts first: it
+            // replaces the claim, as a lead keeps the smaller copy.
+            if let Some(old) = self.claims.remove(&key)
+                && let Some(n) = self.visitor_claims.get_mut(&old.visitor)
+            {
+                *n = n.saturating_sub(1);
+            }
+            self.claim_keys.remove(&event.id);
+            self.insert_claim(event, visitor, code);
+            return Recorded::Replaced;
+        }
+        self.insert_claim(event, visitor, code);
+        Recorded::New
+    }
+
+    fn insert_claim(&mut self, event: &Event, visitor: &LeadId, code: String) {
+        self.claim_keys.insert(event.id.clone(), event.at);
+        *self.visitor_claims.entry(visitor.clone()).or_default() += 1;
+        self.claims.insert(
+            (event.at, event.id.clone()),
+            Claim {
+                lead: event.lead.clone(),
+                visitor: visitor.clone(),
+                code,
+            },
+        );
+    }
+
+    /// Adds a claim and brings the store to the resolution of the new claim
+    /// set. Returns, when a merge happened on the fast path, the change it
+    /// made to the identifying lead's history and that lead's stage before.
+    #[allow(clippy::type_complexity)]
+    fn add_claim(
+        &mut self,
+        event: &Event,
+        visitor: &LeadId,
+    ) -> Option<(
+        Vec<crate::lifecycle::Transition>,
+        Vec<crate::lifecycle::Transition>,
+        Option<crate::lifecycle::StageId>,
+    )> {
+        match self.record_claim(event, visitor) {
+            Recorded::Unchanged => return None,
+            Recorded::Replaced => {
+                self.reresolve();
+                return None;
+            }
+            Recorded::New => {}
+        }
+        let key = (event.at, event.id.clone());
+        let last = self.claims.keys().next_back() == Some(&key);
+        let only = self.visitor_claims.get(visitor).copied() == Some(1);
+        let root_l = self.resolve(&event.lead);
+        let root_v = self.resolve(visitor);
+        if !(last || (only && root_l != root_v)) {
+            self.reresolve();
+            return None;
+        }
+        // Taken after every other claim (or touching nothing another claim
+        // touches): deciding it now gives the sorted order's answer.
+        if let Some(by) = self.accepted.get(visitor).cloned() {
+            let holder = self
+                .claims
+                .get(&by)
+                .map_or_else(|| root_v.clone(), |c| c.lead.clone());
+            self.conflicts.insert(
+                key,
+                conflict(
+                    event,
+                    visitor,
+                    ConflictReason::AlreadyClaimed {
+                        by: by.1,
+                        lead: holder,
+                    },
+                ),
+            );
+            return None;
+        }
+        if root_l == root_v {
+            self.conflicts
+                .insert(key, conflict(event, visitor, ConflictReason::SameLead));
+            return None;
+        }
+        self.accepted.insert(visitor.clone(), key);
+        Some(self.merge(&root_l, &root_v))
+    }
+
+    /// Merges the group rooted at `v` into the group rooted at `l`; `l`
+    /// stays the root. Returns the change to `l`'s history.
+    #[allow(clippy::type_complexity)]
+    fn merge(
+        &mut self,
+        l: &LeadId,
+        v: &LeadId,
+    ) -> (
+        Vec<crate::lifecycle::Transition>,
+        Vec<crate::lifecycle::Transition>,
+        Option<crate::lifecycle::StageId>,
+    ) {
+        let gl = self.group_slot(l);
+        let gv = self.group_slot(v);
+        let (from, into) = match (self.groups.get(gl), self.groups.get(gv)) {
+            (Some(a), Some(b)) if a.members.len() >= b.members.len() => (gv, gl),
+            _ => (gl, gv),
+        };
+        let moved = self
+            .groups
+            .get_mut(from)
+            .map(|g| std::mem::take(&mut g.members))
+            .unwrap_or_default();
+        for m in &moved {
+            self.group_of.insert(m.clone(), into);
+        }
+        if let Some(g) = self.groups.get_mut(into) {
+            g.members.extend(moved);
+            g.root = l.clone();
+        }
+        let base = self.leads.remove(l);
+        let other = self.leads.remove(v);
+        let before: Vec<_> = base
+            .as_ref()
+            .map(|b| b.history().to_vec())
+            .unwrap_or_default();
+        let stage_before = base.as_ref().map(|b| b.state.stage.current());
+        let merged = match (base, other) {
+            (Some(b), None) => b,
+            (None, Some(mut o)) => {
+                o.id = l.clone();
+                o
+            }
+            (None, None) => return (Vec::new(), Vec::new(), stage_before),
+            (Some(b), Some(o)) => {
+                // The larger log stays in place; the smaller one's events
+                // go in as one batch.
+                let (mut big, small) = if b.events.len() >= o.events.len() {
+                    (b, o)
+                } else {
+                    (o, b)
+                };
+                big.id = l.clone();
+                let mut events = small.events;
+                events.extend(small.duplicates);
+                self.engine.insert_batch(&mut big, events, false);
+                big
+            }
+        };
+        let (added, retracted) = multiset_diff(&before, merged.history());
+        self.leads.insert(l.clone(), merged);
+        (added, retracted, stage_before)
+    }
+
+    /// The group slot of a root, made on first use.
+    fn group_slot(&mut self, root: &LeadId) -> usize {
+        if let Some(&g) = self.group_of.get(root) {
+            return g;
+        }
+        let g = self.groups.len();
+        self.groups.push(Group {
+            root: root.clone(),
+            members: vec![root.clone()],
+        });
+        self.group_of.insert(root.clone(), g);
+        g
+    }
+
+    /// Resolves the whole claim set in `(at, id)` order and refolds the
+    /// leads whose members changed.
+    fn reresolve(&mut self) {
+        // Decide every claim in order, with a union-find for "already the
+        // same lead".
+        let mut dsu = Dsu::default();
+        let mut accepted: HashMap<LeadId, (Timestamp, EventId)> = HashMap::new();
+        let mut parent: HashMap<LeadId, LeadId> = HashMap::new();
+        let mut conflicts = BTreeMap::new();
+        for (key, c) in &self.claims {
+            let reason = if let Some(by) = accepted.get(&c.visitor) {
+                let lead = self
+                    .claims
+                    .get(by)
+                    .map_or_else(|| c.visitor.clone(), |w| w.lead.clone());
+                Some(ConflictReason::AlreadyClaimed {
+                    by: by.1.clone(),
+                    lead,
+                })
+            } else if dsu.find(&c.lead) == dsu.find(&c.visitor) {
+                Some(ConflictReason::SameLead)
+            } else {
+                None
+            };
+            match reason {
+                Some(reason) => {
+                    conflicts.insert(
+                        key.clone(),
+                        IdentityConflict {
+                            event: key.1.clone(),
+                            at: key.0,
+                            lead: c.lead.clone(),
+                            visitor: c.visitor.clone(),
+                            reason,
+                        },
+                    );
+                }
+                None => {
+                    accepted.insert(c.visitor.clone(), key.clone());
+                    parent.insert(c.visitor.clone(), c.lead.clone());
+                    dsu.union(&c.lead, &c.visitor);
+                }
+            }
+        }
+        // Every id the store knows, and where it resolves now and before.
+        let mut ids: BTreeSet<LeadId> = self.leads.keys().cloned().collect();
+        ids.extend(self.group_of.keys().cloned());
+        for c in self.claims.values() {
+            ids.insert(c.lead.clone());
+            ids.insert(c.visitor.clone());
+        }
+        for lead in self.leads.values() {
+            for e in &lead.events {
+                ids.insert(e.lead.clone());
+            }
+        }
+        let mut new_root: HashMap<LeadId, LeadId> = HashMap::new();
+        for id in &ids {
+            let root = root_of(&parent, id, &mut new_root);
+            new_root.insert(id.clone(), root);
+        }
+        let mut affected: HashSet<LeadId> = HashSet::new();
+        for id in &ids {
+            let old = self.resolve(id);
+            let new = new_root.get(id).cloned().unwrap_or_else(|| id.clone());
+            if old != new {
+                affected.insert(old);
+                affected.insert(new);
+            }
+        }
+        // Rebuild the groups from the new roots.
+        self.groups.clear();
+        self.group_of.clear();
+        let claimers: HashSet<&LeadId> = parent.values().collect();
+        let mut slots: HashMap<LeadId, usize> = HashMap::new();
+        for (id, root) in &new_root {
+            if id == root && !claimers.contains(id) {
+                continue;
+            }
+            let g = *slots.entry(root.clone()).or_insert_with(|| {
+                self.groups.push(Group {
+                    root: root.clone(),
+                    members: Vec::new(),
+                });
+                self.groups.len() - 1
+            });
+            if let Some(group) = self.groups.get_mut(g) {
+                group.members.push(id.clone());
+            }
+            self.group_of.insert(id.clone(), g);
+        }
+        for group in &mut self.groups {
+            group.members.sort();
+        }
+        self.accepted = accepted;
+        self.conflicts = conflicts;
+        // Pool the events of affected leads and refold them by new root.
+        let mut pooled: HashMap<LeadId, Vec<Event>> = HashMap::new();
+        for root in &affected {
+            if let Some(lead) = self.leads.remove(root) {
+                for e in lead.events.into_iter().chain(lead.duplicates) {
+                    let r = self.resolve(&e.lead);
+                    pooled.entry(r).or_default().push(e);
+                }
+            }
+        }
+        for (root, events) in pooled {
+            let lead = self.engine.replay(root.clone(), events);
+            self.leads.insert(root, lead);
+        }
+    }
+
+    /// Every lead's SLA status at `now`, and the compliance of SLA stays
+    /// left by `now`. Only history at or before `now` counts: the report is
+    /// the one of the store replayed from the events at or before `now`.
     pub fn sla_report(&self, now: Timestamp) -> SlaReport {
         let lc = self.engine.lifecycle();
         let mut report = SlaReport::default();
         for lead in self.leads.values() {
-            if let Some(status) = self.engine.sla(lead, now) {
+            let history = lead.state.stage.history_until(now);
+            if let Some(last) = history.last()
+                && let Some(status) = sla_status(lc, last.to, last.at, now)
+            {
                 let bucket = match status.state {
                     SlaState::Within => &mut report.within,
                     SlaState::DueSoon => &mut report.due_soon,
@@ -191,7 +626,6 @@ impl LeadStore {
                 };
                 bucket.push(lead.id.clone());
             }
-            let history = lead.history();
             for pair in history.windows(2) {
                 let [entered, left] = pair else { continue };
                 if let StageKind::Sla { within, .. } = lc.kind(entered.to) {
@@ -203,5 +637,148 @@ impl LeadStore {
             }
         }
         report
+    }
+
+    /// The store as saved data: every lead's log and state cache, and the
+    /// alias map.
+    pub fn save(&self) -> SavedStore {
+        SavedStore {
+            leads: self.leads.values().map(SavedLead::from).collect(),
+            aliases: self.aliases(),
+        }
+    }
+
+    /// A store restored from saved data: each lead is restored with
+    /// [`Engine::restore`] (its cache used when the fingerprint matches,
+    /// refolded otherwise), and the claims are rebuilt from the
+    /// `identified` events in the logs.
+    ///
+    /// # Errors
+    /// [`RestoreError`] when a lead cannot be restored, when two saved leads
+    /// share an id, or when the saved alias map is not the one the logs'
+    /// claims give.
+    pub fn restore(engine: Engine, saved: SavedStore) -> Result<Self, RestoreError> {
+        let mut store = Self::new(engine);
+        for s in saved.leads {
+            let lead = store.engine.restore(s)?;
+            if store.leads.contains_key(&lead.id) {
+                return Err(RestoreError::DuplicateLead {
+                    lead: lead.id.clone(),
+                });
+            }
+            for e in &lead.events {
+                if let EventBody::Identified { visitor } = &e.body {
+                    store.insert_claim(e, visitor, canonical(e));
+                }
+            }
+            store.leads.insert(lead.id.clone(), lead);
+        }
+        // Put the saved grouping in place as the old one, then resolve the
+        // claims: a consistent save changes nothing and refolds nothing.
+        for (member, root) in &saved.aliases {
+            let g = store.group_slot(root);
+            store.group_of.insert(member.clone(), g);
+            if let Some(group) = store.groups.get_mut(g) {
+                group.members.push(member.clone());
+            }
+        }
+        let before: BTreeSet<LeadId> = store.leads.keys().cloned().collect();
+        store.reresolve();
+        let after: BTreeSet<LeadId> = store.leads.keys().cloned().collect();
+        if store.aliases() != saved.aliases || before != after {
+            return Err(RestoreError::Inconsistent {
+                problem: "the saved alias map is not the one the claims in the logs give".into(),
+            });
+        }
+        Ok(store)
+    }
+}
+
+/// What recording a claim did to the claim set.
+enum Recorded {
+    Unchanged,
+    Replaced,
+    New,
+}
+
+fn conflict(event: &Event, visitor: &LeadId, reason: ConflictReason) -> IdentityConflict {
+    IdentityConflict {
+        event: event.id.clone(),
+        at: event.at,
+        lead: event.lead.clone(),
+        visitor: visitor.clone(),
+        reason,
+    }
+}
+
+/// The root of `id` under accepted claims (`parent`: visitor → claimer),
+/// memoised in `known`. Accepted claims never form a cycle.
+fn root_of(
+    parent: &HashMap<LeadId, LeadId>,
+    id: &LeadId,
+    known: &mut HashMap<LeadId, LeadId>,
+) -> LeadId {
+    let mut path = Vec::new();
+    let mut cur = id.clone();
+    let root = loop {
+        if let Some(r) = known.get(&cur) {
+            break r.clone();
+        }
+        match parent.get(&cur) {
+            // The bound guards against a cycle, which acceptance rules out.
+            Some(p) if path.len() <= parent.len() => {
+                path.push(cur.clone());
+                cur = p.clone();
+            }
+            _ => break cur,
+        }
+    };
+    for p in path {
+        known.insert(p, root.clone());
+    }
+    root
+}
+
+/// A union-find over lead ids.
+#[derive(Default)]
+struct Dsu {
+    index: HashMap<LeadId, usize>,
+    parent: Vec<usize>,
+}
+
+impl Dsu {
+    fn slot(&mut self, id: &LeadId) -> usize {
+        if let Some(&i) = self.index.get(id) {
+            return i;
+        }
+        let i = self.parent.len();
+        self.parent.push(i);
+        self.index.insert(id.clone(), i);
+        i
+    }
+
+    fn find(&mut self, id: &LeadId) -> usize {
+        let mut i = self.slot(id);
+        let mut path = Vec::new();
+        while let Some(&p) = self.parent.get(i) {
+            if p == i {
+                break;
+            }
+            path.push(i);
+            i = p;
+        }
+        for j in path {
+            if let Some(slot) = self.parent.get_mut(j) {
+                *slot = i;
+            }
+        }
+        i
+    }
+
+    fn union(&mut self, a: &LeadId, b: &LeadId) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if let Some(slot) = self.parent.get_mut(rb) {
+            *slot = ra;
+        }
     }
 }

@@ -3,7 +3,8 @@
 
 use crate::common::*;
 use leadflow::{
-    ConfigErrorKind, Engine, EngineConfig, EventErrorKind, IngestStatus, LeadStore, Lifecycle,
+    ConfigErrorKind, Engine, EngineConfig, Event, EventBody, EventErrorKind, IngestStatus,
+    LeadStore, Lifecycle,
     LifecycleConfig, Milestone, Preset, ReasonCode, SlaState, Source, Span, StageKind,
     TransitionKind,
 };
@@ -283,7 +284,8 @@ fn every_rejection_is_typed_and_leaves_the_lead_unchanged() {
     // A new cycle walks forward again from Recycled.
     e.apply(&mut lead, advance("e4", "l", 20, "MQL")).unwrap();
     assert_eq!(lead.history().last().unwrap().cycle, 2);
-    assert_eq!(e.lifecycle().name(lead.stage().furthest()), "Lost");
+    // Lost is not a stage on the path: the lead got no further than SQL.
+    assert_eq!(e.lifecycle().name(lead.stage().furthest()), "SQL");
 }
 
 #[test]
@@ -401,9 +403,21 @@ fn duplicates_change_nothing_and_late_events_refold() {
     );
     e.ingest(&mut lead, advance("e3", "l", 30, "SQL"));
     let before = lead.clone();
-    let out = e.ingest(&mut lead, advance("e3", "l", 99, "Won"));
+    let out = e.ingest(&mut lead, advance("e3", "l", 30, "SQL"));
     assert_eq!(out.status, IngestStatus::Duplicate);
     assert_eq!(lead, before);
+    // The same id with other content: the copy whose JSON sorts first is
+    // kept (here the one in the log: 09:30 sorts before 10:39), the other
+    // is listed, nothing else changes.
+    let other = advance("e3", "l", 99, "Won");
+    let out = e.ingest(&mut lead, other.clone());
+    assert_eq!(
+        out.status,
+        IngestStatus::ConflictingDuplicate { replaced: false }
+    );
+    assert_eq!(lead.events(), before.events());
+    assert_eq!(lead.history(), before.history());
+    assert_eq!(lead.conflicting_duplicates(), [other]);
     // MQL arrives late: inserted before SQL, the SQL move now skips nothing.
     let out = e.ingest(&mut lead, advance("e2", "l", 10, "MQL"));
     assert!(out.refolded);
@@ -415,6 +429,7 @@ fn duplicates_change_nothing_and_late_events_refold() {
             created("e1", "l", 0, "Anonymous", Source::Marketing),
             advance("e2", "l", 10, "MQL"),
             advance("e3", "l", 30, "SQL"),
+            advance("e3", "l", 99, "Won"),
         ],
     );
     assert_eq!(lead, in_order);
@@ -503,7 +518,7 @@ fn state_events_and_config_round_trip_through_json() {
         .unwrap();
     e.ingest(&mut lead, advance("e3", "l", 2, "Won"));
     let json = serde_json::to_string(&lead).unwrap();
-    let back: leadflow::Lead = serde_json::from_str(&json).unwrap();
+    let back = e.restore(serde_json::from_str(&json).unwrap()).unwrap();
     assert_eq!(back, lead);
     for ev in lead.events() {
         let back: leadflow::Event =
@@ -553,8 +568,37 @@ fn strict_apply_refuses_a_late_event_that_would_invalidate_the_log() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    // A late event that fits is accepted strictly.
-    let out = e.apply(&mut lead, advance("e2", "l", 10, "MQL")).unwrap();
+    // A late MQL move would turn the recorded "Anonymous -> SQL, MQL
+    // skipped" into "MQL -> SQL": strict apply refuses to rewrite history.
+    let err = e
+        .apply(&mut lead, advance("e2", "l", 10, "MQL"))
+        .unwrap_err();
+    assert_eq!(lead, before);
+    match err.kind {
+        EventErrorKind::RewritesHistory { later, stage } => {
+            assert_eq!((later.as_str(), stage.as_str()), ("e3", "SQL"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Leniently it is folded in, and the outcome shows the rewrite.
+    let out = e.ingest(&mut lead, advance("e2", "l", 10, "MQL"));
     assert!(out.refolded);
     assert_eq!(path(&e, &lead), ["Anonymous", "MQL", "SQL"]);
+    let moved = |ts: &[leadflow::Transition]| {
+        ts.iter()
+            .map(|t| (t.event.to_string(), e.lifecycle().name(t.to).to_owned(), t.skipped.len()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(moved(&out.retracted), [("e3".into(), "SQL".into(), 1)]);
+    assert_eq!(
+        moved(&out.transitions),
+        [("e2".into(), "MQL".into(), 0), ("e3".into(), "SQL".into(), 0)]
+    );
+    // A late event that changes no recorded move is accepted strictly.
+    let note = Event::new("e0", "l", t(5), EventBody::Attributes {
+        set: Default::default(),
+        unset: vec!["x".into()],
+    });
+    let out = e.apply(&mut lead, note).unwrap();
+    assert!(out.refolded && out.retracted.is_empty() && out.transitions.is_empty());
 }

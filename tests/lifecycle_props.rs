@@ -144,7 +144,7 @@ proptest! {
     fn lead_and_events_round_trip_through_json(evs in events(30)) {
         let e = engine(Preset::Waterfall);
         let lead = e.replay("lead", evs);
-        let back: Lead = serde_json::from_str(&serde_json::to_string(&lead).unwrap()).unwrap();
+        let back = e.restore(serde_json::from_str(&serde_json::to_string(&lead).unwrap()).unwrap()).unwrap();
         prop_assert_eq!(&back, &lead);
         for ev in lead.events() {
             let back: Event = serde_json::from_str(&serde_json::to_string(ev).unwrap()).unwrap();

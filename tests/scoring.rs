@@ -552,13 +552,29 @@ fn mql_rule_fires_on_upward_crossing_as_a_system_transition() {
         (reason.code, reason.note.as_deref()),
         (ReasonCode::RuleFired, Some("mql"))
     );
-    // Sales recycles; the rule re-arms on the new cycle and fires again.
-    e.apply(&mut lead, recycle("e", "l", 10, ReasonCode::Timing))
+    // Sales recycles; the rule re-arms on the new cycle. The recycle itself
+    // makes the condition true (stage Recycled, score 70) but a person's
+    // move sets the baseline: no firing on the spot, nor on a later event
+    // while the condition merely stays true.
+    let out = e
+        .apply(&mut lead, recycle("e", "l", 10, ReasonCode::Timing))
         .unwrap();
+    assert_eq!(out.transitions.len(), 1, "the recycle alone");
     let out = e
         .apply(&mut lead, activity("f", "l", 11, "page_view", &[]))
         .unwrap();
-    assert_eq!(out.transitions.len(), 1, "re-armed by the new cycle");
+    assert!(out.transitions.is_empty(), "no crossing: 70 -> 71");
+    // A drop never fires; the next upward crossing does.
+    let careers = activity("g", "l", 12, "page_view", &[("url", s("/careers"))]);
+    let out = e.apply(&mut lead, careers).unwrap();
+    assert!(out.transitions.is_empty(), "a drop to 42 never fires");
+    let out = e
+        .apply(
+            &mut lead,
+            activity("h", "l", 13, "webinar_attended", &[("minutes", n(45.0))]),
+        )
+        .unwrap();
+    assert_eq!(out.transitions.len(), 1, "42 -> 62 crosses 60 again");
     assert_eq!(lead.stage().cycle(), 2);
     assert_eq!(e.lifecycle().name(lead.stage().current()), "MQL");
     let fired = lead

@@ -167,7 +167,7 @@ proptest! {
         for m in [0, 24 * 60, 5 * 24 * 60, 11 * 24 * 60] {
             check_card(&e, &lead, t(m))?;
         }
-        let back: Lead = serde_json::from_str(&serde_json::to_string(&lead).unwrap()).unwrap();
+        let back = e.restore(serde_json::from_str(&serde_json::to_string(&lead).unwrap()).unwrap()).unwrap();
         prop_assert_eq!(back, lead);
     }
 

@@ -30,6 +30,8 @@ mod state;
 
 pub use sla::{SlaState, SlaStatus};
 pub use state::{Merge, StageState, Transition, TransitionKind};
+pub(crate) use state::{SavedStage, StageMark};
+pub(crate) use sla::sla_status;
 
 use std::sync::Arc;
 
@@ -48,6 +50,10 @@ const MAX_STAGES: usize = 1_000;
 pub struct StageId(u16);
 
 impl StageId {
+    /// The first stage of a lifecycle's list (a placeholder before a lead
+    /// has a stage).
+    pub(crate) const FIRST: StageId = StageId(0);
+
     /// The stage's position in the lifecycle's stage list.
     pub fn index(self) -> usize {
         usize::from(self.0)
@@ -577,8 +583,17 @@ impl Lifecycle {
         }
     }
 
-    /// On-path stages ranked strictly between `low` and `high`.
-    pub(crate) fn between(&self, low: i32, high: i32) -> Vec<StageId> {
+    /// The path stages a move from `from` (or an entry, `None`) to `to`
+    /// passes: path stages ranked strictly between the two, when `to` is a
+    /// path or won stage. Entering lost, disqualified or recycled passes
+    /// nothing: a lead disqualified from MQL never passed SQL.
+    pub(crate) fn skipped_on_way(&self, from: Option<StageId>, to: StageId) -> Vec<StageId> {
+        let kind = self.kind(to);
+        if !(kind.is_on_path() || kind == StageKind::Won) {
+            return Vec::new();
+        }
+        let low = from.map_or(i32::MIN, |f| self.rank(f));
+        let high = self.rank(to);
         self.inner
             .path
             .iter()

@@ -33,30 +33,42 @@ pub struct SlaStatus {
 }
 
 impl StageState {
-    /// The SLA status at `now`, or `None` when the lead's current stage has
-    /// no SLA (or the lead has no events yet).
+    /// The SLA status at `now`, or `None` when the stage the lead was in at
+    /// `now` has no SLA (or the lead had no event yet at `now`). Only the
+    /// history up to `now` is read: the answer is the one a lead replayed
+    /// from its events at or before `now` would give.
     ///
-    /// The deadline is `entered_at + within`; the lead is due soon from
-    /// `due_at - due_soon` and past due strictly after `due_at`.
+    /// The deadline is the stage's entry time plus `within`; the lead is due
+    /// soon from `due_at - due_soon` and past due strictly after `due_at`.
     pub fn sla(&self, lifecycle: &Lifecycle, now: Timestamp) -> Option<SlaStatus> {
-        let StageKind::Sla { within, due_soon } = lifecycle.kind(self.current()) else {
-            return None;
-        };
-        let entered_at = self.entered_at()?;
-        let due_at = within.after(entered_at)?;
-        let warn_from = due_at.checked_sub_signed(due_soon.to_delta())?;
-        let state = if now > due_at {
-            SlaState::PastDue
-        } else if now >= warn_from {
-            SlaState::DueSoon
-        } else {
-            SlaState::Within
-        };
-        Some(SlaStatus {
-            stage: self.current(),
-            entered_at,
-            due_at,
-            state,
-        })
+        let entry = self.history_until(now).last()?;
+        sla_status(lifecycle, entry.to, entry.at, now)
     }
+}
+
+/// The SLA status at `now` of a stay in `stage` that began at `entered_at`.
+pub(crate) fn sla_status(
+    lifecycle: &Lifecycle,
+    stage: StageId,
+    entered_at: Timestamp,
+    now: Timestamp,
+) -> Option<SlaStatus> {
+    let StageKind::Sla { within, due_soon } = lifecycle.kind(stage) else {
+        return None;
+    };
+    let due_at = within.after(entered_at)?;
+    let warn_from = due_at.checked_sub_signed(due_soon.to_delta())?;
+    let state = if now > due_at {
+        SlaState::PastDue
+    } else if now >= warn_from {
+        SlaState::DueSoon
+    } else {
+        SlaState::Within
+    };
+    Some(SlaStatus {
+        stage,
+        entered_at,
+        due_at,
+        state,
+    })
 }

@@ -23,7 +23,7 @@ pub enum TransitionKind {
 }
 
 /// One recorded stage move.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Transition {
     /// The event that caused it.
@@ -70,6 +70,20 @@ pub struct StageState {
     merges: Vec<Merge>,
 }
 
+/// The small part of a [`StageState`] and the lengths of its append-only
+/// lists: enough to rewind the state to an earlier point of the fold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StageMark {
+    current: StageId,
+    furthest: StageId,
+    cycle: u32,
+    entered_at: Option<Timestamp>,
+    source: Option<Source>,
+    created_at: Option<Timestamp>,
+    history: usize,
+    merges: usize,
+}
+
 impl StageState {
     /// A fresh state with room for `n` transitions.
     pub(crate) fn with_capacity(lifecycle: &Lifecycle, n: usize) -> Self {
@@ -90,7 +104,9 @@ impl StageState {
     pub fn current(&self) -> StageId {
         self.current
     }
-    /// The highest-ranked stage the lead ever entered (its high-water mark).
+    /// The highest-ranked path or won stage the lead ever reached (its
+    /// high-water mark). Lost, disqualified and recycled stages never count:
+    /// a lead disqualified from MQL got no further than MQL.
     pub fn furthest(&self) -> StageId {
         self.furthest
     }
@@ -106,21 +122,36 @@ impl StageState {
     pub fn source(&self) -> Option<Source> {
         self.source
     }
-    /// When the first `created` event happened.
+    /// When the first accepted `created` event happened.
     pub fn created_at(&self) -> Option<Timestamp> {
         self.created_at
     }
-    /// Every stage move, oldest first.
+    /// Every stage move, oldest first (sorted by time).
     pub fn history(&self) -> &[Transition] {
         &self.history
     }
-    /// Visitors merged into the lead.
+    /// Identifications this lead made (`identified` events in its log),
+    /// oldest first. Which of them a [`LeadStore`](crate::LeadStore)
+    /// accepted is the store's call: see
+    /// [`LeadStore::identity_conflicts`](crate::LeadStore::identity_conflicts).
     pub fn merges(&self) -> &[Merge] {
         &self.merges
     }
 
-    /// When the lead first reached a milestone: entered the milestone's stage
-    /// or jumped over it.
+    /// The transitions at or before `at`: the history as it stood then.
+    pub fn history_until(&self, at: Timestamp) -> &[Transition] {
+        let n = self.history.partition_point(|t| t.at <= at);
+        self.history.get(..n).unwrap_or(&[])
+    }
+
+    /// The stage the lead was in at `at` (`None` before its first event).
+    pub fn stage_at(&self, at: Timestamp) -> Option<StageId> {
+        self.history_until(at).last().map(|t| t.to)
+    }
+
+    /// When the lead first reached a milestone, in any cycle: entered the
+    /// milestone's stage or passed it on the path (skipped it on the way to
+    /// a higher path or won stage).
     pub fn milestone_at(&self, lifecycle: &Lifecycle, role: Milestone) -> Option<Timestamp> {
         let stage = lifecycle.milestone(role)?;
         self.history
@@ -129,9 +160,60 @@ impl StageState {
             .map(|t| t.at)
     }
 
+    /// When the lead first reached a milestone within `cycle` (see
+    /// [`StageState::milestone_at`]).
+    pub fn milestone_in_cycle(
+        &self,
+        lifecycle: &Lifecycle,
+        role: Milestone,
+        cycle: u32,
+    ) -> Option<Timestamp> {
+        let stage = lifecycle.milestone(role)?;
+        self.history
+            .iter()
+            .find(|t| t.cycle == cycle && (t.to == stage || t.skipped.contains(&stage)))
+            .map(|t| t.at)
+    }
+
+    /// The rewind point for the state as it is now.
+    pub(crate) fn mark(&self) -> StageMark {
+        StageMark {
+            current: self.current,
+            furthest: self.furthest,
+            cycle: self.cycle,
+            entered_at: self.entered_at,
+            source: self.source,
+            created_at: self.created_at,
+            history: self.history.len(),
+            merges: self.merges.len(),
+        }
+    }
+
+    /// Rewinds to `mark`, returning the transitions recorded since.
+    pub(crate) fn rewind(&mut self, mark: &StageMark) -> Vec<Transition> {
+        self.current = mark.current;
+        self.furthest = mark.furthest;
+        self.cycle = mark.cycle;
+        self.entered_at = mark.entered_at;
+        self.source = mark.source;
+        self.created_at = mark.created_at;
+        self.merges.truncate(mark.merges);
+        if mark.history < self.history.len() {
+            self.history.split_off(mark.history)
+        } else {
+            Vec::new()
+        }
+    }
+
     /// Applies one event, or returns why it is rejected, leaving the state
     /// unchanged. The first event of any kind enters the lead into the
     /// initial stage, unless it is a `created` at another stage.
+    ///
+    /// Every move passes one guard ([`StageState::check_advance`] for
+    /// ordinary moves, [`StageState::check_entry`] for a first `created`):
+    /// the recycled stage is entered only by `recycled`, lost and
+    /// disqualified only with a reason, and `allowed` rules bind every
+    /// ordinary move, a later `created` included.
     pub(crate) fn step(&mut self, lc: &Lifecycle, event: &Event) -> Result<(), EventErrorKind> {
         let started = !self.history.is_empty();
         let unknown = |name: &str| EventErrorKind::UnknownStage {
@@ -144,42 +226,35 @@ impl StageState {
                 actor,
             } => {
                 let to = lc.find(stage).ok_or_else(|| unknown(stage))?;
+                if !started {
+                    check_entry(lc, to)?;
+                    let skipped = lc.skipped_on_way(None, to);
+                    self.source = Some(*source);
+                    self.created_at = Some(event.at);
+                    self.record(lc, event, TransitionKind::Entered, to, *actor, None, skipped);
+                    return Ok(());
+                }
+                // A later `created` (a second system announcing the same
+                // lead) never moves it down or sideways; a move up is an
+                // ordinary move under the same guard as `advanced`.
+                let up = lc.rank(to) > lc.rank(self.current);
+                if up {
+                    self.check_advance(lc, to, false)?;
+                }
                 if self.source.is_none() {
                     self.source = Some(*source);
                     self.created_at = Some(event.at);
                 }
-                if !started {
-                    let skipped = lc.between(i32::MIN, lc.rank(to));
-                    self.record(
-                        lc,
-                        event,
-                        TransitionKind::Entered,
-                        to,
-                        *actor,
-                        None,
-                        skipped,
-                    );
-                } else if lc.rank(to) > lc.rank(self.current)
-                    && !lc.kind(self.current).is_terminal()
-                    && lc.kind(to) != StageKind::Recycled
-                {
-                    let skipped = lc.between(lc.rank(self.current), lc.rank(to));
-                    self.record(
-                        lc,
-                        event,
-                        TransitionKind::Advanced,
-                        to,
-                        *actor,
-                        None,
-                        skipped,
-                    );
+                if up {
+                    let skipped = lc.skipped_on_way(Some(self.current), to);
+                    self.record(lc, event, TransitionKind::Advanced, to, *actor, None, skipped);
                 }
                 return Ok(());
             }
             EventBody::Advanced { to, actor, reason } => {
                 let to = lc.find(to).ok_or_else(|| unknown(to))?;
                 self.check_advance(lc, to, reason.is_some())?;
-                let skipped = lc.between(lc.rank(self.current), lc.rank(to));
+                let skipped = lc.skipped_on_way(Some(self.current), to);
                 Some((
                     TransitionKind::Advanced,
                     to,
@@ -250,7 +325,7 @@ impl StageState {
         if self.check_advance(lc, to, true).is_err() {
             return false;
         }
-        let skipped = lc.between(lc.rank(self.current), lc.rank(to));
+        let skipped = lc.skipped_on_way(Some(self.current), to);
         let reason = Reason::new(crate::types::ReasonCode::RuleFired).with_note(rule);
         self.record(
             lc,
@@ -264,7 +339,7 @@ impl StageState {
         true
     }
 
-    /// Whether an ordinary move to `to` is allowed now.
+    /// The guard of every ordinary move to `to`: whether it is allowed now.
     pub(crate) fn check_advance(
         &self,
         lc: &Lifecycle,
@@ -342,8 +417,8 @@ impl StageState {
         if kind == TransitionKind::Recycled {
             self.cycle = self.cycle.saturating_add(1);
         }
-        let from =
-            (kind != TransitionKind::Entered || !self.history.is_empty()).then_some(self.current);
+        let first = self.history.is_empty();
+        let from = (!first).then_some(self.current);
         self.history.push(Transition {
             event: event.id.clone(),
             at: event.at,
@@ -355,10 +430,138 @@ impl StageState {
             skipped,
             cycle: self.cycle,
         });
-        if self.history.len() == 1 || lc.rank(to) > lc.rank(self.furthest) {
+        let counts = lc.kind(to).is_on_path() || lc.kind(to) == StageKind::Won;
+        if first {
+            // The first entry sets the high-water mark; the config guarantees
+            // the initial stage is on the path, and a `created` never enters
+            // lost, disqualified or recycled stages.
+            self.furthest = if counts { to } else { lc.initial() };
+        } else if counts && lc.rank(to) > lc.rank(self.furthest) {
             self.furthest = to;
         }
         self.current = to;
         self.entered_at = Some(event.at);
+    }
+}
+
+/// The guard of a lead's entry by its first `created` event: any path or won
+/// stage (a sales-sourced lead may start at SQL, an import at Won); the
+/// recycled stage only through `recycled`; lost and disqualified need a
+/// reason, which `created` does not carry, so they are entered by an
+/// `advanced` event after the entry.
+fn check_entry(lc: &Lifecycle, to: StageId) -> Result<(), EventErrorKind> {
+    let name = lc.name(to).to_owned();
+    match lc.kind(to) {
+        StageKind::Recycled => Err(EventErrorKind::WrongCommand {
+            to: name,
+            hint: "a lead enters the recycled stage only by a recycle event".into(),
+        }),
+        StageKind::Lost | StageKind::Disqualified => Err(EventErrorKind::WrongCommand {
+            to: name,
+            hint: "create the lead at a path stage, then advance it with a reason".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A transition as saved: stages by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SavedTransition {
+    event: EventId,
+    at: Timestamp,
+    kind: TransitionKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
+    to: String,
+    actor: Actor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<Reason>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<String>,
+    cycle: u32,
+}
+
+/// A [`StageState`] as saved: stages by name, so that a saved lead reads
+/// on its own and cannot be misread under another lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SavedStage {
+    current: String,
+    furthest: String,
+    cycle: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    entered_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<Source>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created_at: Option<Timestamp>,
+    history: Vec<SavedTransition>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    merges: Vec<Merge>,
+}
+
+impl StageState {
+    /// The saved form, naming stages.
+    pub(crate) fn to_saved(&self, lc: &Lifecycle) -> SavedStage {
+        let name = |id: StageId| lc.name(id).to_owned();
+        SavedStage {
+            current: name(self.current),
+            furthest: name(self.furthest),
+            cycle: self.cycle,
+            entered_at: self.entered_at,
+            source: self.source,
+            created_at: self.created_at,
+            history: self
+                .history
+                .iter()
+                .map(|t| SavedTransition {
+                    event: t.event.clone(),
+                    at: t.at,
+                    kind: t.kind,
+                    from: t.from.map(name),
+                    to: name(t.to),
+                    actor: t.actor,
+                    reason: t.reason.clone(),
+                    skipped: t.skipped.iter().copied().map(name).collect(),
+                    cycle: t.cycle,
+                })
+                .collect(),
+            merges: self.merges.clone(),
+        }
+    }
+
+    /// The state from its saved form, or the first stage name the
+    /// lifecycle does not know.
+    pub(crate) fn from_saved(saved: SavedStage, lc: &Lifecycle) -> Result<Self, String> {
+        let id = |name: &str| lc.find(name).ok_or_else(|| name.to_owned());
+        let mut history = Vec::with_capacity(saved.history.len());
+        for t in saved.history {
+            history.push(Transition {
+                event: t.event,
+                at: t.at,
+                kind: t.kind,
+                from: t.from.as_deref().map(id).transpose()?,
+                to: id(&t.to)?,
+                actor: t.actor,
+                reason: t.reason,
+                skipped: t
+                    .skipped
+                    .iter()
+                    .map(|s| id(s))
+                    .collect::<Result<_, _>>()?,
+                cycle: t.cycle,
+            });
+        }
+        Ok(Self {
+            current: id(&saved.current)?,
+            furthest: id(&saved.furthest)?,
+            cycle: saved.cycle,
+            entered_at: saved.entered_at,
+            source: saved.source,
+            created_at: saved.created_at,
+            history,
+            merges: saved.merges,
+        })
     }
 }

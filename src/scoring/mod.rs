@@ -52,7 +52,8 @@
 
 mod state;
 
-pub use state::{Adjustment, CardEntry, GroupCard, ScoreCard, ScoreState};
+pub use state::{Adjustment, CardEntry, GroupCard, ScoreCard};
+pub(crate) use state::{ScoreMark, ScoreState};
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -232,6 +233,9 @@ pub(crate) struct Group {
 pub(crate) struct Model {
     pub(crate) rules: Vec<Rule>,
     pub(crate) groups: Vec<Group>,
+    /// The total of a lead with no contributions: each group's 0 clamped
+    /// to its caps.
+    pub(crate) zero_total: f64,
     pub(crate) total_max: f64,
     pub(crate) decay: Decay,
     by_kind: HashMap<String, KindIndex, BuildHasherDefault<Fx>>,
@@ -428,9 +432,11 @@ impl Model {
                 valid_until: r.valid_until,
             });
         }
+        let zero_total = groups.iter().map(|g| 0f64.clamp(g.min, g.max)).sum();
         Ok(Self {
             rules,
             groups,
+            zero_total,
             total_max: c.total_max.unwrap_or(f64::INFINITY),
             decay,
             by_kind,

@@ -21,13 +21,30 @@ pub(crate) struct Contribution {
 }
 
 /// A group's running value, kept current at event times so qualification
-/// costs O(groups) per event instead of O(contributions).
+/// costs O(groups touched) per event instead of O(contributions). Only
+/// groups a lead has contributions in have one (a model with thousands of
+/// groups costs a lead nothing for the groups it never touched).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Run {
+    group: u16,
     value: f64,
     at: Option<Timestamp>,
     /// For expiry: contributions before this index have been subtracted.
     live_from: u32,
+    /// Contributions of events before this log index were replaced by a
+    /// `set` or `reset` and no longer count.
+    cut: u32,
+}
+
+/// A `set` or `reset`: from its time on, the group's (or every group's)
+/// earlier contributions no longer count. Kept as a record instead of
+/// deleting contributions, so that a query at an earlier time still sees
+/// them (the score at `t` is the score of the events at or before `t`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Supersession {
+    event: u32,
+    at: Timestamp,
+    group: Option<u16>,
 }
 
 /// A rule's firings for one lead.
@@ -40,8 +57,19 @@ struct Hit {
 
 /// The scoring part of a lead's state.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct ScoreState {
+pub(crate) struct ScoreState {
     contributions: Vec<Contribution>,
+    supersessions: Vec<Supersession>,
+    runs: Vec<Run>,
+    hits: Vec<Hit>,
+}
+
+/// A rewind point of a [`ScoreState`]: the lengths of its append-only lists
+/// and copies of its small parts.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ScoreMark {
+    contributions: usize,
+    supersessions: usize,
     runs: Vec<Run>,
     hits: Vec<Hit>,
 }
@@ -54,31 +82,39 @@ pub enum Adjustment {
     Add(f64),
     /// Subtract points.
     Subtract(f64),
-    /// Make the group's score exactly this, replacing its contributions.
+    /// Make the group's score exactly this from the event on, replacing its
+    /// earlier contributions.
     Set(f64),
     /// Set to zero.
     Reset,
 }
 
 impl ScoreState {
-    pub(crate) fn new(model: &Model) -> Self {
-        Self {
-            contributions: Vec::new(),
-            runs: vec![
-                Run {
-                    value: 0.0,
-                    at: None,
-                    live_from: 0,
-                };
-                model.groups.len()
-            ],
-            hits: Vec::new(),
-        }
+    pub(crate) fn new() -> Self {
+        Self::default()
     }
 
     /// Makes room for `n` more contributions (a refold's estimate).
     pub(crate) fn reserve(&mut self, n: usize) {
         self.contributions.reserve(n);
+    }
+
+    /// The rewind point for the state as it is now.
+    pub(crate) fn mark(&self) -> ScoreMark {
+        ScoreMark {
+            contributions: self.contributions.len(),
+            supersessions: self.supersessions.len(),
+            runs: self.runs.clone(),
+            hits: self.hits.clone(),
+        }
+    }
+
+    /// Rewinds to `mark`.
+    pub(crate) fn rewind(&mut self, mark: &ScoreMark) {
+        self.contributions.truncate(mark.contributions);
+        self.supersessions.truncate(mark.supersessions);
+        self.runs.clone_from(&mark.runs);
+        self.hits.clone_from(&mark.hits);
     }
 
     /// Scores one activity; returns the points it added, `None` when no
@@ -161,7 +197,7 @@ impl ScoreState {
     }
 
     /// Applies a manual adjustment to one group (or, for a reset with no
-    /// group, to all); returns the change in raw points.
+    /// group, to all); returns the change in raw points at the event's time.
     pub(crate) fn adjust(
         &mut self,
         model: &Model,
@@ -189,68 +225,76 @@ impl ScoreState {
             }
             Adjustment::Set(value) => {
                 let before = self.raw(model, g, at);
-                self.replace(model, at, Some(g), Some(delta(value)));
+                self.supersede(event, at, Some(g));
+                self.add(model, delta(value));
                 value - before
             }
             Adjustment::Reset => {
-                let groups: Vec<u16> = match group {
-                    Some(g) => vec![g],
-                    None => (0..model.groups.len() as u16).collect(),
+                let before: f64 = match group {
+                    Some(g) => self.raw(model, g, at),
+                    None => {
+                        let groups: Vec<u16> = self.runs.iter().map(|r| r.group).collect();
+                        groups.into_iter().map(|g| self.raw(model, g, at)).sum()
+                    }
                 };
-                let before: f64 = groups.iter().map(|&g| self.raw(model, g, at)).sum();
-                self.replace(model, at, group, None);
+                self.supersede(event, at, group);
                 -before
             }
         }
     }
 
-    /// Drops the contributions of `group` (all groups if `None`) and adds
-    /// `with`, then rebuilds the running values.
-    fn replace(
-        &mut self,
-        model: &Model,
-        at: Timestamp,
-        group: Option<u16>,
-        with: Option<Contribution>,
-    ) {
-        self.contributions
-            .retain(|c| group.is_some_and(|g| c.group != g));
-        if let Some(c) = with {
-            self.contributions.push(c);
+    /// From `event` on, the contributions of `group` (every group if
+    /// `None`) made before it no longer count.
+    fn supersede(&mut self, event: u32, at: Timestamp, group: Option<u16>) {
+        self.supersessions.push(Supersession { event, at, group });
+        if let Some(g) = group {
+            self.run_mut(g);
         }
-        for (g, run) in self.runs.iter_mut().enumerate() {
-            let mut value = 0.0;
-            let mut live_from = self.contributions.len() as u32;
-            for (i, c) in self.contributions.iter().enumerate() {
-                let f = model.decay.factor(c.at, at);
-                if f > 0.0 && (i as u32) < live_from {
-                    live_from = i as u32;
-                }
-                if usize::from(c.group) == g {
-                    value += c.points * f;
-                }
+        for run in &mut self.runs {
+            if group.is_none_or(|g| g == run.group) {
+                run.value = 0.0;
+                run.at = Some(at);
+                run.cut = event;
             }
-            *run = Run {
-                value,
-                at: Some(at),
-                live_from,
-            };
         }
     }
 
+    /// The run of group `g`, created at zero if the lead had none.
+    fn run_mut(&mut self, g: u16) -> &mut Run {
+        let i = match self.runs.binary_search_by_key(&g, |r| r.group) {
+            Ok(i) => i,
+            Err(i) => {
+                self.runs.insert(
+                    i,
+                    Run {
+                        group: g,
+                        value: 0.0,
+                        at: None,
+                        live_from: 0,
+                        cut: 0,
+                    },
+                );
+                i
+            }
+        };
+        // `i` is in bounds: found, or just inserted there.
+        &mut self.runs[i]
+    }
+
     fn add(&mut self, model: &Model, c: Contribution) {
-        let g = usize::from(c.group);
-        self.advance(model, g, c.at);
-        if let Some(run) = self.runs.get_mut(g) {
-            run.value += c.points;
-        }
+        self.advance(model, c.group, c.at);
+        let run = self.run_mut(c.group);
+        run.value += c.points;
         self.contributions.push(c);
     }
 
     /// Brings a group's running value to time `at` (not before its last
     /// update).
-    fn advance(&mut self, model: &Model, g: usize, at: Timestamp) {
-        let Some(run) = self.runs.get_mut(g) else {
+    fn advance(&mut self, model: &Model, g: u16, at: Timestamp) {
+        let Ok(ri) = self.runs.binary_search_by_key(&g, |r| r.group) else {
+            return;
+        };
+        let Some(run) = self.runs.get_mut(ri) else {
             return;
         };
         match model.decay {
@@ -268,7 +312,7 @@ impl ScoreState {
                     if (at - c.at).num_seconds() < secs {
                         break;
                     }
-                    if usize::from(c.group) == g {
+                    if c.group == g && c.event >= run.cut {
                         run.value -= c.points;
                     }
                     i += 1;
@@ -283,8 +327,12 @@ impl ScoreState {
 
     /// A group's raw (uncapped) running value at `at`.
     fn raw(&mut self, model: &Model, g: u16, at: Timestamp) -> f64 {
-        self.advance(model, usize::from(g), at);
-        self.runs.get(usize::from(g)).map_or(0.0, |r| r.value)
+        self.advance(model, g, at);
+        self.runs
+            .binary_search_by_key(&g, |r| r.group)
+            .ok()
+            .and_then(|i| self.runs.get(i))
+            .map_or(0.0, |r| r.value)
     }
 
     /// A group's capped running score at `at`, as qualification sees it.
@@ -296,24 +344,24 @@ impl ScoreState {
             .map_or(raw, |grp| raw.clamp(grp.min, grp.max))
     }
 
-    /// The capped running total at `at`, as qualification sees it.
+    /// The capped running total at `at`, as qualification sees it: groups
+    /// the lead never touched count as a raw 0 clamped to their caps.
     pub(crate) fn total_now(&mut self, model: &Model, at: Timestamp) -> f64 {
-        let sum: f64 = (0..model.groups.len() as u16)
-            .map(|g| self.group_now(model, g, at))
-            .sum();
+        let mut sum = model.zero_total;
+        let groups: Vec<u16> = self.runs.iter().map(|r| r.group).collect();
+        for g in groups {
+            let zero = model
+                .groups
+                .get(usize::from(g))
+                .map_or(0.0, |grp| 0f64.clamp(grp.min, grp.max));
+            sum += self.group_now(model, g, at) - zero;
+        }
         sum.min(model.total_max)
     }
 
-    /// The points the event at log index `event` contributed.
-    pub(crate) fn points_of(&self, event: u32) -> f64 {
-        self.contributions
-            .iter()
-            .filter(|c| c.event == event)
-            .map(|c| c.points)
-            .sum()
-    }
-
-    /// The score card at `at`, in closed form.
+    /// The score card at `at`, in closed form, from the contributions of the
+    /// events at or before `at` (a `set` or `reset` after `at` does not yet
+    /// hide what it replaces).
     pub(crate) fn card(&self, model: &Model, events: &[Event], at: Timestamp) -> ScoreCard {
         let mut groups: Vec<GroupCard> = model
             .groups
@@ -327,8 +375,25 @@ impl ScoreState {
                 max: g.max.is_finite().then_some(g.max),
             })
             .collect();
-        for c in &self.contributions {
-            if c.at > at {
+        let mut cuts = vec![0u32; model.groups.len()];
+        let mut cut_all = 0u32;
+        for s in self.supersessions.iter().take_while(|s| s.at <= at) {
+            match s.group {
+                None => cut_all = cut_all.max(s.event),
+                Some(g) => {
+                    if let Some(c) = cuts.get_mut(usize::from(g)) {
+                        *c = (*c).max(s.event);
+                    }
+                }
+            }
+        }
+        for c in self.contributions.iter().take_while(|c| c.at <= at) {
+            let cut = cuts
+                .get(usize::from(c.group))
+                .copied()
+                .unwrap_or(0)
+                .max(cut_all);
+            if c.event < cut {
                 continue;
             }
             let factor = model.decay.factor(c.at, at);
@@ -338,17 +403,17 @@ impl ScoreState {
             let Some(card) = groups.get_mut(usize::from(c.group)) else {
                 continue;
             };
-            let event = events.get(c.event as usize);
-            let activity = match event.map(|e| &e.body) {
-                Some(EventBody::Activity { kind, .. }) => Some(kind.clone()),
+            let Some(event) = events.get(c.event as usize) else {
+                continue;
+            };
+            let activity = match &event.body {
+                EventBody::Activity { kind, .. } => Some(kind.clone()),
                 _ => None,
             };
             let decayed = c.points * factor;
             card.raw += decayed;
             card.entries.push(CardEntry {
-                event: event
-                    .map(|e| e.id.clone())
-                    .unwrap_or_else(|| EventId::new("?")),
+                event: event.id.clone(),
                 at: c.at,
                 rule: c
                     .rule

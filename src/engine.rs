@@ -245,6 +245,11 @@ impl Engine {
         self.inner.fingerprint
     }
 
+    /// How many qualification rules the engine has.
+    pub(crate) fn qualifier_count(&self) -> usize {
+        self.inner.qualifiers.len()
+    }
+
     /// A lead with no events, in the initial stage.
     pub fn new_lead(&self, id: impl Into<LeadId>) -> Lead {
         Lead {
@@ -385,10 +390,7 @@ impl Engine {
     }
 
     /// What is wrong with an event on its own, whatever the lead's state.
-    pub(crate) fn check_alone(
-        event: &Event,
-        lead: Option<&LeadId>,
-    ) -> Result<(), EventErrorKind> {
+    pub(crate) fn check_alone(event: &Event, lead: Option<&LeadId>) -> Result<(), EventErrorKind> {
         let empty = |what: &str| EventErrorKind::EmptyId { what: what.into() };
         if event.id.as_str().is_empty() {
             return Err(empty("event id"));
@@ -454,7 +456,11 @@ impl Engine {
                 insert_duplicate(&mut lead.duplicates, event);
                 out.status = IngestStatus::ConflictingDuplicate { replaced: false };
             }
-        } else if lead.events.last().is_none_or(|last| last.key() < event.key()) {
+        } else if lead
+            .events
+            .last()
+            .is_none_or(|last| last.key() < event.key())
+        {
             // In order: one fold step; it leaves the state untouched on error.
             let pos = lead.events.len();
             self.checkpoint_if_due(lead, pos);
@@ -678,7 +684,7 @@ impl Engine {
     /// Pushes the checkpoint for log position `pos` when one is due there.
     fn checkpoint_if_due(&self, lead: &mut Lead, pos: usize) {
         if pos > 0
-            && pos % CHECKPOINT_EVERY == 0
+            && pos.is_multiple_of(CHECKPOINT_EVERY)
             && lead.checkpoints.last().is_none_or(|c| c.pos < pos)
         {
             lead.checkpoints.push(lead.state.checkpoint(pos));
@@ -705,7 +711,7 @@ impl Engine {
         };
         let hist_from = lead.state.stage.history().len();
         let ign_from = lead.state.ignored.len();
-        if start == 0 && self.inner.scoring.rules.len() > 0 {
+        if start == 0 && !self.inner.scoring.rules.is_empty() {
             lead.state.score.reserve(lead.events.len());
         }
         let mut points = 0.0;
@@ -777,10 +783,7 @@ impl Engine {
     pub fn priority(&self, lead: &Lead, at: Timestamp) -> Option<Priority> {
         let lead = self.view(lead);
         let grade = lead.grade_at(at)?;
-        let card = lead
-            .state
-            .score
-            .card(&self.inner.scoring, &lead.events, at);
+        let card = lead.state.score.card(&self.inner.scoring, &lead.events, at);
         let engagement = match &self.inner.grading.matrix_group {
             Some(g) => card.group(g).unwrap_or(0.0),
             None => card.total,
@@ -998,9 +1001,15 @@ fn diff(old: Rewound, history: &[Transition], ignored: &[EventError]) -> Change 
 
 /// `(in new but not old, in old but not new)`, counting repeats, after the
 /// common prefix.
-pub(crate) fn multiset_diff<T: Clone + Eq + std::hash::Hash>(old: &[T], new: &[T]) -> (Vec<T>, Vec<T>) {
+pub(crate) fn multiset_diff<T: Clone + Eq + std::hash::Hash>(
+    old: &[T],
+    new: &[T],
+) -> (Vec<T>, Vec<T>) {
     let same = old.iter().zip(new).take_while(|(a, b)| a == b).count();
-    let (old, new) = (old.get(same..).unwrap_or(&[]), new.get(same..).unwrap_or(&[]));
+    let (old, new) = (
+        old.get(same..).unwrap_or(&[]),
+        new.get(same..).unwrap_or(&[]),
+    );
     let mut count: HashMap<&T, isize> = HashMap::new();
     for t in old {
         *count.entry(t).or_default() += 1;

@@ -72,8 +72,8 @@ mod event;
 pub mod grading;
 mod hash;
 mod lead;
-mod persist;
 pub mod lifecycle;
+mod persist;
 pub mod qualify;
 pub mod scoring;
 mod store;
@@ -93,11 +93,11 @@ pub use grading::{
     MatrixConfig, Priority, Verdict,
 };
 pub use lead::Lead;
-pub use persist::{RestoreError, SavedLead};
 pub use lifecycle::{
     Lifecycle, LifecycleConfig, Milestone, Preset, SlaState, SlaStatus, Stage, StageConfig,
     StageId, StageKind, StageKindName, StageState, Transition, TransitionKind,
 };
+pub use persist::{RestoreError, SavedLead};
 pub use qualify::{ConditionConfig, QualificationConfig, Rearm, ScoreAtLeast};
 pub use scoring::{
     Adjustment, CardEntry, DecayConfig, Frequency, GroupCard, GroupConfig, RuleConfig, ScoreCard,

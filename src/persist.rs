@@ -172,29 +172,29 @@ impl Engine {
             state: st,
             ..
         } = saved;
-        if fingerprint == saved.fingerprint && well_formed {
-            if let Ok(stage) = StageState::from_saved(st.stage, self.lifecycle()) {
-                lead.events = events;
-                lead.reindex();
-                if lead.index.len() == lead.events.len() {
-                    lead.duplicates = conflicting_duplicates;
-                    lead.state = Folded {
-                        stage,
-                        score: st.score,
-                        attrs: st.attrs,
-                        grade: st.grade,
-                        grades: st.grades,
-                        arms: st.arms,
-                        ignored: st.ignored,
-                    };
-                    return Ok(lead);
-                }
-                let mut all = std::mem::take(&mut lead.events);
-                all.extend(conflicting_duplicates);
-                return Ok(self.replay(lead.id, all));
-            }
-        }
         let mut all = events;
+        if fingerprint == saved.fingerprint
+            && well_formed
+            && st.arms.len() == self.qualifier_count()
+            && let Ok(stage) = StageState::from_saved(st.stage, self.lifecycle())
+        {
+            lead.events = all;
+            lead.reindex();
+            if lead.index.len() == lead.events.len() {
+                lead.duplicates = conflicting_duplicates;
+                lead.state = Folded {
+                    stage,
+                    score: st.score,
+                    attrs: st.attrs,
+                    grade: st.grade,
+                    grades: st.grades,
+                    arms: st.arms,
+                    ignored: st.ignored,
+                };
+                return Ok(lead);
+            }
+            all = std::mem::take(&mut lead.events);
+        }
         all.extend(conflicting_duplicates);
         Ok(self.replay(lead.id, all))
     }

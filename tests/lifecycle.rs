@@ -4,9 +4,8 @@
 use crate::common::*;
 use leadflow::{
     ConfigErrorKind, Engine, EngineConfig, Event, EventBody, EventErrorKind, IngestStatus,
-    LeadStore, Lifecycle,
-    LifecycleConfig, Milestone, Preset, ReasonCode, SlaState, Source, Span, StageKind,
-    TransitionKind,
+    LeadStore, Lifecycle, LifecycleConfig, Milestone, Preset, ReasonCode, SlaState, Source, Span,
+    StageKind, TransitionKind,
 };
 
 fn names(lc: &Lifecycle) -> Vec<&str> {
@@ -586,19 +585,33 @@ fn strict_apply_refuses_a_late_event_that_would_invalidate_the_log() {
     assert_eq!(path(&e, &lead), ["Anonymous", "MQL", "SQL"]);
     let moved = |ts: &[leadflow::Transition]| {
         ts.iter()
-            .map(|t| (t.event.to_string(), e.lifecycle().name(t.to).to_owned(), t.skipped.len()))
+            .map(|t| {
+                (
+                    t.event.to_string(),
+                    e.lifecycle().name(t.to).to_owned(),
+                    t.skipped.len(),
+                )
+            })
             .collect::<Vec<_>>()
     };
     assert_eq!(moved(&out.retracted), [("e3".into(), "SQL".into(), 1)]);
     assert_eq!(
         moved(&out.transitions),
-        [("e2".into(), "MQL".into(), 0), ("e3".into(), "SQL".into(), 0)]
+        [
+            ("e2".into(), "MQL".into(), 0),
+            ("e3".into(), "SQL".into(), 0)
+        ]
     );
     // A late event that changes no recorded move is accepted strictly.
-    let note = Event::new("e0", "l", t(5), EventBody::Attributes {
-        set: Default::default(),
-        unset: vec!["x".into()],
-    });
+    let note = Event::new(
+        "e0",
+        "l",
+        t(5),
+        EventBody::Attributes {
+            set: Default::default(),
+            unset: vec!["x".into()],
+        },
+    );
     let out = e.apply(&mut lead, note).unwrap();
     assert!(out.refolded && out.retracted.is_empty() && out.transitions.is_empty());
 }

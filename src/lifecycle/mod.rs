@@ -28,10 +28,10 @@
 mod sla;
 mod state;
 
+pub(crate) use sla::sla_status;
 pub use sla::{SlaState, SlaStatus};
 pub use state::{Merge, StageState, Transition, TransitionKind};
 pub(crate) use state::{SavedStage, StageMark};
-pub(crate) use sla::sla_status;
 
 use std::sync::Arc;
 

@@ -231,7 +231,15 @@ impl StageState {
                     let skipped = lc.skipped_on_way(None, to);
                     self.source = Some(*source);
                     self.created_at = Some(event.at);
-                    self.record(lc, event, TransitionKind::Entered, to, *actor, None, skipped);
+                    self.record(
+                        lc,
+                        event,
+                        TransitionKind::Entered,
+                        to,
+                        *actor,
+                        None,
+                        skipped,
+                    );
                     return Ok(());
                 }
                 // A later `created` (a second system announcing the same
@@ -247,7 +255,15 @@ impl StageState {
                 }
                 if up {
                     let skipped = lc.skipped_on_way(Some(self.current), to);
-                    self.record(lc, event, TransitionKind::Advanced, to, *actor, None, skipped);
+                    self.record(
+                        lc,
+                        event,
+                        TransitionKind::Advanced,
+                        to,
+                        *actor,
+                        None,
+                        skipped,
+                    );
                 }
                 return Ok(());
             }
@@ -545,11 +561,7 @@ impl StageState {
                 to: id(&t.to)?,
                 actor: t.actor,
                 reason: t.reason,
-                skipped: t
-                    .skipped
-                    .iter()
-                    .map(|s| id(s))
-                    .collect::<Result<_, _>>()?,
+                skipped: t.skipped.iter().map(|s| id(s)).collect::<Result<_, _>>()?,
                 cycle: t.cycle,
             });
         }

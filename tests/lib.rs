@@ -4,6 +4,7 @@ mod attribution;
 mod attribution_props;
 mod common;
 mod examples;
+mod fold;
 mod lifecycle;
 mod lifecycle_props;
 mod scoring;

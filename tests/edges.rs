@@ -103,3 +103,21 @@ mod config_paths {
         );
     }
 }
+
+mod grade_extremes {
+    use leadflow::Grade;
+
+    #[test]
+    fn raised_saturates_at_the_ends_of_i32() {
+        let all: Vec<Grade> = ["F", "D-", "D", "C", "B-", "A", "A+"]
+            .iter()
+            .map(|g| g.parse().unwrap())
+            .collect();
+        for g in all {
+            assert_eq!(g.raised(i32::MAX).to_string(), "A+", "{g} raised by MAX");
+            assert_eq!(g.raised(i32::MIN).to_string(), "F", "{g} lowered by MIN");
+            assert_eq!(g.raised(i32::MAX - 1).steps(), 12);
+            assert_eq!(g.raised(i32::MIN + 1).steps(), 0);
+        }
+    }
+}

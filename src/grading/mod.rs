@@ -63,7 +63,7 @@ impl Grade {
 
     /// The grade `thirds` steps up (negative: down), clamped to `F ..= A+`.
     pub fn raised(self, thirds: i32) -> Grade {
-        Grade((i32::from(self.0) + thirds).clamp(0, 12) as u8)
+        Grade(i32::from(self.0).saturating_add(thirds).clamp(0, 12) as u8)
     }
 
     /// The position on the scale, 0 (`F`) to 12 (`A+`).

@@ -121,3 +121,181 @@ mod grade_extremes {
         }
     }
 }
+
+mod linear_compile {
+    use leadflow::{AttrValue, ConfigErrorKind, Engine};
+    use serde_json::{Value, json};
+
+    use crate::common::{activity, t};
+
+    fn rejected(config: Value) -> (String, ConfigErrorKind) {
+        let err = Engine::from_json(&config.to_string()).expect_err("must be rejected");
+        (err.path().to_owned(), err.kind().clone())
+    }
+
+    fn duplicate(id: &str) -> ConfigErrorKind {
+        ConfigErrorKind::DuplicateId { id: id.to_owned() }
+    }
+
+    const N: usize = 20_000;
+
+    #[test]
+    fn a_duplicate_rule_id_is_named_at_its_later_occurrence() {
+        let mut rules: Vec<Value> = (0..N)
+            .map(|i| json!({"id": format!("r{i}"), "when": {"kind": "k"}, "points": 1}))
+            .collect();
+        rules.push(json!({"id": "r7", "when": {"kind": "k"}, "points": 1}));
+        let (path, kind) = rejected(json!({
+            "lifecycle": {"preset": "default"}, "scoring": {"rules": rules}}));
+        assert_eq!(path, format!("scoring.rules[{N}].id"));
+        assert_eq!(kind, duplicate("r7"));
+    }
+
+    #[test]
+    fn a_duplicate_group_name_is_named_at_its_later_occurrence() {
+        let (path, kind) = rejected(json!({"lifecycle": {"preset": "default"},
+            "scoring": {"groups": [{"name": "a"}, {"name": "b"}, {"name": "a"}]}}));
+        assert_eq!(path, "scoring.groups[2].name");
+        assert_eq!(kind, duplicate("a"));
+    }
+
+    #[test]
+    fn a_duplicate_criterion_id_is_named_at_its_later_occurrence() {
+        let mut criteria: Vec<Value> = (0..N)
+            .map(|i| {
+                json!({"id": format!("c{i}"), "weight": 1,
+                            "when": {"attr": "industry", "op": "exists"}})
+            })
+            .collect();
+        criteria.insert(
+            3,
+            json!({"id": "c9999", "weight": 2, "when": {"attr": "x", "op": "exists"}}),
+        );
+        let (path, kind) = rejected(json!({
+            "lifecycle": {"preset": "default"}, "grading": {"criteria": criteria}}));
+        // The inserted one comes first; the original c9999 is now at 10000.
+        assert_eq!(path, "grading.criteria[10000].id");
+        assert_eq!(kind, duplicate("c9999"));
+    }
+
+    #[test]
+    fn a_duplicate_qualification_id_is_named_at_its_later_occurrence() {
+        let mut rules: Vec<Value> = (0..N)
+            .map(|i| {
+                json!({"id": format!("q{i}"), "when": {"stages": ["Anonymous"]},
+                            "then": "MQL"})
+            })
+            .collect();
+        rules.push(json!({"id": "q0", "when": {"stages": ["MQL"]}, "then": "SQL"}));
+        let (path, kind) = rejected(json!({
+            "lifecycle": {"preset": "default"}, "qualification": rules}));
+        assert_eq!(path, format!("qualification[{N}].id"));
+        assert_eq!(kind, duplicate("q0"));
+    }
+
+    #[test]
+    fn large_configs_compile() {
+        let groups: Vec<Value> = (0..100).map(|g| json!({"name": format!("g{g}")})).collect();
+        let rules: Vec<Value> = (0..N)
+            .map(|i| {
+                json!({"id": format!("r{i}"), "points": 1, "group": format!("g{}", i % 100),
+                "when": {"kind": format!("k{}", i % 50),
+                         "attrs": [{"attr": format!("a{}", i % 7), "op": "exists"}]}})
+            })
+            .collect();
+        let criteria: Vec<Value> = (0..N)
+            .map(|i| {
+                json!({"id": format!("c{i}"), "weight": 1 + i % 3,
+                            "when": {"attr": "industry", "op": "exists"}})
+            })
+            .collect();
+        let quals: Vec<Value> = (0..N)
+            .map(|i| {
+                json!({"id": format!("q{i}"), "then": "MQL",
+                "when": {"score": {"group": format!("g{}", i % 100), "min": 1e9}}})
+            })
+            .collect();
+        let engine = Engine::from_json(
+            &json!({"lifecycle": {"preset": "default"},
+                    "scoring": {"groups": groups, "rules": rules},
+                    "grading": {"criteria": criteria},
+                    "qualification": quals})
+            .to_string(),
+        )
+        .expect("a large, valid config compiles");
+        assert_eq!(engine.config().scoring.rules.len(), N);
+        // Kind k3 has rules i ≡ 3 (mod 50): 400 of them, and their attribute
+        // is a{i mod 7}. An activity with only a3 fires the rules of k3 whose
+        // i ≡ 3 (mod 7) too, i.e. i ≡ 3 (mod 350): 58 of them below 20 000.
+        let oracle = (0..N).filter(|i| i % 50 == 3 && i % 7 == 3).count();
+        assert_eq!(oracle, 58);
+        let mut lead = engine.new_lead("x");
+        engine.ingest(
+            &mut lead,
+            activity("e1", "x", 0, "k3", &[("a3", AttrValue::from("yes"))]),
+        );
+        assert_eq!(engine.score(&lead, t(1)), oracle as f64);
+    }
+
+    #[test]
+    fn rules_share_attribute_slots_per_kind_only() {
+        // Two kinds read the same attribute names in different orders; a
+        // slot mix-up between kinds or attributes would fire the wrong rules.
+        let engine = Engine::from_json(
+            &json!({"lifecycle": {"preset": "default"}, "scoring": {"rules": [
+                {"id": "a-url", "points": 1, "when": {"kind": "a",
+                    "attrs": [{"attr": "url", "op": "starts_with", "value": "/p"}]}},
+                {"id": "a-asset", "points": 10, "when": {"kind": "a",
+                    "attrs": [{"attr": "asset", "op": "equals", "value": "pdf"}]}},
+                {"id": "b-asset", "points": 100, "when": {"kind": "b",
+                    "attrs": [{"attr": "asset", "op": "equals", "value": "pdf"}]}},
+                {"id": "b-url", "points": 1000, "when": {"kind": "b",
+                    "attrs": [{"attr": "url", "op": "starts_with", "value": "/p"},
+                              {"attr": "asset", "op": "exists"}]}},
+                {"id": "a-url-again", "points": 10000, "when": {"kind": "a",
+                    "attrs": [{"attr": "url", "op": "contains", "value": "ricing"}]}}
+            ]}})
+            .to_string(),
+        )
+        .unwrap();
+        let mut lead = engine.new_lead("x");
+        let pricing = AttrValue::from("/pricing");
+        engine.ingest(
+            &mut lead,
+            activity("e1", "x", 0, "a", &[("url", pricing.clone())]),
+        );
+        assert_eq!(engine.score(&lead, t(1)), 10_001.0);
+        engine.ingest(
+            &mut lead,
+            activity(
+                "e2",
+                "x",
+                2,
+                "b",
+                &[("url", pricing), ("asset", "PDF".into())],
+            ),
+        );
+        assert_eq!(engine.score(&lead, t(3)), 10_001.0 + 1_100.0);
+    }
+
+    #[test]
+    fn the_default_group_can_be_named_when_no_groups_are_given() {
+        let ok = Engine::from_json(
+            &json!({"lifecycle": {"preset": "default"}, "scoring": {"rules": [
+                {"id": "r", "points": 1, "group": "default", "when": {"kind": "k"}}]}})
+            .to_string(),
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+        let (path, kind) = rejected(json!({"lifecycle": {"preset": "default"},
+            "scoring": {"groups": [{"name": "a"}], "rules": [
+                {"id": "r", "points": 1, "group": "default", "when": {"kind": "k"}}]}}));
+        assert_eq!(path, "scoring.rules[0].group");
+        assert_eq!(
+            kind,
+            ConfigErrorKind::Unknown {
+                what: "score group".into(),
+                name: "default".into()
+            }
+        );
+    }
+}

@@ -299,3 +299,97 @@ mod linear_compile {
         );
     }
 }
+
+mod contains_linear {
+    use leadflow::{AttrValue, Engine, Verdict};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use crate::common::attrs;
+
+    /// The verdict of `title contains needle` on a lead whose title is `hay`.
+    fn contains(needle: &str, hay: &str) -> bool {
+        let engine = Engine::from_json(
+            &json!({"lifecycle": {"preset": "default"}, "grading": {"criteria": [
+                {"id": "c", "weight": 1,
+                 "when": {"attr": "title", "op": "contains", "value": needle}}]}})
+            .to_string(),
+        )
+        .unwrap();
+        let mut lead = engine.new_lead("x");
+        engine.ingest(
+            &mut lead,
+            attrs("e1", "x", 0, &[("title", AttrValue::from(hay))], &[]),
+        );
+        match engine.grade_card(&lead).criteria[0].verdict {
+            Verdict::Matched => true,
+            Verdict::Mismatched => false,
+            other => panic!("the attribute is known: {other:?}"),
+        }
+    }
+
+    /// Brute force over byte windows, folding `A..=Z` by hand.
+    fn oracle(needle: &str, hay: &str) -> bool {
+        let fold = |b: u8| if b.is_ascii_uppercase() { b + 32 } else { b };
+        let (n, h) = (needle.as_bytes(), hay.as_bytes());
+        (0..=h.len().saturating_sub(n.len()))
+            .any(|i| h.len() >= i + n.len() && (0..n.len()).all(|j| fold(h[i + j]) == fold(n[j])))
+    }
+
+    // Letters in both cases, non-ASCII letters whose case folding ASCII
+    // rules must not touch (`é`/`É`, the Kelvin sign, `ß`), and a digit.
+    const HAY: &str = "[aAbBkKéÉ\u{212A}ß1]{0,24}";
+    const NONEMPTY_HAY: &str = "[aAbBkKéÉ\u{212A}ß1]{1,24}";
+    const NEEDLE: &str = "[aAbBkKéÉ\u{212A}ß1]{1,4}";
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn matches_brute_force(
+            hay in HAY,
+            needle in NEEDLE,
+        ) {
+            prop_assert_eq!(contains(&needle, &hay), oracle(&needle, &hay));
+        }
+
+        #[test]
+        fn finds_case_flipped_slices(
+            hay in NONEMPTY_HAY,
+            cut in any::<proptest::sample::Index>(),
+            len in 1usize..6,
+        ) {
+            let chars: Vec<char> = hay.chars().collect();
+            let start = cut.index(chars.len());
+            let end = (start + len).min(chars.len());
+            let needle: String = chars[start..end]
+                .iter()
+                .map(|c| if c.is_ascii_lowercase() { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+                .collect();
+            prop_assert!(oracle(&needle, &hay));
+            prop_assert!(contains(&needle, &hay), "{needle:?} in {hay:?}");
+        }
+    }
+
+    #[test]
+    fn non_ascii_case_is_not_folded() {
+        assert!(!contains("é", "CAFÉ"));
+        assert!(contains("É", "cafÉ"));
+        assert!(contains("caf", "CAFÉ"));
+        assert!(
+            !contains("k", "\u{212A}elvin"),
+            "the Kelvin sign is not ASCII k"
+        );
+    }
+
+    #[test]
+    fn a_long_needle_in_a_long_text_finishes() {
+        let hay = "a".repeat(1 << 20);
+        let miss = format!("{}b", "a".repeat(9_999));
+        assert!(!contains(&miss, &hay));
+        let hit = format!("{}A", "a".repeat(9_999));
+        assert!(contains(&hit, &hay.to_uppercase()));
+        let end = format!("{hay}B");
+        assert!(contains(&miss, &end));
+    }
+}

@@ -393,3 +393,251 @@ mod contains_linear {
         assert!(contains(&miss, &end));
     }
 }
+
+mod ndjson {
+    use std::io::{BufReader, Read};
+
+    use leadflow::{
+        Actor, DEFAULT_MAX_LINE_BYTES, Event, EventBody, EventReader, ReadError, ReadErrorKind,
+    };
+    use proptest::prelude::*;
+
+    use crate::common::t;
+
+    /// An event line for `id` at minute `m`, and the event it must read as.
+    fn line(id: &str, m: i64) -> (String, Event) {
+        let at = t(m);
+        let text = format!(
+            r#"{{"id": "{id}", "lead": "ada@acme.test", "at": "{}", "body": {{"type": "advanced", "to": "MQL", "actor": "sales"}}}}"#,
+            at.to_rfc3339()
+        );
+        let event = Event::new(
+            id,
+            "ada@acme.test",
+            at,
+            EventBody::Advanced {
+                to: "MQL".into(),
+                actor: Actor::Sales,
+                reason: None,
+            },
+        );
+        (text, event)
+    }
+
+    fn read(text: &str) -> Vec<Result<Event, ReadError>> {
+        EventReader::new(text.as_bytes()).collect()
+    }
+
+    #[test]
+    fn a_good_stream_reads_every_event_in_order() {
+        let lines: Vec<_> = (0..3).map(|i| line(&format!("e{i}"), i)).collect();
+        let text: String = lines.iter().map(|(l, _)| format!("{l}\n")).collect();
+        let events: Vec<Event> = read(&text).into_iter().map(Result::unwrap).collect();
+        let expected: Vec<Event> = lines.into_iter().map(|(_, e)| e).collect();
+        assert_eq!(events, expected);
+    }
+
+    #[test]
+    fn blank_lines_are_skipped_but_counted_and_line_ends_vary() {
+        let (a, ea) = line("a", 0);
+        let (b, eb) = line("b", 1);
+        // CRLF, blank and whitespace-only lines, no line end at the end.
+        let text = format!("\n{a}\r\n   \n\t\r\n{b}");
+        let mut reader = EventReader::new(text.as_bytes());
+        assert_eq!(reader.next().unwrap().unwrap(), ea);
+        assert_eq!(reader.line(), 2);
+        assert_eq!(reader.next().unwrap().unwrap(), eb);
+        assert_eq!(reader.line(), 5);
+        assert!(reader.next().is_none());
+        assert!(reader.next().is_none(), "fused");
+        assert!(read("").is_empty());
+        assert!(read("\n\n  \n").is_empty());
+    }
+
+    #[test]
+    fn bad_json_on_line_3_names_line_3() {
+        let (a, _) = line("a", 0);
+        let text = format!("{a}\n\n{{\"id\": \"b\", \"lead\": \n{a}\n");
+        let items = read(&text);
+        assert_eq!(items.len(), 3, "the bad line does not end the stream");
+        let err = items[1].as_ref().unwrap_err();
+        assert_eq!(err.line(), 3);
+        assert!(
+            matches!(err.kind(), ReadErrorKind::Json { message, column: 20 }
+                if message == "EOF while parsing a value"),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "line 3: EOF while parsing a value at column 20"
+        );
+        // Strict collection stops at it.
+        let strict: Result<Vec<Event>, _> = EventReader::new(text.as_bytes()).collect();
+        assert_eq!(strict.unwrap_err().line(), 3);
+    }
+
+    #[test]
+    fn shape_errors_carry_the_serde_message() {
+        let (a, _) = line("a", 0);
+        let text = a.replace("\"advanced\"", "\"teleported\"");
+        let err = read(&text).remove(0).unwrap_err();
+        assert_eq!(err.line(), 1);
+        assert!(
+            err.to_string()
+                .starts_with("line 1: unknown variant `teleported`, expected one of"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn empty_ids_are_rejected_by_name() {
+        let (a, _) = line("a", 0);
+        let no_id = a.replace(r#""id": "a""#, r#""id": """#);
+        let blank_lead = a.replace(r#""lead": "ada@acme.test""#, r#""lead": "  ""#);
+        let items = read(&format!("{no_id}\n{blank_lead}\n{a}\n"));
+        let msgs: Vec<String> = items
+            .iter()
+            .map(|r| {
+                r.as_ref()
+                    .map_or_else(ToString::to_string, |e| e.id.to_string())
+            })
+            .collect();
+        assert_eq!(
+            msgs,
+            [
+                "line 1: event id must not be empty",
+                "line 2: lead id must not be empty",
+                "a"
+            ]
+        );
+    }
+
+    #[test]
+    fn tolerant_mode_collects_bad_lines_and_returns_the_good_events() {
+        let lines: Vec<_> = (0..4).map(|i| line(&format!("e{i}"), i)).collect();
+        let text = format!(
+            "{}\nnot json\n{}\n\n{{\"id\": \"x\"}}\n{}\n{}\n",
+            lines[0].0, lines[1].0, lines[2].0, lines[3].0
+        );
+        let (events, errors) = EventReader::new(text.as_bytes()).collect_tolerant();
+        let expected: Vec<Event> = lines.into_iter().map(|(_, e)| e).collect();
+        assert_eq!(events, expected);
+        let at: Vec<u64> = errors.iter().map(ReadError::line).collect();
+        assert_eq!(at, [2, 5]);
+        assert!(
+            errors
+                .iter()
+                .all(|e| matches!(e.kind(), ReadErrorKind::Json { .. }))
+        );
+    }
+
+    #[test]
+    fn an_overlong_line_is_an_error_for_that_line_only() {
+        let (a, ea) = line("a", 0);
+        let (b, eb) = line("b", 1);
+        let max = a.len();
+        // Exactly at the limit (padded with spaces JSON ignores) is fine;
+        // one byte over is not, with or without a line end.
+        let at_limit = format!("{b:<max$}");
+        assert_eq!(at_limit.len(), max);
+        let over = format!("{b:<0$}", max + 1);
+        let text = format!("{a}\n{over}\n{at_limit}\r\n{over}");
+        let items: Vec<_> = EventReader::new(text.as_bytes())
+            .max_line_bytes(max)
+            .collect();
+        assert_eq!(items.len(), 4);
+        assert_eq!(items[0].as_ref().unwrap(), &ea);
+        assert_eq!(items[2].as_ref().unwrap(), &eb);
+        for (i, line) in [(1, 2), (3, 4)] {
+            let err = items[i].as_ref().unwrap_err();
+            assert_eq!(err.line(), line);
+            assert!(matches!(err.kind(), ReadErrorKind::TooLong { max: m } if *m == max));
+            assert_eq!(
+                err.to_string(),
+                format!("line {line}: line is longer than {max} bytes")
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_limit_is_one_mebibyte() {
+        assert_eq!(DEFAULT_MAX_LINE_BYTES, 1 << 20);
+        let (a, ea) = line("a", 0);
+        let huge = format!("{{\"id\": \"{}\"}}", "x".repeat(1 << 20));
+        let items = read(&format!("{huge}\n{a}\n"));
+        assert!(matches!(
+            items[0].as_ref().unwrap_err().kind(),
+            ReadErrorKind::TooLong { max: 1_048_576 }
+        ));
+        assert_eq!(items[1].as_ref().unwrap(), &ea);
+    }
+
+    /// Gives its bytes, then fails.
+    struct Failing(&'static [u8]);
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let n = self.0.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn an_io_error_names_the_line_being_read_and_ends_the_stream() {
+        let mut reader = EventReader::new(BufReader::new(Failing(b"\n\n{\"id\"")));
+        let err = reader.next().unwrap().unwrap_err();
+        assert_eq!(err.line(), 3);
+        assert!(matches!(err.kind(), ReadErrorKind::Io { .. }));
+        assert_eq!(err.to_string(), "line 3: reading failed: disk on fire");
+        assert!(reader.next().is_none());
+    }
+
+    #[test]
+    fn the_example_stream_reads_as_serde_reads_each_line() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/events.ndjson");
+        let text = std::fs::read_to_string(path).unwrap();
+        let oracle: Vec<Event> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let file = std::fs::File::open(path).unwrap();
+        let events: Vec<Event> = EventReader::new(BufReader::new(file))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(events.len() > 10);
+        assert_eq!(events, oracle);
+    }
+
+    #[test]
+    fn reader_and_errors_are_send_and_sync() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<ReadError>();
+        check::<EventReader<std::io::BufReader<std::fs::File>>>();
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in proptest::collection::vec(
+                prop_oneof![any::<u8>(), Just(b'\n'), Just(b'{'), Just(b'"')], 0..400),
+            max in 0usize..64,
+        ) {
+            let lines = bytes.split(|b| *b == b'\n').count() as u64;
+            let mut last = 0;
+            for item in EventReader::new(bytes.as_slice()).max_line_bytes(max) {
+                let n = match item {
+                    Ok(_) => continue,
+                    Err(e) => e.line(),
+                };
+                prop_assert!(n > last && n <= lines, "line {} of {}", n, lines);
+                last = n;
+            }
+        }
+    }
+}

@@ -99,13 +99,15 @@ impl<R: BufRead> EventReader<R> {
         let cap = u64::try_from(self.max_line)
             .unwrap_or(u64::MAX)
             .saturating_add(2);
+        // Counted first, so that an I/O error names the line being read.
+        self.line += 1;
         let n = (&mut self.reader)
             .take(cap)
             .read_until(b'\n', &mut self.buf)?;
         if n == 0 {
+            self.line -= 1;
             return Ok(None);
         }
-        self.line += 1;
         if self.buf.last() == Some(&b'\n') {
             self.buf.pop();
         } else if u64::try_from(n).is_ok_and(|n| n == cap) {
@@ -142,7 +144,7 @@ impl<R: BufRead> Iterator for EventReader<R> {
                 Err(e) => {
                     self.done = true;
                     return Some(Err(ReadError::new(
-                        self.line + 1,
+                        self.line,
                         ReadErrorKind::Io { error: e },
                     )));
                 }

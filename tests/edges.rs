@@ -595,6 +595,13 @@ mod ndjson {
         assert!(matches!(err.kind(), ReadErrorKind::Io { .. }));
         assert_eq!(err.to_string(), "line 3: reading failed: disk on fire");
         assert!(reader.next().is_none());
+        // Also while reading past an overlong line.
+        let mut reader =
+            EventReader::new(BufReader::new(Failing(b"\n0123456789"))).max_line_bytes(3);
+        let err = reader.next().unwrap().unwrap_err();
+        assert_eq!(err.line(), 2);
+        assert!(matches!(err.kind(), ReadErrorKind::Io { .. }));
+        assert!(reader.next().is_none());
     }
 
     #[test]

@@ -150,5 +150,151 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// One lead's stream of `n` scored activities, one minute apart.
+fn one_lead(n: usize) -> Vec<Event> {
+    let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    (0..n)
+        .map(|i| {
+            let kind = ["page_view", "email_click", "form_submit", "bounce"][i % 4];
+            Event::new(
+                format!("e{i:08}"),
+                "lead",
+                start + TimeDelta::minutes(i as i64),
+                EventBody::Activity {
+                    kind: kind.into(),
+                    channel: None,
+                    campaign: None,
+                    attrs: Default::default(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// `n` identifications forming one chain: `L{k}` identifies `L{k-1}`.
+fn chain(n: usize) -> Vec<Event> {
+    let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    (1..=n)
+        .map(|k| {
+            Event::new(
+                format!("c{k:08}"),
+                format!("L{k}").as_str(),
+                start + TimeDelta::minutes(k as i64),
+                EventBody::Identified {
+                    visitor: format!("L{}", k - 1).into(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Times `iters` runs of feeding `stream` one event at a time into a fresh
+/// store that ends with one lead.
+fn store_one_by_one(engine: &Engine, iters: u64, stream: &[Event]) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let input = stream.to_vec();
+        let mut store = leadflow::LeadStore::new(engine.clone());
+        let start = Instant::now();
+        for e in input {
+            black_box(store.ingest(e));
+        }
+        total += start.elapsed();
+        assert_eq!(store.len(), 1);
+    }
+    total
+}
+
+/// The growth of each arrival shape a user can send: in order, jittered
+/// (every tenth event swapped with its neighbour), reversed (one by one and
+/// as a batch), and identity chains (forward, reversed, bulk). Each shape
+/// is timed at two sizes: linear work shows the same throughput at both.
+fn shapes(c: &mut Criterion) {
+    let engine = Engine::from_json(
+        r#"{"lifecycle": {"preset": "default"},
+            "scoring": {"rules": [
+              {"id": "v", "when": {"kind": "page_view"}, "points": 1},
+              {"id": "c", "when": {"kind": "email_click"}, "points": 3},
+              {"id": "f", "when": {"kind": "form_submit"}, "points": 10},
+              {"id": "b", "when": {"kind": "bounce"}, "points": -5}]},
+            "qualification": [{"id": "mql", "when": {"score": {"min": 50}}, "then": "MQL"}]}"#,
+    )
+    .unwrap();
+    let mut group = c.benchmark_group("shapes");
+    group.sample_size(10);
+    for n in [20_000usize, 100_000] {
+        let in_order = one_lead(n);
+        let mut jittered = in_order.clone();
+        for i in (0..n.saturating_sub(1)).step_by(10) {
+            jittered.swap(i, i + 1);
+        }
+        let reversed: Vec<Event> = in_order.iter().rev().cloned().collect();
+        group.throughput(Throughput::Elements(n as u64));
+        for (name, stream) in [("in_order", &in_order), ("jittered", &jittered)] {
+            group.bench_function(format!("ingest_{name}_{n}"), |b| {
+                b.iter_custom(|iters| {
+                    timed(iters, std::slice::from_ref(stream), |data| {
+                        one_by_one(&engine, data, |lead, e| {
+                            black_box(engine.ingest(lead, e));
+                        })
+                    })
+                })
+            });
+        }
+        group.bench_function(format!("ingest_batch_reversed_{n}"), |b| {
+            b.iter_custom(|iters| {
+                timed(iters, std::slice::from_ref(&reversed), |data| {
+                    data.into_iter()
+                        .map(|evs| {
+                            let mut lead = engine.new_lead("lead");
+                            black_box(engine.ingest_batch(&mut lead, evs));
+                            lead
+                        })
+                        .collect()
+                })
+            })
+        });
+        let links = chain(n);
+        let back: Vec<Event> = links.iter().rev().cloned().collect();
+        group.bench_function(format!("identity_chain_forward_{n}"), |b| {
+            b.iter_custom(|iters| store_one_by_one(&engine, iters, &links))
+        });
+        group.bench_function(format!("identity_chain_ingest_all_{n}"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let input = back.clone();
+                    let mut store = leadflow::LeadStore::new(engine.clone());
+                    let start = Instant::now();
+                    store.ingest_all(input);
+                    total += start.elapsed();
+                    assert_eq!(store.len(), 1);
+                }
+                total
+            })
+        });
+    }
+    // Fully reversed one by one is quadratic by nature (every event refolds
+    // the whole log after it): timed at small sizes to state the law.
+    for n in [2_000usize, 8_000] {
+        let reversed: Vec<Event> = one_lead(n).into_iter().rev().collect();
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(format!("ingest_reversed_one_by_one_{n}"), |b| {
+            b.iter_custom(|iters| {
+                timed(iters, std::slice::from_ref(&reversed), |data| {
+                    one_by_one(&engine, data, |lead, e| {
+                        black_box(engine.ingest(lead, e));
+                    })
+                })
+            })
+        });
+        let back: Vec<Event> = chain(n).into_iter().rev().collect();
+        group.bench_function(format!("identity_chain_reversed_one_by_one_{n}"), |b| {
+            b.iter_custom(|iters| store_one_by_one(&engine, iters, &back))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, shapes);
 criterion_main!(benches);

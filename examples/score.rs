@@ -13,10 +13,10 @@
 //! 3339; default: the latest event time). Scores print with up to two
 //! decimals; an ungraded lead has an empty grade.
 
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::process::ExitCode;
 
-use leadflow::{Engine, Event, LeadStore, Timestamp};
+use leadflow::{Engine, Event, EventReader, LeadStore, Timestamp};
 
 struct Args {
     config: String,
@@ -64,17 +64,9 @@ fn read_events(path: &str) -> Result<Vec<Event>, String> {
     } else {
         Box::new(std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?)
     };
-    let mut events = Vec::new();
-    for (i, line) in BufReader::new(reader).lines().enumerate() {
-        let line = line.map_err(|e| format!("{path}: line {}: {e}", i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let event: Event =
-            serde_json::from_str(&line).map_err(|e| format!("{path}: line {}: {e}", i + 1))?;
-        events.push(event);
-    }
-    Ok(events)
+    EventReader::new(BufReader::new(reader))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{path}: {e}"))
 }
 
 /// A CSV field, quoted when it needs to be.

@@ -8,6 +8,7 @@
 //! read as a number for `range` and numeric `equals` when it parses as one.
 //! There are no regular expressions, so matching time is linear in the text.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
@@ -306,11 +307,21 @@ pub(crate) fn lookup<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a AttrValue> 
         .map(|(_, v)| v)
 }
 
-fn contains_ignore_ascii_case(hay: &str, needle_lower: &str) -> bool {
-    let n = needle_lower.as_bytes();
-    n.is_empty()
-        || hay
-            .as_bytes()
-            .windows(n.len())
-            .any(|w| w.eq_ignore_ascii_case(n))
+/// Whether `hay` contains `needle`, ignoring ASCII case (other bytes are
+/// compared exactly). Linear in both lengths: the text is lowered only when
+/// it has an ASCII capital, then searched with `str::contains` (two-way).
+fn contains_ignore_ascii_case(hay: &str, needle: &str) -> bool {
+    fn lowered(s: &str) -> Cow<'_, str> {
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(s.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(s)
+        }
+    }
+    if needle.len() > hay.len() {
+        return false;
+    }
+    // The compiled needle is already lowered, except a number's text
+    // (`NaN`): lowering again is then a no-op scan.
+    lowered(hay).contains(&*lowered(needle))
 }

@@ -212,19 +212,60 @@ impl Engine {
 
     /// Parses a JSON config and compiles it.
     ///
+    /// A JSON-level mistake names the item it is in, in the same form as the
+    /// validation errors: an unknown field `pointz` in the first scoring rule
+    /// is reported at `scoring.rules[0].pointz`, a malformed duration at
+    /// `lifecycle.stages[1].within`. Text that is not JSON at all is
+    /// reported at `config`.
+    ///
     /// # Errors
     /// [`ConfigErrorKind::Syntax`] when the text is not valid JSON of the
-    /// config's shape (unknown fields included, with line and column), or any
-    /// error of [`Engine::new`].
+    /// config's shape (unknown fields included; the message keeps the line
+    /// and column), or any error of [`Engine::new`].
     pub fn from_json(json: &str) -> Result<Self, ConfigError> {
-        let config: EngineConfig = serde_json::from_str(json).map_err(|e| {
-            ConfigError::new(
-                "config",
-                ConfigErrorKind::Syntax {
-                    message: e.to_string(),
-                },
-            )
+        use serde_path_to_error::Segment;
+        // The path in our form (`scoring.rules[0].pointz`), the serde message
+        // as it is (with line and column).
+        let syntax = |segments: &[Segment], e: serde_json::Error| {
+            let mut path = String::new();
+            for segment in segments {
+                match segment {
+                    Segment::Seq { index } => path.push_str(&format!("[{index}]")),
+                    Segment::Map { key } | Segment::Enum { variant: key } => {
+                        if !path.is_empty() {
+                            path.push('.');
+                        }
+                        path.push_str(key);
+                    }
+                    Segment::Unknown => {}
+                }
+            }
+            let message = e.to_string();
+            // The path names an unknown field itself, except inside serde's
+            // buffered (tagged or untagged) enums, where it ends at the item
+            // holding it: then name the field from the message.
+            if let Some((field, _)) = message
+                .strip_prefix("unknown field `")
+                .and_then(|rest| rest.split_once('`'))
+                && path.rsplit(['.', ']']).next() != Some(field)
+            {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(field);
+            }
+            if path.is_empty() {
+                path.push_str("config");
+            }
+            ConfigError::new(path, ConfigErrorKind::Syntax { message })
+        };
+        let mut de = serde_json::Deserializer::from_str(json);
+        let config: EngineConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let segments: Vec<Segment> = e.path().iter().cloned().collect();
+            syntax(&segments, e.into_inner())
         })?;
+        // Trailing characters after the document.
+        de.end().map_err(|e| syntax(&[], e))?;
         Self::new(config)
     }
 

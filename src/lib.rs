@@ -51,6 +51,8 @@
 //!   [`Engine::ingest`] is lenient (a rejected event stays in the log as
 //!   ignored, with its reason); [`Engine::apply`] is strict (a rejected event
 //!   returns an [`EventError`] and leaves the lead unchanged).
+//! * **Events in, from anywhere.** [`Event`] is serde data; [`EventReader`]
+//!   streams it from NDJSON, naming the line of every bad one.
 //! * **Forward-only.** Ordinary moves go up by rank. Moving down takes a
 //!   recycle or regress event carrying a [`Reason`]; there is no bypass.
 //!
@@ -73,6 +75,7 @@ pub mod grading;
 mod hash;
 mod lead;
 pub mod lifecycle;
+mod ndjson;
 mod persist;
 pub mod qualify;
 pub mod scoring;
@@ -97,6 +100,7 @@ pub use lifecycle::{
     Lifecycle, LifecycleConfig, Milestone, Preset, SlaState, SlaStatus, Stage, StageConfig,
     StageId, StageKind, StageKindName, StageState, Transition, TransitionKind,
 };
+pub use ndjson::{DEFAULT_MAX_LINE_BYTES, EventReader, ReadError, ReadErrorKind};
 pub use persist::{RestoreError, SavedLead};
 pub use qualify::{ConditionConfig, QualificationConfig, Rearm, ScoreAtLeast};
 pub use scoring::{

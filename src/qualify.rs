@@ -43,6 +43,8 @@
 //! Rules are evaluated in config order, each seeing the moves of the ones
 //! before.
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::attr::{Attrs, Lists, Predicate, PredicateConfig};
@@ -149,13 +151,14 @@ impl Qualifier {
         lists: &Lists,
     ) -> Result<Vec<Self>, ConfigError> {
         let mut out: Vec<Qualifier> = Vec::with_capacity(rules.len());
+        let mut ids: HashSet<&str> = HashSet::with_capacity(rules.len());
         for (i, r) in rules.iter().enumerate() {
             let p = |f: &str| format!("qualification[{i}]{f}");
             let err = |f: &str, k| ConfigError::new(p(f), k);
             if r.id.trim().is_empty() {
                 return Err(err(".id", ConfigErrorKind::EmptyName));
             }
-            if out.iter().any(|q| q.id == r.id) {
+            if !ids.insert(r.id.as_str()) {
                 return Err(err(
                     ".id",
                     ConfigErrorKind::DuplicateId { id: r.id.clone() },

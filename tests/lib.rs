@@ -3,6 +3,7 @@
 mod attribution;
 mod attribution_props;
 mod common;
+mod edges;
 mod examples;
 mod fold;
 mod lifecycle;

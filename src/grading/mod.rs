@@ -29,6 +29,7 @@
 //! thresholds, `[100, 50, 25]` by default, so a score of 100 or more is band
 //! 1, 50 or more band 2, 25 or more band 3, anything else band 4.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -63,7 +64,7 @@ impl Grade {
 
     /// The grade `thirds` steps up (negative: down), clamped to `F ..= A+`.
     pub fn raised(self, thirds: i32) -> Grade {
-        Grade((i32::from(self.0) + thirds).clamp(0, 12) as u8)
+        Grade(i32::from(self.0).saturating_add(thirds).clamp(0, 12) as u8)
     }
 
     /// The position on the scale, 0 (`F`) to 12 (`A+`).
@@ -228,6 +229,7 @@ impl Profile {
         groups: &[String],
     ) -> Result<Self, ConfigError> {
         let mut criteria: Vec<Criterion> = Vec::with_capacity(c.criteria.len());
+        let mut ids: HashSet<&str> = HashSet::with_capacity(c.criteria.len());
         for (i, cc) in c.criteria.iter().enumerate() {
             let path = format!("grading.criteria[{i}]");
             if cc.id.trim().is_empty() {
@@ -236,7 +238,7 @@ impl Profile {
                     ConfigErrorKind::EmptyName,
                 ));
             }
-            if criteria.iter().any(|x| x.id == cc.id) {
+            if !ids.insert(cc.id.as_str()) {
                 return Err(ConfigError::new(
                     format!("{path}.id"),
                     ConfigErrorKind::DuplicateId { id: cc.id.clone() },

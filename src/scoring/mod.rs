@@ -55,7 +55,7 @@ mod state;
 pub use state::{Adjustment, CardEntry, GroupCard, ScoreCard};
 pub(crate) use state::{ScoreMark, ScoreState};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 
 use serde::{Deserialize, Serialize};
@@ -260,12 +260,15 @@ impl Model {
             )),
             _ => Ok(()),
         };
-        let mut groups: Vec<Group> = Vec::new();
+        // Compiling is linear in the config: names and ids are checked and
+        // looked up through hash maps, not by scanning what came before.
+        let mut groups: Vec<Group> = Vec::with_capacity(c.groups.len());
+        let mut group_at: HashMap<&str, usize> = HashMap::with_capacity(c.groups.len());
         for (i, g) in c.groups.iter().enumerate() {
             if g.name.trim().is_empty() {
                 return Err(err(format!("groups[{i}].name"), ConfigErrorKind::EmptyName));
             }
-            if groups.iter().any(|x| x.name == g.name) {
+            if group_at.insert(g.name.as_str(), i).is_some() {
                 return Err(err(
                     format!("groups[{i}].name"),
                     ConfigErrorKind::DuplicateId { id: g.name.clone() },
@@ -298,6 +301,7 @@ impl Model {
                 min: f64::NEG_INFINITY,
                 max: f64::INFINITY,
             });
+            group_at.insert("default", 0);
         }
         if groups.len() > usize::from(u16::MAX) {
             return Err(err(
@@ -352,12 +356,15 @@ impl Model {
         };
         let mut rules: Vec<Rule> = Vec::with_capacity(c.rules.len());
         let mut by_kind: HashMap<String, KindIndex, BuildHasherDefault<Fx>> = HashMap::default();
+        let mut rule_ids: HashSet<&str> = HashSet::with_capacity(c.rules.len());
+        // The slot of each (kind, attribute) in its kind's attribute list.
+        let mut slots: HashMap<(&str, &str), usize> = HashMap::new();
         for (i, r) in c.rules.iter().enumerate() {
             let p = |f: &str| format!("rules[{i}]{f}");
             if r.id.trim().is_empty() {
                 return Err(err(p(".id"), ConfigErrorKind::EmptyName));
             }
-            if rules.iter().any(|x| x.id == r.id) {
+            if !rule_ids.insert(r.id.as_str()) {
                 return Err(err(
                     p(".id"),
                     ConfigErrorKind::DuplicateId { id: r.id.clone() },
@@ -369,7 +376,7 @@ impl Model {
             finite(p(".points"), Some(r.points), "points")?;
             let group = match &r.group {
                 None => 0,
-                Some(name) => groups.iter().position(|g| &g.name == name).ok_or_else(|| {
+                Some(name) => group_at.get(name.as_str()).copied().ok_or_else(|| {
                     err(
                         p(".group"),
                         ConfigErrorKind::Unknown {
@@ -409,13 +416,12 @@ impl Model {
             for (j, pc) in r.when.attrs.iter().enumerate() {
                 let pred =
                     Predicate::compile(pc, lists, &format!("scoring.rules[{i}].when.attrs[{j}]"))?;
-                let slot = match index.attrs.iter().position(|a| a == pred.attr()) {
-                    Some(k) => k,
-                    None => {
+                let slot = *slots
+                    .entry((r.when.kind.as_str(), pc.attr.as_str()))
+                    .or_insert_with(|| {
                         index.attrs.push(pred.attr().to_owned());
                         index.attrs.len() - 1
-                    }
-                };
+                    });
                 preds.push((slot, pred));
             }
             index.rules.push(rules.len() as u32);

@@ -1,0 +1,243 @@
+//! Reading events from NDJSON: one JSON [`Event`] per line.
+//!
+//! ```
+//! use leadflow::{Event, EventReader};
+//!
+//! let text = r#"{"id": "e1", "lead": "ada@acme.test", "at": "2026-03-02T09:00:00Z", "body": {"type": "identified", "visitor": "v-1"}}
+//!
+//! {"id": "e2", "lead": "ada@acme.test", "at": "2026-03-02T10:00:00Z", "body": {"type": "advanced", "to": "MQL", "actor": "marketing"}}
+//! "#;
+//! // Strict: the first bad line is the error (`?`); blank lines are skipped.
+//! let events: Vec<Event> = EventReader::new(text.as_bytes()).collect::<Result<_, _>>()?;
+//! assert_eq!(events.len(), 2);
+//!
+//! // Tolerant: keep the good events, collect the bad lines.
+//! let bad = format!("{text}{{\"id\": \"e3\", \"lead\": \"bob@globex.test\"}}\n");
+//! let (events, errors) = EventReader::new(bad.as_bytes()).collect_tolerant();
+//! assert_eq!(events.len(), 2);
+//! assert_eq!(errors[0].line(), 4);
+//! assert_eq!(errors[0].to_string(), "line 4: missing field `at` at column 39");
+//! # Ok::<(), leadflow::ReadError>(())
+//! ```
+//!
+//! Lines that are empty or only whitespace are skipped (they still count
+//! for line numbers). A line may end in `\n` or `\r\n`; the last line needs
+//! no line end. A line longer than the limit ([`DEFAULT_MAX_LINE_BYTES`],
+//! or [`EventReader::max_line_bytes`]) is an error for that line, read past
+//! without being held in memory; memory use is bounded by the limit.
+
+use std::io::{BufRead, Read};
+use std::iter::FusedIterator;
+
+use crate::event::Event;
+
+/// The default limit on the length of one line: 1 MiB, line end excluded.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+
+/// A streaming reader of NDJSON events, an iterator of
+/// `Result<Event, ReadError>`.
+///
+/// Each item is one non-blank line: its event, or a [`ReadError`] naming the
+/// line (1-based) and the problem. A bad line does not end the stream: the
+/// next call reads the next line, so a host may skip bad lines (or use
+/// [`EventReader::collect_tolerant`]). An I/O error ends it: it is the last
+/// item.
+#[derive(Debug)]
+pub struct EventReader<R> {
+    reader: R,
+    line: u64,
+    max_line: usize,
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl<R: BufRead> EventReader<R> {
+    /// A reader over `reader`, with the default line limit.
+    pub fn new(reader: R) -> Self {
+        Self {
+            reader,
+            line: 0,
+            max_line: DEFAULT_MAX_LINE_BYTES,
+            buf: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// The same reader with another limit on the length of one line, in
+    /// bytes, line end excluded.
+    pub fn max_line_bytes(mut self, max: usize) -> Self {
+        self.max_line = max;
+        self
+    }
+
+    /// The number of the last line read (1-based; 0 before the first).
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// Reads the whole stream, keeping going past bad lines: the good events
+    /// in stream order, and an error for every bad line (and the I/O error
+    /// that ended the stream, if one did).
+    pub fn collect_tolerant(self) -> (Vec<Event>, Vec<ReadError>) {
+        let mut events = Vec::new();
+        let mut errors = Vec::new();
+        for item in self {
+            match item {
+                Ok(event) => events.push(event),
+                Err(err) => errors.push(err),
+            }
+        }
+        (events, errors)
+    }
+
+    /// Reads the next line into `buf`, line end removed. `Ok(None)` at the
+    /// end of the stream; `Ok(Some(false))` for a line over the limit, which
+    /// has been read past.
+    fn next_line(&mut self) -> std::io::Result<Option<bool>> {
+        self.buf.clear();
+        // At most the limit, plus two bytes for a `\r\n` line end.
+        let cap = u64::try_from(self.max_line)
+            .unwrap_or(u64::MAX)
+            .saturating_add(2);
+        // Counted first, so that an I/O error names the line being read.
+        self.line += 1;
+        let n = (&mut self.reader)
+            .take(cap)
+            .read_until(b'\n', &mut self.buf)?;
+        if n == 0 {
+            self.line -= 1;
+            return Ok(None);
+        }
+        if self.buf.last() == Some(&b'\n') {
+            self.buf.pop();
+        } else if u64::try_from(n).is_ok_and(|n| n == cap) {
+            // Cut off by the cap: the line goes on; read past it.
+            self.buf.clear();
+            self.reader.skip_until(b'\n')?;
+            return Ok(Some(false));
+        }
+        if self.buf.last() == Some(&b'\r') {
+            self.buf.pop();
+        }
+        if self.buf.len() > self.max_line {
+            self.buf.clear();
+            return Ok(Some(false));
+        }
+        Ok(Some(true))
+    }
+}
+
+impl<R: BufRead> Iterator for EventReader<R> {
+    type Item = Result<Event, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let fits = match self.next_line() {
+                Ok(Some(fits)) => fits,
+                Ok(None) => {
+                    self.done = true;
+                    return None;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(ReadError::new(
+                        self.line,
+                        ReadErrorKind::Io { error: e },
+                    )));
+                }
+            };
+            let line = self.line;
+            if !fits {
+                let max = self.max_line;
+                return Some(Err(ReadError::new(line, ReadErrorKind::TooLong { max })));
+            }
+            if self.buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            return Some(parse(&self.buf).map_err(|kind| ReadError::new(line, kind)));
+        }
+    }
+}
+
+impl<R: BufRead> FusedIterator for EventReader<R> {}
+
+/// One line's event, checked for ids.
+fn parse(bytes: &[u8]) -> Result<Event, ReadErrorKind> {
+    let event: Event = serde_json::from_slice(bytes).map_err(|e| {
+        // The position is within the line: keep the column, drop "line 1".
+        let text = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        let message = text.strip_suffix(&suffix).unwrap_or(&text).to_owned();
+        ReadErrorKind::Json {
+            message,
+            column: e.column(),
+        }
+    })?;
+    if event.id.as_str().trim().is_empty() {
+        return Err(ReadErrorKind::EmptyId { what: "event id" });
+    }
+    if event.lead.as_str().trim().is_empty() {
+        return Err(ReadErrorKind::EmptyId { what: "lead id" });
+    }
+    Ok(event)
+}
+
+/// A line of an NDJSON event stream that could not be read as an event.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {kind}")]
+pub struct ReadError {
+    line: u64,
+    kind: ReadErrorKind,
+}
+
+impl ReadError {
+    fn new(line: u64, kind: ReadErrorKind) -> Self {
+        Self { line, kind }
+    }
+
+    /// The line's number, 1-based.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// What is wrong with it.
+    pub fn kind(&self) -> &ReadErrorKind {
+        &self.kind
+    }
+}
+
+/// What is wrong with a line of an NDJSON event stream.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadErrorKind {
+    /// Reading failed; the stream ends here.
+    #[error("reading failed: {error}")]
+    Io {
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// The line is not a JSON event (bad JSON, a missing or unknown field,
+    /// text that is not UTF-8).
+    #[error("{message} at column {column}")]
+    Json {
+        /// The parser's message.
+        message: String,
+        /// Where in the line the parser stopped (1-based; 0 when unknown).
+        column: usize,
+    },
+    /// The event's id or lead id is empty or blank.
+    #[error("{what} must not be empty")]
+    EmptyId {
+        /// Which id: `event id` or `lead id`.
+        what: &'static str,
+    },
+    /// The line is longer than the reader's limit.
+    #[error("line is longer than {max} bytes")]
+    TooLong {
+        /// The limit, in bytes, line end excluded.
+        max: usize,
+    },
+}

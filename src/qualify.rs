@@ -150,6 +150,11 @@ impl Qualifier {
         groups: &[String],
         lists: &Lists,
     ) -> Result<Vec<Self>, ConfigError> {
+        let group_index: std::collections::HashMap<&str, usize> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.as_str(), i))
+            .collect();
         let mut out: Vec<Qualifier> = Vec::with_capacity(rules.len());
         let mut ids: HashSet<&str> = HashSet::with_capacity(rules.len());
         for (i, r) in rules.iter().enumerate() {
@@ -222,7 +227,7 @@ impl Qualifier {
                     let source = match &s.group {
                         None => ScoreSource::Total,
                         Some(g) => ScoreSource::Group(
-                            groups.iter().position(|x| x == g).ok_or_else(|| {
+                            group_index.get(g.as_str()).copied().ok_or_else(|| {
                                 err(
                                     ".when.score.group",
                                     ConfigErrorKind::Unknown {

@@ -158,7 +158,8 @@ fn one_lead(n: usize) -> Vec<Event> {
             let kind = ["page_view", "email_click", "form_submit", "bounce"][i % 4];
             Event::new(
                 format!("e{i:08}"),
-                "lead",
+                // The lead `one_by_one` feeds.
+                "lead-0",
                 start + TimeDelta::minutes(i as i64),
                 EventBody::Activity {
                     kind: kind.into(),
@@ -235,7 +236,9 @@ fn shapes(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     timed(iters, std::slice::from_ref(stream), |data| {
                         one_by_one(&engine, data, |lead, e| {
-                            black_box(engine.ingest(lead, e));
+                            let out = engine.ingest(lead, e);
+                            debug_assert!(matches!(out.status, leadflow::IngestStatus::Applied));
+                            black_box(out);
                         })
                     })
                 })
@@ -246,8 +249,9 @@ fn shapes(c: &mut Criterion) {
                 timed(iters, std::slice::from_ref(&reversed), |data| {
                     data.into_iter()
                         .map(|evs| {
-                            let mut lead = engine.new_lead("lead");
-                            black_box(engine.ingest_batch(&mut lead, evs));
+                            let mut lead = engine.new_lead("lead-0");
+                            let batch = engine.ingest_batch(&mut lead, evs);
+                            assert!(batch.rejected.is_empty() && batch.ignored.is_empty());
                             lead
                         })
                         .collect()

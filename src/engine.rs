@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ use crate::attr::compile_lists;
 use crate::error::{ConfigError, ConfigErrorKind, EventError, EventErrorKind};
 use crate::event::{Event, EventBody};
 use crate::grading::{Grade, GradeCard, GradingConfig, Priority, Profile};
-use crate::hash::hash_str;
+use crate::hash::{Fx, hash_str};
 use crate::lead::{
     CHECKPOINT_EVERY, Folded, GradeChange, Lead, Rewound, canonical, choose, dedup_set,
     insert_duplicate,
@@ -609,7 +610,7 @@ impl Engine {
             ..Batch::default()
         };
         let mut change = self.adopt_change(lead).unwrap_or_default();
-        let mut by_id: HashMap<EventId, Vec<Event>> = HashMap::new();
+        let mut by_id: HashMap<EventId, Vec<Event>, BuildHasherDefault<Fx>> = HashMap::default();
         for event in events {
             match Self::check_alone(&event, own_lead.then_some(&lead.id)) {
                 Ok(()) => by_id.entry(event.id.clone()).or_default().push(event),
@@ -625,6 +626,14 @@ impl Engine {
         for (id, mut copies) in by_id {
             let offered = copies.len();
             let existing = lead.position(&id);
+            if offered == 1 && existing.is_none() {
+                // The common case: a new id, one copy; nothing to choose.
+                if let Some(event) = copies.pop() {
+                    lead.index.insert(id, event.at);
+                    new_events.push(event);
+                }
+                continue;
+            }
             let kept = existing.and_then(|p| lead.events.get(p)).cloned();
             let kept_code = kept.as_ref().map(canonical);
             if let Some(k) = kept {

@@ -14,11 +14,13 @@ use crate::qualify::Arm;
 use crate::scoring::{ScoreMark, ScoreState};
 use crate::types::{EventId, LeadId, Timestamp};
 
-/// How many log positions apart checkpoints are kept. A late event refolds
+/// How many log positions apart checkpoints are kept (32: a late event
+/// refolds at most 32 events more than it must, for a checkpoint costing
+/// about as much memory as one or two events). A late event refolds
 /// from the nearest checkpoint at or before its place, so its cost is the
 /// number of events after it plus at most this many; a checkpoint costs a
 /// copy of the lead's small state (profile, rule hit counts, group values).
-pub(crate) const CHECKPOINT_EVERY: usize = 256;
+pub(crate) const CHECKPOINT_EVERY: usize = 32;
 
 /// A lead (or an anonymous visitor): the deduplicated log of its events,
 /// sorted by `(at, id)`, and the state folded from it.

@@ -115,7 +115,7 @@ fn timed(
 fn replay_all(engine: &Engine, data: Vec<Vec<Event>>) -> Vec<Lead> {
     data.into_iter()
         .enumerate()
-        .map(|(i, evs)| engine.replay(format!("lead-{i}"), evs))
+        .map(|(i, evs)| engine.replay(format!("lead-{i:05}"), evs))
         .collect()
 }
 
@@ -123,7 +123,9 @@ fn ingest_all(engine: &Engine, data: Vec<Vec<Event>>) -> Vec<Lead> {
     data.into_iter()
         .enumerate()
         .map(|(i, evs)| {
-            let mut lead = engine.new_lead(format!("lead-{i}"));
+            // The id the stream gives the lead: an event naming another
+            // lead would be rejected, not folded.
+            let mut lead = engine.new_lead(format!("lead-{i:05}"));
             for e in evs {
                 black_box(engine.ingest(&mut lead, e));
             }
@@ -143,6 +145,10 @@ fn bench(c: &mut Criterion) {
         ("100_rules_20_kinds_half_life", true),
     ] {
         let engine = Engine::from_json(&config(100, 20, decay)).unwrap();
+        // Sanity: one by one and replay fold the same events, none rejected.
+        let one = ingest_all(&engine, data20[..1].to_vec());
+        assert_eq!(one[0].events().len(), PER_LEAD);
+        assert_eq!(one[0], replay_all(&engine, data20[..1].to_vec())[0]);
         group.bench_function(format!("replay/{name}"), |b| {
             b.iter_custom(|iters| timed(iters, &data20, &engine, replay_all))
         });

@@ -327,10 +327,19 @@ impl Engine {
     /// edited config is how a host rescores.
     pub fn replay(&self, id: impl Into<LeadId>, events: impl IntoIterator<Item = Event>) -> Lead {
         let mut lead = self.new_lead(id);
-        let (kept, others) = dedup_set(events.into_iter().collect());
-        lead.events = kept;
-        lead.duplicates = others;
+        let mut events: Vec<Event> = events.into_iter().collect();
+        if !events.is_sorted_by(|a, b| a.key() <= b.key()) {
+            events.sort_by(|a, b| a.key().cmp(&b.key()));
+        }
+        lead.events = events;
         lead.reindex();
+        if lead.index.len() != lead.events.len() {
+            // Some id comes more than once: choose the kept copies.
+            let (kept, others) = dedup_set(std::mem::take(&mut lead.events));
+            lead.events = kept;
+            lead.duplicates = others;
+            lead.reindex();
+        }
         self.refold_from(&mut lead, 0, None);
         lead
     }

@@ -1069,7 +1069,32 @@ pub(crate) fn multiset_diff<T: Clone + Eq + std::hash::Hash>(
         old.get(same..).unwrap_or(&[]),
         new.get(same..).unwrap_or(&[]),
     );
-    let mut count: HashMap<&T, isize> = HashMap::new();
+    if old.is_empty() || new.is_empty() {
+        return (new.to_vec(), old.to_vec());
+    }
+    if old.len() * new.len() <= 256 {
+        // Short suffixes (the common case): match pairwise, no hashing.
+        let mut used = vec![false; old.len()];
+        let mut added = Vec::new();
+        for t in new {
+            let free = old
+                .iter()
+                .zip(used.iter_mut())
+                .find(|(o, u)| !**u && *o == t);
+            match free {
+                Some((_, u)) => *u = true,
+                None => added.push(t.clone()),
+            }
+        }
+        let retracted = old
+            .iter()
+            .zip(&used)
+            .filter(|(_, u)| !**u)
+            .map(|(t, _)| t.clone())
+            .collect();
+        return (added, retracted);
+    }
+    let mut count: HashMap<&T, isize, BuildHasherDefault<Fx>> = HashMap::default();
     for t in old {
         *count.entry(t).or_default() += 1;
     }

@@ -44,15 +44,23 @@
 //!   cloned, `Send + Sync` [`Engine`]. Every rejection is a [`ConfigError`]
 //!   naming the item (`lifecycle.stages[2].within: an sla stage needs a
 //!   duration`).
-//! * **State is a fold over events.** A [`Lead`] keeps its deduplicated event
-//!   log sorted by `(at, id)`; its state is the fold of that log. A repeated
-//!   id changes nothing, and a late event is inserted at its place and the
-//!   lead refolded, so the state never depends on arrival order.
-//!   [`Engine::ingest`] is lenient (a rejected event stays in the log as
-//!   ignored, with its reason); [`Engine::apply`] is strict (a rejected event
-//!   returns an [`EventError`] and leaves the lead unchanged).
-//! * **Events in, from anywhere.** [`Event`] is serde data; [`EventReader`]
-//!   streams it from NDJSON, naming the line of every bad one.
+//! * **State is a fold over the event set.** A [`Lead`] keeps its
+//!   deduplicated event log sorted by `(at, id)`; its state is the fold of
+//!   that log, whatever the arrival order. A repeated id changes nothing (of
+//!   two different copies, the smallest canonical encoding is kept); a late
+//!   event is inserted at its place and the log after it refolded from the
+//!   nearest checkpoint. [`Engine::ingest`] is lenient (a rejected event
+//!   stays in the log as ignored, with its reason); [`Engine::apply`] is
+//!   strict (a rejected event, or one that would rewrite recorded history,
+//!   returns an [`EventError`] and leaves the lead unchanged). Every
+//!   [`Outcome`] states the whole change, retracted transitions included.
+//! * **Identity by claims.** A [`LeadStore`] merges visitors into the leads
+//!   that identify them; claims are decided in `(at, id)` order, so a shared
+//!   visitor never merges two known leads and the store does not depend on
+//!   arrival order.
+//! * **Persistence.** Events are the source of truth; a serialized lead is
+//!   its log plus a state cache tied to the engine's fingerprint
+//!   ([`Engine::restore`]).
 //! * **Forward-only.** Ordinary moves go up by rank. Moving down takes a
 //!   recycle or regress event carrying a [`Reason`]; there is no bypass.
 //!

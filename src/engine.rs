@@ -297,7 +297,7 @@ impl Engine {
         Lead {
             id: id.into(),
             events: Vec::new(),
-            index: HashMap::default(),
+            index: HashMap::new(),
             state: self.fresh(0),
             checkpoints: Vec::new(),
             duplicates: Vec::new(),
@@ -619,7 +619,7 @@ impl Engine {
             ..Batch::default()
         };
         let mut change = self.adopt_change(lead).unwrap_or_default();
-        let mut by_id: HashMap<EventId, Vec<Event>, BuildHasherDefault<Fx>> = HashMap::default();
+        let mut by_id: HashMap<EventId, Vec<Event>> = HashMap::new();
         for event in events {
             match Self::check_alone(&event, own_lead.then_some(&lead.id)) {
                 Ok(()) => by_id.entry(event.id.clone()).or_default().push(event),
@@ -864,6 +864,13 @@ impl Engine {
                 if !n.is_finite() {
                     return Err(EventErrorKind::NotFinite {
                         what: "the adjustment".into(),
+                    });
+                }
+                if n.abs() > crate::scoring::MAX_POINTS {
+                    return Err(EventErrorKind::OutOfRange {
+                        what: "the adjustment".into(),
+                        value: n.to_string(),
+                        max: crate::scoring::MAX_POINTS.to_string(),
                     });
                 }
                 let g = match group {

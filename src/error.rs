@@ -293,6 +293,16 @@ pub enum EventErrorKind {
         /// The stage that transition entered.
         stage: String,
     },
+    /// A number beyond the crate's bound for it.
+    #[error("{what} {value} is beyond the bound of {max} in magnitude")]
+    OutOfRange {
+        /// Which number.
+        what: String,
+        /// The value given.
+        value: String,
+        /// The bound.
+        max: String,
+    },
     /// A score adjustment names a group the scoring model does not define.
     #[error("unknown score group {group:?}")]
     UnknownGroup {

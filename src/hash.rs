@@ -2,10 +2,12 @@
 
 use std::hash::Hasher;
 
-/// A word-at-a-time multiplicative hash in the style of rustc's FxHash.
-/// Keys here are short and come from the host's own data, so a cheap hash
-/// matters more than resistance to crafted collisions; being fixed, it also
-/// makes the id index deterministic across runs and machines.
+/// A word-at-a-time multiplicative hash in the style of rustc's FxHash, for
+/// keys that come from the compiled config (activity kinds, rule names) or
+/// are interned by the crate (channels), where a cheap hash matters and
+/// nobody outside can craft collisions. Maps keyed by event or lead ids
+/// from the host's data use std's randomly seeded hasher instead. Being
+/// fixed, it also serves stable fingerprints.
 #[derive(Default)]
 pub(crate) struct Fx(u64);
 

@@ -2,13 +2,11 @@
 //! that let a late event refold only the part of the log after it.
 
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 
 use crate::attr::Attrs;
 use crate::error::EventError;
 use crate::event::Event;
 use crate::grading::Grade;
-use crate::hash::Fx;
 use crate::lifecycle::{Lifecycle, StageMark, StageState, Transition};
 use crate::qualify::Arm;
 use crate::scoring::{ScoreMark, ScoreState};
@@ -46,7 +44,9 @@ pub struct Lead {
     pub(crate) events: Vec<Event>,
     /// The time of the kept copy of each id: with the id it locates the
     /// event in the sorted log by binary search.
-    pub(crate) index: HashMap<EventId, Timestamp, BuildHasherDefault<Fx>>,
+    /// Keyed by host data, so hashed with std's randomly seeded SipHash:
+    /// crafted ids cannot make it quadratic.
+    pub(crate) index: HashMap<EventId, Timestamp>,
     pub(crate) state: Folded,
     /// States after the first `pos` events, for `pos` a positive multiple
     /// of [`CHECKPOINT_EVERY`], increasing.
@@ -249,13 +249,12 @@ pub(crate) fn dedup_set(mut events: Vec<Event>) -> (Vec<Event>, Vec<Event>) {
     if !has_dup {
         // Ids equal only when adjacent after sorting by (at, id) unless two
         // copies of an id carry different times: check through a map.
-        let mut seen: HashMap<&EventId, (), BuildHasherDefault<Fx>> =
-            HashMap::with_capacity_and_hasher(events.len(), Default::default());
+        let mut seen: HashMap<&EventId, ()> = HashMap::with_capacity(events.len());
         if events.iter().all(|e| seen.insert(&e.id, ()).is_none()) {
             return (events, Vec::new());
         }
     }
-    let mut by_id: HashMap<EventId, Vec<Event>, BuildHasherDefault<Fx>> = HashMap::default();
+    let mut by_id: HashMap<EventId, Vec<Event>> = HashMap::new();
     for e in events {
         by_id.entry(e.id.clone()).or_default().push(e);
     }

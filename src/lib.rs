@@ -112,8 +112,8 @@ pub use ndjson::{DEFAULT_MAX_LINE_BYTES, EventReader, ReadError, ReadErrorKind};
 pub use persist::{RestoreError, SavedLead};
 pub use qualify::{ConditionConfig, QualificationConfig, Rearm, ScoreAtLeast};
 pub use scoring::{
-    Adjustment, CardEntry, DecayConfig, Frequency, GroupCard, GroupConfig, RuleConfig, ScoreCard,
-    ScoringConfig, WhenConfig,
+    Adjustment, CardEntry, DecayConfig, Frequency, GroupCard, GroupConfig, MAX_POINTS, RuleConfig,
+    ScoreCard, ScoringConfig, WhenConfig,
 };
 pub use store::{ConflictReason, IdentityConflict, LeadStore, SavedStore, SlaReport};
 pub use types::{Actor, EventId, LeadId, Reason, ReasonCode, Source, Span, SpanError, Timestamp};

@@ -218,6 +218,18 @@ impl Qualifier {
             let score = match &w.score {
                 None => None,
                 Some(s) => {
+                    if s.min.is_finite() && s.min.abs() > crate::scoring::MAX_POINTS {
+                        return Err(err(
+                            ".when.score.min",
+                            ConfigErrorKind::OutOfRange {
+                                value: s.min.to_string(),
+                                expected: format!(
+                                    "a threshold of at most {:e} in magnitude",
+                                    crate::scoring::MAX_POINTS
+                                ),
+                            },
+                        ));
+                    }
                     if !s.min.is_finite() {
                         return Err(err(
                             ".when.score.min",
@@ -242,7 +254,7 @@ impl Qualifier {
                 }
             };
             if let Rearm::Hysteresis(h) = r.rearm
-                && !(h.is_finite() && h >= 0.0)
+                && !(h.is_finite() && (0.0..=crate::scoring::MAX_POINTS).contains(&h))
             {
                 return Err(err(
                     ".rearm.hysteresis",

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{Engine, IngestStatus, Mode, Outcome, multiset_diff};
 use crate::error::EventError;
 use crate::event::{Event, EventBody};
-use crate::lead::{Lead, canonical};
+use crate::lead::{Lead, canonical, choose};
 use crate::lifecycle::{SlaState, StageKind, sla_status};
 use crate::persist::{RestoreError, SavedLead};
 use crate::types::{EventId, LeadId, Timestamp};
@@ -87,6 +87,8 @@ pub struct LeadStore {
     claim_keys: HashMap<EventId, Timestamp>,
     /// How many claims name each visitor.
     visitor_claims: HashMap<LeadId, u32>,
+    /// Every event id the store holds, and the lead its kept copy names.
+    ids: HashMap<EventId, LeadId>,
     /// The accepted claim of each claimed visitor.
     accepted: HashMap<LeadId, (Timestamp, EventId)>,
     conflicts: BTreeMap<(Timestamp, EventId), IdentityConflict>,
@@ -191,6 +193,7 @@ impl LeadStore {
             claims: BTreeMap::new(),
             claim_keys: HashMap::new(),
             visitor_claims: HashMap::new(),
+            ids: HashMap::new(),
             accepted: HashMap::new(),
             conflicts: BTreeMap::new(),
         }
@@ -248,7 +251,15 @@ impl LeadStore {
     /// Routes an event to its lead (creating the lead on its first event)
     /// and ingests it leniently, as [`Engine::ingest`] does. An accepted
     /// identification first merges the visitor's lead into the identifying
-    /// one; the outcome's change includes what the merge did to that lead.
+    /// one; the outcome's change is the whole change to the lead the event
+    /// names, merges included.
+    ///
+    /// Event ids are global in a store: two copies of one id are one event,
+    /// even when they name different leads, and the copy with the smallest
+    /// canonical encoding is kept (so only a kept `identified` copy is a
+    /// claim). A conflicting copy that spans two leads or involves an
+    /// identification rebuilds the store from its event set (rare, and
+    /// linear in the store).
     pub fn ingest(&mut self, event: Event) -> Outcome {
         if let Err(kind) = Engine::check_alone(&event, None) {
             let err = EventError {
@@ -258,48 +269,227 @@ impl LeadStore {
             let target = self.engine.new_lead(event.lead.clone());
             return self.engine.outcome(&target, IngestStatus::Rejected(err));
         }
-        let mut merged = None;
+        let claim = matches!(event.body, EventBody::Identified { .. });
+        if let Some(member) = self.ids.get(&event.id).cloned() {
+            let kept = self.kept_copy(&member, &event.id);
+            let same_content = kept
+                .as_ref()
+                .is_some_and(|k| *k == event || canonical(k) == canonical(&event));
+            let simple = kept.as_ref().is_some_and(|k| {
+                !claim
+                    && !matches!(k.body, EventBody::Identified { .. })
+                    && self.resolve(&member) == self.resolve(&event.lead)
+            });
+            if !same_content && !simple {
+                return self.rebuild_with(event);
+            }
+        }
+        let snapshot = claim.then(|| self.snapshot(&event.lead));
         if let EventBody::Identified { visitor } = &event.body {
-            merged = self.add_claim(&event, visitor);
+            self.add_claim(&event, visitor);
         }
         let target = self.resolve(&event.lead);
+        let id = event.id.clone();
+        let member = event.lead.clone();
         let engine = &self.engine;
         let lead = self
             .leads
             .entry(target.clone())
             .or_insert_with(|| engine.new_lead(target));
-        let before = lead.state.stage.current();
         let mut out = match engine.insert(lead, event, Mode::ROUTED) {
             Ok(out) => out,
             Err(err) => engine.outcome(lead, IngestStatus::Rejected(err)),
         };
-        if let Some((added, retracted, stage_before)) = merged {
-            let mut all = added;
-            all.append(&mut out.transitions);
-            out.transitions = all;
-            let mut gone = retracted;
-            gone.append(&mut out.retracted);
-            out.retracted = gone;
-            out.stage_before = stage_before.unwrap_or(before);
-            out.refolded = true;
+        match out.status {
+            IngestStatus::Applied
+            | IngestStatus::Ignored(_)
+            | IngestStatus::ConflictingDuplicate { replaced: true } => {
+                self.ids.insert(id, member.clone());
+            }
+            _ => {}
+        }
+        if let Some(before) = snapshot {
+            self.report_since(&before, &member, &mut out);
         }
         out
+    }
+
+    /// The copy of `id` kept in the log of `member`'s lead.
+    fn kept_copy(&self, member: &LeadId, id: &EventId) -> Option<Event> {
+        let lead = self.lead(member)?;
+        lead.position(id).and_then(|p| lead.events.get(p)).cloned()
+    }
+
+    /// The lead `member` resolves to, as it is now: what an outcome's
+    /// change is measured against.
+    fn snapshot(&self, member: &LeadId) -> Snapshot {
+        match self.lead(member) {
+            Some(lead) => Snapshot {
+                stage: lead.state.stage.current(),
+                grade: lead.state.grade,
+                history: lead.history().to_vec(),
+                ignored: lead.ignored().to_vec(),
+            },
+            None => Snapshot {
+                stage: self.engine.lifecycle().initial(),
+                grade: None,
+                history: Vec::new(),
+                ignored: Vec::new(),
+            },
+        }
+    }
+
+    /// Replaces the outcome's change by the change from `before` to the lead
+    /// `member` resolves to now.
+    fn report_since(&self, before: &Snapshot, member: &LeadId, out: &mut Outcome) {
+        let Some(lead) = self.lead(member) else {
+            return;
+        };
+        let (added, retracted) = multiset_diff(&before.history, lead.history());
+        let (now_ignored, gone) = multiset_diff(&before.ignored, lead.ignored());
+        out.stage_before = before.stage;
+        out.stage_after = lead.state.stage.current();
+        out.grade_before = before.grade;
+        out.grade_after = lead.state.grade;
+        out.transitions = added;
+        out.retracted = retracted;
+        out.unignored = gone
+            .into_iter()
+            .filter(|e| !lead.ignored().iter().any(|n| n.event == e.event))
+            .map(|e| e.event)
+            .collect();
+        out.now_ignored = now_ignored
+            .into_iter()
+            .filter(|e| !matches!(&out.status, IngestStatus::Ignored(own) if own.event == e.event))
+            .collect();
+        out.refolded = true;
+    }
+
+    /// Adds `event` by rebuilding the store from its event set.
+    fn rebuild_with(&mut self, event: Event) -> Outcome {
+        let before = self.snapshot(&event.lead);
+        let member = event.lead.clone();
+        let id = event.id.clone();
+        let code = canonical(&event);
+        let mut all = self.take_events();
+        all.push(event);
+        self.load(all);
+        let kept_is_new = self
+            .ids
+            .get(&id)
+            .and_then(|m| self.kept_copy(m, &id))
+            .is_some_and(|k| canonical(&k) == code);
+        let mut out = match self.lead(&member) {
+            Some(lead) => self.engine.outcome(
+                lead,
+                IngestStatus::ConflictingDuplicate {
+                    replaced: kept_is_new,
+                },
+            ),
+            None => {
+                let lead = self.engine.new_lead(member.clone());
+                self.engine.outcome(
+                    &lead,
+                    IngestStatus::ConflictingDuplicate {
+                        replaced: kept_is_new,
+                    },
+                )
+            }
+        };
+        self.report_since(&before, &member, &mut out);
+        out
+    }
+
+    /// Every event the store holds (kept copies and conflicting ones),
+    /// leaving it empty.
+    fn take_events(&mut self) -> Vec<Event> {
+        let mut all = Vec::new();
+        for (_, lead) in std::mem::take(&mut self.leads) {
+            all.extend(lead.events);
+            all.extend(lead.duplicates);
+        }
+        *self = Self::new(self.engine.clone());
+        all
+    }
+
+    /// Fills an empty store from an event set: one kept copy per id (the
+    /// smallest canonical encoding), claims from the kept `identified`
+    /// copies, then each lead folded once from its members' events.
+    fn load(&mut self, events: Vec<Event>) {
+        let mut by_id: HashMap<EventId, Vec<Event>> = HashMap::new();
+        for e in events {
+            by_id.entry(e.id.clone()).or_default().push(e);
+        }
+        let mut chosen: Vec<(Event, Vec<Event>)> = Vec::with_capacity(by_id.len());
+        for (_, copies) in by_id {
+            if let Some(pick) = choose(copies) {
+                chosen.push(pick);
+            }
+        }
+        for (kept, _) in &chosen {
+            self.ids.insert(kept.id.clone(), kept.lead.clone());
+            if let EventBody::Identified { visitor } = &kept.body {
+                self.record_claim(kept, visitor);
+            }
+        }
+        self.reresolve();
+        let mut by_root: HashMap<LeadId, Vec<Event>> = HashMap::new();
+        for (kept, others) in chosen {
+            let events = by_root.entry(self.resolve(&kept.lead)).or_default();
+            events.push(kept);
+            events.extend(others);
+        }
+        for (root, events) in by_root {
+            let lead = self.engine.replay(root.clone(), events);
+            self.leads.insert(root, lead);
+        }
     }
 
     /// Ingests many events. The result equals calling
     /// [`LeadStore::ingest`] on each, in any order, but claims are resolved
     /// once and each lead takes its events as one batch (at most one refold
-    /// per lead).
+    /// per lead). A batch that repeats an id the store or the batch already
+    /// has with other content is loaded by rebuilding the store from the
+    /// union of the event sets.
     pub fn ingest_all(&mut self, events: impl IntoIterator<Item = Event>) {
         let mut routed: Vec<Event> = Vec::new();
+        let mut seen: HashMap<EventId, usize> = HashMap::new();
+        let mut conflict = false;
         for event in events {
             if Engine::check_alone(&event, None).is_err() {
                 continue;
             }
-            if let EventBody::Identified { visitor } = &event.body {
-                self.record_claim(&event, visitor);
+            if let Some(&i) = seen.get(&event.id) {
+                if routed.get(i).is_some_and(|e| *e == event) {
+                    continue;
+                }
+                // Another copy of an id in the batch: keep it for the
+                // rebuild, which chooses between them.
+                conflict = true;
+                routed.push(event);
+                continue;
             }
+            conflict |= self
+                .ids
+                .get(&event.id)
+                .and_then(|m| self.kept_copy(m, &event.id))
+                .is_some_and(|k| k != event);
+            seen.insert(event.id.clone(), routed.len());
             routed.push(event);
+        }
+        if conflict {
+            let mut all = self.take_events();
+            all.extend(routed);
+            self.load(all);
+            return;
+        }
+        for event in &routed {
+            if let EventBody::Identified { visitor } = &event.body {
+                self.record_claim(event, visitor);
+            }
+            self.ids
+                .entry(event.id.clone())
+                .or_insert_with(|| event.lead.clone());
         }
         self.reresolve();
         let mut by_root: HashMap<LeadId, Vec<Event>> = HashMap::new();
@@ -596,21 +786,39 @@ impl LeadStore {
         let mut pooled: HashMap<LeadId, Vec<Event>> = HashMap::new();
         for root in &affected {
             if let Some(lead) = self.leads.remove(root) {
-                for e in lead.events.into_iter().chain(lead.duplicates) {
+                // A conflicting copy goes where the copy kept for its id
+                // goes, whatever lead it names itself.
+                let owner: HashMap<&EventId, &LeadId> =
+                    lead.events.iter().map(|e| (&e.id, &e.lead)).collect();
+                for e in &lead.duplicates {
+                    let named = owner.get(&e.id).copied().unwrap_or(&e.lead);
+                    pooled
+                        .entry(self.resolve(named))
+                        .or_default()
+                        .push(e.clone());
+                }
+                for e in lead.events {
                     let r = self.resolve(&e.lead);
                     pooled.entry(r).or_default().push(e);
                 }
             }
         }
-        for (root, events) in pooled {
+        for (root, mut events) in pooled {
+            if let Some(existing) = self.leads.remove(&root) {
+                events.extend(existing.events);
+                events.extend(existing.duplicates);
+            }
             let lead = self.engine.replay(root.clone(), events);
             self.leads.insert(root, lead);
         }
     }
 
     /// Every lead's SLA status at `now`, and the compliance of SLA stays
-    /// left by `now`. Only history at or before `now` counts: the report is
-    /// the one of the store replayed from the events at or before `now`.
+    /// left by `now`. Only history at or before `now` counts: each lead's
+    /// part is the one of the lead replayed from its events at or before
+    /// `now`. Identity is the store's current one: a visitor identified
+    /// after `now` counts as part of its lead at `now` too (it was that
+    /// person all along), so one person is never counted twice.
     pub fn sla_report(&self, now: Timestamp) -> SlaReport {
         let lc = self.engine.lifecycle();
         let mut report = SlaReport::default();
@@ -667,6 +875,11 @@ impl LeadStore {
                 });
             }
             for e in &lead.events {
+                if store.ids.insert(e.id.clone(), e.lead.clone()).is_some() {
+                    return Err(RestoreError::Inconsistent {
+                        problem: format!("event id {:?} is in two saved leads", e.id.as_str()),
+                    });
+                }
                 if let EventBody::Identified { visitor } = &e.body {
                     store.insert_claim(e, visitor, canonical(e));
                 }
@@ -692,6 +905,14 @@ impl LeadStore {
         }
         Ok(store)
     }
+}
+
+/// A lead's stage, grade, history and ignored events at one moment.
+struct Snapshot {
+    stage: crate::lifecycle::StageId,
+    grade: Option<crate::grading::Grade>,
+    history: Vec<crate::lifecycle::Transition>,
+    ignored: Vec<EventError>,
 }
 
 /// What recording a claim did to the claim set.

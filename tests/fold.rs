@@ -1075,3 +1075,218 @@ fn malformed_events_get_typed_errors() {
     assert!(matches!(out.status, IngestStatus::Rejected(_)));
     assert!(store.is_empty());
 }
+
+// ------------------------------------------- store: ids are global events
+
+/// The store's event set, by hand: one kept copy per id (smallest JSON),
+/// the others listed beside it.
+fn kept_copies(events: &[Event]) -> (Vec<Event>, Vec<Event>) {
+    let mut by_id: BTreeMap<String, Vec<(String, Event)>> = BTreeMap::new();
+    for e in events {
+        by_id
+            .entry(e.id.to_string())
+            .or_default()
+            .push((serde_json::to_string(e).unwrap(), e.clone()));
+    }
+    let (mut kept, mut others) = (Vec::new(), Vec::new());
+    for (_, mut copies) in by_id {
+        copies.sort_by(|a, b| a.0.cmp(&b.0));
+        copies.dedup_by(|a, b| a.0 == b.0);
+        let mut it = copies.into_iter().map(|(_, e)| e);
+        kept.extend(it.next());
+        others.extend(it);
+    }
+    (kept, others)
+}
+
+fn mixed_store_stream() -> impl Strategy<Value = Vec<Event>> {
+    // Few ids over several leads and bodies: the same id often comes with
+    // another body, another lead, or as a claim and as an activity.
+    let leads: Vec<&'static str> = vec!["A", "B", "V", "W"];
+    let body = prop_oneof![
+        2 => proptest::sample::select(leads.clone()).prop_map(|v| EventBody::Identified { visitor: v.into() }),
+        2 => Just(EventBody::Activity { kind: "visit".into(), channel: None, campaign: None, attrs: Default::default() }),
+        1 => Just(EventBody::Created { stage: "MQL".into(), source: Source::Marketing, actor: Actor::Marketing }),
+    ];
+    proptest::collection::vec(
+        (0..6usize, proptest::sample::select(leads), 0..4i64, body),
+        0..14,
+    )
+    .prop_map(|v| {
+        v.into_iter()
+            .map(|(i, lead, q, body)| Event::new(format!("m{i}"), lead, t(q), body))
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A store is a function of its event set even when one id comes with
+    /// different bodies and leads: one by one in any order, in bulk, and
+    /// after a save and restore, it equals the by-hand model (global kept
+    /// copies, claims from kept copies only, each lead the fold of its
+    /// members' events).
+    #[test]
+    fn a_store_with_conflicting_copies_is_a_function_of_the_set(
+        (set, arrival) in shuffled_with_duplicates(mixed_store_stream())
+    ) {
+        let e = Engine::from_json(MQL_RULE).unwrap();
+        let (kept, others) = kept_copies(&set);
+        let want = model_aliases(&kept);
+        let root = |id: &LeadId| want.get(id.as_str()).cloned().unwrap_or(id.to_string());
+        let mut groups: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+        for ev in kept.iter().chain(&others) {
+            // A conflicting copy lives with the lead of the copy kept.
+            let owner = kept.iter().find(|k| k.id == ev.id).map_or(&ev.lead, |k| &k.lead);
+            groups.entry(root(owner)).or_default().push(ev.clone());
+        }
+        let mut one = LeadStore::new(e.clone());
+        for ev in arrival.iter().cloned() {
+            one.ingest(ev);
+        }
+        let mut bulk = LeadStore::new(e.clone());
+        bulk.ingest_all(arrival.iter().rev().cloned());
+        let saved: SavedStore = serde_json::from_str(&serde_json::to_string(&one.save()).unwrap()).unwrap();
+        let restored = LeadStore::restore(e.clone(), saved).unwrap();
+        for (name, store) in [("one by one", &one), ("bulk", &bulk), ("restored", &restored)] {
+            let got: BTreeMap<String, String> = store.aliases().into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            prop_assert_eq!(&got, &want, "{}", name);
+            prop_assert_eq!(store.len(), groups.len(), "{}: {:?} arrival {}", name, store.leads().map(|l| l.id().to_string()).collect::<Vec<_>>(),
+                arrival.iter().map(|e| serde_json::to_string(e).unwrap()).collect::<Vec<_>>().join("\n"));
+            for (r, evs) in &groups {
+                let lead = store.lead(&r.as_str().into()).unwrap();
+                prop_assert_eq!(lead, &e.replay(r.as_str(), evs.clone()));
+            }
+        }
+        prop_assert_eq!(one.identity_conflicts(), bulk.identity_conflicts());
+        prop_assert_eq!(one.identity_conflicts(), restored.identity_conflicts());
+    }
+}
+
+#[test]
+fn a_discarded_copy_of_a_claim_merges_nothing() {
+    let e = engine(Preset::Default);
+    let evs = [
+        created("a1", "A", 0, "Anonymous", Source::Marketing),
+        created("v1", "V", 0, "Anonymous", Source::Marketing),
+        activity("x", "A", 1, "pv", &[]),
+        identified("x", "A", 1, "V"),
+    ];
+    for order in [[0, 1, 2, 3], [3, 2, 1, 0], [3, 0, 1, 2]] {
+        let mut store = LeadStore::new(e.clone());
+        for i in order {
+            store.ingest(evs[i].clone());
+        }
+        // The activity's JSON sorts first: it is the event; no claim.
+        assert_eq!(store.len(), 2, "{order:?}");
+        assert!(store.aliases().is_empty());
+        let a = store.lead(&"A".into()).unwrap();
+        assert_eq!(a.conflicting_duplicates().len(), 1);
+        let saved: SavedStore =
+            serde_json::from_str(&serde_json::to_string(&store.save()).unwrap()).unwrap();
+        LeadStore::restore(e.clone(), saved).unwrap();
+    }
+}
+
+#[test]
+fn one_claim_id_on_two_leads_is_one_event() {
+    let e = engine(Preset::Default);
+    let mut store = LeadStore::new(e.clone());
+    for ev in [
+        created("v1", "V", 0, "Anonymous", Source::Marketing),
+        created("a1", "A", 0, "Anonymous", Source::Marketing),
+        created("b1", "B", 0, "Anonymous", Source::Marketing),
+        identified("x", "B", 1, "V"),
+        identified("x", "A", 1, "V"),
+    ] {
+        store.ingest(ev);
+    }
+    // {"id":"x","lead":"A",...} sorts before {"id":"x","lead":"B",...}.
+    assert_eq!(store.resolve(&"V".into()).as_str(), "A");
+    let in_logs = store
+        .leads()
+        .flat_map(|l| l.events())
+        .filter(|ev| ev.id.as_str() == "x")
+        .count();
+    assert_eq!(in_logs, 1);
+    let saved: SavedStore =
+        serde_json::from_str(&serde_json::to_string(&store.save()).unwrap()).unwrap();
+    let back = LeadStore::restore(e, saved).unwrap();
+    assert_eq!(back.aliases(), store.aliases());
+}
+
+#[test]
+fn a_late_claim_that_moves_a_visitor_reports_the_whole_change() {
+    let e = engine(Preset::Default);
+    let mut store = LeadStore::new(e.clone());
+    for ev in [
+        created("v1", "V", 0, "Anonymous", Source::Marketing),
+        advance("v2", "V", 1, "SQL"),
+        created("a1", "A", 2, "Anonymous", Source::Marketing),
+        created("b1", "B", 2, "Anonymous", Source::Marketing),
+        identified("ib", "B", 5, "V"),
+    ] {
+        store.ingest(ev);
+    }
+    let out = store.ingest(identified("ia", "A", 4, "V"));
+    assert_eq!(e.lifecycle().name(out.stage_before), "Anonymous");
+    assert_eq!(e.lifecycle().name(out.stage_after), "SQL");
+    let ids = |ts: &[Transition]| ts.iter().map(|t| t.event.to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(&out.retracted), ["a1"]);
+    assert_eq!(ids(&out.transitions), ["v1", "v2"]);
+    // A fast-path merge that makes a logged event invalid says so.
+    let mut store = LeadStore::new(e.clone());
+    for ev in [
+        created("a1", "A", 2, "Anonymous", Source::Marketing),
+        advance("a2", "A", 3, "SQL"),
+        created("v1", "V", 0, "Anonymous", Source::Marketing),
+        advance("v2", "V", 1, "Opportunity"),
+    ] {
+        store.ingest(ev);
+    }
+    let out = store.ingest(identified("ia", "A", 4, "V"));
+    assert_eq!(out.now_ignored.len(), 1);
+    assert_eq!(out.now_ignored[0].event.as_str(), "a2");
+}
+
+#[test]
+fn points_beyond_the_bound_are_refused_and_scores_stay_finite() {
+    let err = Engine::from_json(
+        r#"{"lifecycle": {"preset": "default"},
+      "scoring": {"rules": [{"id": "r", "when": {"kind": "v"}, "points": 1e308}]}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(err.path(), "scoring.rules[0].points", "{err}");
+    let e = Engine::from_json(MQL_RULE).unwrap();
+    let mut lead = e.new_lead("l");
+    let err = e
+        .apply(
+            &mut lead,
+            adjust("a", "l", 0, None, leadflow::Adjustment::Add(1e308)),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err.kind, EventErrorKind::OutOfRange { .. }),
+        "{err}"
+    );
+    for i in 0..3 {
+        e.apply(
+            &mut lead,
+            adjust(
+                &format!("m{i}"),
+                "l",
+                i,
+                None,
+                leadflow::Adjustment::Subtract(leadflow::MAX_POINTS),
+            ),
+        )
+        .unwrap();
+    }
+    let score = e.score(&lead, t(10));
+    assert_eq!(score, -3.0 * leadflow::MAX_POINTS);
+    let back = e
+        .restore(serde_json::from_str(&serde_json::to_string(&lead).unwrap()).unwrap())
+        .unwrap();
+    assert_eq!(back, lead);
+}

@@ -65,6 +65,11 @@ use crate::error::{ConfigError, ConfigErrorKind};
 use crate::hash::Fx;
 use crate::types::{Span, Timestamp};
 
+/// The largest magnitude of points, caps, thresholds and adjustments (10^12).
+/// Bounding every input keeps every sum finite: a lead would need more than
+/// 10^296 contributions to overflow, so a score is never infinite or NaN.
+pub const MAX_POINTS: f64 = 1e12;
+
 /// When a rule may fire again for the same lead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -256,6 +261,13 @@ impl Model {
                 p,
                 ConfigErrorKind::NotFinite {
                     what: what.to_owned(),
+                },
+            )),
+            Some(x) if x.abs() > MAX_POINTS => Err(err(
+                p,
+                ConfigErrorKind::OutOfRange {
+                    value: x.to_string(),
+                    expected: format!("{what} of at most {MAX_POINTS:e} in magnitude"),
                 },
             )),
             _ => Ok(()),

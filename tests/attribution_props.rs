@@ -65,6 +65,21 @@ fn rows(k: u8, max_len: usize) -> impl Strategy<Value = Vec<(Vec<u8>, u64, u64, 
     )
 }
 
+/// The fitted chain, or `None` for a table without conversions: the one
+/// error a small table may give, asserted here (any other fails the test).
+fn fitted(t: &PathTally) -> Result<Option<leadflow::attribution::MarkovModel>, TestCaseError> {
+    match t.markov() {
+        Err(e) => {
+            prop_assert!(e.to_string().contains("no path converted"), "{}", e);
+            Ok(None)
+        }
+        Ok(model) => {
+            prop_assert!(model.is_some(), "a converting table has a chain");
+            Ok(model)
+        }
+    }
+}
+
 fn tally(rows: &[(Vec<u8>, u64, u64, u32)], models: &[PathModel], order: usize) -> PathTally {
     let mut tally = PathTally::new(models, order).unwrap();
     for (path, c, n, v) in rows {
@@ -146,17 +161,7 @@ proptest! {
     #[test]
     fn markov_equals_brute_force_walks(rows in rows(3, 4), order in 1usize..3) {
         let t = tally(&rows, &[PathModel::Markov], order);
-        // A table with no conversion has no chain: that must be the one
-        // error a small table can give; every other table is compared.
-        let model = match t.markov() {
-            Err(e) => {
-                prop_assert!(e.to_string().contains("no path converted"), "{}", e);
-                return Ok(());
-            }
-            Ok(model) => model,
-        };
-        prop_assume!(model.is_some());
-        let Some(model) = model else { unreachable!() };
+        let Some(model) = fitted(&t)? else { return Ok(()) };
         let edges: Vec<(MarkovState, MarkovState, f64)> =
             model.transitions().iter().map(|e| (e.from.clone(), e.to.clone(), e.probability)).collect();
         let p = brute_force(&edges, &|_| false);
@@ -172,17 +177,7 @@ proptest! {
     #[test]
     fn markov_order_one_equals_the_fundamental_matrix(rows in rows(4, 5)) {
         let t = tally(&rows, &[PathModel::Markov], 1);
-        // A table with no conversion has no chain: that must be the one
-        // error a small table can give; every other table is compared.
-        let model = match t.markov() {
-            Err(e) => {
-                prop_assert!(e.to_string().contains("no path converted"), "{}", e);
-                return Ok(());
-            }
-            Ok(model) => model,
-        };
-        prop_assume!(model.is_some());
-        let Some(model) = model else { unreachable!() };
+        let Some(model) = fitted(&t)? else { return Ok(()) };
         // Dense fundamental matrix N = (I − Q)⁻¹ by Gauss–Jordan, P = p0ᵀ N r.
         let states: Vec<MarkovState> = {
             let mut s: Vec<MarkovState> = model.transitions().iter()

@@ -4,6 +4,20 @@
 use chrono::{TimeZone, Utc};
 use leadflow::{Actor, Engine, Event, EventBody, Preset, Reason, ReasonCode, Source, Timestamp};
 
+/// The waterfall preset's stage names.
+pub const WATERFALL: [&str; 10] = [
+    "Anonymous",
+    "Inquiry",
+    "MQL",
+    "SAL",
+    "SQL",
+    "Opportunity",
+    "Won",
+    "Lost",
+    "Disqualified",
+    "Recycled",
+];
+
 /// Minute `m` after a fixed epoch (2026-03-02 09:00 UTC).
 pub fn t(m: i64) -> Timestamp {
     Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap() + chrono::TimeDelta::minutes(m)

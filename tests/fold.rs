@@ -332,18 +332,7 @@ fn a_sales_move_made_invalid_by_a_late_event_is_listed() {
 }
 
 fn lifecycle_body() -> impl Strategy<Value = EventBody> {
-    let stage = proptest::sample::select(vec![
-        "Anonymous",
-        "Inquiry",
-        "MQL",
-        "SAL",
-        "SQL",
-        "Opportunity",
-        "Won",
-        "Lost",
-        "Disqualified",
-        "Recycled",
-    ]);
+    let stage = proptest::sample::select(WATERFALL.to_vec());
     let reason = proptest::option::of(Just(Reason::new(ReasonCode::PoorFit)));
     prop_oneof![
         stage.clone().prop_map(|s| EventBody::Created {

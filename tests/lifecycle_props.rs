@@ -8,22 +8,10 @@ use leadflow::{
 };
 use proptest::prelude::*;
 
-const STAGES: [&str; 11] = [
-    "Anonymous",
-    "Inquiry",
-    "MQL",
-    "SAL",
-    "SQL",
-    "Opportunity",
-    "Won",
-    "Lost",
-    "Recycled",
-    "Disqualified",
-    "Bogus",
-];
-
 fn body() -> impl Strategy<Value = EventBody> {
-    let stage = proptest::sample::select(&STAGES[..]).prop_map(str::to_owned);
+    // Every waterfall stage and one the lifecycle does not know.
+    let names: Vec<&'static str> = WATERFALL.iter().copied().chain(["Bogus"]).collect();
+    let stage = proptest::sample::select(names).prop_map(str::to_owned);
     let actor = prop_oneof![
         Just(Actor::Marketing),
         Just(Actor::Sales),

@@ -619,60 +619,73 @@ impl Engine {
             ..Batch::default()
         };
         let mut change = self.adopt_change(lead).unwrap_or_default();
-        let mut by_id: HashMap<EventId, Vec<Event>> = HashMap::new();
+        // New ids go straight in (no allocation per event); copies of an id
+        // already in the log or earlier in the batch are set aside and
+        // settled together, as the set decides (rare).
+        let mut new_events: Vec<Event> = Vec::new();
+        let mut repeats: Vec<Event> = Vec::new();
         for event in events {
             match Self::check_alone(&event, own_lead.then_some(&lead.id)) {
-                Ok(()) => by_id.entry(event.id.clone()).or_default().push(event),
+                Ok(()) if lead.index.contains_key(&event.id) => repeats.push(event),
+                Ok(()) => {
+                    lead.index.insert(event.id.clone(), event.at);
+                    new_events.push(event);
+                }
                 Err(kind) => summary.rejected.push(EventError {
                     event: event.id.clone(),
                     kind,
                 }),
             }
         }
-        let mut new_events = Vec::new();
         let mut removed_from = usize::MAX;
         let mut removals = Vec::new();
-        for (id, mut copies) in by_id {
-            let offered = copies.len();
-            let existing = lead.position(&id);
-            if offered == 1 && existing.is_none() {
-                // The common case: a new id, one copy; nothing to choose.
-                if let Some(event) = copies.pop() {
-                    lead.index.insert(id, event.at);
-                    new_events.push(event);
+        if !repeats.is_empty() {
+            let mut groups: HashMap<EventId, Vec<Event>> = HashMap::new();
+            for e in repeats {
+                groups.entry(e.id.clone()).or_default().push(e);
+            }
+            let (taken, kept_new): (Vec<Event>, Vec<Event>) = new_events
+                .into_iter()
+                .partition(|e| groups.contains_key(&e.id));
+            new_events = kept_new;
+            for e in taken {
+                groups.entry(e.id.clone()).or_default().push(e);
+            }
+            for (id, mut copies) in groups {
+                let offered = copies.len();
+                // `position` finds only copies in the log, not in the batch.
+                let existing = lead.position(&id);
+                let kept = existing.and_then(|p| lead.events.get(p)).cloned();
+                let kept_code = kept.as_ref().map(canonical);
+                if let Some(k) = kept {
+                    copies.push(k);
                 }
-                continue;
-            }
-            let kept = existing.and_then(|p| lead.events.get(p)).cloned();
-            let kept_code = kept.as_ref().map(canonical);
-            if let Some(k) = kept {
-                copies.push(k);
-            }
-            let Some((winner, losers)) = choose(copies) else {
-                continue;
-            };
-            let distinct = 1 + losers.len();
-            let known_before = kept_code.is_some();
-            let win_code = canonical(&winner);
-            for l in losers {
-                insert_duplicate(&mut lead.duplicates, l);
-            }
-            // Copies offered beyond the distinct new contents are plain
-            // duplicates; distinct contents beyond one are conflicts.
-            let new_distinct = distinct - usize::from(known_before);
-            summary.duplicates += offered - new_distinct;
-            summary.conflicting_duplicates += distinct - 1;
-            match (existing, kept_code) {
-                (Some(p), Some(code)) if code != win_code => {
-                    removed_from = removed_from.min(p);
-                    removals.push(p);
-                    lead.index.insert(id, winner.at);
-                    new_events.push(winner);
+                let Some((winner, losers)) = choose(copies) else {
+                    continue;
+                };
+                let distinct = 1 + losers.len();
+                let known_before = kept_code.is_some();
+                let win_code = canonical(&winner);
+                for l in losers {
+                    insert_duplicate(&mut lead.duplicates, l);
                 }
-                (Some(_), _) => {}
-                (None, _) => {
-                    lead.index.insert(id, winner.at);
-                    new_events.push(winner);
+                // Copies offered beyond the distinct new contents are plain
+                // duplicates; distinct contents beyond one are conflicts.
+                let new_distinct = distinct - usize::from(known_before);
+                summary.duplicates += offered - new_distinct;
+                summary.conflicting_duplicates += distinct - 1;
+                match (existing, kept_code) {
+                    (Some(p), Some(code)) if code != win_code => {
+                        removed_from = removed_from.min(p);
+                        removals.push(p);
+                        lead.index.insert(id, winner.at);
+                        new_events.push(winner);
+                    }
+                    (Some(_), _) => {}
+                    (None, _) => {
+                        lead.index.insert(id, winner.at);
+                        new_events.push(winner);
+                    }
                 }
             }
         }

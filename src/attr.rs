@@ -26,6 +26,16 @@ pub enum AttrValue {
     Text(String),
 }
 
+impl std::fmt::Display for AttrValue {
+    /// Text as it is; a number in the shortest form that reads back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Number(n) => write!(f, "{n}"),
+            Self::Text(t) => f.write_str(t),
+        }
+    }
+}
+
 impl AttrValue {
     fn as_number(&self) -> Option<f64> {
         match self {

@@ -316,6 +316,8 @@ impl Engine {
             grades: Vec::new(),
             arms: vec![Arm::default(); self.inner.qualifiers.len()],
             ignored: Vec::new(),
+            deal: None,
+            wins: Vec::new(),
         }
     }
 
@@ -898,10 +900,24 @@ impl Engine {
             }
             _ => None,
         };
+        if let EventBody::Deal { amount } = &event.body
+            && amount.is_sign_negative()
+            && !amount.is_zero()
+        {
+            return Err(EventErrorKind::NegativeAmount {
+                amount: amount.to_string(),
+            });
+        }
         let qualifiers = &self.inner.qualifiers;
         let started = !st.stage.history().is_empty();
         let stage_before = st.stage.current();
+        let moves_before = st.stage.history().len();
         st.stage.step(self.lifecycle(), event)?;
+        match &event.body {
+            EventBody::Recycled { .. } => st.deal = None,
+            EventBody::Deal { amount } => st.deal = Some(*amount),
+            _ => {}
+        }
         // Which rules held just before the event, at its time: a rule fires
         // only when its condition goes from false to true at an event.
         // A stage move (advanced, recycled, regressed) sets a new baseline
@@ -965,7 +981,26 @@ impl Engine {
         if !qualifiers.is_empty() && !moves {
             self.qualify(st, event, &before);
         }
+        self.record_wins(st, moves_before);
         Ok(points)
+    }
+
+    /// Records a win for every move into a won stage since history
+    /// position `from`, valued at the open deal's amount.
+    fn record_wins(&self, st: &mut Folded, from: usize) {
+        let lc = self.lifecycle();
+        let amount = st.deal.unwrap_or_default();
+        for t in st.stage.history().get(from..).unwrap_or(&[]) {
+            if lc.kind(t.to) == crate::lifecycle::StageKind::Won {
+                st.wins.push(crate::lead::Win {
+                    event: t.event.clone(),
+                    at: t.at,
+                    cycle: t.cycle,
+                    stage: t.to,
+                    amount,
+                });
+            }
+        }
     }
 
     /// The score a qualification clause reads, at event time.

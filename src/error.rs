@@ -293,6 +293,12 @@ pub enum EventErrorKind {
         /// The stage that transition entered.
         stage: String,
     },
+    /// A deal amount below zero.
+    #[error("deal amount {amount} is negative")]
+    NegativeAmount {
+        /// The amount given.
+        amount: String,
+    },
     /// A number beyond the crate's bound for it.
     #[error("{what} {value} is beyond the bound of {max} in magnitude")]
     OutOfRange {

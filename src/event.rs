@@ -1,6 +1,7 @@
 //! Lead events: everything that happens to a lead is one, and a lead's state
 //! is the fold of its events.
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::attr::Attrs;
@@ -130,6 +131,19 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         unset: Vec<String>,
     },
+    /// The amount of the lead's open deal, set or changed. The value won is
+    /// the amount in effect when the lead enters a won stage (0 without
+    /// one); amounts are per cycle: a recycle starts without one.
+    ///
+    /// In JSON the amount is a decimal string (`"12000.00"`, exact) or a
+    /// number (read as the shortest decimal that prints as that number:
+    /// exact up to 15 significant digits; use a string beyond). It must not
+    /// be negative.
+    Deal {
+        /// The amount, exact.
+        #[serde(deserialize_with = "amount::deserialize")]
+        amount: Decimal,
+    },
     /// A manual score change by a person or an integration.
     ScoreAdjusted {
         /// The score group (default: the first group; a reset without a
@@ -143,4 +157,47 @@ pub enum EventBody {
         /// Why.
         reason: String,
     },
+}
+
+/// Reading a money amount from a JSON string or number without a float's
+/// binary error.
+mod amount {
+    use std::fmt;
+    use std::str::FromStr;
+
+    use rust_decimal::Decimal;
+    use rust_decimal::prelude::FromPrimitive;
+    use serde::de::{self, Visitor};
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Decimal;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a decimal amount, as a string (\"12000.00\") or a number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Decimal, E> {
+                Decimal::from_str_exact(v.trim())
+                    .or_else(|_| Decimal::from_str(v.trim()))
+                    .map_err(|e| E::custom(format!("amount {v:?}: {e}")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Decimal, E> {
+                Ok(Decimal::from(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Decimal, E> {
+                Ok(Decimal::from(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Decimal, E> {
+                // `{}` prints the shortest text that reads back as `v`: the
+                // number as the host wrote it, for up to 15 digits.
+                Decimal::from_str(&format!("{v}"))
+                    .ok()
+                    .or_else(|| Decimal::from_f64(v))
+                    .ok_or_else(|| {
+                        E::custom(format!("amount {v} is not a finite decimal in range"))
+                    })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

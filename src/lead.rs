@@ -77,6 +77,22 @@ pub(crate) struct GradeChange {
     pub(crate) grade: Option<Grade>,
 }
 
+/// A win: the lead entered a won stage, with the deal amount in effect.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Win {
+    /// The event that moved the lead (or set off the rule that did).
+    pub event: EventId,
+    /// When.
+    pub at: Timestamp,
+    /// The cycle it happened in.
+    pub cycle: u32,
+    /// The won stage entered.
+    pub stage: crate::lifecycle::StageId,
+    /// The value won: the open deal's amount at the win, 0 without one.
+    pub amount: rust_decimal::Decimal,
+}
+
 /// Everything folded from the log.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Folded {
@@ -89,6 +105,10 @@ pub(crate) struct Folded {
     pub(crate) arms: Vec<Arm>,
     /// Events the fold rejected at their place in the log, in log order.
     pub(crate) ignored: Vec<EventError>,
+    /// The amount of the open deal in the current cycle.
+    pub(crate) deal: Option<rust_decimal::Decimal>,
+    /// Every win, oldest first.
+    pub(crate) wins: Vec<Win>,
 }
 
 /// The state after the first `pos` events of the log.
@@ -102,6 +122,8 @@ pub(crate) struct Checkpoint {
     grades: usize,
     arms: Vec<Arm>,
     ignored: usize,
+    deal: Option<rust_decimal::Decimal>,
+    wins: usize,
 }
 
 /// What a rewind took off the append-only parts of the state: compared
@@ -124,6 +146,8 @@ impl Folded {
             grades: self.grades.len(),
             arms: self.arms.clone(),
             ignored: self.ignored.len(),
+            deal: self.deal,
+            wins: self.wins.len(),
         }
     }
 
@@ -135,6 +159,8 @@ impl Folded {
         self.grade = cp.grade;
         self.grades.truncate(cp.grades);
         self.arms.clone_from(&cp.arms);
+        self.deal = cp.deal;
+        self.wins.truncate(cp.wins);
         let ignored = if cp.ignored < self.ignored.len() {
             self.ignored.split_off(cp.ignored)
         } else {
@@ -182,6 +208,16 @@ impl Lead {
         n.checked_sub(1)
             .and_then(|i| self.state.grades.get(i))
             .and_then(|g| g.grade)
+    }
+
+    /// Every win (entry into a won stage), oldest first, with the value won.
+    pub fn wins(&self) -> &[Win] {
+        &self.state.wins
+    }
+
+    /// The amount of the open deal in the current cycle, if one was set.
+    pub fn deal(&self) -> Option<rust_decimal::Decimal> {
+        self.state.deal
     }
 
     /// Events in the log that the state machine rejected at their place in

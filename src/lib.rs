@@ -79,10 +79,12 @@ pub mod attribution;
 mod engine;
 mod error;
 mod event;
+pub mod funnel;
 pub mod grading;
 mod hash;
 mod lead;
 pub mod lifecycle;
+mod merge;
 mod ndjson;
 mod persist;
 pub mod qualify;
@@ -103,11 +105,12 @@ pub use grading::{
     CriterionConfig, CriterionResult, Grade, GradeCard, GradeParseError, GradingConfig,
     MatrixConfig, Priority, Verdict,
 };
-pub use lead::Lead;
+pub use lead::{Lead, Win};
 pub use lifecycle::{
     Lifecycle, LifecycleConfig, Milestone, Preset, SlaState, SlaStatus, Stage, StageConfig,
     StageId, StageKind, StageKindName, StageState, Transition, TransitionKind,
 };
+pub use merge::Mergeable;
 pub use ndjson::{DEFAULT_MAX_LINE_BYTES, EventReader, ReadError, ReadErrorKind};
 pub use persist::{RestoreError, SavedLead};
 pub use qualify::{ConditionConfig, QualificationConfig, Rearm, ScoreAtLeast};

@@ -34,7 +34,7 @@ use crate::engine::{Engine, FORMAT_VERSION};
 use crate::error::EventError;
 use crate::event::Event;
 use crate::grading::Grade;
-use crate::lead::{Folded, GradeChange, Lead};
+use crate::lead::{Folded, GradeChange, Lead, Win};
 use crate::lifecycle::{SavedStage, StageState};
 use crate::qualify::Arm;
 use crate::scoring::ScoreState;
@@ -70,6 +70,21 @@ struct SavedState {
     arms: Vec<Arm>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     ignored: Vec<EventError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deal: Option<rust_decimal::Decimal>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    wins: Vec<SavedWin>,
+}
+
+/// A win as saved: the stage by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedWin {
+    event: crate::types::EventId,
+    at: crate::types::Timestamp,
+    cycle: u32,
+    stage: String,
+    amount: rust_decimal::Decimal,
 }
 
 impl SavedLead {
@@ -106,6 +121,18 @@ impl From<&Lead> for SavedLead {
                 grades: st.grades.clone(),
                 arms: st.arms.clone(),
                 ignored: st.ignored.clone(),
+                deal: st.deal,
+                wins: st
+                    .wins
+                    .iter()
+                    .map(|w| SavedWin {
+                        event: w.event.clone(),
+                        at: w.at,
+                        cycle: w.cycle,
+                        stage: lead.lifecycle.name(w.stage).to_owned(),
+                        amount: w.amount,
+                    })
+                    .collect(),
             },
         }
     }
@@ -177,6 +204,19 @@ impl Engine {
             && well_formed
             && st.arms.len() == self.qualifier_count()
             && let Ok(stage) = StageState::from_saved(st.stage, self.lifecycle())
+            && let Some(wins) = st
+                .wins
+                .iter()
+                .map(|w| {
+                    Some(Win {
+                        event: w.event.clone(),
+                        at: w.at,
+                        cycle: w.cycle,
+                        stage: self.lifecycle().find(&w.stage)?,
+                        amount: w.amount,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()
         {
             lead.events = all;
             lead.reindex();
@@ -190,6 +230,8 @@ impl Engine {
                     grades: st.grades,
                     arms: st.arms,
                     ignored: st.ignored,
+                    deal: st.deal,
+                    wins,
                 };
                 return Ok(lead);
             }

@@ -6,6 +6,7 @@ mod common;
 mod edges;
 mod examples;
 mod fold;
+mod funnel;
 mod lifecycle;
 mod lifecycle_props;
 mod scoring;

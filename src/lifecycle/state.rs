@@ -307,6 +307,7 @@ impl StageState {
             }
             EventBody::Activity { .. }
             | EventBody::Attributes { .. }
+            | EventBody::Deal { .. }
             | EventBody::ScoreAdjusted { .. } => None,
             EventBody::Identified { visitor } => {
                 self.merges.push(Merge {

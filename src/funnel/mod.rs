@@ -1,0 +1,920 @@
+//! Funnel analytics from lead histories: cohort conversion and velocity per
+//! stage, wins and value won, volumes, SLA compliance, reasons, and the
+//! reverse planner — Forrester's four (volume, conversion, velocity, value)
+//! as a mergeable partial state.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use leadflow::funnel::{Funnel, FunnelOptions};
+//! use leadflow::{Actor, Engine, Event, EventBody, Mergeable, Source};
+//!
+//! let engine = Engine::from_json(r#"{"lifecycle": {"preset": "default"}}"#)?;
+//! let t = |d| Utc.with_ymd_and_hms(2026, 3, d, 9, 0, 0).unwrap();
+//! let lead = engine.replay("ada", [
+//!     Event::new("1", "ada", t(2), EventBody::Created {
+//!         stage: "MQL".into(), source: Source::Marketing, actor: Actor::Marketing }),
+//!     Event::new("2", "ada", t(4), EventBody::Advanced {
+//!         to: "SQL".into(), actor: Actor::Sales, reason: None }),
+//! ]);
+//! let funnel = Funnel::new(&engine, FunnelOptions::new(t(1), t(31), t(30)))?;
+//! let report = funnel.report(&funnel.tally([&lead]));
+//! let mql = report.stages.iter().find(|r| r.stage == "MQL").unwrap();
+//! assert_eq!((mql.entered, mql.advanced), (1, 1));
+//! assert_eq!(mql.median_days, Some(2.0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Definitions
+//!
+//! * A **unit** is one (lead, cycle, stage) for each path stage (open or
+//!   SLA) ranked above the initial stage: the lead's first entry into that
+//!   stage in that cycle, by any move (`created`, `advanced`, `regressed`,
+//!   a rule firing). Stages jumped over are not entered. Each recycle starts
+//!   a new cycle, so a recycled lead that comes back counts again, unless
+//!   [`FunnelOptions::first_cycle_only`] is set (Forrester's "is a recycled
+//!   unit net-new" policy).
+//! * A unit's **cohort period** is the calendar period (UTC; month by
+//!   default, week or quarter) of its entry. A report covers units entered
+//!   in `[from, to)`, seen as of a time (`as_of`): nothing after it counts.
+//! * A unit **advanced** when its lead, later in the same cycle and at or
+//!   before `as_of`, moved to a path or won stage ranked above it. Moves to
+//!   lost or disqualified are not advances. Its **velocity** is the time
+//!   from entry to that first advance.
+//! * Per (cut, period, stage): `entered`, `advanced`, `conversion` =
+//!   advanced / entered, and the median (mean of the two middle values for
+//!   an even count), mean and 90th percentile (nearest rank) of the
+//!   velocity in days over advanced units, empty when none. Beside this
+//!   cohort conversion, the **period** view: `advances_in_period` counts
+//!   advances out of the stage that happened in the period, whatever the
+//!   unit's cohort, and `period_conversion` divides them by the units
+//!   entered in the same period.
+//! * **Wins**: entries into a won stage (in the window, at or before
+//!   `as_of`), per period of the win, with `won_value` the exact sum of the
+//!   deal amounts in effect at each win (a win without a `deal` is worth 0).
+//! * **Volumes** per stage and period: `inflow` (moves into the stage in
+//!   the period), `outflow` (moves out of it), and `balance`, the leads in
+//!   the stage at the period's end (or at `as_of`, if earlier).
+//! * **SLA** per SLA stage, over stays entered in the window: `met` (left
+//!   by the deadline, at or before `as_of`), `missed` (left late, or still
+//!   there past the deadline at `as_of`), `due` (still there, deadline not
+//!   passed at `as_of`).
+//! * **Reasons**: recycles and moves into lost or disqualified in the
+//!   window, counted by the stage left and reason code, and by the lead's
+//!   source and reason code.
+//! * **Cuts** ([`Cut`]): every aggregate can be split by the lead's source,
+//!   its first-touch channel or campaign (the first activity in its log
+//!   carrying one), or a profile attribute (as of the report's `as_of`).
+//!   Leads without a value fall in the cut `(none)`.
+//!
+//! Every aggregate lives in a [`FunnelTally`], a [`Mergeable`] partial
+//! state: tally partitions of the leads separately, merge, and the report
+//! is exactly the single-pass one (medians included: velocities are kept,
+//! not summarized).
+//!
+//! # The reverse planner
+//!
+//! [`FunnelReport::plan`]: from a revenue target T, over the window's
+//! totals, in exact integer arithmetic: needed(won) = ⌈T × wins / won
+//! value⌉; then for each path stage S above the initial, from the highest
+//! down, needed(S) = ⌈needed(next(S)) × entered(S) / advanced(S)⌉, where
+//! next(S) is the next path stage by rank, and the won stages after the
+//! highest one.
+
+mod period;
+
+pub use period::{Granularity, Period};
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::attr::AttrValue;
+use crate::engine::Engine;
+use crate::event::EventBody;
+use crate::lead::Lead;
+use crate::lifecycle::{Lifecycle, StageId, StageKind, TransitionKind};
+use crate::merge::Mergeable;
+use crate::types::{ReasonCode, Timestamp};
+
+/// How to split a report.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Cut {
+    /// No split: one cut, named `""`.
+    #[default]
+    None,
+    /// By the lead's source (`marketing`, `sales`, `partner`, `other`).
+    Source,
+    /// By the channel of the lead's first activity that has one.
+    Channel,
+    /// By the campaign of the lead's first activity that has one.
+    Campaign,
+    /// By a profile attribute's value as of the report's `as_of`.
+    Attr(String),
+}
+
+/// What a report covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FunnelOptions {
+    /// Units entered at or after this time count.
+    pub from: Timestamp,
+    /// Units entered before this time count.
+    pub to: Timestamp,
+    /// Nothing after this time counts (advances, wins, balances).
+    pub as_of: Timestamp,
+    /// The period size.
+    pub by: Granularity,
+    /// Count only each lead's first cycle.
+    pub first_cycle_only: bool,
+    /// How to split the report.
+    pub cut: Cut,
+}
+
+impl FunnelOptions {
+    /// A monthly report of units entered in `[from, to)`, as of `as_of`,
+    /// every cycle counted, no cut.
+    pub fn new(from: Timestamp, to: Timestamp, as_of: Timestamp) -> Self {
+        Self {
+            from,
+            to,
+            as_of,
+            by: Granularity::Month,
+            first_cycle_only: false,
+            cut: Cut::None,
+        }
+    }
+
+    /// The same options with another period size.
+    #[must_use]
+    pub fn by(mut self, by: Granularity) -> Self {
+        self.by = by;
+        self
+    }
+
+    /// The same options counting first cycles only.
+    #[must_use]
+    pub fn first_cycle_only(mut self, yes: bool) -> Self {
+        self.first_cycle_only = yes;
+        self
+    }
+
+    /// The same options with a cut.
+    #[must_use]
+    pub fn cut(mut self, cut: Cut) -> Self {
+        self.cut = cut;
+        self
+    }
+}
+
+/// Options that cannot make a report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FunnelError {
+    /// `from` is not before `to`.
+    #[error("the window is empty: from ({from}) must be before to ({to})")]
+    EmptyWindow {
+        /// The start given.
+        from: Timestamp,
+        /// The end given.
+        to: Timestamp,
+    },
+}
+
+/// A validated report definition over one engine's lifecycle.
+#[derive(Debug, Clone)]
+pub struct Funnel {
+    options: FunnelOptions,
+    lifecycle: Lifecycle,
+}
+
+/// A cell's key: cut, period, stage.
+type Key = (String, Period, StageId);
+
+/// Units of one (cut, period, stage).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Cell {
+    entered: u64,
+    advanced: u64,
+    /// Advances out of the stage that happened in this period.
+    advances_in_period: u64,
+    /// Entry-to-advance times in seconds, in no particular order.
+    velocities: Vec<i64>,
+}
+
+/// Wins of one (cut, period, won stage).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Wins {
+    wins: u64,
+    value: Decimal,
+}
+
+/// Volumes of one (cut, period, stage).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Volume {
+    inflow: u64,
+    outflow: u64,
+    balance: u64,
+}
+
+/// SLA stays of one (cut, SLA stage).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Sla {
+    met: u64,
+    missed: u64,
+    due: u64,
+}
+
+/// The funnel's partial state: every aggregate of a set of leads, kept so
+/// that two tallies [merge](Mergeable::merge) into exactly the tally of the
+/// union (velocities are kept whole, so medians merge exactly). Build with
+/// [`Funnel::tally`] or [`Funnel::add`]; read with [`Funnel::report`].
+/// Equality compares velocities as multisets.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FunnelTally {
+    #[serde(with = "entries")]
+    cells: BTreeMap<Key, Cell>,
+    #[serde(with = "entries")]
+    wins: BTreeMap<Key, Wins>,
+    #[serde(with = "entries")]
+    volumes: BTreeMap<Key, Volume>,
+    #[serde(with = "entries")]
+    sla: BTreeMap<(String, StageId), Sla>,
+    #[serde(with = "entries")]
+    by_stage: BTreeMap<(String, StageId, ReasonCode), u64>,
+    #[serde(with = "entries")]
+    by_source: BTreeMap<(String, String, ReasonCode), u64>,
+    leads: u64,
+}
+
+/// Maps with composite keys serialize as lists of `[key, value]` pairs, so
+/// that every format (JSON included, whose keys are strings) can carry them.
+mod entries {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        map: &BTreeMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub(super) fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+impl PartialEq for FunnelTally {
+    fn eq(&self, other: &Self) -> bool {
+        let sorted = |t: &FunnelTally| {
+            t.cells
+                .iter()
+                .map(|(k, c)| {
+                    let mut v = c.velocities.clone();
+                    v.sort_unstable();
+                    (k.clone(), c.entered, c.advanced, c.advances_in_period, v)
+                })
+                .collect::<Vec<_>>()
+        };
+        sorted(self) == sorted(other)
+            && self.wins == other.wins
+            && self.volumes == other.volumes
+            && self.sla == other.sla
+            && self.by_stage == other.by_stage
+            && self.by_source == other.by_source
+            && self.leads == other.leads
+    }
+}
+
+impl Mergeable for FunnelTally {
+    fn merge(&mut self, other: Self) {
+        for (k, c) in other.cells {
+            let mine = self.cells.entry(k).or_default();
+            mine.entered += c.entered;
+            mine.advanced += c.advanced;
+            mine.advances_in_period += c.advances_in_period;
+            mine.velocities.extend(c.velocities);
+        }
+        for (k, w) in other.wins {
+            let mine = self.wins.entry(k).or_default();
+            mine.wins += w.wins;
+            mine.value += w.value;
+        }
+        for (k, v) in other.volumes {
+            let mine = self.volumes.entry(k).or_default();
+            mine.inflow += v.inflow;
+            mine.outflow += v.outflow;
+            mine.balance += v.balance;
+        }
+        for (k, s) in other.sla {
+            let mine = self.sla.entry(k).or_default();
+            mine.met += s.met;
+            mine.missed += s.missed;
+            mine.due += s.due;
+        }
+        for (k, n) in other.by_stage {
+            *self.by_stage.entry(k).or_default() += n;
+        }
+        for (k, n) in other.by_source {
+            *self.by_source.entry(k).or_default() += n;
+        }
+        self.leads += other.leads;
+    }
+}
+
+impl Funnel {
+    /// A report definition for leads folded by `engine`.
+    ///
+    /// # Errors
+    /// [`FunnelError::EmptyWindow`] when `from` is not before `to`.
+    pub fn new(engine: &Engine, options: FunnelOptions) -> Result<Self, FunnelError> {
+        if options.from >= options.to {
+            return Err(FunnelError::EmptyWindow {
+                from: options.from,
+                to: options.to,
+            });
+        }
+        Ok(Self {
+            options,
+            lifecycle: engine.lifecycle().clone(),
+        })
+    }
+
+    /// The options.
+    pub fn options(&self) -> &FunnelOptions {
+        &self.options
+    }
+
+    /// The tally of a set of leads.
+    pub fn tally<'a>(&self, leads: impl IntoIterator<Item = &'a Lead>) -> FunnelTally {
+        let mut tally = FunnelTally::default();
+        for lead in leads {
+            self.add(&mut tally, lead);
+        }
+        tally
+    }
+
+    /// The periods the window covers, in order.
+    fn periods(&self) -> Vec<Period> {
+        let o = &self.options;
+        let mut out = Vec::new();
+        let mut p = Period::containing(o.by, o.from);
+        while p.start().and_hms_opt(0, 0, 0).map(|d| d.and_utc()) < Some(o.to) {
+            out.push(p);
+            match p.end() {
+                Some(end) => p = Period::containing(o.by, end),
+                None => break,
+            }
+        }
+        out
+    }
+
+    fn cut_of(&self, lead: &Lead) -> String {
+        const NONE: &str = "(none)";
+        let first = |pick: fn(&EventBody) -> Option<&String>| {
+            lead.events
+                .iter()
+                .filter(|e| e.at <= self.options.as_of)
+                .find_map(|e| pick(&e.body))
+                .map_or_else(|| NONE.to_owned(), Clone::clone)
+        };
+        match &self.options.cut {
+            Cut::None => String::new(),
+            Cut::Source => lead.stage().source().map_or_else(
+                || NONE.to_owned(),
+                |s| {
+                    serde_json::to_value(s)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_else(|| format!("{s:?}"))
+                },
+            ),
+            Cut::Channel => first(|b| match b {
+                EventBody::Activity { channel, .. } => channel.as_ref(),
+                _ => None,
+            }),
+            Cut::Campaign => first(|b| match b {
+                EventBody::Activity { campaign, .. } => campaign.as_ref(),
+                _ => None,
+            }),
+            Cut::Attr(name) => {
+                let mut value: Option<&AttrValue> = None;
+                for e in lead
+                    .events
+                    .iter()
+                    .take_while(|e| e.at <= self.options.as_of)
+                {
+                    if let EventBody::Attributes { set, unset } = &e.body {
+                        if let Some(v) = set.get(name) {
+                            value = Some(v);
+                        }
+                        if unset.iter().any(|u| u == name) {
+                            value = None;
+                        }
+                    }
+                }
+                value.map_or_else(|| NONE.to_owned(), |v| v.to_string())
+            }
+        }
+    }
+
+    /// Adds one lead to a tally.
+    pub fn add(&self, tally: &mut FunnelTally, lead: &Lead) {
+        let o = &self.options;
+        let lc = &self.lifecycle;
+        let cut = self.cut_of(lead);
+        let in_window = |at: Timestamp| at >= o.from && at < o.to && at <= o.as_of;
+        let counts_cycle = |cycle: u32| !o.first_cycle_only || cycle <= 1;
+        let initial_rank = lc.rank(lc.initial());
+        let is_unit_stage = |s: StageId| lc.kind(s).is_on_path() && lc.rank(s) > initial_rank;
+        let passes = |s: StageId| lc.kind(s).is_on_path() || lc.kind(s) == StageKind::Won;
+        let history = lead.stage().history_until(o.as_of);
+        tally.leads += 1;
+        let mut seen: BTreeSet<(u32, StageId)> = BTreeSet::new();
+        for (i, t) in history.iter().enumerate() {
+            // Volumes: every move into and out of a stage in the window.
+            if in_window(t.at) && counts_cycle(t.cycle) {
+                let p = Period::containing(o.by, t.at);
+                tally
+                    .volumes
+                    .entry((cut.clone(), p, t.to))
+                    .or_default()
+                    .inflow += 1;
+                if let Some(from) = t.from {
+                    tally
+                        .volumes
+                        .entry((cut.clone(), p, from))
+                        .or_default()
+                        .outflow += 1;
+                }
+                let rejected = t.kind == TransitionKind::Recycled
+                    || matches!(lc.kind(t.to), StageKind::Lost | StageKind::Disqualified);
+                if let (true, Some(reason), Some(from)) = (rejected, &t.reason, t.from) {
+                    *tally
+                        .by_stage
+                        .entry((cut.clone(), from, reason.code))
+                        .or_default() += 1;
+                    let source = lead.stage().source().map_or_else(
+                        || "(none)".to_owned(),
+                        |s| {
+                            serde_json::to_value(s)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_owned))
+                                .unwrap_or_default()
+                        },
+                    );
+                    *tally
+                        .by_source
+                        .entry((cut.clone(), source, reason.code))
+                        .or_default() += 1;
+                }
+            }
+            if !counts_cycle(t.cycle) {
+                continue;
+            }
+            // SLA stays entered in the window.
+            if let StageKind::Sla { within, .. } = lc.kind(t.to)
+                && in_window(t.at)
+            {
+                let sla = tally.sla.entry((cut.clone(), t.to)).or_default();
+                let due = within.after(t.at);
+                match (history.get(i + 1), due) {
+                    (Some(next), Some(due)) if next.at <= due => sla.met += 1,
+                    (Some(_), _) => sla.missed += 1,
+                    (None, Some(due)) if o.as_of <= due => sla.due += 1,
+                    (None, _) => sla.missed += 1,
+                }
+            }
+            if lc.kind(t.to) == StageKind::Won && in_window(t.at) {
+                let w = tally
+                    .wins
+                    .entry((cut.clone(), Period::containing(o.by, t.at), t.to))
+                    .or_default();
+                w.wins += 1;
+                w.value += lead
+                    .wins()
+                    .iter()
+                    .find(|w| w.event == t.event && w.at == t.at && w.stage == t.to)
+                    .map_or(Decimal::ZERO, |w| w.amount);
+            }
+            let unit_move = matches!(
+                t.kind,
+                TransitionKind::Entered | TransitionKind::Advanced | TransitionKind::Regressed
+            );
+            if !unit_move || !is_unit_stage(t.to) || !seen.insert((t.cycle, t.to)) {
+                continue;
+            }
+            let rank = lc.rank(t.to);
+            let advance = history
+                .get(i + 1..)
+                .unwrap_or(&[])
+                .iter()
+                .take_while(|n| n.cycle == t.cycle)
+                .find(|n| passes(n.to) && lc.rank(n.to) > rank);
+            if let Some(a) = advance
+                && in_window(a.at)
+            {
+                tally
+                    .cells
+                    .entry((cut.clone(), Period::containing(o.by, a.at), t.to))
+                    .or_default()
+                    .advances_in_period += 1;
+            }
+            if !in_window(t.at) {
+                continue;
+            }
+            let cell = tally
+                .cells
+                .entry((cut.clone(), Period::containing(o.by, t.at), t.to))
+                .or_default();
+            cell.entered += 1;
+            if let Some(a) = advance {
+                cell.advanced += 1;
+                cell.velocities.push((a.at - t.at).num_seconds());
+            }
+        }
+        // Balances: the stage each lead is in at every period's end.
+        for p in self.periods() {
+            let end = p.end().map_or(o.as_of, |e| e.min(o.as_of));
+            let Some(last) = history
+                .get(..history.partition_point(|t| t.at < end))
+                .and_then(<[_]>::last)
+            else {
+                continue;
+            };
+            if counts_cycle(last.cycle)
+                && p.start().and_hms_opt(0, 0, 0).map(|d| d.and_utc()) <= Some(o.as_of)
+            {
+                tally
+                    .volumes
+                    .entry((cut.clone(), p, last.to))
+                    .or_default()
+                    .balance += 1;
+            }
+        }
+    }
+
+    /// The report of a tally.
+    pub fn report(&self, tally: &FunnelTally) -> FunnelReport {
+        let lc = &self.lifecycle;
+        let name = |s: StageId| lc.name(s).to_owned();
+        let rank = |s: StageId| lc.rank(s);
+        let mut stages = Vec::new();
+        let mut keys: Vec<&Key> = tally.cells.keys().collect();
+        keys.sort_by(|a, b| (&a.0, a.1, rank(a.2)).cmp(&(&b.0, b.1, rank(b.2))));
+        for key in keys {
+            let Some(c) = tally.cells.get(key) else {
+                continue;
+            };
+            if c.entered == 0 && c.advances_in_period == 0 {
+                continue;
+            }
+            let mut v = c.velocities.clone();
+            v.sort_unstable();
+            let days = |secs: f64| secs / 86_400.0;
+            let median = match v.len() {
+                0 => None,
+                n if n % 2 == 1 => v.get(n / 2).map(|&x| days(x as f64)),
+                n => match (v.get(n / 2 - 1), v.get(n / 2)) {
+                    (Some(&a), Some(&b)) => Some(days((a as f64 + b as f64) / 2.0)),
+                    _ => None,
+                },
+            };
+            let mean = (!v.is_empty())
+                .then(|| days(v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64));
+            // Nearest rank: the smallest value with at least 90 % at or below.
+            let p90 = (!v.is_empty())
+                .then(|| {
+                    let k = (v.len() * 9).div_ceil(10).max(1);
+                    v.get(k - 1).map(|&x| days(x as f64))
+                })
+                .flatten();
+            let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+            stages.push(StageRow {
+                cut: key.0.clone(),
+                period: key.1,
+                stage: name(key.2),
+                entered: c.entered,
+                advanced: c.advanced,
+                conversion: ratio(c.advanced, c.entered),
+                median_days: median,
+                mean_days: mean,
+                p90_days: p90,
+                advances_in_period: c.advances_in_period,
+                period_conversion: ratio(c.advances_in_period, c.entered),
+            });
+        }
+        let wins = tally
+            .wins
+            .iter()
+            .map(|(k, w)| WinRow {
+                cut: k.0.clone(),
+                period: k.1,
+                stage: name(k.2),
+                wins: w.wins,
+                won_value: w.value,
+            })
+            .collect();
+        let mut volumes: Vec<VolumeRow> = tally
+            .volumes
+            .iter()
+            .map(|(k, v)| VolumeRow {
+                cut: k.0.clone(),
+                period: k.1,
+                stage: name(k.2),
+                inflow: v.inflow,
+                outflow: v.outflow,
+                balance: v.balance,
+            })
+            .collect();
+        volumes.sort_by(|a, b| {
+            let r = |s: &str| lc.find(s).map_or(i32::MAX, &rank);
+            (&a.cut, a.period, r(&a.stage)).cmp(&(&b.cut, b.period, r(&b.stage)))
+        });
+        let sla = tally
+            .sla
+            .iter()
+            .map(|(k, s)| SlaRow {
+                cut: k.0.clone(),
+                stage: name(k.1),
+                met: s.met,
+                missed: s.missed,
+                due: s.due,
+            })
+            .collect();
+        let reasons = tally
+            .by_stage
+            .iter()
+            .map(|((cut, stage, code), n)| ReasonRow {
+                cut: cut.clone(),
+                by: ReasonKey::Stage(name(*stage)),
+                code: *code,
+                count: *n,
+            })
+            .chain(
+                tally
+                    .by_source
+                    .iter()
+                    .map(|((cut, source, code), n)| ReasonRow {
+                        cut: cut.clone(),
+                        by: ReasonKey::Source(source.clone()),
+                        code: *code,
+                        count: *n,
+                    }),
+            )
+            .collect();
+        FunnelReport {
+            stages,
+            wins,
+            volumes,
+            sla,
+            reasons,
+            path: self.path_names(),
+            won: lc
+                .stages()
+                .iter()
+                .filter(|s| s.kind() == StageKind::Won)
+                .map(|s| s.name().to_owned())
+                .collect(),
+        }
+    }
+
+    /// The unit stages (path stages above the initial) by rank.
+    fn path_names(&self) -> Vec<String> {
+        let lc = &self.lifecycle;
+        let initial = lc.rank(lc.initial());
+        let mut path: Vec<(i32, String)> = lc
+            .stages()
+            .iter()
+            .filter(|s| s.kind().is_on_path() && s.rank() > initial)
+            .map(|s| (s.rank(), s.name().to_owned()))
+            .collect();
+        path.sort();
+        path.into_iter().map(|(_, n)| n).collect()
+    }
+}
+
+/// One (cut, period, stage) of a report: the cohort of units entered in the
+/// period, and the period's advances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StageRow {
+    /// The cut (`""` without one).
+    pub cut: String,
+    /// The cohort period.
+    pub period: Period,
+    /// The stage.
+    pub stage: String,
+    /// Units entered in the period.
+    pub entered: u64,
+    /// Of those, units that advanced (by `as_of`).
+    pub advanced: u64,
+    /// `advanced / entered`.
+    pub conversion: Option<f64>,
+    /// Median days from entry to advance, over advanced units.
+    pub median_days: Option<f64>,
+    /// Mean days from entry to advance.
+    pub mean_days: Option<f64>,
+    /// 90th percentile (nearest rank) of days from entry to advance.
+    pub p90_days: Option<f64>,
+    /// Advances out of the stage that happened in the period (any cohort).
+    pub advances_in_period: u64,
+    /// `advances_in_period / entered`: the period-based conversion.
+    pub period_conversion: Option<f64>,
+}
+
+/// Wins in one (cut, period, won stage).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct WinRow {
+    /// The cut.
+    pub cut: String,
+    /// The period of the wins.
+    pub period: Period,
+    /// The won stage.
+    pub stage: String,
+    /// How many wins.
+    pub wins: u64,
+    /// Their exact total value.
+    pub won_value: Decimal,
+}
+
+/// Volumes of one (cut, period, stage).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct VolumeRow {
+    /// The cut.
+    pub cut: String,
+    /// The period.
+    pub period: Period,
+    /// The stage.
+    pub stage: String,
+    /// Moves into the stage during the period.
+    pub inflow: u64,
+    /// Moves out of the stage during the period.
+    pub outflow: u64,
+    /// Leads in the stage at the period's end (or at `as_of`).
+    pub balance: u64,
+}
+
+/// SLA compliance of one (cut, SLA stage) over the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SlaRow {
+    /// The cut.
+    pub cut: String,
+    /// The SLA stage.
+    pub stage: String,
+    /// Stays left by the deadline.
+    pub met: u64,
+    /// Stays left late, or still open past the deadline at `as_of`.
+    pub missed: u64,
+    /// Stays still open, deadline not passed at `as_of`.
+    pub due: u64,
+}
+
+/// What a reason count is broken down by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", content = "value", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ReasonKey {
+    /// The stage left.
+    Stage(String),
+    /// The lead's source.
+    Source(String),
+}
+
+/// How many recycles, losses and disqualifications gave one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ReasonRow {
+    /// The cut.
+    pub cut: String,
+    /// By stage left or by source.
+    pub by: ReasonKey,
+    /// The reason code.
+    pub code: ReasonCode,
+    /// How many.
+    pub count: u64,
+}
+
+/// A funnel report. See the [module docs](self) for every definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FunnelReport {
+    /// Cohort rows by cut, period, then stage rank.
+    pub stages: Vec<StageRow>,
+    /// Wins by cut, period and won stage.
+    pub wins: Vec<WinRow>,
+    /// Volumes by cut, period, then stage rank.
+    pub volumes: Vec<VolumeRow>,
+    /// SLA compliance by cut and SLA stage.
+    pub sla: Vec<SlaRow>,
+    /// Reasons by cut, stage or source, and code.
+    pub reasons: Vec<ReasonRow>,
+    /// The unit stages, by rank (the planner's path).
+    pub path: Vec<String>,
+    /// The won stages.
+    pub won: Vec<String>,
+}
+
+/// How many of each stage a revenue target needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PlanRow {
+    /// The stage (a unit stage, or `won` for the wins).
+    pub stage: String,
+    /// How many units (or wins) are needed.
+    pub needed: u128,
+}
+
+/// Why a plan cannot be made from a report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// The target is negative.
+    #[error("the revenue target {target} is negative")]
+    NegativeTarget {
+        /// The target.
+        target: Decimal,
+    },
+    /// No win with a value in the window: no value per win to plan from.
+    #[error("no win with a value in the window: the planner needs the value per win")]
+    NoWonValue,
+    /// A stage's units never advanced in the window.
+    #[error("no unit of stage {stage:?} advanced in the window: its conversion is 0")]
+    NoAdvance {
+        /// The stage.
+        stage: String,
+    },
+    /// The numbers do not fit 128-bit integers.
+    #[error("the plan overflows 128-bit arithmetic")]
+    Overflow,
+}
+
+impl FunnelReport {
+    /// The reverse plan for a revenue target over the report's totals (every
+    /// cut and period summed); see the [module docs](self). Rows run from the
+    /// wins down to the lowest unit stage.
+    ///
+    /// # Errors
+    /// [`PlanError`] for a negative target, a window without valued wins or
+    /// with a stage that never advanced, or numbers beyond 128 bits.
+    pub fn plan(&self, target: Decimal) -> Result<Vec<PlanRow>, PlanError> {
+        if target.is_sign_negative() && !target.is_zero() {
+            return Err(PlanError::NegativeTarget { target });
+        }
+        let wins: u64 = self.wins.iter().map(|w| w.wins).sum();
+        let value: Decimal = self.wins.iter().map(|w| w.won_value).sum();
+        if wins == 0 || value.is_zero() {
+            return Err(PlanError::NoWonValue);
+        }
+        // ⌈T × wins / V⌉ with T = t / 10^ts, V = v / 10^vs:
+        // ⌈t × wins × 10^vs / (v × 10^ts)⌉.
+        let (t, ts) = (target.mantissa().unsigned_abs(), target.scale());
+        let (v, vs) = (value.mantissa().unsigned_abs(), value.scale());
+        let pow = |e: u32| 10u128.checked_pow(e).ok_or(PlanError::Overflow);
+        let num = t
+            .checked_mul(u128::from(wins))
+            .and_then(|x| x.checked_mul(pow(vs).ok()?))
+            .ok_or(PlanError::Overflow)?;
+        let den = v.checked_mul(pow(ts)?).ok_or(PlanError::Overflow)?;
+        let mut needed = num.div_ceil(den);
+        let mut rows = vec![PlanRow {
+            stage: "won".into(),
+            needed,
+        }];
+        for stage in self.path.iter().rev() {
+            let (entered, advanced) = self
+                .stages
+                .iter()
+                .filter(|r| &r.stage == stage)
+                .fold((0u128, 0u128), |(e, a), r| {
+                    (e + u128::from(r.entered), a + u128::from(r.advanced))
+                });
+            if advanced == 0 {
+                return Err(PlanError::NoAdvance {
+                    stage: stage.clone(),
+                });
+            }
+            needed = needed
+                .checked_mul(entered)
+                .ok_or(PlanError::Overflow)?
+                .div_ceil(advanced);
+            rows.push(PlanRow {
+                stage: stage.clone(),
+                needed,
+            });
+        }
+        Ok(rows)
+    }
+}

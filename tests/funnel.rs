@@ -1,0 +1,548 @@
+//! Funnel analytics: every definition by hand, the planner by hand, and the
+//! properties (arrival order, partitions, advanced ≤ entered) against a
+//! naive model written here.
+
+use std::collections::BTreeMap;
+
+use crate::common::*;
+use leadflow::funnel::{
+    Cut, Funnel, FunnelOptions, FunnelReport, FunnelTally, Granularity, Period,
+};
+use leadflow::{
+    Actor, Engine, Event, EventBody, Lead, LeadStore, Mergeable, Preset, ReasonCode, Source,
+    TransitionKind,
+};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+/// Day `d` of 2026 at 09:00 UTC (day 1 = 1 January).
+fn day(d: i64) -> leadflow::Timestamp {
+    chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 1, 9, 0, 0).unwrap()
+        + chrono::TimeDelta::days(d - 1)
+}
+
+fn ev(id: &str, lead: &str, d: i64, body: EventBody) -> Event {
+    Event::new(id, lead, day(d), body)
+}
+
+fn create(id: &str, lead: &str, d: i64, stage: &str) -> Event {
+    ev(
+        id,
+        lead,
+        d,
+        EventBody::Created {
+            stage: stage.into(),
+            source: Source::Marketing,
+            actor: Actor::Marketing,
+        },
+    )
+}
+
+fn to(id: &str, lead: &str, d: i64, stage: &str) -> Event {
+    ev(
+        id,
+        lead,
+        d,
+        EventBody::Advanced {
+            to: stage.into(),
+            actor: Actor::Sales,
+            reason: None,
+        },
+    )
+}
+
+fn lose(id: &str, lead: &str, d: i64, stage: &str, code: ReasonCode) -> Event {
+    ev(
+        id,
+        lead,
+        d,
+        EventBody::Advanced {
+            to: stage.into(),
+            actor: Actor::Sales,
+            reason: Some(leadflow::Reason::new(code)),
+        },
+    )
+}
+
+fn deal(id: &str, lead: &str, d: i64, amount: &str) -> Event {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "lead": lead, "at": day(d), "body": {"type": "deal", "amount": amount}
+    }))
+    .unwrap()
+}
+
+fn report(e: &Engine, leads: &[Lead], options: FunnelOptions) -> FunnelReport {
+    let f = Funnel::new(e, options).unwrap();
+    f.report(&f.tally(leads))
+}
+
+fn row<'a>(
+    r: &'a FunnelReport,
+    period: &str,
+    stage: &str,
+) -> Option<&'a leadflow::funnel::StageRow> {
+    r.stages
+        .iter()
+        .find(|x| x.period.to_string() == period && x.stage == stage)
+}
+
+fn q1() -> FunnelOptions {
+    FunnelOptions::new(day(1), day(91), day(120))
+}
+
+#[test]
+fn a_lead_created_at_sql_skips_mql_and_mql_to_disqualified_advances_nothing() {
+    let e = engine(Preset::Waterfall);
+    let sales = e.replay(
+        "s",
+        [create("1", "s", 3, "SQL"), to("2", "s", 10, "Opportunity")],
+    );
+    let dq = e.replay(
+        "d",
+        [
+            create("1", "d", 5, "MQL"),
+            lose("2", "d", 6, "Disqualified", ReasonCode::PoorFit),
+        ],
+    );
+    let r = report(&e, &[sales, dq], q1());
+    assert!(row(&r, "2026-01", "Inquiry").is_none());
+    let mql = row(&r, "2026-01", "MQL").unwrap();
+    assert_eq!(
+        (mql.entered, mql.advanced),
+        (1, 0),
+        "only the disqualified lead entered MQL"
+    );
+    assert_eq!(mql.conversion, Some(0.0));
+    assert_eq!(mql.median_days, None);
+    let sql = row(&r, "2026-01", "SQL").unwrap();
+    assert_eq!(
+        (sql.entered, sql.advanced, sql.median_days),
+        (1, 1, Some(7.0))
+    );
+    let opp = row(&r, "2026-01", "Opportunity").unwrap();
+    assert_eq!((opp.entered, opp.advanced), (1, 0));
+    // The disqualification is a reason by stage and by source.
+    assert!(
+        r.reasons
+            .iter()
+            .any(|x| x.code == ReasonCode::PoorFit && x.count == 1)
+    );
+}
+
+#[test]
+fn recycled_cycles_count_again_unless_first_cycle_only() {
+    let e = engine(Preset::Default);
+    let lead = e.replay(
+        "l",
+        [
+            create("1", "l", 2, "MQL"),
+            recycle("2", "l", 0, ReasonCode::Timing),
+            to("3", "l", 20, "MQL"),
+            to("4", "l", 24, "SQL"),
+        ]
+        .into_iter()
+        .map(|mut x| {
+            if x.id.as_str() == "2" {
+                x.at = day(10);
+            }
+            x
+        }),
+    );
+    let all = report(&e, std::slice::from_ref(&lead), q1());
+    let mql = row(&all, "2026-01", "MQL").unwrap();
+    assert_eq!(
+        (mql.entered, mql.advanced),
+        (2, 1),
+        "two cycles, the second advanced"
+    );
+    assert_eq!(mql.median_days, Some(4.0));
+    let first = report(&e, &[lead], q1().first_cycle_only(true));
+    let mql = row(&first, "2026-01", "MQL").unwrap();
+    assert_eq!((mql.entered, mql.advanced), (1, 0));
+    assert!(row(&first, "2026-01", "SQL").is_none());
+}
+
+#[test]
+fn wins_are_valued_at_the_deal_in_effect_and_without_one_at_zero() {
+    let e = engine(Preset::Default);
+    let a = e.replay(
+        "a",
+        [
+            create("1", "a", 2, "SQL"),
+            deal("2", "a", 3, "12000.00"),
+            deal("3", "a", 4, "12500.10"),
+            to("4", "a", 40, "Won"),
+            deal("5", "a", 41, "99999"),
+        ],
+    );
+    let b = e.replay("b", [create("1", "b", 2, "SQL"), to("2", "b", 45, "Won")]);
+    // A recycle drops the open deal: the second cycle's win is worth 0.
+    let c = e.replay(
+        "c",
+        [
+            create("1", "c", 2, "SQL"),
+            deal("2", "c", 3, "500"),
+            recycle("3", "c", 0, ReasonCode::NoBudget),
+            to("4", "c", 50, "Won"),
+        ]
+        .into_iter()
+        .map(|mut x| {
+            if x.id.as_str() == "3" {
+                x.at = day(5);
+            }
+            x
+        }),
+    );
+    assert_eq!(a.wins()[0].amount, Decimal::new(1_250_010, 2));
+    let r = report(&e, &[a, b, c], q1());
+    let feb: Vec<_> = r
+        .wins
+        .iter()
+        .filter(|w| w.period.to_string() == "2026-02")
+        .collect();
+    assert_eq!(feb.len(), 1);
+    assert_eq!(feb[0].wins, 3);
+    assert_eq!(feb[0].won_value, Decimal::new(1_250_010, 2));
+    assert_eq!(feb[0].won_value.to_string(), "12500.10");
+}
+
+#[test]
+fn deal_amounts_read_exactly_and_refuse_negatives() {
+    let e = engine(Preset::Default);
+    let number: Event = serde_json::from_str(
+        r#"{"id": "d", "lead": "l", "at": "2026-03-01T00:00:00Z", "body": {"type": "deal", "amount": 0.1}}"#,
+    )
+    .unwrap();
+    let EventBody::Deal { amount } = &number.body else {
+        panic!()
+    };
+    assert_eq!(amount.to_string(), "0.1");
+    let back: Event = serde_json::from_str(&serde_json::to_string(&number).unwrap()).unwrap();
+    assert_eq!(back, number);
+    let mut lead = e.new_lead("l");
+    let err = e.apply(&mut lead, deal("n", "l", 1, "-5")).unwrap_err();
+    assert!(
+        matches!(err.kind, leadflow::EventErrorKind::NegativeAmount { .. }),
+        "{err}"
+    );
+    assert!(serde_json::from_str::<Event>(
+        r#"{"id": "d", "lead": "l", "at": "2026-03-01T00:00:00Z", "body": {"type": "deal", "amount": "12,000"}}"#
+    )
+    .is_err());
+}
+
+#[test]
+fn units_entered_before_from_count_only_as_period_advances() {
+    let e = engine(Preset::Default);
+    let early = e.replay("x", [create("1", "x", 1, "MQL"), to("2", "x", 40, "SQL")]);
+    let window = FunnelOptions::new(day(32), day(60), day(90));
+    let r = report(&e, &[early], window);
+    let mql = row(&r, "2026-02", "MQL").unwrap();
+    assert_eq!(
+        (mql.entered, mql.advanced, mql.advances_in_period),
+        (0, 0, 1)
+    );
+    assert_eq!(mql.period_conversion, None, "no unit entered in February");
+    let sql = row(&r, "2026-02", "SQL").unwrap();
+    assert_eq!(sql.entered, 1);
+}
+
+#[test]
+fn velocity_statistics_by_hand() {
+    let e = engine(Preset::Default);
+    let leads: Vec<Lead> = [1, 2, 4, 10]
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| {
+            let id = format!("l{i}");
+            e.replay(
+                id.as_str(),
+                [create("1", &id, 2, "MQL"), to("2", &id, 2 + d, "SQL")],
+            )
+        })
+        .collect();
+    let r = report(&e, &leads, q1());
+    let mql = row(&r, "2026-01", "MQL").unwrap();
+    assert_eq!(mql.median_days, Some(3.0), "mean of 2 and 4");
+    assert_eq!(mql.mean_days, Some(4.25));
+    assert_eq!(mql.p90_days, Some(10.0), "nearest rank: 4th of 4");
+    assert_eq!(mql.conversion, Some(1.0));
+}
+
+#[test]
+fn volumes_sla_and_periods() {
+    let e = engine(Preset::Default);
+    let on_time = e.replay("a", [create("1", "a", 2, "MQL"), to("2", "a", 2, "SQL")]);
+    let late = e.replay("b", [create("1", "b", 2, "MQL"), to("2", "b", 5, "SQL")]);
+    let waiting = e.replay("c", [create("1", "c", 89, "MQL")]);
+    let options = FunnelOptions::new(day(1), day(91), day(89) + chrono::TimeDelta::hours(1));
+    let r = report(&e, &[on_time, late, waiting], options.clone());
+    let sla = r.sla.iter().find(|s| s.stage == "MQL").unwrap();
+    assert_eq!((sla.met, sla.missed, sla.due), (1, 1, 1));
+    let jan_sql = r
+        .volumes
+        .iter()
+        .find(|v| v.period.to_string() == "2026-01" && v.stage == "SQL")
+        .unwrap();
+    assert_eq!((jan_sql.inflow, jan_sql.balance), (2, 2));
+    let jan_mql = r
+        .volumes
+        .iter()
+        .find(|v| v.period.to_string() == "2026-01" && v.stage == "MQL")
+        .unwrap();
+    assert_eq!(
+        (jan_mql.inflow, jan_mql.outflow, jan_mql.balance),
+        (2, 2, 0)
+    );
+    let mar_mql = r
+        .volumes
+        .iter()
+        .find(|v| v.period.to_string() == "2026-03" && v.stage == "MQL")
+        .unwrap();
+    assert_eq!(mar_mql.balance, 1);
+    // Quarters and weeks are written as such.
+    let by_q = report(
+        &e,
+        &[e.replay("q", [create("1", "q", 2, "MQL")])],
+        options.clone().by(Granularity::Quarter),
+    );
+    assert_eq!(by_q.stages[0].period.to_string(), "2026-Q1");
+    let by_w = report(
+        &e,
+        &[e.replay("w", [create("1", "w", 6, "MQL")])],
+        options.by(Granularity::Week),
+    );
+    assert_eq!(by_w.stages[0].period.to_string(), "2026-W02");
+    assert_eq!(Period::parse("2026-W02"), Some(by_w.stages[0].period));
+}
+
+#[test]
+fn cuts_split_by_source_channel_and_attribute() {
+    let e = engine(Preset::Default);
+    let touch = |id: &str, lead: &str, d, channel: &str| {
+        ev(
+            id,
+            lead,
+            d,
+            EventBody::Activity {
+                kind: "visit".into(),
+                channel: Some(channel.into()),
+                campaign: None,
+                attrs: Default::default(),
+            },
+        )
+    };
+    let a = e.replay(
+        "a",
+        [
+            touch("0", "a", 1, "email"),
+            create("1", "a", 2, "MQL"),
+            touch("2", "a", 3, "ads"),
+        ],
+    );
+    let b = e.replay(
+        "b",
+        [
+            create("1", "b", 2, "MQL"),
+            attrs(
+                "2",
+                "b",
+                2,
+                &[("industry", leadflow::AttrValue::from("software"))],
+                &[],
+            ),
+        ],
+    );
+    let r = report(&e, &[a.clone(), b.clone()], q1().cut(Cut::Channel));
+    let cuts: BTreeMap<&str, u64> = r
+        .stages
+        .iter()
+        .filter(|x| x.stage == "MQL")
+        .map(|x| (x.cut.as_str(), x.entered))
+        .collect();
+    assert_eq!(cuts, BTreeMap::from([("(none)", 1), ("email", 1)]));
+    let r = report(&e, &[a, b], q1().cut(Cut::Attr("industry".into())));
+    let cuts: Vec<&str> = r.stages.iter().map(|x| x.cut.as_str()).collect();
+    assert_eq!(cuts, ["(none)", "software"]);
+}
+
+#[test]
+fn the_reverse_planner_by_hand() {
+    let e = engine(Preset::Default);
+    let mut leads = Vec::new();
+    // 10 MQL units, 4 advance to SQL; 4 SQL units, 2 to Opportunity;
+    // 2 Opportunity units, both won, worth 30 000.00 in all.
+    for i in 0..10 {
+        let id = format!("l{i}");
+        let mut evs = vec![create("1", &id, 2, "MQL")];
+        if i < 4 {
+            evs.push(to("2", &id, 5, "SQL"));
+        }
+        if i < 2 {
+            evs.push(to("3", &id, 9, "Opportunity"));
+            evs.push(deal(
+                "4",
+                &id,
+                10,
+                if i == 0 { "10000.00" } else { "20000" },
+            ));
+            evs.push(to("5", &id, 20, "Won"));
+        }
+        leads.push(e.replay(id.as_str(), evs));
+    }
+    let r = report(&e, &leads, q1());
+    let plan = r.plan(Decimal::new(100_000, 0)).unwrap();
+    let got: Vec<(&str, u128)> = plan.iter().map(|p| (p.stage.as_str(), p.needed)).collect();
+    // won: ⌈100000 × 2 / 30000⌉ = 7; Opportunity: ⌈7 × 2 / 2⌉ = 7;
+    // SQL: ⌈7 × 4 / 2⌉ = 14; MQL: ⌈14 × 10 / 4⌉ = 35.
+    assert_eq!(
+        got,
+        [("won", 7), ("Opportunity", 7), ("SQL", 14), ("MQL", 35)]
+    );
+    assert!(matches!(
+        r.plan(Decimal::new(-1, 0)),
+        Err(leadflow::funnel::PlanError::NegativeTarget { .. })
+    ));
+    let none = report(&e, &leads[5..], q1());
+    assert!(matches!(
+        none.plan(Decimal::ONE),
+        Err(leadflow::funnel::PlanError::NoWonValue)
+    ));
+}
+
+#[test]
+fn an_empty_window_is_an_error() {
+    let e = engine(Preset::Default);
+    assert!(Funnel::new(&e, FunnelOptions::new(day(5), day(5), day(5))).is_err());
+}
+
+// ------------------------------------------------------------- properties
+
+fn funnel_body() -> impl Strategy<Value = EventBody> {
+    let stage = proptest::sample::select(vec![
+        "Anonymous",
+        "MQL",
+        "SQL",
+        "Opportunity",
+        "Won",
+        "Lost",
+    ]);
+    prop_oneof![
+        1 => stage.clone().prop_map(|s| EventBody::Created { stage: s.into(), source: Source::Sales, actor: Actor::Sales }),
+        3 => stage.clone().prop_map(|s| EventBody::Advanced { to: s.into(), actor: Actor::Sales,
+            reason: Some(leadflow::Reason::new(ReasonCode::Competitor)) }),
+        1 => Just(EventBody::Recycled { actor: Actor::Sales, reason: leadflow::Reason::new(ReasonCode::Timing) }),
+        1 => stage.prop_map(|s| EventBody::Regressed { to: s.into(), actor: Actor::Sales, reason: leadflow::Reason::new(ReasonCode::Other) }),
+        1 => (0..5000i64).prop_map(|c| serde_json::from_value::<EventBody>(serde_json::json!({"type": "deal", "amount": format!("{}.{:02}", c, c % 100)})).unwrap()),
+    ]
+}
+
+fn population() -> impl Strategy<Value = Vec<Event>> {
+    proptest::collection::vec((0..6usize, 0..80i64, funnel_body()), 0..60).prop_map(|v| {
+        v.into_iter()
+            .enumerate()
+            .map(|(i, (l, d, body))| {
+                Event::new(
+                    format!("p{i:03}"),
+                    format!("lead{l}").as_str(),
+                    day(d) + chrono::TimeDelta::hours(i as i64 % 7),
+                    body,
+                )
+            })
+            .collect()
+    })
+}
+
+/// The cohort counts by hand: for each lead's transitions, the first entry
+/// per (cycle, stage) of MQL/SQL/Opportunity in the window, and whether a
+/// later transition of the same cycle reached a higher path or won stage.
+fn model(e: &Engine, leads: &[Lead], o: &FunnelOptions) -> BTreeMap<(String, String), (u64, u64)> {
+    let lc = e.lifecycle();
+    let rank = |n: &str| {
+        ["Anonymous", "MQL", "SQL", "Opportunity", "Won"]
+            .iter()
+            .position(|x| *x == n)
+    };
+    let mut out = BTreeMap::new();
+    for lead in leads {
+        let h: Vec<_> = lead.history().iter().filter(|t| t.at <= o.as_of).collect();
+        let mut seen = std::collections::HashSet::new();
+        for (i, t) in h.iter().enumerate() {
+            let name = lc.name(t.to);
+            let Some(r) = rank(name) else { continue };
+            if r == 0
+                || name == "Won"
+                || t.kind == TransitionKind::Recycled
+                || !seen.insert((t.cycle, name))
+            {
+                continue;
+            }
+            if !(t.at >= o.from && t.at < o.to) {
+                continue;
+            }
+            let advanced = h[i + 1..]
+                .iter()
+                .take_while(|n| n.cycle == t.cycle)
+                .any(|n| rank(lc.name(n.to)).is_some_and(|nr| nr > r));
+            let cell = out
+                .entry((Period::containing(o.by, t.at).to_string(), name.to_owned()))
+                .or_insert((0, 0));
+            cell.0 += 1;
+            cell.1 += u64::from(advanced);
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn the_report_is_a_function_of_the_event_set_and_merges_exactly(
+        (set, arrival) in shuffled_with_duplicates(population()),
+        cut_at in 0..7usize,
+        by_month in any::<bool>(),
+    ) {
+        let e = engine(Preset::Default);
+        let options = FunnelOptions::new(day(10), day(70), day(75))
+            .by(if by_month { Granularity::Month } else { Granularity::Week });
+        let funnel = Funnel::new(&e, options.clone()).unwrap();
+        let mut one = LeadStore::new(e.clone());
+        for ev in arrival {
+            one.ingest(ev);
+        }
+        let mut bulk = LeadStore::new(e.clone());
+        bulk.ingest_all(set.clone());
+        let leads: Vec<Lead> = one.leads().cloned().collect();
+        let single = funnel.tally(&leads);
+        prop_assert_eq!(&single, &funnel.tally(bulk.leads()));
+        let report = funnel.report(&single);
+        // Against the by-hand cohort model.
+        let got: BTreeMap<(String, String), (u64, u64)> = report.stages.iter()
+            .filter(|r| r.entered > 0)
+            .map(|r| ((r.period.to_string(), r.stage.clone()), (r.entered, r.advanced)))
+            .collect();
+        prop_assert_eq!(got, model(&e, &leads, &options));
+        for r in &report.stages {
+            prop_assert!(r.advanced <= r.entered);
+            prop_assert_eq!(r.median_days.is_some(), r.advanced > 0);
+        }
+        // Partitions merged in any grouping equal the single pass.
+        let cut = cut_at.min(leads.len());
+        let (a, b) = leads.split_at(cut);
+        let mut left = funnel.tally(a);
+        left.merge(funnel.tally(b));
+        prop_assert_eq!(&left, &single);
+        let mut right = funnel.tally(b);
+        right.merge(funnel.tally(a));
+        prop_assert_eq!(funnel.report(&right), report.clone());
+        let parts: Vec<FunnelTally> = leads.iter().map(|l| funnel.tally([l])).collect();
+        prop_assert_eq!(&FunnelTally::merge_all(parts), &single);
+        let mut with_identity = single.clone();
+        with_identity.merge(FunnelTally::default());
+        prop_assert_eq!(&with_identity, &single);
+        // The tally ships between workers.
+        let shipped: FunnelTally = serde_json::from_str(&serde_json::to_string(&single).unwrap()).unwrap();
+        prop_assert_eq!(&shipped, &single);
+    }
+}

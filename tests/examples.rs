@@ -82,3 +82,99 @@ fn example_data_tells_its_story() {
         "the example stream is clean"
     );
 }
+
+/// The `funnel` example's own code, to test its CSV on the shipped data.
+#[allow(dead_code)]
+#[path = "../examples/funnel.rs"]
+mod funnel_cli;
+
+#[test]
+fn funnel_example_csv_on_the_shipped_data() {
+    use leadflow::funnel::{Funnel, FunnelOptions};
+    use rust_decimal::Decimal;
+    use std::collections::BTreeMap;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let (engine, _) = load();
+    let text = std::fs::read_to_string(format!("{root}/examples/data/funnel.ndjson")).unwrap();
+    let events: Vec<Event> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let latest = events.iter().map(|e| e.at).max().unwrap();
+    let mut store = LeadStore::new(engine.clone());
+    store.ingest_all(events.clone());
+    let day = |s: &str| {
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+    };
+    let funnel = Funnel::new(
+        &engine,
+        FunnelOptions::new(day("2026-01-01"), day("2026-07-01"), latest),
+    )
+    .unwrap();
+    let report = funnel.report(&funnel.tally(store.leads()));
+    let mut csv = Vec::new();
+    funnel_cli::write_csv(&mut csv, &report, false).unwrap();
+    let csv = String::from_utf8(csv).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("period,stage,entered,advanced,conversion,median_days,mean_days,p90_days,won_value")
+    );
+    // Wins and their value per month, by hand from the NDJSON: the last deal
+    // amount before each win, per lead (no lead in the data wins twice).
+    let mut by_hand: BTreeMap<String, (u64, Decimal)> = BTreeMap::new();
+    let mut deal: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut sorted = events.clone();
+    sorted.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+    for e in &sorted {
+        let v = serde_json::to_value(&e.body).unwrap();
+        match v["type"].as_str() {
+            Some("deal") => {
+                deal.insert(
+                    e.lead.to_string(),
+                    v["amount"].as_str().unwrap().parse().unwrap(),
+                );
+            }
+            Some("recycled") => {
+                deal.remove(e.lead.as_str());
+            }
+            Some("advanced") if v["to"] == "Won" && e.at < day("2026-07-01") => {
+                let month = e.at.format("%Y-%m").to_string();
+                let cell = by_hand.entry(month).or_default();
+                cell.0 += 1;
+                cell.1 += deal.get(e.lead.as_str()).copied().unwrap_or_default();
+            }
+            _ => {}
+        }
+    }
+    assert!(by_hand.len() >= 3, "wins over several months: {by_hand:?}");
+    let mut from_csv: BTreeMap<String, (u64, Decimal)> = BTreeMap::new();
+    let mut last_period = String::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f.len(), 9, "{line}");
+        assert!(f[0] >= last_period.as_str(), "periods in order: {line}");
+        last_period = f[0].to_owned();
+        let (entered, advanced): (u64, Option<u64>) = (f[2].parse().unwrap(), f[3].parse().ok());
+        if f[1] == "Won" {
+            from_csv.insert(f[0].to_owned(), (entered, f[8].parse().unwrap()));
+        } else {
+            assert!(advanced.unwrap() <= entered, "{line}");
+            assert_eq!(f[8], "", "{line}");
+            let conv: f64 = f[4].parse().unwrap();
+            assert!((conv - advanced.unwrap() as f64 / entered as f64).abs() < 1e-4);
+            assert_eq!(f[4].split('.').nth(1).map(str::len), Some(4), "{line}");
+        }
+    }
+    assert_eq!(from_csv, by_hand);
+    // The plan for one million needs more of every lower stage.
+    let plan = report.plan(Decimal::new(1_000_000, 0)).unwrap();
+    assert!(
+        plan.windows(2).all(|w| w[1].needed >= w[0].needed),
+        "{plan:?}"
+    );
+}

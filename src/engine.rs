@@ -900,13 +900,19 @@ impl Engine {
             }
             _ => None,
         };
-        if let EventBody::Deal { amount } = &event.body
-            && amount.is_sign_negative()
-            && !amount.is_zero()
-        {
-            return Err(EventErrorKind::NegativeAmount {
-                amount: amount.to_string(),
-            });
+        if let EventBody::Deal { amount } = &event.body {
+            if amount.is_sign_negative() && !amount.is_zero() {
+                return Err(EventErrorKind::NegativeAmount {
+                    amount: amount.to_string(),
+                });
+            }
+            if *amount > crate::funnel::MAX_AMOUNT {
+                return Err(EventErrorKind::OutOfRange {
+                    what: "the deal amount".into(),
+                    value: amount.to_string(),
+                    max: crate::funnel::MAX_AMOUNT.to_string(),
+                });
+            }
         }
         let qualifiers = &self.inner.qualifiers;
         let started = !st.stage.history().is_empty();

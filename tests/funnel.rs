@@ -546,3 +546,55 @@ proptest! {
         prop_assert_eq!(&shipped, &single);
     }
 }
+
+#[test]
+fn max_amount_is_ten_to_the_fifteenth_and_bounds_deals() {
+    assert_eq!(leadflow::funnel::MAX_AMOUNT.to_string(), "1000000000000000");
+    let e = engine(Preset::Default);
+    let mut lead = e.new_lead("l");
+    let err = e
+        .apply(&mut lead, deal("d", "l", 1, "1000000000000000.01"))
+        .unwrap_err();
+    assert!(
+        matches!(err.kind, leadflow::EventErrorKind::OutOfRange { .. }),
+        "{err}"
+    );
+    e.apply(&mut lead, deal("d2", "l", 1, "1000000000000000"))
+        .unwrap();
+}
+
+#[test]
+fn the_forecast_by_hand() {
+    let e = engine(Preset::Default);
+    // Window: 4 SQL units, 2 advance in 10 days; 2 Opportunity units, 1 won
+    // in 20 days worth 1000. Two leads open at as_of: one in SQL, one in
+    // Opportunity.
+    let mut leads = Vec::new();
+    for i in 0..4 {
+        let id = format!("w{i}");
+        let mut evs = vec![create("1", &id, 2, "SQL")];
+        if i < 2 {
+            evs.push(to("2", &id, 12, "Opportunity"));
+        }
+        if i == 0 {
+            evs.push(deal("3", &id, 13, "1000"));
+            evs.push(to("4", &id, 32, "Won"));
+        }
+        if i == 1 {
+            evs.push(lose("4", &id, 32, "Lost", ReasonCode::Competitor));
+        }
+        leads.push(e.replay(id.as_str(), evs));
+    }
+    let open_sql = e.replay("s", [create("1", "s", 40, "SQL")]);
+    let open_opp = e.replay("o", [create("1", "o", 41, "Opportunity")]);
+    let options = FunnelOptions::new(day(1), day(60), day(59));
+    let funnel = Funnel::new(&e, options).unwrap();
+    let report = funnel.report(&funnel.tally(&leads));
+    let rows = funnel.forecast(&report, [&open_sql, &open_opp]);
+    // SQL: 2/4 × 1/2 = 0.25, in 10 + 20 = 30 days (March); Opportunity: 1/2
+    // in 20 days (March too: day 59 + 20 = 20 March). Value 0.75 × 1000.
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].period.to_string(), "2026-03");
+    assert!((rows[0].expected_wins - 0.75).abs() < 1e-12);
+    assert_eq!(rows[0].expected_value, Decimal::new(750, 0));
+}

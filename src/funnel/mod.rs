@@ -87,6 +87,7 @@ pub use period::{Granularity, Period};
 use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
+use rust_decimal::prelude::FromPrimitive;
 use serde::{Deserialize, Serialize};
 
 use crate::attr::AttrValue;
@@ -96,6 +97,10 @@ use crate::lead::Lead;
 use crate::lifecycle::{Lifecycle, StageId, StageKind, TransitionKind};
 use crate::merge::Mergeable;
 use crate::types::{ReasonCode, Timestamp};
+
+/// The largest deal amount (10^15): every sum of amounts a report makes
+/// stays far inside `Decimal`'s range.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
 
 /// How to split a report.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -188,6 +193,9 @@ pub enum FunnelError {
 pub struct Funnel {
     options: FunnelOptions,
     lifecycle: Lifecycle,
+    /// The periods of the window that start by `as_of`, with the time their
+    /// balance is read at (the period's end, or `as_of` if earlier).
+    balances: Vec<(Period, Timestamp)>,
 }
 
 /// A cell's key: cut, period, stage.
@@ -307,7 +315,7 @@ impl Mergeable for FunnelTally {
         for (k, w) in other.wins {
             let mine = self.wins.entry(k).or_default();
             mine.wins += w.wins;
-            mine.value += w.value;
+            mine.value = mine.value.saturating_add(w.value);
         }
         for (k, v) in other.volumes {
             let mine = self.volumes.entry(k).or_default();
@@ -343,10 +351,24 @@ impl Funnel {
                 to: options.to,
             });
         }
-        Ok(Self {
+        let mut funnel = Self {
             options,
             lifecycle: engine.lifecycle().clone(),
-        })
+            balances: Vec::new(),
+        };
+        let as_of = funnel.options.as_of;
+        funnel.balances = funnel
+            .periods()
+            .into_iter()
+            .filter(|p| p.start().and_hms_opt(0, 0, 0).map(|d| d.and_utc()) <= Some(as_of))
+            .map(|p| {
+                // The balance is read just before the period's end, or at
+                // `as_of` itself (a move at `as_of` counts).
+                let at_as_of = as_of + chrono::TimeDelta::nanoseconds(1);
+                (p, p.end().map_or(at_as_of, |e| e.min(at_as_of)))
+            })
+            .collect();
+        Ok(funnel)
     }
 
     /// The options.
@@ -500,11 +522,13 @@ impl Funnel {
                     .entry((cut.clone(), Period::containing(o.by, t.at), t.to))
                     .or_default();
                 w.wins += 1;
-                w.value += lead
-                    .wins()
-                    .iter()
-                    .find(|w| w.event == t.event && w.at == t.at && w.stage == t.to)
-                    .map_or(Decimal::ZERO, |w| w.amount);
+                // Bounded amounts keep every sum far inside `Decimal`.
+                w.value = w.value.saturating_add(
+                    lead.wins()
+                        .iter()
+                        .find(|w| w.event == t.event && w.at == t.at && w.stage == t.to)
+                        .map_or(Decimal::ZERO, |w| w.amount),
+                );
             }
             let unit_move = matches!(
                 t.kind,
@@ -543,17 +567,14 @@ impl Funnel {
             }
         }
         // Balances: the stage each lead is in at every period's end.
-        for p in self.periods() {
-            let end = p.end().map_or(o.as_of, |e| e.min(o.as_of));
+        for &(p, end) in &self.balances {
             let Some(last) = history
                 .get(..history.partition_point(|t| t.at < end))
                 .and_then(<[_]>::last)
             else {
                 continue;
             };
-            if counts_cycle(last.cycle)
-                && p.start().and_hms_opt(0, 0, 0).map(|d| d.and_utc()) <= Some(o.as_of)
-            {
+            if counts_cycle(last.cycle) {
                 tally
                     .volumes
                     .entry((cut.clone(), p, last.to))
@@ -688,6 +709,96 @@ impl Funnel {
         }
     }
 
+    /// The forward view: for each lead open in a unit stage S at `as_of`,
+    /// its chance to be won is the product of the report's conversions
+    /// (advanced / entered over the window) of S and every unit stage above
+    /// it, and its expected time to the win the sum of their mean velocities;
+    /// its expected value is that chance times the window's mean value per
+    /// win. Summed per period of the expected win date. Leads in the initial
+    /// stage, in terminal stages or recycled are not forecast. Stages whose
+    /// units never entered or advanced in the window make the chance 0.
+    pub fn forecast<'a>(
+        &self,
+        report: &FunnelReport,
+        leads: impl IntoIterator<Item = &'a Lead>,
+    ) -> Vec<ForecastRow> {
+        let o = &self.options;
+        let lc = &self.lifecycle;
+        let wins: u64 = report.wins.iter().map(|w| w.wins).sum();
+        let value = report
+            .wins
+            .iter()
+            .fold(Decimal::ZERO, |a, w| a.saturating_add(w.won_value));
+        let mean_value = if wins > 0 {
+            value / Decimal::from(wins)
+        } else {
+            Decimal::ZERO
+        };
+        // Per unit stage, by rank: conversion and mean days to advance.
+        let mut chain: Vec<(StageId, f64, f64)> = Vec::new();
+        for name in &report.path {
+            let Some(id) = lc.find(name) else {
+                continue;
+            };
+            let rows = report.stages.iter().filter(|r| &r.stage == name);
+            let (mut entered, mut advanced, mut days) = (0u64, 0u64, 0.0f64);
+            for r in rows {
+                entered += r.entered;
+                advanced += r.advanced;
+                days += r.mean_days.unwrap_or(0.0) * r.advanced as f64;
+            }
+            let conv = if entered > 0 {
+                advanced as f64 / entered as f64
+            } else {
+                0.0
+            };
+            let mean = if advanced > 0 {
+                days / advanced as f64
+            } else {
+                0.0
+            };
+            chain.push((id, conv, mean));
+        }
+        let mut out: BTreeMap<Period, (f64, Decimal)> = BTreeMap::new();
+        for lead in leads {
+            let Some(stage) = lead.stage().stage_at(o.as_of) else {
+                continue;
+            };
+            let Some(start) = chain.iter().position(|c| c.0 == stage) else {
+                continue;
+            };
+            let rest = chain.get(start..).unwrap_or(&[]);
+            let chance: f64 = rest.iter().map(|c| c.1).product();
+            let days: f64 = rest.iter().map(|c| c.2).sum();
+            if chance <= 0.0 {
+                continue;
+            }
+            let secs = (days * 86_400.0).round() as i64;
+            let at = o
+                .as_of
+                .checked_add_signed(chrono::TimeDelta::seconds(secs))
+                .unwrap_or(o.as_of);
+            let cell = out.entry(Period::containing(o.by, at)).or_default();
+            cell.0 += chance;
+            let share = Decimal::from_f64(chance).unwrap_or_default();
+            // Amounts are bounded (`MAX_AMOUNT`), so these cannot overflow;
+            // checked all the same, since library code never panics.
+            if let Some(sum) = share
+                .checked_mul(mean_value)
+                .and_then(|x| cell.1.checked_add(x))
+            {
+                cell.1 = sum;
+            }
+        }
+        out.into_iter()
+            .map(|(period, (w, v))| ForecastRow {
+                period,
+                expected_wins: w,
+                expected_value: v.round_dp(2),
+            })
+            .collect()
+    }
+
     /// The unit stages (path stages above the initial) by rank.
     fn path_names(&self) -> Vec<String> {
         let lc = &self.lifecycle;
@@ -701,6 +812,20 @@ impl Funnel {
         path.sort();
         path.into_iter().map(|(_, n)| n).collect()
     }
+}
+
+/// Expected wins and value in one coming period (see [`Funnel::forecast`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ForecastRow {
+    /// The period the wins are expected in.
+    pub period: Period,
+    /// How many leads now open are expected to be won in it (a sum of
+    /// probabilities).
+    pub expected_wins: f64,
+    /// Their expected value, rounded to the cent (an estimate, not money
+    /// booked).
+    pub expected_value: Decimal,
 }
 
 /// One (cut, period, stage) of a report: the cohort of units entered in the

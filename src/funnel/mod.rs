@@ -198,8 +198,8 @@ pub struct Funnel {
     balances: Vec<(Period, Timestamp)>,
 }
 
-/// A cell's key: cut, period, stage.
-type Key = (String, Period, StageId);
+/// A cell's key: cut (an index into the tally's names), period, stage.
+type Key = (u32, Period, StageId);
 
 /// Units of one (cut, period, stage).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -249,12 +249,89 @@ pub struct FunnelTally {
     #[serde(with = "entries")]
     volumes: BTreeMap<Key, Volume>,
     #[serde(with = "entries")]
-    sla: BTreeMap<(String, StageId), Sla>,
+    sla: BTreeMap<(u32, StageId), Sla>,
     #[serde(with = "entries")]
-    by_stage: BTreeMap<(String, StageId, ReasonCode), u64>,
+    by_stage: BTreeMap<(u32, StageId, ReasonCode), u64>,
     #[serde(with = "entries")]
-    by_source: BTreeMap<(String, String, ReasonCode), u64>,
+    by_source: BTreeMap<(u32, u32, ReasonCode), u64>,
     leads: u64,
+    /// Cut values and sources, interned: keys hold their index.
+    names: Vec<String>,
+    #[serde(skip)]
+    ids: std::collections::HashMap<String, u32>,
+}
+
+impl FunnelTally {
+    /// The index of a name, added on first use.
+    fn intern(&mut self, name: String) -> u32 {
+        if self.ids.len() != self.names.len() {
+            // Deserialized: rebuild the lookup.
+            self.ids = (0u32..)
+                .zip(self.names.iter().cloned())
+                .map(|(i, n)| (n, i))
+                .collect();
+        }
+        if let Some(&i) = self.ids.get(&name) {
+            return i;
+        }
+        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(name.clone());
+        self.ids.insert(name, i);
+        i
+    }
+
+    fn name(&self, i: u32) -> String {
+        self.names.get(i as usize).cloned().unwrap_or_default()
+    }
+
+    /// Every aggregate keyed by names instead of indexes, velocities
+    /// sorted: two tallies of the same leads have the same canonical form.
+    #[allow(clippy::type_complexity)]
+    fn canonical(
+        &self,
+    ) -> (
+        BTreeMap<(String, Period, StageId), (u64, u64, u64, Vec<i64>)>,
+        BTreeMap<(String, Period, StageId), Wins>,
+        BTreeMap<(String, Period, StageId), Volume>,
+        BTreeMap<(String, StageId), Sla>,
+        BTreeMap<(String, StageId, ReasonCode), u64>,
+        BTreeMap<(String, String, ReasonCode), u64>,
+    ) {
+        let n = |i: u32| self.name(i);
+        (
+            self.cells
+                .iter()
+                .map(|(k, c)| {
+                    let mut v = c.velocities.clone();
+                    v.sort_unstable();
+                    (
+                        (n(k.0), k.1, k.2),
+                        (c.entered, c.advanced, c.advances_in_period, v),
+                    )
+                })
+                .collect(),
+            self.wins
+                .iter()
+                .map(|(k, w)| ((n(k.0), k.1, k.2), w.clone()))
+                .collect(),
+            self.volumes
+                .iter()
+                .map(|(k, v)| ((n(k.0), k.1, k.2), v.clone()))
+                .collect(),
+            self.sla
+                .iter()
+                .map(|(k, v)| ((n(k.0), k.1), v.clone()))
+                .collect(),
+            self.by_stage
+                .iter()
+                .map(|(k, v)| ((n(k.0), k.1, k.2), *v))
+                .collect(),
+            self.by_source
+                .iter()
+                .map(|(k, v)| ((n(k.0), n(k.1), k.2), *v))
+                .collect(),
+        )
+    }
 }
 
 /// Maps with composite keys serialize as lists of `[key, value]` pairs, so
@@ -283,57 +360,43 @@ mod entries {
 
 impl PartialEq for FunnelTally {
     fn eq(&self, other: &Self) -> bool {
-        let sorted = |t: &FunnelTally| {
-            t.cells
-                .iter()
-                .map(|(k, c)| {
-                    let mut v = c.velocities.clone();
-                    v.sort_unstable();
-                    (k.clone(), c.entered, c.advanced, c.advances_in_period, v)
-                })
-                .collect::<Vec<_>>()
-        };
-        sorted(self) == sorted(other)
-            && self.wins == other.wins
-            && self.volumes == other.volumes
-            && self.sla == other.sla
-            && self.by_stage == other.by_stage
-            && self.by_source == other.by_source
-            && self.leads == other.leads
+        self.leads == other.leads && self.canonical() == other.canonical()
     }
 }
 
 impl Mergeable for FunnelTally {
     fn merge(&mut self, other: Self) {
+        let remap: Vec<u32> = other.names.iter().map(|n| self.intern(n.clone())).collect();
+        let r = |i: u32| remap.get(i as usize).copied().unwrap_or(u32::MAX);
         for (k, c) in other.cells {
-            let mine = self.cells.entry(k).or_default();
+            let mine = self.cells.entry((r(k.0), k.1, k.2)).or_default();
             mine.entered += c.entered;
             mine.advanced += c.advanced;
             mine.advances_in_period += c.advances_in_period;
             mine.velocities.extend(c.velocities);
         }
         for (k, w) in other.wins {
-            let mine = self.wins.entry(k).or_default();
+            let mine = self.wins.entry((r(k.0), k.1, k.2)).or_default();
             mine.wins += w.wins;
             mine.value = mine.value.saturating_add(w.value);
         }
         for (k, v) in other.volumes {
-            let mine = self.volumes.entry(k).or_default();
+            let mine = self.volumes.entry((r(k.0), k.1, k.2)).or_default();
             mine.inflow += v.inflow;
             mine.outflow += v.outflow;
             mine.balance += v.balance;
         }
         for (k, s) in other.sla {
-            let mine = self.sla.entry(k).or_default();
+            let mine = self.sla.entry((r(k.0), k.1)).or_default();
             mine.met += s.met;
             mine.missed += s.missed;
             mine.due += s.due;
         }
         for (k, n) in other.by_stage {
-            *self.by_stage.entry(k).or_default() += n;
+            *self.by_stage.entry((r(k.0), k.1, k.2)).or_default() += n;
         }
         for (k, n) in other.by_source {
-            *self.by_source.entry(k).or_default() += n;
+            *self.by_source.entry((r(k.0), r(k.1), k.2)).or_default() += n;
         }
         self.leads += other.leads;
     }
@@ -453,7 +516,7 @@ impl Funnel {
     pub fn add(&self, tally: &mut FunnelTally, lead: &Lead) {
         let o = &self.options;
         let lc = &self.lifecycle;
-        let cut = self.cut_of(lead);
+        let cut = tally.intern(self.cut_of(lead));
         let in_window = |at: Timestamp| at >= o.from && at < o.to && at <= o.as_of;
         let counts_cycle = |cycle: u32| !o.first_cycle_only || cycle <= 1;
         let initial_rank = lc.rank(lc.initial());
@@ -466,26 +529,15 @@ impl Funnel {
             // Volumes: every move into and out of a stage in the window.
             if in_window(t.at) && counts_cycle(t.cycle) {
                 let p = Period::containing(o.by, t.at);
-                tally
-                    .volumes
-                    .entry((cut.clone(), p, t.to))
-                    .or_default()
-                    .inflow += 1;
+                tally.volumes.entry((cut, p, t.to)).or_default().inflow += 1;
                 if let Some(from) = t.from {
-                    tally
-                        .volumes
-                        .entry((cut.clone(), p, from))
-                        .or_default()
-                        .outflow += 1;
+                    tally.volumes.entry((cut, p, from)).or_default().outflow += 1;
                 }
                 let rejected = t.kind == TransitionKind::Recycled
                     || matches!(lc.kind(t.to), StageKind::Lost | StageKind::Disqualified);
                 if let (true, Some(reason), Some(from)) = (rejected, &t.reason, t.from) {
-                    *tally
-                        .by_stage
-                        .entry((cut.clone(), from, reason.code))
-                        .or_default() += 1;
-                    let source = lead.stage().source().map_or_else(
+                    *tally.by_stage.entry((cut, from, reason.code)).or_default() += 1;
+                    let source_name = lead.stage().source().map_or_else(
                         || "(none)".to_owned(),
                         |s| {
                             serde_json::to_value(s)
@@ -494,9 +546,10 @@ impl Funnel {
                                 .unwrap_or_default()
                         },
                     );
+                    let source = tally.intern(source_name);
                     *tally
                         .by_source
-                        .entry((cut.clone(), source, reason.code))
+                        .entry((cut, source, reason.code))
                         .or_default() += 1;
                 }
             }
@@ -507,7 +560,7 @@ impl Funnel {
             if let StageKind::Sla { within, .. } = lc.kind(t.to)
                 && in_window(t.at)
             {
-                let sla = tally.sla.entry((cut.clone(), t.to)).or_default();
+                let sla = tally.sla.entry((cut, t.to)).or_default();
                 let due = within.after(t.at);
                 match (history.get(i + 1), due) {
                     (Some(next), Some(due)) if next.at <= due => sla.met += 1,
@@ -519,7 +572,7 @@ impl Funnel {
             if lc.kind(t.to) == StageKind::Won && in_window(t.at) {
                 let w = tally
                     .wins
-                    .entry((cut.clone(), Period::containing(o.by, t.at), t.to))
+                    .entry((cut, Period::containing(o.by, t.at), t.to))
                     .or_default();
                 w.wins += 1;
                 // Bounded amounts keep every sum far inside `Decimal`.
@@ -549,7 +602,7 @@ impl Funnel {
             {
                 tally
                     .cells
-                    .entry((cut.clone(), Period::containing(o.by, a.at), t.to))
+                    .entry((cut, Period::containing(o.by, a.at), t.to))
                     .or_default()
                     .advances_in_period += 1;
             }
@@ -558,7 +611,7 @@ impl Funnel {
             }
             let cell = tally
                 .cells
-                .entry((cut.clone(), Period::containing(o.by, t.at), t.to))
+                .entry((cut, Period::containing(o.by, t.at), t.to))
                 .or_default();
             cell.entered += 1;
             if let Some(a) = advance {
@@ -575,11 +628,7 @@ impl Funnel {
                 continue;
             };
             if counts_cycle(last.cycle) {
-                tally
-                    .volumes
-                    .entry((cut.clone(), p, last.to))
-                    .or_default()
-                    .balance += 1;
+                tally.volumes.entry((cut, p, last.to)).or_default().balance += 1;
             }
         }
     }
@@ -591,7 +640,9 @@ impl Funnel {
         let rank = |s: StageId| lc.rank(s);
         let mut stages = Vec::new();
         let mut keys: Vec<&Key> = tally.cells.keys().collect();
-        keys.sort_by(|a, b| (&a.0, a.1, rank(a.2)).cmp(&(&b.0, b.1, rank(b.2))));
+        keys.sort_by(|a, b| {
+            (tally.name(a.0), a.1, rank(a.2)).cmp(&(tally.name(b.0), b.1, rank(b.2)))
+        });
         for key in keys {
             let Some(c) = tally.cells.get(key) else {
                 continue;
@@ -621,7 +672,7 @@ impl Funnel {
                 .flatten();
             let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
             stages.push(StageRow {
-                cut: key.0.clone(),
+                cut: tally.name(key.0),
                 period: key.1,
                 stage: name(key.2),
                 entered: c.entered,
@@ -634,11 +685,11 @@ impl Funnel {
                 period_conversion: ratio(c.advances_in_period, c.entered),
             });
         }
-        let wins = tally
+        let mut wins: Vec<WinRow> = tally
             .wins
             .iter()
             .map(|(k, w)| WinRow {
-                cut: k.0.clone(),
+                cut: tally.name(k.0),
                 period: k.1,
                 stage: name(k.2),
                 wins: w.wins,
@@ -649,7 +700,7 @@ impl Funnel {
             .volumes
             .iter()
             .map(|(k, v)| VolumeRow {
-                cut: k.0.clone(),
+                cut: tally.name(k.0),
                 period: k.1,
                 stage: name(k.2),
                 inflow: v.inflow,
@@ -661,22 +712,24 @@ impl Funnel {
             let r = |s: &str| lc.find(s).map_or(i32::MAX, &rank);
             (&a.cut, a.period, r(&a.stage)).cmp(&(&b.cut, b.period, r(&b.stage)))
         });
-        let sla = tally
+        wins.sort_by(|a, b| (&a.cut, a.period, &a.stage).cmp(&(&b.cut, b.period, &b.stage)));
+        let mut sla: Vec<SlaRow> = tally
             .sla
             .iter()
             .map(|(k, s)| SlaRow {
-                cut: k.0.clone(),
+                cut: tally.name(k.0),
                 stage: name(k.1),
                 met: s.met,
                 missed: s.missed,
                 due: s.due,
             })
             .collect();
-        let reasons = tally
+        sla.sort_by(|a, b| (&a.cut, &a.stage).cmp(&(&b.cut, &b.stage)));
+        let mut reasons: Vec<ReasonRow> = tally
             .by_stage
             .iter()
             .map(|((cut, stage, code), n)| ReasonRow {
-                cut: cut.clone(),
+                cut: tally.name(*cut),
                 by: ReasonKey::Stage(name(*stage)),
                 code: *code,
                 count: *n,
@@ -686,13 +739,23 @@ impl Funnel {
                     .by_source
                     .iter()
                     .map(|((cut, source, code), n)| ReasonRow {
-                        cut: cut.clone(),
-                        by: ReasonKey::Source(source.clone()),
+                        cut: tally.name(*cut),
+                        by: ReasonKey::Source(tally.name(*source)),
                         code: *code,
                         count: *n,
                     }),
             )
             .collect();
+        reasons.sort_by(|a, b| {
+            let key = |r: &ReasonRow| {
+                let (kind, v) = match &r.by {
+                    ReasonKey::Stage(v) => (0, v.clone()),
+                    ReasonKey::Source(v) => (1, v.clone()),
+                };
+                (r.cut.clone(), kind, v, r.code)
+            };
+            key(a).cmp(&key(b))
+        });
         FunnelReport {
             stages,
             wins,

@@ -232,17 +232,20 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Draws the funnel over the whole window: a bar per stage (units entered),
-/// the conversion to the next stage, and the median velocity.
+/// the conversion to the next stage, and the mean velocity.
 fn draw(path: &str, report: &FunnelReport) -> Result<(), Box<dyn std::error::Error>> {
     let mut totals: Vec<(String, u64, u64, Option<f64>)> = Vec::new();
     for stage in &report.path {
         let rows: Vec<_> = report.stages.iter().filter(|r| &r.stage == stage).collect();
         let entered: u64 = rows.iter().map(|r| r.entered).sum();
         let advanced: u64 = rows.iter().map(|r| r.advanced).sum();
-        let medians: Vec<f64> = rows.iter().filter_map(|r| r.median_days).collect();
-        let median =
-            (!medians.is_empty()).then(|| medians.iter().sum::<f64>() / medians.len() as f64);
-        totals.push((stage.clone(), entered, advanced, median));
+        // The pooled mean: each period's mean weighted by its advances.
+        let days: f64 = rows
+            .iter()
+            .map(|r| r.mean_days.unwrap_or(0.0) * r.advanced as f64)
+            .sum();
+        let mean = (advanced > 0).then(|| days / advanced as f64);
+        totals.push((stage.clone(), entered, advanced, mean));
     }
     let wins: u64 = report.wins.iter().map(|w| w.wins).sum();
     let value: Decimal = report.wins.iter().map(|w| w.won_value).sum();
@@ -254,11 +257,11 @@ fn draw(path: &str, report: &FunnelReport) -> Result<(), Box<dyn std::error::Err
     root.fill(&WHITE)?;
     let font = ("sans-serif", 15).into_font();
     root.draw(&Text::new(
-        "Funnel: units entered per stage, conversion to the next, median days to advance",
+        "Funnel: units entered per stage, conversion to the next, mean days to advance",
         (20, 14),
         font.clone(),
     ))?;
-    for (i, (stage, entered, advanced, median)) in totals.iter().enumerate() {
+    for (i, (stage, entered, advanced, mean)) in totals.iter().enumerate() {
         let y = 50 + row * i as i32;
         let bar = ((*entered as f64 / max) * 420.0).round() as i32;
         let x0 = 200 + (420 - bar) / 2;
@@ -277,7 +280,7 @@ fn draw(path: &str, report: &FunnelReport) -> Result<(), Box<dyn std::error::Err
             } else {
                 "→ –".to_owned()
             };
-            let vel = median.map_or(String::new(), |m| format!(", {m:.1} d"));
+            let vel = mean.map_or(String::new(), |m| format!(", {m:.1} d"));
             root.draw(&Text::new(
                 format!("{conv}{vel}"),
                 (640, y + 10),

@@ -178,3 +178,84 @@ fn funnel_example_csv_on_the_shipped_data() {
         "{plan:?}"
     );
 }
+
+/// The built `funnel` example (cargo builds examples with the tests).
+fn funnel_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let bin = dir
+        .join("examples")
+        .join(format!("funnel{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} missing: run `cargo test`, which builds the examples",
+        bin.display()
+    );
+    bin
+}
+
+#[test]
+fn funnel_example_runs_end_to_end() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let run = |args: &[&str]| {
+        std::process::Command::new(funnel_binary())
+            .args([
+                &format!("{root}/examples/data/engine.json"),
+                &format!("{root}/examples/data/funnel.ndjson"),
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--from", "2026-01-01", "--to", "2026-07-01"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(csv.starts_with("period,stage,entered,advanced,conversion,median_days,"));
+    assert!(csv.lines().any(|l| l.starts_with("2026-03,Won,")), "{csv}");
+    let cut = run(&[
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-07-01",
+        "--cut",
+        "source",
+        "--by",
+        "quarter",
+    ]);
+    let cut = String::from_utf8(cut.stdout).unwrap();
+    assert!(cut.starts_with("period,cut,stage,"));
+    assert!(
+        cut.lines().skip(1).all(|l| l.starts_with("2026-Q")),
+        "{cut}"
+    );
+    let plan = run(&[
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-07-01",
+        "--plan-revenue",
+        "500000",
+    ]);
+    let plan = String::from_utf8(plan.stdout).unwrap();
+    assert!(plan.starts_with("stage,needed\nwon,"), "{plan}");
+    let bad = run(&["--from", "2026-13-01", "--to", "2026-07-01"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--from"));
+    let svg = std::env::temp_dir().join(format!("leadflow-funnel-{}.svg", std::process::id()));
+    let out = run(&[
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-07-01",
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    let _ = std::fs::remove_file(&svg);
+    assert!(drawn.starts_with("<svg") && drawn.contains("Opportunity"));
+}

@@ -680,3 +680,68 @@ fn huge_counts_and_values_saturate_or_error_never_panic() {
         "{err:?}"
     );
 }
+
+#[test]
+fn credits_of_ordinary_and_extreme_values_return_at_once_and_sum_exactly() {
+    let t = |d| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, d, 9, 0, 0).unwrap();
+    let touches = vec![
+        Touch::new(t(1), "a"),
+        Touch::new(t(2), "b"),
+        Touch::new(t(3), "c"),
+    ];
+    let a = Attributor::new();
+    let third = Decimal::from(100) / Decimal::from(3); // 27 decimals
+    let retained = Decimal::from_f64_retain(1234.56).unwrap();
+    // At cents, Decimal::MAX has no representation: a typed error, no panic.
+    let max = Journey::new(touches.clone()).converted(t(4), Decimal::MAX);
+    assert!(matches!(
+        a.credit(&max, &Linear),
+        Err(AttributionError::Overflow { .. })
+    ));
+    for (value, scale) in [
+        (third, 2),
+        (retained, 2),
+        (Decimal::MAX, 0),
+        (Decimal::new(1, 28), 2),
+        (-third, 2),
+    ] {
+        let a = a.with_scale(scale);
+        let j = Journey::new(touches.clone()).converted(t(4), value);
+        let start = std::time::Instant::now();
+        let credits = a.credit(&j, &Linear).unwrap();
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "{value}"
+        );
+        let sum: Decimal = credits.iter().map(|c| c.value).sum();
+        assert_eq!(sum, value, "credits of {value} sum exactly");
+        // Largest remainder: shares differ by at most one unit.
+        let unit = Decimal::new(1, value.scale().max(scale));
+        let (min, max) = credits
+            .iter()
+            .fold((Decimal::MAX, Decimal::MIN), |(lo, hi), c| {
+                (lo.min(c.value), hi.max(c.value))
+            });
+        assert!(max - min <= unit, "{value}: {min}..{max}");
+    }
+}
+
+#[test]
+fn reports_serialize_to_json_and_back() {
+    let t = |d| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, d, 9, 0, 0).unwrap();
+    let j = Journey::new(vec![
+        Touch::new(t(1), "email").with_campaign("spring"),
+        Touch::new(t(2), "ads"),
+    ])
+    .converted(t(3), Decimal::new(10_000, 2));
+    let report = Attributor::new()
+        .report(&[j], &[&FirstTouch, &Linear])
+        .unwrap();
+    let json = serde_json::to_string(&report).unwrap();
+    let back: leadflow::attribution::Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, report);
+    assert_eq!(
+        back.channel("linear", "email").map(|x| x.value),
+        Some(Decimal::new(5_000, 2))
+    );
+}

@@ -342,10 +342,13 @@ pub struct Attributed {
 pub struct Report {
     /// Model names in the order given.
     pub models: Vec<String>,
-    /// `(model, channel)` → totals.
+    /// `(model, channel)` → totals (serialized as a list of
+    /// `[[model, channel], totals]` pairs).
+    #[serde(with = "crate::merge::entries")]
     pub by_channel: BTreeMap<(String, String), Attributed>,
     /// `(model, campaign)` → totals (touches without a campaign are left
     /// out).
+    #[serde(with = "crate::merge::entries")]
     pub by_campaign: BTreeMap<(String, String), Attributed>,
 }
 
@@ -512,10 +515,16 @@ fn checked_weights(
     Ok(w.into_iter().map(|x| x / sum).collect())
 }
 
-/// Splits `value` by `weights` (≥ 0, summing to about 1) into amounts at
-/// `scale` that sum exactly to `value` rounded to `scale`: each amount is
-/// the floor of its exact share in units of 10^-scale, and the units left
-/// over go, one each, to the largest remainders (ties: the earlier index).
+/// Splits `value` by `weights` (≥ 0, not all zero) into amounts at `scale`
+/// that sum exactly to `value` rounded to `scale`, in exact integer
+/// arithmetic bounded by the number of weights:
+///
+/// 1. the weights become integers `Wᵢ = ⌊wᵢ / Σw × 2⁶²⌋` (the model's
+///    shares to 62 bits; the allocation is exact for these);
+/// 2. the value becomes `U` units of 10^-scale (a typed overflow error
+///    when that is not a `Decimal`);
+/// 3. each amount is `⌊U × Wᵢ / ΣW⌋` units, and the `< n` units left over go
+///    one each to the largest remainders (ties: the earlier index).
 pub(crate) fn allocate(
     value: Decimal,
     weights: &[f64],
@@ -527,52 +536,79 @@ pub(crate) fn allocate(
     };
     let negative = value.is_sign_negative();
     let total = value.abs().round_dp(scale);
-    // Work in integer units of 10^-scale.
-    let unit = Decimal::new(1, scale);
-    let units = total.checked_div(unit).ok_or_else(overflow)?.trunc();
+    // U: the total in units of 10^-scale (Decimal's mantissa is < 2^96).
+    let up = scale
+        .checked_sub(total.scale())
+        .and_then(|d| 10u128.checked_pow(d))
+        .ok_or_else(overflow)?;
+    let units = total
+        .mantissa()
+        .unsigned_abs()
+        .checked_mul(up)
+        .filter(|u| *u < (1u128 << 96))
+        .ok_or_else(overflow)?;
     let sum: f64 = weights.iter().sum();
-    let mut floors = Vec::with_capacity(weights.len());
-    let mut rems = Vec::with_capacity(weights.len());
-    let mut given = Decimal::ZERO;
-    for &w in weights {
-        let share = Decimal::from_f64_retain(if sum > 0.0 { w / sum } else { 0.0 })
-            .unwrap_or(Decimal::ZERO);
-        let exact = units.checked_mul(share).ok_or_else(overflow)?;
-        let floor = exact.floor();
-        given += floor;
-        floors.push(floor);
-        rems.push(exact - floor);
+    let ints: Vec<u64> = weights
+        .iter()
+        .map(|&w| {
+            let share = if sum > 0.0 { w / sum } else { 0.0 };
+            // In [0, 1]: the product is at most 2^62 and the cast exact.
+            (share * (1u64 << 62) as f64).floor() as u64
+        })
+        .collect();
+    let denom: u64 = ints.iter().sum();
+    if denom == 0 {
+        return Err(AttributionError::InvalidWeights {
+            model: "allocation".into(),
+            problem: "weights are all zero".into(),
+        });
     }
-    let mut left = units - given;
-    let mut order: Vec<usize> = (0..weights.len()).collect();
-    order.sort_by(|&a, &b| rems[b].cmp(&rems[a]).then(a.cmp(&b)));
-    // `left` is below the number of touches up to float error in the
-    // weights' sum; the loop also absorbs that error either way.
-    let mut k = 0;
-    while left > Decimal::ZERO && !order.is_empty() {
-        let i = order[k % order.len()];
-        floors[i] += Decimal::ONE;
-        left -= Decimal::ONE;
-        k += 1;
-    }
-    while left < Decimal::ZERO {
-        match floors.iter().rposition(|f| *f > Decimal::ZERO) {
-            Some(i) => {
-                floors[i] -= Decimal::ONE;
-                left += Decimal::ONE;
-            }
-            None => break,
+    let mut parts: Vec<(u128, u64)> = ints.iter().map(|&w| mul_div(units, w, denom)).collect();
+    let given: u128 = parts.iter().map(|p| p.0).sum();
+    // Σ⌊U·Wᵢ/ΣW⌋ ≥ U − n, so fewer than n units are left.
+    let left = usize::try_from(units.saturating_sub(given)).unwrap_or(usize::MAX);
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (
+            parts.get(a).map_or(0, |p| p.1),
+            parts.get(b).map_or(0, |p| p.1),
+        );
+        rb.cmp(&ra).then(a.cmp(&b))
+    });
+    for &i in order.iter().take(left) {
+        if let Some(p) = parts.get_mut(i) {
+            p.0 += 1;
         }
     }
-    Ok(floors
+    parts
         .into_iter()
-        .map(|f| {
-            let mut v = (f * unit).round_dp(scale);
-            if negative {
-                v = -v;
-            }
-            v.rescale(scale);
-            v
+        .map(|(q, _)| {
+            let q = i128::try_from(q).map_err(|_| overflow())?;
+            let v = Decimal::try_from_i128_with_scale(if negative { -q } else { q }, scale)
+                .map_err(|_| overflow())?;
+            Ok(v)
         })
-        .collect())
+        .collect()
+}
+
+/// `(⌊u × w / d⌋, (u × w) mod d)` for `u < 2^96`, `d > 0`, without overflow:
+/// the product is carried in three 64-bit limbs.
+fn mul_div(u: u128, w: u64, d: u64) -> (u128, u64) {
+    let (lo, hi) = (u & u128::from(u64::MAX), u >> 64);
+    let a = lo * u128::from(w); // < 2^128
+    let b = hi * u128::from(w); // < 2^96: hi < 2^32
+    // p = b·2^64 + a, as limbs p2 p1 p0.
+    let p0 = a as u64;
+    let mid = (a >> 64) + (b & u128::from(u64::MAX));
+    let p1 = mid as u64;
+    let p2 = ((mid >> 64) + (b >> 64)) as u64;
+    let d = u128::from(d);
+    let mut q: u128 = 0;
+    let mut r: u128 = 0;
+    for limb in [p2, p1, p0] {
+        let cur = (r << 64) | u128::from(limb);
+        q = (q << 64) | (cur / d);
+        r = cur % d;
+    }
+    (q, r as u64)
 }

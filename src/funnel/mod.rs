@@ -242,17 +242,17 @@ struct Sla {
 /// Equality compares velocities as multisets.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FunnelTally {
-    #[serde(with = "entries")]
+    #[serde(with = "crate::merge::entries")]
     cells: BTreeMap<Key, Cell>,
-    #[serde(with = "entries")]
+    #[serde(with = "crate::merge::entries")]
     wins: BTreeMap<Key, Wins>,
-    #[serde(with = "entries")]
+    #[serde(with = "crate::merge::entries")]
     volumes: BTreeMap<Key, Volume>,
-    #[serde(with = "entries")]
+    #[serde(with = "crate::merge::entries")]
     sla: BTreeMap<(u32, StageId), Sla>,
-    #[serde(with = "entries")]
+    #[serde(with = "crate::merge::entries")]
     by_stage: BTreeMap<(u32, StageId, ReasonCode), u64>,
-    #[serde(with = "entries")]
+    #[serde(with = "crate::merge::entries")]
     by_source: BTreeMap<(u32, u32, ReasonCode), u64>,
     leads: u64,
     /// Cut values and sources, interned: keys hold their index.
@@ -331,30 +331,6 @@ impl FunnelTally {
                 .map(|(k, v)| ((n(k.0), n(k.1), k.2), *v))
                 .collect(),
         )
-    }
-}
-
-/// Maps with composite keys serialize as lists of `[key, value]` pairs, so
-/// that every format (JSON included, whose keys are strings) can carry them.
-mod entries {
-    use std::collections::BTreeMap;
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub(super) fn serialize<K: Serialize, V: Serialize, S: Serializer>(
-        map: &BTreeMap<K, V>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_seq(map.iter())
-    }
-
-    pub(super) fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
-    where
-        K: Deserialize<'de> + Ord,
-        V: Deserialize<'de>,
-        D: Deserializer<'de>,
-    {
-        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
     }
 }
 

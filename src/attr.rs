@@ -5,7 +5,10 @@
 //! (`value`), `starts_with` (`value`), `range` (`min` and/or `max`,
 //! inclusive), `exists`, and `in_list` (`list`, a named list from the
 //! config's `lists`). Text comparisons ignore ASCII case; a text attribute is
-//! read as a number for `range` and numeric `equals` when it parses as one.
+//! read as a number for `range` and numeric `equals` / `one_of` in the forms
+//! people type (`1,000`, `1 000`, `$5,000`, `500+`); text that is no number
+//! leaves such a test unknown (a grading criterion then neither raises nor
+//! lowers the grade), not failed.
 //! There are no regular expressions, so matching time is linear in the text.
 
 use std::borrow::Cow;
@@ -37,10 +40,12 @@ impl std::fmt::Display for AttrValue {
 }
 
 impl AttrValue {
+    /// The value as a number: a number, or text in a common number form
+    /// (see [`parse_number`]).
     fn as_number(&self) -> Option<f64> {
         match self {
             Self::Number(n) => Some(*n),
-            Self::Text(t) => t.trim().parse().ok(),
+            Self::Text(t) => parse_number(t),
         }
     }
 }
@@ -275,9 +280,20 @@ impl Predicate {
         self.test(lookup(attrs, &self.attr))
     }
 
-    /// The predicate on an already looked-up value (`None`: unknown).
+    /// The predicate on an already looked-up value (`None`: unknown). A
+    /// numeric test on text that is no number is unknown, not a mismatch.
     pub(crate) fn test(&self, value: Option<&AttrValue>) -> Option<bool> {
-        Some(self.test_value(value?))
+        let v = value?;
+        let numeric = match &self.test {
+            Test::Range(..) => true,
+            Test::Equals(o) => matches!(o, Operand::Number(_)),
+            Test::OneOf(os) => !os.is_empty() && os.iter().all(|o| matches!(o, Operand::Number(_))),
+            _ => false,
+        };
+        if numeric && v.as_number().is_none() {
+            return None;
+        }
+        Some(self.test_value(v))
     }
 
     fn test_value(&self, v: &AttrValue) -> bool {
@@ -303,6 +319,53 @@ impl Predicate {
             },
         }
     }
+}
+
+/// Reads the number forms people type into CRM fields: `1000`, `1,000`,
+/// `12,345.67`, `1 000`, `1_000`, `$5,000`, `€300`, `500+`. Thousands
+/// separators must group by three. Anything else is not a number.
+pub(crate) fn parse_number(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let t = t.strip_suffix('+').unwrap_or(t).trim_end();
+    let t = ["$", "€", "£"]
+        .iter()
+        .find_map(|c| t.strip_prefix(c))
+        .unwrap_or(t)
+        .trim_start();
+    if let Ok(n) = t.parse::<f64>() {
+        return n.is_finite().then_some(n);
+    }
+    // Thousands separators: one kind, groups of three after the first.
+    let sep = [',', ' ', '_'].into_iter().find(|c| t.contains(*c))?;
+    let (int, frac) = match t.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (t, None),
+    };
+    let (int, sign) = match int.strip_prefix('-') {
+        Some(rest) => (rest, "-"),
+        None => (int, ""),
+    };
+    let mut groups = int.split(sep);
+    let first = groups.next()?;
+    let digits = |g: &str| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(first) && first.len() <= 3) {
+        return None;
+    }
+    let mut joined = format!("{sign}{first}");
+    for g in groups {
+        if g.len() != 3 || !digits(g) {
+            return None;
+        }
+        joined.push_str(g);
+    }
+    if let Some(f) = frac {
+        if !f.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        joined.push('.');
+        joined.push_str(f);
+    }
+    joined.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
 /// An attribute by name. Activity attribute maps are small: a scan that

@@ -869,3 +869,31 @@ fn engine_config_round_trips_and_engine_is_shareable() {
         assert_eq!(h.join().unwrap(), 50.0);
     }
 }
+
+#[test]
+fn graded_numbers_read_as_people_type_them_and_junk_is_unknown() {
+    let e = Engine::from_json(r#"{"lifecycle": {"preset": "default"},
+      "grading": {"criteria": [{"id": "size", "when": {"attr": "employees", "op": "range", "min": 500, "max": 5000}, "weight": 3}]}}"#).unwrap();
+    let grade_of = |v: AttrValue| {
+        let lead = e.replay("l", [attrs("a", "l", 0, &[("employees", v)], &[])]);
+        lead.grade().map(|g| g.to_string())
+    };
+    // A match raises D by a letter; a mismatch lowers it; unknown leaves the
+    // lead ungraded.
+    for text in [
+        "1,000", "1 000", "1_000", "$1,000", "1000+", " 750 ", "4,999.5",
+    ] {
+        assert_eq!(grade_of(s(text)), Some("C".into()), "{text}");
+    }
+    for text in ["50,000", "100", "12,00"] {
+        let want = if text == "12,00" {
+            None
+        } else {
+            Some("F".into())
+        };
+        assert_eq!(grade_of(s(text)), want, "{text}");
+    }
+    for junk in ["lots", "1,0000", "ten", "5e", ""] {
+        assert_eq!(grade_of(s(junk)), None, "{junk:?} is unknown");
+    }
+}

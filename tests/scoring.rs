@@ -897,3 +897,38 @@ fn graded_numbers_read_as_people_type_them_and_junk_is_unknown() {
         assert_eq!(grade_of(s(junk)), None, "{junk:?} is unknown");
     }
 }
+
+#[test]
+fn each_group_can_decay_its_own_way() {
+    let e = Engine::from_json(
+        r#"{"lifecycle": {"preset": "default"},
+      "scoring": {
+        "decay": {"expire_after": "10d"},
+        "groups": [{"name": "web", "decay": {"half_life": "1d"}}, {"name": "events"}],
+        "rules": [{"id": "v", "when": {"kind": "visit"}, "points": 40, "group": "web"},
+                  {"id": "m", "when": {"kind": "meetup"}, "points": 30, "group": "events"}]}}"#,
+    )
+    .unwrap();
+    let lead = e.replay(
+        "l",
+        [
+            activity("a", "l", 0, "visit", &[]),
+            activity("b", "l", 0, "meetup", &[]),
+        ],
+    );
+    let day = 24 * 60;
+    let card = e.score_card(&lead, t(day));
+    assert_eq!(card.group("web"), Some(20.0), "its own half-life");
+    assert_eq!(
+        card.group("events"),
+        Some(30.0),
+        "the model's expiry, not yet"
+    );
+    assert_eq!(e.score(&lead, t(11 * day)), 40.0 * 2f64.powi(-11));
+    let err = Engine::from_json(
+        r#"{"lifecycle": {"preset": "default"},
+      "scoring": {"groups": [{"name": "web", "decay": {"half_life": 0}}]}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(err.path(), "scoring.groups[0].decay.half_life");
+}

@@ -35,7 +35,9 @@
 //!   `min` / `max`; the total is clamped to `total_max`. Caps are applied
 //!   when the score is read, after decay, so they never depend on the order
 //!   events arrived in.
-//! * **Decay** (one mode per model, none by default), evaluated in closed
+//! * **Decay** (one mode for the model, none by default, and optionally
+//!   one per group: a group's `decay` replaces the model's for its
+//!   points), evaluated in closed
 //!   form at the time the score is read; a contribution counts from its own
 //!   time on:
 //!   `{"half_life": "30d"}`: points × 2^(−age / half-life);
@@ -43,6 +45,9 @@
 //!   `percent` at every period boundary after they were earned, boundaries
 //!   aligned to the Unix epoch (like a scheduled decay job);
 //!   `{"expire_after": "90d"}`: points count while younger than the span.
+//!   A `set` is points earned at its time like any other: it decays, and
+//!   under `expire_after` it expires (a set of 80 under a 1-day expiry reads
+//!   0 two days later) — the score was made 80 *then*.
 //! * **Manual adjustments** are events: `add` and `subtract` are
 //!   contributions like any other (they decay too); `set` replaces the
 //!   group's contributions so far with one of the given value; `reset` is
@@ -112,6 +117,10 @@ pub struct GroupConfig {
     /// The highest score the group can have.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
+    /// The group's own decay (HubSpot: each score chooses its decay); the
+    /// model's `decay` when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decay: Option<DecayConfig>,
 }
 
 /// Which activities a rule matches.
@@ -231,6 +240,8 @@ pub(crate) struct Group {
     pub(crate) name: String,
     pub(crate) min: f64,
     pub(crate) max: f64,
+    /// The group's decay (its own, or the model's).
+    pub(crate) decay: Decay,
 }
 
 /// A compiled scoring model.
@@ -253,6 +264,56 @@ pub(crate) struct KindIndex {
     pub(crate) attrs: Vec<String>,
 }
 
+/// Compiles a decay config found at `path` (`scoring.decay`,
+/// `scoring.groups[1].decay`).
+fn compile_decay(config: Option<DecayConfig>, path: &str) -> Result<Decay, ConfigError> {
+    let err = |p: String, k| ConfigError::new(p, k);
+    match config {
+        None => Ok(Decay::None),
+        Some(DecayConfig::HalfLife(h)) => {
+            if h.is_zero() {
+                return Err(err(
+                    format!("{path}.half_life"),
+                    ConfigErrorKind::ZeroDuration,
+                ));
+            }
+            Ok(Decay::HalfLife {
+                secs: h.as_secs() as f64,
+            })
+        }
+        Some(DecayConfig::PercentPerPeriod { percent, period }) => {
+            if !(percent > 0.0 && percent <= 100.0) {
+                return Err(err(
+                    format!("{path}.percent_per_period.percent"),
+                    ConfigErrorKind::OutOfRange {
+                        value: percent.to_string(),
+                        expected: "a percentage in (0, 100]".into(),
+                    },
+                ));
+            }
+            if period.is_zero() {
+                return Err(err(
+                    format!("{path}.percent_per_period.period"),
+                    ConfigErrorKind::ZeroDuration,
+                ));
+            }
+            Ok(Decay::Periodic {
+                keep: 1.0 - percent / 100.0,
+                period: period.as_secs(),
+            })
+        }
+        Some(DecayConfig::ExpireAfter(s)) => {
+            if s.is_zero() {
+                return Err(err(
+                    format!("{path}.expire_after"),
+                    ConfigErrorKind::ZeroDuration,
+                ));
+            }
+            Ok(Decay::Expire { secs: s.as_secs() })
+        }
+    }
+}
+
 impl Model {
     pub(crate) fn compile(c: &ScoringConfig, lists: &Lists) -> Result<Self, ConfigError> {
         let err = |p: String, k| ConfigError::new(format!("scoring.{p}"), k);
@@ -272,6 +333,7 @@ impl Model {
             )),
             _ => Ok(()),
         };
+        let decay = compile_decay(c.decay, "scoring.decay")?;
         // Compiling is linear in the config: names and ids are checked and
         // looked up through hash maps, not by scanning what came before.
         let mut groups: Vec<Group> = Vec::with_capacity(c.groups.len());
@@ -301,10 +363,15 @@ impl Model {
                     },
                 ));
             }
+            let group_decay = match g.decay {
+                Some(d) => compile_decay(Some(d), &format!("scoring.groups[{i}].decay"))?,
+                None => decay,
+            };
             groups.push(Group {
                 name: g.name.clone(),
                 min,
                 max,
+                decay: group_decay,
             });
         }
         if groups.is_empty() {
@@ -312,6 +379,7 @@ impl Model {
                 name: "default".into(),
                 min: f64::NEG_INFINITY,
                 max: f64::INFINITY,
+                decay,
             });
             group_at.insert("default", 0);
         }
@@ -325,47 +393,6 @@ impl Model {
             ));
         }
         finite("total_max".into(), c.total_max, "total_max")?;
-        let decay = match c.decay {
-            None => Decay::None,
-            Some(DecayConfig::HalfLife(h)) => {
-                if h.is_zero() {
-                    return Err(err("decay.half_life".into(), ConfigErrorKind::ZeroDuration));
-                }
-                Decay::HalfLife {
-                    secs: h.as_secs() as f64,
-                }
-            }
-            Some(DecayConfig::PercentPerPeriod { percent, period }) => {
-                if !(percent > 0.0 && percent <= 100.0) {
-                    return Err(err(
-                        "decay.percent_per_period.percent".into(),
-                        ConfigErrorKind::OutOfRange {
-                            value: percent.to_string(),
-                            expected: "a percentage in (0, 100]".into(),
-                        },
-                    ));
-                }
-                if period.is_zero() {
-                    return Err(err(
-                        "decay.percent_per_period.period".into(),
-                        ConfigErrorKind::ZeroDuration,
-                    ));
-                }
-                Decay::Periodic {
-                    keep: 1.0 - percent / 100.0,
-                    period: period.as_secs(),
-                }
-            }
-            Some(DecayConfig::ExpireAfter(s)) => {
-                if s.is_zero() {
-                    return Err(err(
-                        "decay.expire_after".into(),
-                        ConfigErrorKind::ZeroDuration,
-                    ));
-                }
-                Decay::Expire { secs: s.as_secs() }
-            }
-        };
         let mut rules: Vec<Rule> = Vec::with_capacity(c.rules.len());
         let mut by_kind: HashMap<String, KindIndex, BuildHasherDefault<Fx>> = HashMap::default();
         let mut rule_ids: HashSet<&str> = HashSet::with_capacity(c.rules.len());
@@ -464,6 +491,13 @@ impl Model {
     /// The rules that can match an activity kind, and what they read.
     pub(crate) fn candidates(&self, kind: &str) -> Option<&KindIndex> {
         self.by_kind.get(kind)
+    }
+
+    /// The decay of group `g` (its own, or the model's).
+    pub(crate) fn decay_of(&self, g: u16) -> Decay {
+        self.groups
+            .get(usize::from(g))
+            .map_or(self.decay, |grp| grp.decay)
     }
 
     pub(crate) fn group_index(&self, name: &str) -> Option<u16> {

@@ -297,13 +297,14 @@ impl ScoreState {
         let Some(run) = self.runs.get_mut(ri) else {
             return;
         };
-        match model.decay {
+        let decay = model.decay_of(g);
+        match decay {
             Decay::None => {}
             Decay::HalfLife { .. } | Decay::Periodic { .. } => {
                 if let Some(prev) = run.at
                     && at > prev
                 {
-                    run.value *= model.decay.factor(prev, at);
+                    run.value *= decay.factor(prev, at);
                 }
             }
             Decay::Expire { secs } => {
@@ -396,7 +397,7 @@ impl ScoreState {
             if c.event < cut {
                 continue;
             }
-            let factor = model.decay.factor(c.at, at);
+            let factor = model.decay_of(c.group).factor(c.at, at);
             if factor == 0.0 {
                 continue;
             }

@@ -118,5 +118,7 @@ pub use scoring::{
     Adjustment, CardEntry, DecayConfig, Frequency, GroupCard, GroupConfig, MAX_POINTS, RuleConfig,
     ScoreCard, ScoringConfig, WhenConfig,
 };
-pub use store::{ConflictReason, IdentityConflict, LeadStore, SavedStore, SlaReport};
+pub use store::{
+    ConflictReason, IdentityConflict, LeadStore, RescoreChange, SavedStore, SlaReport,
+};
 pub use types::{Actor, EventId, LeadId, Reason, ReasonCode, Source, Span, SpanError, Timestamp};

@@ -170,6 +170,23 @@ impl SlaReport {
     }
 }
 
+/// How one lead would change under another config (see
+/// [`LeadStore::preview`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RescoreChange {
+    /// The lead.
+    pub lead: LeadId,
+    /// Its stage now (by name; `None` before its first event).
+    pub stage_before: Option<String>,
+    /// Its stage under the new config.
+    pub stage_after: Option<String>,
+    /// Its score now.
+    pub score_before: f64,
+    /// Its score under the new config.
+    pub score_after: f64,
+}
+
 /// A whole store as saved: every lead (log and state cache) and, for
 /// readers, the alias map. See [`LeadStore::save`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -845,6 +862,37 @@ impl LeadStore {
             }
         }
         report
+    }
+
+    /// What a config change would do, without doing it: every lead
+    /// refolded under `engine` (a dry run) and compared with its state
+    /// under the store's engine at `now` — stage and score. Only leads whose
+    /// stage or score would change are listed, by id. The store is not
+    /// touched; adopt the new engine with a new store (`ingest_all` of the
+    /// events, or [`LeadStore::restore`] of a save).
+    pub fn preview(&self, engine: &Engine, now: Timestamp) -> Vec<RescoreChange> {
+        let mut out = Vec::new();
+        for lead in self.leads.values() {
+            let mut next = lead.clone();
+            engine.adopt(&mut next);
+            let stage_before = self.engine.stage_at(lead, now);
+            let stage_after = engine.stage_at(&next, now);
+            let score_before = self.engine.score(lead, now);
+            let score_after = engine.score(&next, now);
+            if stage_before != stage_after || score_before != score_after {
+                let name = |e: &Engine, s: Option<crate::lifecycle::StageId>| {
+                    s.map(|s| e.lifecycle().name(s).to_owned())
+                };
+                out.push(RescoreChange {
+                    lead: lead.id.clone(),
+                    stage_before: name(&self.engine, stage_before),
+                    stage_after: name(engine, stage_after),
+                    score_before,
+                    score_after,
+                });
+            }
+        }
+        out
     }
 
     /// The store as saved data: every lead's log and state cache, and the

@@ -932,3 +932,32 @@ fn each_group_can_decay_its_own_way() {
     .unwrap_err();
     assert_eq!(err.path(), "scoring.groups[0].decay.half_life");
 }
+
+#[test]
+fn a_config_change_can_be_previewed_on_a_store() {
+    let old = scoring_engine();
+    let mut store = leadflow::LeadStore::new(old.clone());
+    store.ingest_all([
+        attrs(
+            "a",
+            "ada",
+            0,
+            &[("industry", s("software")), ("employees", n(200.0))],
+            &[],
+        ),
+        activity("b", "ada", 1, "demo_request", &[]),
+        activity("c", "bob", 1, "page_view", &[]),
+    ]);
+    // Demos worth 70 instead of 50: ada crosses the MQL bar, bob is unchanged.
+    let config = SCORING_CONFIG.replace(r#""points": 50"#, r#""points": 70"#);
+    let new = Engine::from_json(&config).unwrap();
+    let changes = store.preview(&new, t(10));
+    assert_eq!(changes.len(), 1);
+    let ada = &changes[0];
+    assert_eq!(ada.lead.as_str(), "ada");
+    assert_eq!((ada.score_before, ada.score_after), (50.0, 70.0));
+    assert_eq!(ada.stage_before.as_deref(), Some("Anonymous"));
+    assert_eq!(ada.stage_after.as_deref(), Some("MQL"));
+    // The store itself is untouched.
+    assert_eq!(old.score(store.lead(&"ada".into()).unwrap(), t(10)), 50.0);
+}

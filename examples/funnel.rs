@@ -147,7 +147,7 @@ fn run(args: Args) -> Result<(), String> {
             let plan = report.plan(target).map_err(|e| e.to_string())?;
             writeln!(out, "stage,needed").and_then(|()| {
                 plan.iter()
-                    .try_for_each(|r| writeln!(out, "{},{}", r.stage, r.needed))
+                    .try_for_each(|r| writeln!(out, "{},{}", csv_field(&r.stage), r.needed))
             })
         }
         None => write_csv(&mut out, &report, args.cut != Cut::None),
@@ -178,9 +178,8 @@ pub(crate) fn write_csv(
     // path, as the won stages rank above it).
     let rank = |stage: &str| {
         report
-            .path
+            .ranked
             .iter()
-            .chain(&report.won)
             .position(|s| s == stage)
             .unwrap_or(usize::MAX)
     };
@@ -193,7 +192,7 @@ pub(crate) fn write_csv(
             rank(&r.stage),
             format!(
                 "{},{},{},{},{},{},{},",
-                r.stage,
+                csv_field(&r.stage),
                 r.entered,
                 r.advanced,
                 f(r.conversion, 4),
@@ -208,7 +207,7 @@ pub(crate) fn write_csv(
             w.period.to_string(),
             w.cut.clone(),
             rank(&w.stage),
-            format!("{},{},,,,,,{}", w.stage, w.wins, w.won_value),
+            format!("{},{},,,,,,{}", csv_field(&w.stage), w.wins, w.won_value),
         ));
     }
     rows.sort();

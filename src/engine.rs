@@ -14,7 +14,7 @@ use crate::event::{Event, EventBody};
 use crate::grading::{Grade, GradeCard, GradingConfig, Priority, Profile};
 use crate::hash::{Fx, hash_str};
 use crate::lead::{
-    CHECKPOINT_EVERY, Folded, GradeChange, Lead, Rewound, canonical, choose, dedup_set,
+    CHECKPOINT_EVERY, Folded, GradeChange, Lead, Rewound, Win, canonical, choose, dedup_set,
     insert_duplicate,
 };
 use crate::lifecycle::{Lifecycle, LifecycleConfig, SlaStatus, StageId, StageState, Transition};
@@ -102,6 +102,11 @@ pub struct Outcome {
     pub now_ignored: Vec<EventError>,
     /// Other events of the log that were rejected and now take effect.
     pub unignored: Vec<EventId>,
+    /// Wins recorded by this change (a new win, or a win whose value
+    /// changed: a late `deal` before it).
+    pub wins_added: Vec<Win>,
+    /// Wins that were recorded and no longer are (as they were).
+    pub wins_retracted: Vec<Win>,
     /// The raw points the event added to the score at its place (before
     /// decay and caps; for a `set` or `reset`, the change it made there).
     pub points: f64,
@@ -148,6 +153,8 @@ pub(crate) struct Change {
     retracted: Vec<Transition>,
     now_ignored: Vec<EventError>,
     unignored: Vec<EventId>,
+    wins_added: Vec<Win>,
+    wins_retracted: Vec<Win>,
     refolded: bool,
 }
 
@@ -157,6 +164,8 @@ impl Change {
         self.retracted.extend(other.retracted);
         self.now_ignored.extend(other.now_ignored);
         self.unignored.extend(other.unignored);
+        self.wins_added.extend(other.wins_added);
+        self.wins_retracted.extend(other.wins_retracted);
         self.refolded |= other.refolded;
     }
 
@@ -371,12 +380,14 @@ impl Engine {
         change.added = lead.state.stage.history().to_vec();
         change.now_ignored = lead.state.ignored.clone();
         change.unignored = old.ignored.into_iter().map(|e| e.event).collect();
+        change.wins_retracted = old.wins;
+        change.wins_added = lead.state.wins.clone();
         Some(change)
     }
 
     /// The lead as this engine folds it: itself when it is this engine's, an
     /// adopted copy otherwise.
-    fn view<'a>(&self, lead: &'a Lead) -> Cow<'a, Lead> {
+    pub(crate) fn view<'a>(&self, lead: &'a Lead) -> Cow<'a, Lead> {
         if lead.fingerprint == self.inner.fingerprint {
             Cow::Borrowed(lead)
         } else {
@@ -435,6 +446,8 @@ impl Engine {
             retracted: Vec::new(),
             now_ignored: Vec::new(),
             unignored: Vec::new(),
+            wins_added: Vec::new(),
+            wins_retracted: Vec::new(),
             points: 0.0,
             grade_before: lead.state.grade,
             grade_after: lead.state.grade,
@@ -518,6 +531,7 @@ impl Engine {
             let pos = lead.events.len();
             self.checkpoint_if_due(lead, pos);
             let first_new = lead.state.stage.history().len();
+            let first_win = lead.state.wins.len();
             match self.step(&mut lead.state, &event, pos as u32) {
                 Ok(p) => points = p,
                 Err(kind) => {
@@ -535,6 +549,9 @@ impl Engine {
             change
                 .added
                 .extend_from_slice(lead.state.stage.history().get(first_new..).unwrap_or(&[]));
+            change
+                .wins_added
+                .extend_from_slice(lead.state.wins.get(first_win..).unwrap_or(&[]));
             lead.index.insert(id, event.at);
             lead.events.push(event);
         } else {
@@ -567,6 +584,15 @@ impl Engine {
                                 },
                             })
                         })
+                        .or_else(|| {
+                            c.wins_retracted.first().map(|w| EventError {
+                                event: id.clone(),
+                                kind: EventErrorKind::ChangesWin {
+                                    win: w.event.clone(),
+                                    value: w.amount.to_string(),
+                                },
+                            })
+                        })
                 });
                 if let Some(err) = refusal {
                     lead.events.remove(pos);
@@ -593,6 +619,8 @@ impl Engine {
         out.retracted = change.retracted;
         out.now_ignored = change.now_ignored;
         out.unignored = change.unignored;
+        out.wins_added = change.wins_added;
+        out.wins_retracted = change.wins_retracted;
         out.refolded = change.refolded;
     }
 
@@ -701,6 +729,7 @@ impl Engine {
             });
         if in_order {
             let first_new = lead.state.stage.history().len();
+            let first_win = lead.state.wins.len();
             for event in new_events {
                 let pos = lead.events.len();
                 self.checkpoint_if_due(lead, pos);
@@ -719,6 +748,9 @@ impl Engine {
             change
                 .added
                 .extend_from_slice(lead.state.stage.history().get(first_new..).unwrap_or(&[]));
+            change
+                .wins_added
+                .extend_from_slice(lead.state.wins.get(first_win..).unwrap_or(&[]));
         } else if !new_events.is_empty() {
             removals.sort_unstable();
             for p in removals.into_iter().rev() {
@@ -751,6 +783,8 @@ impl Engine {
         summary.retracted = change.retracted;
         summary.now_ignored = change.now_ignored;
         summary.unignored = change.unignored;
+        summary.wins_added = change.wins_added;
+        summary.wins_retracted = change.wins_retracted;
         summary.refolded = change.refolded;
         summary
     }
@@ -785,6 +819,7 @@ impl Engine {
         };
         let hist_from = lead.state.stage.history().len();
         let ign_from = lead.state.ignored.len();
+        let win_from = lead.state.wins.len();
         if start == 0 && !self.inner.scoring.rules.is_empty() {
             lead.state.score.reserve(lead.events.len());
         }
@@ -813,6 +848,7 @@ impl Engine {
             rewound,
             lead.state.stage.history().get(hist_from..).unwrap_or(&[]),
             lead.state.ignored.get(ign_from..).unwrap_or(&[]),
+            lead.state.wins.get(win_from..).unwrap_or(&[]),
         );
         (change, points)
     }
@@ -1103,9 +1139,10 @@ fn merge_sorted(a: Vec<Event>, b: Vec<Event>) -> Vec<Event> {
 }
 
 /// The change between what a rewind took off and what the refold put back.
-fn diff(old: Rewound, history: &[Transition], ignored: &[EventError]) -> Change {
+fn diff(old: Rewound, history: &[Transition], ignored: &[EventError], wins: &[Win]) -> Change {
     let (added, retracted) = multiset_diff(&old.history, history);
     let (now_ignored, no_longer) = multiset_diff(&old.ignored, ignored);
+    let (wins_added, wins_retracted) = multiset_diff(&old.wins, wins);
     Change {
         added,
         retracted,
@@ -1115,6 +1152,8 @@ fn diff(old: Rewound, history: &[Transition], ignored: &[EventError]) -> Change 
             .filter(|e| !ignored.iter().any(|n| n.event == e.event))
             .map(|e| e.event)
             .collect(),
+        wins_added,
+        wins_retracted,
         refolded: true,
     }
 }
@@ -1206,6 +1245,10 @@ pub struct Batch {
     pub now_ignored: Vec<EventError>,
     /// Events already in the log that were rejected and now take effect.
     pub unignored: Vec<EventId>,
+    /// Wins recorded by the batch (new, or with a changed value).
+    pub wins_added: Vec<Win>,
+    /// Wins that were recorded and no longer are (as they were).
+    pub wins_retracted: Vec<Win>,
     /// Whether part of the log was refolded.
     pub refolded: bool,
 }
@@ -1224,6 +1267,8 @@ impl Default for Batch {
             retracted: Vec::new(),
             now_ignored: Vec::new(),
             unignored: Vec::new(),
+            wins_added: Vec::new(),
+            wins_retracted: Vec::new(),
             refolded: false,
         }
     }

@@ -309,6 +309,16 @@ pub enum EventErrorKind {
         /// The bound.
         max: String,
     },
+    /// A late event that would change the value of a recorded win (a
+    /// `deal` before it; strict [`Engine::apply`](crate::Engine::apply)
+    /// only).
+    #[error("arriving late, it would change the win recorded for event \"{win}\" (worth {value})")]
+    ChangesWin {
+        /// The event of the win.
+        win: EventId,
+        /// The value recorded for it.
+        value: String,
+    },
     /// A score adjustment names a group the scoring model does not define.
     #[error("unknown score group {group:?}")]
     UnknownGroup {

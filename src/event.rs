@@ -163,10 +163,8 @@ pub enum EventBody {
 /// binary error.
 mod amount {
     use std::fmt;
-    use std::str::FromStr;
 
     use rust_decimal::Decimal;
-    use rust_decimal::prelude::FromPrimitive;
     use serde::de::{self, Visitor};
 
     pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
@@ -177,9 +175,9 @@ mod amount {
                 f.write_str("a decimal amount, as a string (\"12000.00\") or a number")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Decimal, E> {
+                // Exact or refused: more than 28 decimals would be rounded.
                 Decimal::from_str_exact(v.trim())
-                    .or_else(|_| Decimal::from_str(v.trim()))
-                    .map_err(|e| E::custom(format!("amount {v:?}: {e}")))
+                    .map_err(|e| E::custom(format!("amount {v:?}: {e} (at most 28 decimals)")))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Decimal, E> {
                 Ok(Decimal::from(v))
@@ -190,12 +188,11 @@ mod amount {
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Decimal, E> {
                 // `{}` prints the shortest text that reads back as `v`: the
                 // number as the host wrote it, for up to 15 digits.
-                Decimal::from_str(&format!("{v}"))
-                    .ok()
-                    .or_else(|| Decimal::from_f64(v))
-                    .ok_or_else(|| {
-                        E::custom(format!("amount {v} is not a finite decimal in range"))
-                    })
+                Decimal::from_str_exact(&format!("{v}")).map_err(|_| {
+                    E::custom(format!(
+                        "amount {v} has no exact decimal form in range: write it as a string"
+                    ))
+                })
             }
         }
         d.deserialize_any(V)

@@ -78,7 +78,7 @@ pub(crate) struct GradeChange {
 }
 
 /// A win: the lead entered a won stage, with the deal amount in effect.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Win {
     /// The event that moved the lead (or set off the rule that did).
@@ -132,6 +132,7 @@ pub(crate) struct Checkpoint {
 pub(crate) struct Rewound {
     pub(crate) history: Vec<Transition>,
     pub(crate) ignored: Vec<EventError>,
+    pub(crate) wins: Vec<Win>,
 }
 
 impl Folded {
@@ -160,13 +161,21 @@ impl Folded {
         self.grades.truncate(cp.grades);
         self.arms.clone_from(&cp.arms);
         self.deal = cp.deal;
-        self.wins.truncate(cp.wins);
+        let wins = if cp.wins < self.wins.len() {
+            self.wins.split_off(cp.wins)
+        } else {
+            Vec::new()
+        };
         let ignored = if cp.ignored < self.ignored.len() {
             self.ignored.split_off(cp.ignored)
         } else {
             Vec::new()
         };
-        Rewound { history, ignored }
+        Rewound {
+            history,
+            ignored,
+            wins,
+        }
     }
 }
 

@@ -346,12 +346,14 @@ impl LeadStore {
                 grade: lead.state.grade,
                 history: lead.history().to_vec(),
                 ignored: lead.ignored().to_vec(),
+                wins: lead.wins().to_vec(),
             },
             None => Snapshot {
                 stage: self.engine.lifecycle().initial(),
                 grade: None,
                 history: Vec::new(),
                 ignored: Vec::new(),
+                wins: Vec::new(),
             },
         }
     }
@@ -364,6 +366,9 @@ impl LeadStore {
         };
         let (added, retracted) = multiset_diff(&before.history, lead.history());
         let (now_ignored, gone) = multiset_diff(&before.ignored, lead.ignored());
+        let (wins_added, wins_retracted) = multiset_diff(&before.wins, lead.wins());
+        out.wins_added = wins_added;
+        out.wins_retracted = wins_retracted;
         out.stage_before = before.stage;
         out.stage_after = lead.state.stage.current();
         out.grade_before = before.grade;
@@ -961,6 +966,7 @@ struct Snapshot {
     grade: Option<crate::grading::Grade>,
     history: Vec<crate::lifecycle::Transition>,
     ignored: Vec<EventError>,
+    wins: Vec<crate::lead::Win>,
 }
 
 /// What recording a claim did to the claim set.

@@ -598,3 +598,175 @@ fn the_forecast_by_hand() {
     assert!((rows[0].expected_wins - 0.75).abs() < 1e-12);
     assert_eq!(rows[0].expected_value, Decimal::new(750, 0));
 }
+
+// ------------------------------------------------ found by an outside probe
+
+#[test]
+fn the_source_cut_sees_only_events_up_to_as_of() {
+    let e = engine(Preset::Waterfall);
+    let lead = e.replay(
+        "a",
+        [
+            to("1", "a", 6, "Inquiry"),
+            lose("2", "a", 7, "Disqualified", ReasonCode::PoorFit),
+            recycle("3", "a", 0, ReasonCode::Timing),
+            create("4", "a", 61, "MQL"),
+        ]
+        .into_iter()
+        .map(|mut x| {
+            if x.id.as_str() == "3" {
+                x.at = day(60);
+            }
+            x
+        }),
+    );
+    let options = FunnelOptions::new(day(1), day(32), day(32)).cut(Cut::Source);
+    let full = report(&e, std::slice::from_ref(&lead), options.clone());
+    let past = e.replay(
+        "a",
+        lead.events()
+            .iter()
+            .filter(|x| x.at <= day(32))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(full, report(&e, &[past], options));
+    assert!(
+        full.stages.iter().all(|r| r.cut == "(none)"),
+        "{:?}",
+        full.stages
+    );
+}
+
+#[test]
+fn a_funnel_reads_leads_of_another_engine_as_its_own_engine_folds_them() {
+    let waterfall = engine(Preset::Waterfall);
+    let default = engine(Preset::Default);
+    let lead = waterfall.replay(
+        "l",
+        [
+            create("1", "l", 2, "MQL"),
+            to("2", "l", 4, "SQL"),
+            to("3", "l", 6, "Won"),
+        ],
+    );
+    let mut adopted = lead.clone();
+    default.adopt(&mut adopted);
+    assert_eq!(
+        report(&default, std::slice::from_ref(&lead), q1()),
+        report(&default, &[adopted], q1())
+    );
+    assert_eq!(report(&default, &[lead], q1()).wins.len(), 1);
+}
+
+#[test]
+fn extreme_times_and_received_reports_never_panic() {
+    let e = engine(Preset::Default);
+    assert!(
+        Funnel::new(
+            &e,
+            FunnelOptions::new(day(1), day(2), chrono::DateTime::<chrono::Utc>::MAX_UTC)
+        )
+        .is_ok()
+    );
+    let mut r = report(
+        &e,
+        &[e.replay(
+            "w",
+            [
+                create("1", "w", 2, "Opportunity"),
+                deal("2", "w", 3, "10"),
+                to("3", "w", 4, "Won"),
+            ],
+        )],
+        q1(),
+    );
+    let mut json = serde_json::to_value(&r).unwrap();
+    let row = json["wins"][0].clone();
+    let mut big = row.clone();
+    big["won_value"] = serde_json::json!("79228162514264337593543950335");
+    json["wins"] = serde_json::json!([big.clone(), big]);
+    r = serde_json::from_value(json).unwrap();
+    assert!(matches!(
+        r.plan(Decimal::ONE),
+        Err(leadflow::funnel::PlanError::Overflow)
+    ));
+    // Periods before year 0 survive serde.
+    let at = chrono::NaiveDate::from_ymd_opt(-5, 3, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let p = Period::containing(Granularity::Month, at);
+    assert_eq!(p.to_string(), "-5-03");
+    assert_eq!(Period::parse(&p.to_string()), Some(p));
+}
+
+#[test]
+fn a_late_deal_that_changes_a_win_says_so_and_is_refused_strictly() {
+    let e = engine(Preset::Default);
+    let mut lead = e.new_lead("l");
+    for ev in [
+        create("1", "l", 2, "Opportunity"),
+        deal("2", "l", 8, "100"),
+        to("3", "l", 10, "Won"),
+    ] {
+        e.apply(&mut lead, ev).unwrap();
+    }
+    let before = lead.clone();
+    let err = e.apply(&mut lead, deal("4", "l", 9, "500")).unwrap_err();
+    assert!(
+        matches!(err.kind, leadflow::EventErrorKind::ChangesWin { .. }),
+        "{err}"
+    );
+    assert_eq!(lead, before);
+    let out = e.ingest(&mut lead, deal("4", "l", 9, "500"));
+    assert_eq!(out.wins_retracted.len(), 1);
+    assert_eq!(out.wins_retracted[0].amount, Decimal::new(100, 0));
+    assert_eq!(out.wins_added[0].amount, Decimal::new(500, 0));
+}
+
+#[test]
+fn deal_amounts_that_cannot_be_exact_are_refused() {
+    let parse = |amount: serde_json::Value| {
+        serde_json::from_value::<Event>(serde_json::json!({
+            "id": "d", "lead": "l", "at": "2026-03-01T00:00:00Z", "body": {"type": "deal", "amount": amount}
+        }))
+    };
+    assert!(
+        parse(serde_json::json!("0.12345678901234567890123456789")).is_err(),
+        "29 decimals"
+    );
+    assert!(
+        parse(serde_json::json!(1e-30)).is_err(),
+        "a positive amount never becomes 0"
+    );
+    assert!(parse(serde_json::json!("0.1234567890123456789012345678")).is_ok());
+    assert!(parse(serde_json::json!(12000.07)).is_ok());
+}
+
+#[test]
+fn first_cycle_only_keeps_volumes_balanced_across_a_recycle() {
+    let e = engine(Preset::Default);
+    let lead = e.replay(
+        "l",
+        [
+            create("1", "l", 2, "MQL"),
+            recycle("2", "l", 0, ReasonCode::Timing),
+        ]
+        .into_iter()
+        .map(|mut x| {
+            if x.id.as_str() == "2" {
+                x.at = day(5);
+            }
+            x
+        }),
+    );
+    let r = report(&e, &[lead], q1().first_cycle_only(true));
+    let mql = r
+        .volumes
+        .iter()
+        .find(|v| v.stage == "MQL" && v.period.to_string() == "2026-01")
+        .unwrap();
+    assert_eq!((mql.inflow, mql.outflow, mql.balance), (1, 1, 0));
+}

@@ -64,7 +64,12 @@
 //! * **Cuts** ([`Cut`]): every aggregate can be split by the lead's source,
 //!   its first-touch channel or campaign (the first activity in its log
 //!   carrying one), or a profile attribute (as of the report's `as_of`).
-//!   Leads without a value fall in the cut `(none)`.
+//!   Leads without a value fall in the cut `(none)`; cut values are
+//!   compared as text (the number 200 and the text `"200"` are one cut).
+//!   The source is the one of the lead's first accepted `created` event at
+//!   or before `as_of`.
+//! * Velocities are measured to the second. Leads folded by an engine with
+//!   another config are read as the funnel's engine folds them.
 //!
 //! Every aggregate lives in a [`FunnelTally`], a [`Mergeable`] partial
 //! state: tally partitions of the leads separately, merge, and the report
@@ -192,6 +197,9 @@ pub enum FunnelError {
 #[derive(Debug, Clone)]
 pub struct Funnel {
     options: FunnelOptions,
+    /// The engine whose leads it reads: a lead of another engine is read as
+    /// this engine folds it (an adopted copy).
+    engine: Engine,
     lifecycle: Lifecycle,
     /// The periods of the window that start by `as_of`, with the time their
     /// balance is read at (the period's end, or `as_of` if earlier).
@@ -346,35 +354,37 @@ impl Mergeable for FunnelTally {
         let r = |i: u32| remap.get(i as usize).copied().unwrap_or(u32::MAX);
         for (k, c) in other.cells {
             let mine = self.cells.entry((r(k.0), k.1, k.2)).or_default();
-            mine.entered += c.entered;
-            mine.advanced += c.advanced;
-            mine.advances_in_period += c.advances_in_period;
+            mine.entered = mine.entered.saturating_add(c.entered);
+            mine.advanced = mine.advanced.saturating_add(c.advanced);
+            mine.advances_in_period = mine.advances_in_period.saturating_add(c.advances_in_period);
             mine.velocities.extend(c.velocities);
         }
         for (k, w) in other.wins {
             let mine = self.wins.entry((r(k.0), k.1, k.2)).or_default();
-            mine.wins += w.wins;
+            mine.wins = mine.wins.saturating_add(w.wins);
             mine.value = mine.value.saturating_add(w.value);
         }
         for (k, v) in other.volumes {
             let mine = self.volumes.entry((r(k.0), k.1, k.2)).or_default();
-            mine.inflow += v.inflow;
-            mine.outflow += v.outflow;
-            mine.balance += v.balance;
+            mine.inflow = mine.inflow.saturating_add(v.inflow);
+            mine.outflow = mine.outflow.saturating_add(v.outflow);
+            mine.balance = mine.balance.saturating_add(v.balance);
         }
         for (k, s) in other.sla {
             let mine = self.sla.entry((r(k.0), k.1)).or_default();
-            mine.met += s.met;
-            mine.missed += s.missed;
-            mine.due += s.due;
+            mine.met = mine.met.saturating_add(s.met);
+            mine.missed = mine.missed.saturating_add(s.missed);
+            mine.due = mine.due.saturating_add(s.due);
         }
         for (k, n) in other.by_stage {
-            *self.by_stage.entry((r(k.0), k.1, k.2)).or_default() += n;
+            let slot = self.by_stage.entry((r(k.0), k.1, k.2)).or_default();
+            *slot = slot.saturating_add(n);
         }
         for (k, n) in other.by_source {
-            *self.by_source.entry((r(k.0), r(k.1), k.2)).or_default() += n;
+            let slot = self.by_source.entry((r(k.0), r(k.1), k.2)).or_default();
+            *slot = slot.saturating_add(n);
         }
-        self.leads += other.leads;
+        self.leads = self.leads.saturating_add(other.leads);
     }
 }
 
@@ -392,6 +402,7 @@ impl Funnel {
         }
         let mut funnel = Self {
             options,
+            engine: engine.clone(),
             lifecycle: engine.lifecycle().clone(),
             balances: Vec::new(),
         };
@@ -403,7 +414,9 @@ impl Funnel {
             .map(|p| {
                 // The balance is read just before the period's end, or at
                 // `as_of` itself (a move at `as_of` counts).
-                let at_as_of = as_of + chrono::TimeDelta::nanoseconds(1);
+                let at_as_of = as_of
+                    .checked_add_signed(chrono::TimeDelta::nanoseconds(1))
+                    .unwrap_or(as_of);
                 (p, p.end().map_or(at_as_of, |e| e.min(at_as_of)))
             })
             .collect();
@@ -439,6 +452,25 @@ impl Funnel {
         out
     }
 
+    /// The lead's source as of `as_of`: the source of its first accepted
+    /// `created` event at or before then, `(none)` without one.
+    fn source_of(&self, lead: &Lead) -> String {
+        let ignored = |id: &crate::types::EventId| lead.ignored().iter().any(|e| &e.event == id);
+        lead.events
+            .iter()
+            .take_while(|e| e.at <= self.options.as_of)
+            .find_map(|e| match &e.body {
+                EventBody::Created { source, .. } if !ignored(&e.id) => Some(*source),
+                _ => None,
+            })
+            .and_then(|s| {
+                serde_json::to_value(s)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+            })
+            .unwrap_or_else(|| "(none)".to_owned())
+    }
+
     fn cut_of(&self, lead: &Lead) -> String {
         const NONE: &str = "(none)";
         let first = |pick: fn(&EventBody) -> Option<&String>| {
@@ -450,15 +482,7 @@ impl Funnel {
         };
         match &self.options.cut {
             Cut::None => String::new(),
-            Cut::Source => lead.stage().source().map_or_else(
-                || NONE.to_owned(),
-                |s| {
-                    serde_json::to_value(s)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_else(|| format!("{s:?}"))
-                },
-            ),
+            Cut::Source => self.source_of(lead),
             Cut::Channel => first(|b| match b {
                 EventBody::Activity { channel, .. } => channel.as_ref(),
                 _ => None,
@@ -488,8 +512,11 @@ impl Funnel {
         }
     }
 
-    /// Adds one lead to a tally.
+    /// Adds one lead to a tally. A lead folded by an engine with another
+    /// config is read as this funnel's engine folds it.
     pub fn add(&self, tally: &mut FunnelTally, lead: &Lead) {
+        let lead = self.engine.view(lead);
+        let lead: &Lead = &lead;
         let o = &self.options;
         let lc = &self.lifecycle;
         let cut = tally.intern(self.cut_of(lead));
@@ -502,31 +529,33 @@ impl Funnel {
         tally.leads += 1;
         let mut seen: BTreeSet<(u32, StageId)> = BTreeSet::new();
         for (i, t) in history.iter().enumerate() {
-            // Volumes: every move into and out of a stage in the window.
-            if in_window(t.at) && counts_cycle(t.cycle) {
+            // Volumes: every move into and out of a stage in the window. A
+            // move out belongs to the cycle of the stay it ends (a recycle's
+            // transition carries the new cycle).
+            let left_cycle = if t.kind == TransitionKind::Recycled {
+                t.cycle.saturating_sub(1)
+            } else {
+                t.cycle
+            };
+            if in_window(t.at) {
                 let p = Period::containing(o.by, t.at);
-                tally.volumes.entry((cut, p, t.to)).or_default().inflow += 1;
-                if let Some(from) = t.from {
-                    tally.volumes.entry((cut, p, from)).or_default().outflow += 1;
+                if counts_cycle(t.cycle) {
+                    tally.volumes.entry((cut, p, t.to)).or_default().inflow += 1;
                 }
-                let rejected = t.kind == TransitionKind::Recycled
-                    || matches!(lc.kind(t.to), StageKind::Lost | StageKind::Disqualified);
-                if let (true, Some(reason), Some(from)) = (rejected, &t.reason, t.from) {
-                    *tally.by_stage.entry((cut, from, reason.code)).or_default() += 1;
-                    let source_name = lead.stage().source().map_or_else(
-                        || "(none)".to_owned(),
-                        |s| {
-                            serde_json::to_value(s)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_owned))
-                                .unwrap_or_default()
-                        },
-                    );
-                    let source = tally.intern(source_name);
-                    *tally
-                        .by_source
-                        .entry((cut, source, reason.code))
-                        .or_default() += 1;
+                if let Some(from) = t.from
+                    && counts_cycle(left_cycle)
+                {
+                    tally.volumes.entry((cut, p, from)).or_default().outflow += 1;
+                    let rejected = t.kind == TransitionKind::Recycled
+                        || matches!(lc.kind(t.to), StageKind::Lost | StageKind::Disqualified);
+                    if let (true, Some(reason)) = (rejected, &t.reason) {
+                        *tally.by_stage.entry((cut, from, reason.code)).or_default() += 1;
+                        let source = tally.intern(self.source_of(lead));
+                        *tally
+                            .by_source
+                            .entry((cut, source, reason.code))
+                            .or_default() += 1;
+                    }
                 }
             }
             if !counts_cycle(t.cycle) {
@@ -738,6 +767,19 @@ impl Funnel {
             volumes,
             sla,
             reasons,
+            ranked: {
+                let mut r: Vec<(i32, String)> = lc
+                    .stages()
+                    .iter()
+                    .filter(|st| {
+                        st.kind() == StageKind::Won
+                            || (st.kind().is_on_path() && st.rank() > lc.rank(lc.initial()))
+                    })
+                    .map(|st| (st.rank(), st.name().to_owned()))
+                    .collect();
+                r.sort();
+                r.into_iter().map(|(_, n)| n).collect()
+            },
             path: self.path_names(),
             won: lc
                 .stages()
@@ -763,7 +805,10 @@ impl Funnel {
     ) -> Vec<ForecastRow> {
         let o = &self.options;
         let lc = &self.lifecycle;
-        let wins: u64 = report.wins.iter().map(|w| w.wins).sum();
+        let wins: u64 = report
+            .wins
+            .iter()
+            .fold(0u64, |a, w| a.saturating_add(w.wins));
         let value = report
             .wins
             .iter()
@@ -800,6 +845,7 @@ impl Funnel {
         }
         let mut out: BTreeMap<Period, (f64, Decimal)> = BTreeMap::new();
         for lead in leads {
+            let lead = self.engine.view(lead);
             let Some(stage) = lead.stage().stage_at(o.as_of) else {
                 continue;
             };
@@ -989,6 +1035,9 @@ pub struct FunnelReport {
     pub path: Vec<String>,
     /// The won stages.
     pub won: Vec<String>,
+    /// The unit and won stages together, by rank (the order of a report's
+    /// rows within a period).
+    pub ranked: Vec<String>,
 }
 
 /// How many of each stage a revenue target needs.
@@ -1014,11 +1063,15 @@ pub enum PlanError {
     /// No win with a value in the window: no value per win to plan from.
     #[error("no win with a value in the window: the planner needs the value per win")]
     NoWonValue,
-    /// A stage's units never advanced in the window.
-    #[error("no unit of stage {stage:?} advanced in the window: its conversion is 0")]
+    /// A stage's units never advanced in the window (or none entered it).
+    #[error(
+        "no unit of stage {stage:?} advanced in the window ({entered} entered): its conversion is unknown or 0"
+    )]
     NoAdvance {
         /// The stage.
         stage: String,
+        /// How many units entered it.
+        entered: u128,
     },
     /// The numbers do not fit 128-bit integers.
     #[error("the plan overflows 128-bit arithmetic")]
@@ -1037,8 +1090,12 @@ impl FunnelReport {
         if target.is_sign_negative() && !target.is_zero() {
             return Err(PlanError::NegativeTarget { target });
         }
-        let wins: u64 = self.wins.iter().map(|w| w.wins).sum();
-        let value: Decimal = self.wins.iter().map(|w| w.won_value).sum();
+        let wins: u128 = self.wins.iter().map(|w| u128::from(w.wins)).sum();
+        let value = self
+            .wins
+            .iter()
+            .try_fold(Decimal::ZERO, |a, w| a.checked_add(w.won_value))
+            .ok_or(PlanError::Overflow)?;
         if wins == 0 || value.is_zero() {
             return Err(PlanError::NoWonValue);
         }
@@ -1048,7 +1105,7 @@ impl FunnelReport {
         let (v, vs) = (value.mantissa().unsigned_abs(), value.scale());
         let pow = |e: u32| 10u128.checked_pow(e).ok_or(PlanError::Overflow);
         let num = t
-            .checked_mul(u128::from(wins))
+            .checked_mul(wins)
             .and_then(|x| x.checked_mul(pow(vs).ok()?))
             .ok_or(PlanError::Overflow)?;
         let den = v.checked_mul(pow(ts)?).ok_or(PlanError::Overflow)?;
@@ -1058,16 +1115,19 @@ impl FunnelReport {
             needed,
         }];
         for stage in self.path.iter().rev() {
-            let (entered, advanced) = self
-                .stages
-                .iter()
-                .filter(|r| &r.stage == stage)
-                .fold((0u128, 0u128), |(e, a), r| {
-                    (e + u128::from(r.entered), a + u128::from(r.advanced))
-                });
+            let (entered, advanced) = self.stages.iter().filter(|r| &r.stage == stage).fold(
+                (0u128, 0u128),
+                |(e, a), r| {
+                    (
+                        e.saturating_add(u128::from(r.entered)),
+                        a.saturating_add(u128::from(r.advanced)),
+                    )
+                },
+            );
             if advanced == 0 {
                 return Err(PlanError::NoAdvance {
                     stage: stage.clone(),
+                    entered,
                 });
             }
             needed = needed

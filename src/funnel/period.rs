@@ -105,7 +105,10 @@ impl<'de> Deserialize<'de> for Period {
 impl Period {
     /// Reads a period written as [`Display`](fmt::Display) writes it.
     pub fn parse(text: &str) -> Option<Self> {
-        let (year, rest) = text.split_once('-')?;
+        // The year may carry a sign (`-5-01`): split at the first `-` after
+        // the first character.
+        let at = text.get(1..)?.find('-')? + 1;
+        let (year, rest) = (text.get(..at)?, text.get(at + 1..)?);
         let year: i32 = year.parse().ok()?;
         let (granularity, start) = if let Some(q) = rest.strip_prefix('Q') {
             let q: u32 = q.parse().ok().filter(|q| (1..=4).contains(q))?;

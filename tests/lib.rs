@@ -9,5 +9,6 @@ mod fold;
 mod funnel;
 mod lifecycle;
 mod lifecycle_props;
+mod roi;
 mod scoring;
 mod scoring_props;

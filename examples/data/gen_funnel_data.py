@@ -33,6 +33,14 @@ for i in range(60):
     cycle_recycled = False
     while True:
         t += dt.timedelta(days=random.randint(1, 12), hours=random.randint(0, 6))
+        if random.random() < 0.6:
+            # A touch on the way: another channel, often another campaign.
+            kind, attrs = random.choice([("email_click", {"url": "/demo"}), ("webinar_attended", {"minutes": 45}), ("page_view", {"url": "/case-studies"})])
+            touch = {"type": "activity", "kind": kind, "channel": random.choice(channels), "attrs": attrs}
+            c = random.choice(campaigns)
+            if c:
+                touch["campaign"] = c
+            ev(lead, t - dt.timedelta(hours=5), touch)
         r = random.random()
         if stage == len(path) - 1:
             if r < 0.55:
@@ -61,7 +69,8 @@ for i in range(60):
             if random.random() < 0.3:
                 break
 out.sort(key=lambda e: (e["at"], e["id"]))
-with open("/work/main/examples/data/funnel.ndjson", "w") as f:
+with open("examples/data/funnel.ndjson", "w") as f:
     for e in out:
         f.write(json.dumps(e) + "\n")
 print(len(out), "events")
+# Kept for the record: the shipped file was made by this script (Python 3).

@@ -57,11 +57,15 @@
 //!   linear equal ChannelAttribution's `heuristic_models`; Markov follows
 //!   ChannelAttribution's `markov_model` semantics but is solved exactly.
 
+mod from_lead;
 mod heuristic;
 mod markov;
 mod paths;
 mod shapley;
 
+pub use from_lead::{
+    ConversionPoint, JourneyOptions, TouchRequirement, journeys_of, tally_journeys,
+};
 pub use heuristic::{
     AnchorWeights, Anchored, FirstTouch, LastNonDirect, LastTouch, Linear, PositionBased, TimeDecay,
 };
@@ -81,7 +85,7 @@ use serde::{Deserialize, Serialize};
 use crate::types::{Span, Timestamp};
 
 /// One marketing touch of a journey.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Touch {
     /// When it happened.
@@ -91,6 +95,14 @@ pub struct Touch {
     /// The campaign, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign: Option<String>,
+    /// The activity kind behind the touch (`webinar_attended`, …), if known:
+    /// a model can weight a webinar attended through email apart from an
+    /// email click.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The activity's attributes (`asset`, `url`, …).
+    #[serde(default, skip_serializing_if = "crate::attr::Attrs::is_empty")]
+    pub attrs: crate::attr::Attrs,
 }
 
 impl Touch {
@@ -100,7 +112,16 @@ impl Touch {
             at,
             channel: channel.into(),
             campaign: None,
+            kind: None,
+            attrs: crate::attr::Attrs::new(),
         }
+    }
+
+    /// The same touch with an activity kind.
+    #[must_use]
+    pub fn with_kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
     }
 
     /// The same touch with a campaign.
@@ -122,7 +143,7 @@ pub struct Conversion {
 
 /// A lead's path to a conversion: touches in time order, milestone times and
 /// the conversion.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Journey {
     /// The touches, in time order.

@@ -86,8 +86,10 @@
 //! highest one.
 
 mod period;
+mod roi;
 
 pub use period::{Granularity, Period};
+pub use roi::{Roi, RoiOptions, RoiReport, RoiRow, RoiTally};
 
 use std::collections::{BTreeMap, BTreeSet};
 

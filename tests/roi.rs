@@ -1,0 +1,299 @@
+//! Journeys from leads and campaign ROI: every definition by hand, and the
+//! properties (arrival order, exact credit sums, partitions merged).
+
+use std::collections::BTreeMap;
+
+use crate::common::*;
+use leadflow::attribution::{
+    Attributor, ConversionPoint, FirstTouch, JourneyOptions, Linear, TouchRequirement, journeys_of,
+};
+use leadflow::funnel::{Roi, RoiOptions, RoiTally};
+use leadflow::{Actor, Engine, Event, EventBody, Lead, LeadStore, Mergeable, Preset, Source};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+fn touch(id: &str, lead: &str, m: i64, channel: &str, campaign: Option<&str>) -> Event {
+    Event::new(
+        id,
+        lead,
+        t(m),
+        EventBody::Activity {
+            kind: "visit".into(),
+            channel: Some(channel.into()),
+            campaign: campaign.map(str::to_owned),
+            attrs: Default::default(),
+        },
+    )
+}
+
+fn deal(id: &str, lead: &str, m: i64, amount: &str) -> Event {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "lead": lead, "at": t(m), "body": {"type": "deal", "amount": amount}
+    }))
+    .unwrap()
+}
+
+fn win(id: &str, lead: &str, m: i64) -> Event {
+    advance(id, lead, m, "Won")
+}
+
+fn window() -> RoiOptions {
+    RoiOptions::new(t(0), t(10_000), t(10_000))
+}
+
+#[test]
+fn journeys_end_at_the_win_and_carry_the_cycles_milestones() {
+    let e = engine(Preset::Default);
+    let lead = e.replay(
+        "l",
+        [
+            touch("1", "l", 1, "email", Some("spring")),
+            created("2", "l", 2, "MQL", Source::Marketing),
+            touch("3", "l", 3, "ads", None),
+            advance("4", "l", 4, "Opportunity"),
+            deal("5", "l", 5, "1000"),
+            win("6", "l", 6),
+            touch("7", "l", 7, "email", Some("after")),
+        ],
+    );
+    let js = journeys_of(&e, &lead, &JourneyOptions::default());
+    assert_eq!(js.len(), 2);
+    let won = &js[0];
+    assert_eq!(
+        won.touches
+            .iter()
+            .map(|t| t.channel.as_str())
+            .collect::<Vec<_>>(),
+        ["email", "ads"]
+    );
+    assert_eq!(won.touches[0].kind.as_deref(), Some("visit"));
+    assert_eq!(won.conversion.unwrap().value, Decimal::new(1000, 0));
+    assert_eq!(
+        (won.lead_created, won.opportunity_created, won.closed_won),
+        (Some(t(2)), Some(t(4)), Some(t(6)))
+    );
+    assert!(
+        js[1].conversion.is_none(),
+        "the touch after the win is a null path"
+    );
+    // Campaign touches only, converting on reaching MQL.
+    let options = JourneyOptions {
+        require: TouchRequirement::Campaign,
+        converts: ConversionPoint::Stage("MQL".into()),
+        ..JourneyOptions::default()
+    };
+    let js = journeys_of(&e, &lead, &options);
+    assert_eq!(js[0].touches.len(), 1);
+    assert_eq!(js[0].conversion.unwrap().at, t(2));
+}
+
+#[test]
+fn roi_by_hand() {
+    let e = engine(Preset::Default);
+    let leads: Vec<Lead> = vec![
+        // Acquired by "spring"; won 100.00 over three touches, two of them
+        // "spring": linear cents 33.34 + 33.33 to spring, 33.33 to "fall".
+        e.replay(
+            "a",
+            [
+                touch("1", "a", 1, "email", Some("spring")),
+                created("2", "a", 2, "MQL", Source::Marketing),
+                touch("3", "a", 3, "ads", Some("fall")),
+                touch("4", "a", 4, "email", Some("spring")),
+                advance("5", "a", 5, "Opportunity"),
+                deal("6", "a", 6, "100.00"),
+                win("7", "a", 7),
+                touch("8", "a", 8, "email", Some("fall")),
+            ],
+        ),
+        // No campaign touch before creation: no acquisition campaign; a win
+        // without an amount is worth 0.
+        e.replay(
+            "b",
+            [
+                created("1", "b", 1, "SQL", Source::Sales),
+                touch("2", "b", 2, "ads", Some("fall")),
+                win("3", "b", 3),
+            ],
+        ),
+        // Acquired by "fall", reached SQL (MQL passed), lost.
+        e.replay(
+            "c",
+            [
+                touch("1", "c", 1, "ads", Some("fall")),
+                created("2", "c", 2, "SQL", Source::Marketing),
+            ],
+        ),
+    ];
+    let roi = Roi::new(&e, window(), Attributor::new());
+    let tally = roi.tally(&leads, &Linear).unwrap();
+    let costs = BTreeMap::from([
+        ("spring".to_owned(), Decimal::new(5000, 2)),
+        ("fall".to_owned(), Decimal::ZERO),
+    ]);
+    let report = roi.report(&tally, &costs);
+    assert_eq!(report.stages, ["MQL", "SQL", "Opportunity", "Won"]);
+    let row = |name: &str| report.rows.iter().find(|r| r.campaign == name).unwrap();
+    let spring = row("spring");
+    assert_eq!(spring.leads, 1);
+    assert_eq!(
+        spring.reached.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
+        [1, 1, 1, 1]
+    );
+    assert_eq!(spring.won_value, Decimal::new(10000, 2));
+    assert_eq!(spring.attributed_revenue, Decimal::new(6667, 2));
+    // (66.67 - 50) / 50
+    assert_eq!(spring.roi, Some(Decimal::new(3334, 4)));
+    assert_eq!(spring.cost_per_lead, Some(Decimal::new(5000, 2)));
+    let fall = row("fall");
+    assert_eq!((fall.leads, fall.won_value), (1, Decimal::ZERO));
+    assert_eq!(
+        fall.reached.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
+        [1, 1, 0, 0],
+        "MQL passed, SQL entered"
+    );
+    assert_eq!(
+        fall.attributed_revenue,
+        Decimal::new(3333, 2),
+        "b's win is worth 0; the touch after a's win counts nothing"
+    );
+    assert_eq!(fall.roi, None, "zero cost");
+    let (value, credited) = tally.totals();
+    assert_eq!(value, credited);
+    // Another model through the same trait.
+    let first = roi.report(&roi.tally(&leads, &FirstTouch).unwrap(), &costs);
+    assert_eq!(
+        first
+            .rows
+            .iter()
+            .find(|r| r.campaign == "spring")
+            .unwrap()
+            .attributed_revenue,
+        Decimal::new(10000, 2)
+    );
+}
+
+fn roi_stream() -> impl Strategy<Value = Vec<Event>> {
+    let body = prop_oneof![
+        3 => (0..3usize, 0..3usize).prop_map(|(c, k)| EventBody::Activity {
+            kind: "visit".into(),
+            channel: Some(["email", "ads", "social"][c].into()),
+            campaign: [Some("spring"), Some("fall"), None][k].map(str::to_owned),
+            attrs: Default::default() }),
+        1 => proptest::sample::select(vec!["MQL", "SQL", "Opportunity"]).prop_map(|s| EventBody::Created { stage: s.into(), source: Source::Marketing, actor: Actor::Marketing }),
+        1 => proptest::sample::select(vec!["SQL", "Opportunity", "Won"]).prop_map(|s| EventBody::Advanced { to: s.into(), actor: Actor::Sales, reason: None }),
+        1 => (1..100_000i64).prop_map(|c| serde_json::from_value::<EventBody>(serde_json::json!({"type": "deal", "amount": format!("{}.{:02}", c / 100, c % 100)})).unwrap()),
+        1 => Just(EventBody::Recycled { actor: Actor::Sales, reason: leadflow::Reason::new(leadflow::ReasonCode::Timing) }),
+    ];
+    proptest::collection::vec((0..4usize, 0..30i64, body), 0..40).prop_map(|v| {
+        v.into_iter()
+            .enumerate()
+            .map(|(i, (l, m, b))| Event::new(format!("r{i:03}"), format!("L{l}").as_str(), t(m), b))
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn roi_is_a_function_of_the_event_set_credits_are_exact_and_partitions_merge(
+        (set, arrival) in shuffled_with_duplicates(roi_stream()),
+        split in 0..5usize,
+    ) {
+        let e = engine(Preset::Default);
+        let roi = Roi::new(&e, RoiOptions::new(t(3), t(25), t(28)), Attributor::new());
+        let mut one = LeadStore::new(e.clone());
+        for ev in arrival {
+            one.ingest(ev);
+        }
+        let mut bulk = LeadStore::new(e.clone());
+        bulk.ingest_all(set);
+        let leads: Vec<Lead> = one.leads().cloned().collect();
+        let single = roi.tally(&leads, &Linear).unwrap();
+        prop_assert_eq!(&single, &roi.tally(bulk.leads(), &Linear).unwrap());
+        // Credits sum exactly to the value of every won journey with a touch.
+        let (value, credited) = single.totals();
+        prop_assert_eq!(value, credited);
+        let mut by_hand = Decimal::ZERO;
+        for lead in &leads {
+            for j in journeys_of(&e, lead, &JourneyOptions::default()) {
+                if let Some(c) = j.conversion && !j.touches.is_empty() && c.at >= t(3) && c.at < t(25) {
+                    by_hand += c.value;
+                }
+            }
+        }
+        prop_assert_eq!(value, by_hand);
+        let (a, b) = leads.split_at(split.min(leads.len()));
+        let mut merged = roi.tally(b, &Linear).unwrap();
+        merged.merge(roi.tally(a, &Linear).unwrap());
+        prop_assert_eq!(&merged, &single);
+        let parts: Vec<RoiTally> = leads.iter().map(|l| roi.tally([l], &Linear).unwrap()).collect();
+        prop_assert_eq!(&RoiTally::merge_all(parts), &single);
+        let shipped: RoiTally = serde_json::from_str(&serde_json::to_string(&single).unwrap()).unwrap();
+        prop_assert_eq!(&shipped, &single);
+    }
+}
+
+#[test]
+fn roi_example_csv_on_the_shipped_data() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("examples")
+        .join(format!("roi{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} missing: `cargo test` builds the examples",
+        bin.display()
+    );
+    let out = std::process::Command::new(bin)
+        .args([
+            format!("{root}/examples/data/engine.json"),
+            format!("{root}/examples/data/funnel.ndjson"),
+            format!("{root}/examples/data/costs.csv"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "campaign,cost,leads,Inquiry,MQL,SAL,SQL,Opportunity,Won,won_value,attributed_revenue,roi"
+        )
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let names: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "rows by name");
+    assert!(
+        names.contains(&"Trade Show"),
+        "a campaign with a cost and no event has a row"
+    );
+    for r in &rows {
+        assert_eq!(r.len(), 12);
+        let stages: Vec<u64> = r[3..9].iter().map(|x| x.parse().unwrap()).collect();
+        let leads: u64 = r[2].parse().unwrap();
+        assert!(
+            stages[0] <= leads && stages.windows(2).all(|w| w[1] <= w[0]),
+            "reaching a stage passes the ones below: {r:?}"
+        );
+        if let (Ok(cost), Ok(rev)) = (r[1].parse::<Decimal>(), r[10].parse::<Decimal>()) {
+            if !cost.is_zero() {
+                let roi: Decimal = r[11].parse().unwrap();
+                assert_eq!(roi, ((rev - cost) / cost).round_dp(6), "{r:?}");
+                assert_eq!(r[11].split('.').nth(1).map(str::len), Some(6));
+            }
+        }
+    }
+}

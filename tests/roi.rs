@@ -8,7 +8,7 @@ use leadflow::attribution::{
     Attributor, ConversionPoint, FirstTouch, JourneyOptions, Linear, TouchRequirement, journeys_of,
 };
 use leadflow::funnel::{Roi, RoiOptions, RoiTally};
-use leadflow::{Actor, Engine, Event, EventBody, Lead, LeadStore, Mergeable, Preset, Source};
+use leadflow::{Actor, Event, EventBody, Lead, LeadStore, Mergeable, Preset, Source};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
@@ -288,12 +288,12 @@ fn roi_example_csv_on_the_shipped_data() {
             stages[0] <= leads && stages.windows(2).all(|w| w[1] <= w[0]),
             "reaching a stage passes the ones below: {r:?}"
         );
-        if let (Ok(cost), Ok(rev)) = (r[1].parse::<Decimal>(), r[10].parse::<Decimal>()) {
-            if !cost.is_zero() {
-                let roi: Decimal = r[11].parse().unwrap();
-                assert_eq!(roi, ((rev - cost) / cost).round_dp(6), "{r:?}");
-                assert_eq!(r[11].split('.').nth(1).map(str::len), Some(6));
-            }
+        if let (Ok(cost), Ok(rev)) = (r[1].parse::<Decimal>(), r[10].parse::<Decimal>())
+            && !cost.is_zero()
+        {
+            let roi: Decimal = r[11].parse().unwrap();
+            assert_eq!(roi, ((rev - cost) / cost).round_dp(6), "{r:?}");
+            assert_eq!(r[11].split('.').nth(1).map(str::len), Some(6));
         }
     }
 }

@@ -770,3 +770,84 @@ fn first_cycle_only_keeps_volumes_balanced_across_a_recycle() {
         .unwrap();
     assert_eq!((mql.inflow, mql.outflow, mql.balance), (1, 1, 0));
 }
+
+// ------------------------------------------------------------ content
+
+fn read(id: &str, lead: &str, d: i64, asset: &str) -> Event {
+    ev(
+        id,
+        lead,
+        d,
+        EventBody::Activity {
+            kind: "download".into(),
+            channel: None,
+            campaign: None,
+            attrs: [("asset".to_owned(), leadflow::AttrValue::from(asset))]
+                .into_iter()
+                .collect(),
+        },
+    )
+}
+
+#[test]
+fn content_by_stage_by_hand() {
+    let e = engine(Preset::Default);
+    let leads = vec![
+        // Read the ROI guide in MQL, advanced.
+        e.replay(
+            "a",
+            [
+                create("1", "a", 2, "MQL"),
+                read("2", "a", 3, "roi-guide"),
+                to("3", "a", 5, "SQL"),
+            ],
+        ),
+        // Read the ROI guide in MQL, did not advance.
+        e.replay(
+            "b",
+            [create("1", "b", 2, "MQL"), read("2", "b", 3, "roi-guide")],
+        ),
+        // Read nothing in MQL, advanced; read the case study in SQL.
+        e.replay(
+            "c",
+            [
+                create("1", "c", 2, "MQL"),
+                to("2", "c", 4, "SQL"),
+                read("3", "c", 6, "case-study"),
+            ],
+        ),
+        // Read the ROI guide before entering MQL: not in the stay.
+        e.replay(
+            "d",
+            [read("1", "d", 1, "roi-guide"), create("2", "d", 2, "MQL")],
+        ),
+    ];
+    let f = Funnel::new(&e, q1()).unwrap();
+    let rows = f.content_report(&f.content(&leads, "asset"));
+    let row = |stage: &str, asset: &str| {
+        rows.iter()
+            .find(|r| r.stage == stage && r.asset == asset)
+            .unwrap()
+    };
+    let roi = row("MQL", "roi-guide");
+    assert_eq!(
+        (
+            roi.units_with,
+            roi.advanced_with,
+            roi.units_without,
+            roi.advanced_without
+        ),
+        (2, 1, 2, 1)
+    );
+    assert_eq!(
+        (roi.conversion_with, roi.conversion_without, roi.lift),
+        (Some(0.5), Some(0.5), Some(1.0))
+    );
+    let cs = row("SQL", "case-study");
+    assert_eq!((cs.units_with, cs.units_without), (1, 1));
+    assert_eq!(rows.len(), 2);
+    // Partitions merge exactly.
+    let mut merged = f.content(&leads[..2], "asset");
+    merged.merge(f.content(&leads[2..], "asset"));
+    assert_eq!(merged, f.content(&leads, "asset"));
+}

@@ -85,9 +85,11 @@
 //! next(S) is the next path stage by rank, and the won stages after the
 //! highest one.
 
+mod content;
 mod period;
 mod roi;
 
+pub use content::{ContentRow, ContentTally};
 pub use period::{Granularity, Period};
 pub use roi::{Roi, RoiOptions, RoiReport, RoiRow, RoiTally};
 

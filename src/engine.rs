@@ -883,6 +883,11 @@ impl Engine {
         self.inner.grading.card(&self.view(lead).state.attrs)
     }
 
+    /// The grade the engine's profile gives a set of attributes.
+    pub(crate) fn grade_of(&self, attrs: &crate::attr::Attrs) -> Option<Grade> {
+        self.inner.grading.grade(attrs)
+    }
+
     /// The fit grade at `at` (see [`Lead::grade_at`]).
     pub fn grade_at(&self, lead: &Lead, at: Timestamp) -> Option<Grade> {
         self.view(lead).grade_at(at)

@@ -297,3 +297,89 @@ fn roi_example_csv_on_the_shipped_data() {
         }
     }
 }
+
+#[test]
+fn accounts_roll_up_score_grade_and_stage() {
+    use leadflow::funnel::{AccountConfig, Accounts, ScoreRollup};
+    let e = scoring_engine();
+    let member = |id: &str, account: &str| {
+        attrs(
+            &format!("{id}-a"),
+            id,
+            0,
+            &[("account", leadflow::AttrValue::from(account))],
+            &[],
+        )
+    };
+    let leads: Vec<Lead> = vec![
+        e.replay(
+            "ada",
+            [
+                member("ada", "acme"),
+                activity("1", "ada", 1, "demo_request", &[]),
+                attrs(
+                    "2",
+                    "ada",
+                    2,
+                    &[("industry", leadflow::AttrValue::from("software"))],
+                    &[],
+                ),
+            ],
+        ),
+        e.replay(
+            "bob",
+            [
+                member("bob", "acme"),
+                activity(
+                    "1",
+                    "bob",
+                    1,
+                    "webinar_attended",
+                    &[("minutes", leadflow::AttrValue::from(45.0))],
+                ),
+                advance("2", "bob", 3, "SQL"),
+                attrs(
+                    "3",
+                    "bob",
+                    4,
+                    &[("employees", leadflow::AttrValue::from(300.0))],
+                    &[],
+                ),
+            ],
+        ),
+        e.replay("cy", [member("cy", "globex")]),
+        e.replay("dee", [activity("1", "dee", 1, "demo_request", &[])]),
+    ];
+    let acc = Accounts::new(&e, AccountConfig::default()).unwrap();
+    let rows = acc.at(&leads, t(10));
+    assert_eq!(
+        rows.iter().map(|r| r.account.as_str()).collect::<Vec<_>>(),
+        ["acme", "globex"],
+        "dee has no account"
+    );
+    let acme = &rows[0];
+    assert_eq!(
+        acme.members.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        ["ada", "bob"]
+    );
+    assert_eq!(acme.score, 50.0 + 20.0);
+    // The account's attributes: software (ada) and 300 employees (bob):
+    // D + 3 + 2 thirds = B-.
+    assert_eq!(acme.grade.map(|g| g.to_string()), Some("B-".into()));
+    assert_eq!(acme.furthest.as_deref(), Some("SQL"));
+    let max = Accounts::new(
+        &e,
+        AccountConfig {
+            score: ScoreRollup::Max,
+            ..AccountConfig::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(max.at(&leads, t(10))[0].score, 50.0);
+    let bad: AccountConfig = serde_json::from_str(r#"{"profile": {"criteria": [{"id": "x", "when": {"attr": "a", "op": "nope"}, "weight": 1}]}}"#).unwrap();
+    let err = Accounts::new(&e, bad).unwrap_err();
+    assert!(
+        err.path().starts_with("accounts.profile.criteria[0]"),
+        "{err}"
+    );
+}

@@ -76,6 +76,19 @@
 //! is exactly the single-pass one (medians included: velocities are kept,
 //! not summarized).
 //!
+//! # Content and accounts
+//!
+//! [`Funnel::content`]: for an activity attribute naming the content
+//! (`asset`), per stage, the units that consumed each asset while in the
+//! stage (from entry to the next move, or to `as_of`) against the units of
+//! the stage that did not, with their conversions and the lift.
+//! [`Accounts`]: leads grouped by a profile attribute (`account` by
+//! default), with the members' scores rolled up (sum or max, each with its
+//! decay), the account's grade under its own profile (or the engine's) over
+//! the account's attributes (the value a member set last), and the furthest
+//! stage any member reached. A funnel by account is the funnel cut by the
+//! account attribute ([`Cut::Attr`]).
+//!
 //! # The reverse planner
 //!
 //! [`FunnelReport::plan`]: from a revenue target T, over the window's
@@ -85,10 +98,12 @@
 //! next(S) is the next path stage by rank, and the won stages after the
 //! highest one.
 
+mod accounts;
 mod content;
 mod period;
 mod roi;
 
+pub use accounts::{AccountConfig, AccountRow, Accounts, ScoreRollup};
 pub use content::{ContentRow, ContentTally};
 pub use period::{Granularity, Period};
 pub use roi::{Roi, RoiOptions, RoiReport, RoiRow, RoiTally};

@@ -223,6 +223,20 @@ pub(crate) struct Profile {
 }
 
 impl Profile {
+    /// Compiles a profile found at `path` instead of `grading` (an account
+    /// profile, say): errors name that path.
+    pub(crate) fn compile_at(
+        c: &GradingConfig,
+        lists: &Lists,
+        groups: &[String],
+        path: &str,
+    ) -> Result<Self, ConfigError> {
+        Self::compile(c, lists, groups).map_err(|e| {
+            let rest = e.path().strip_prefix("grading").unwrap_or(e.path());
+            ConfigError::new(format!("{path}{rest}"), e.kind().clone())
+        })
+    }
+
     pub(crate) fn compile(
         c: &GradingConfig,
         lists: &Lists,

@@ -1,0 +1,208 @@
+//! Accounts: leads grouped by a profile attribute (account-based marketing
+//! counts buying groups), with roll-ups of score, grade and stage.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::attr::{Attrs, compile_lists};
+use crate::engine::Engine;
+use crate::error::ConfigError;
+use crate::event::EventBody;
+use crate::grading::{Grade, GradingConfig, Profile};
+use crate::lead::Lead;
+use crate::lifecycle::StageKind;
+use crate::types::{LeadId, Timestamp};
+
+/// How members' scores roll up to the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ScoreRollup {
+    /// The sum of the members' scores.
+    #[default]
+    Sum,
+    /// The highest member score.
+    Max,
+}
+
+/// How leads roll up into accounts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// The profile attribute naming a lead's account (default `account`).
+    #[serde(default = "default_attr")]
+    pub attr: String,
+    /// How scores roll up.
+    #[serde(default)]
+    pub score: ScoreRollup,
+    /// The account's own grading profile, over the account's attributes;
+    /// the engine's profile when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<GradingConfig>,
+}
+
+fn default_attr() -> String {
+    "account".to_owned()
+}
+
+impl Default for AccountConfig {
+    fn default() -> Self {
+        Self {
+            attr: default_attr(),
+            score: ScoreRollup::Sum,
+            profile: None,
+        }
+    }
+}
+
+/// One account at a point in time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AccountRow {
+    /// The account (the attribute's value).
+    pub account: String,
+    /// Its members, by id.
+    pub members: Vec<LeadId>,
+    /// The members' scores rolled up (each with its own decay).
+    pub score: f64,
+    /// The account's grade: its profile over the account's attributes (for
+    /// each attribute, the value a member set last).
+    pub grade: Option<Grade>,
+    /// The highest path or won stage any member reached.
+    pub furthest: Option<String>,
+}
+
+/// Rolls leads up into accounts.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    engine: Engine,
+    config: AccountConfig,
+    profile: Option<Profile>,
+}
+
+impl Accounts {
+    /// Account roll-ups for leads folded by `engine`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] (path `accounts.profile…`) when the account
+    /// profile does not compile.
+    pub fn new(engine: &Engine, config: AccountConfig) -> Result<Self, ConfigError> {
+        let profile = match &config.profile {
+            None => None,
+            Some(p) => {
+                let lists = compile_lists(&engine.config().lists);
+                let groups: Vec<String> = engine
+                    .config()
+                    .scoring
+                    .groups
+                    .iter()
+                    .map(|g| g.name.clone())
+                    .collect();
+                Some(Profile::compile_at(p, &lists, &groups, "accounts.profile")?)
+            }
+        };
+        Ok(Self {
+            engine: engine.clone(),
+            config,
+            profile,
+        })
+    }
+
+    /// Every account of the leads at `at`, by name. A lead belongs to the
+    /// account its attribute names at `at`; leads without one are left out.
+    pub fn at<'a>(
+        &self,
+        leads: impl IntoIterator<Item = &'a Lead>,
+        at: Timestamp,
+    ) -> Vec<AccountRow> {
+        let lc = self.engine.lifecycle();
+        // Per account: members, scores, attribute changes, best stage rank.
+        struct Acc {
+            members: Vec<LeadId>,
+            scores: Vec<f64>,
+            changes: Vec<(Timestamp, String, Option<crate::attr::AttrValue>)>,
+            furthest: Option<(i32, String)>,
+        }
+        let mut accounts: BTreeMap<String, Acc> = BTreeMap::new();
+        for lead in leads {
+            let lead = self.engine.view(lead);
+            let lead: &Lead = &lead;
+            let mut attrs = Attrs::new();
+            let mut changes = Vec::new();
+            for e in lead.events().iter().take_while(|e| e.at <= at) {
+                if let EventBody::Attributes { set, unset } = &e.body {
+                    for (k, v) in set {
+                        attrs.insert(k.clone(), v.clone());
+                        changes.push((e.at, k.clone(), Some(v.clone())));
+                    }
+                    for k in unset {
+                        attrs.remove(k);
+                        changes.push((e.at, k.clone(), None));
+                    }
+                }
+            }
+            let Some(account) = attrs.get(&self.config.attr).map(|v| v.to_string()) else {
+                continue;
+            };
+            let best = lead
+                .stage()
+                .history_until(at)
+                .iter()
+                .filter(|t| {
+                    let k = lc.kind(t.to);
+                    k.is_on_path() || k == StageKind::Won
+                })
+                .map(|t| (lc.rank(t.to), lc.name(t.to).to_owned()))
+                .max();
+            let acc = accounts.entry(account).or_insert_with(|| Acc {
+                members: Vec::new(),
+                scores: Vec::new(),
+                changes: Vec::new(),
+                furthest: None,
+            });
+            acc.members.push(lead.id().clone());
+            acc.scores.push(self.engine.score(lead, at));
+            acc.changes.extend(changes);
+            if best > acc.furthest {
+                acc.furthest = best;
+            }
+        }
+        accounts
+            .into_iter()
+            .map(|(account, mut acc)| {
+                // The account's attributes: the last value any member set.
+                acc.changes.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+                let mut attrs = Attrs::new();
+                for (_, k, v) in acc.changes {
+                    match v {
+                        Some(v) => {
+                            attrs.insert(k, v);
+                        }
+                        None => {
+                            attrs.remove(&k);
+                        }
+                    }
+                }
+                let score = match self.config.score {
+                    ScoreRollup::Sum => acc.scores.iter().sum(),
+                    ScoreRollup::Max => {
+                        acc.scores.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                    }
+                };
+                let grade = match &self.profile {
+                    Some(p) => p.grade(&attrs),
+                    None => self.engine.grade_of(&attrs),
+                };
+                acc.members.sort();
+                AccountRow {
+                    account,
+                    members: acc.members,
+                    score,
+                    grade,
+                    furthest: acc.furthest.map(|(_, n)| n),
+                }
+            })
+            .collect()
+    }
+}

@@ -383,3 +383,105 @@ fn accounts_roll_up_score_grade_and_stage() {
         "{err}"
     );
 }
+
+#[test]
+fn buying_groups_count_accounts_not_leads() {
+    use leadflow::funnel::{Funnel, FunnelOptions};
+    let e = engine(Preset::Default);
+    let member = |id: &str, account: &str, m| {
+        attrs(
+            &format!("{id}-a"),
+            id,
+            m,
+            &[("account", leadflow::AttrValue::from(account))],
+            &[],
+        )
+    };
+    let leads: Vec<Lead> = vec![
+        // Two members of acme enter MQL; the second one reaches SQL later.
+        e.replay(
+            "ada",
+            [
+                touch("0", "ada", 0, "email", Some("spring")),
+                member("ada", "acme", 0),
+                created("1", "ada", 1, "MQL", Source::Marketing),
+            ],
+        ),
+        e.replay(
+            "bob",
+            [
+                touch("0", "bob", 2, "ads", Some("fall")),
+                member("bob", "acme", 2),
+                created("1", "bob", 3, "MQL", Source::Marketing),
+                advance("2", "bob", 7, "SQL"),
+                deal("3", "bob", 8, "40.00"),
+                win("4", "bob", 9),
+            ],
+        ),
+        e.replay(
+            "cy",
+            [
+                touch("0", "cy", 0, "ads", Some("fall")),
+                member("cy", "globex", 0),
+                created("1", "cy", 4, "MQL", Source::Marketing),
+            ],
+        ),
+    ];
+    let f = Funnel::new(&e, FunnelOptions::new(t(0), t(10_000), t(10_000))).unwrap();
+    let r = f.report(&f.tally_accounts(&leads, "account"));
+    let mql: Vec<(&str, u64, u64)> = r
+        .stages
+        .iter()
+        .filter(|x| x.stage == "MQL")
+        .map(|x| (x.cut.as_str(), x.entered, x.advanced))
+        .collect();
+    assert_eq!(
+        mql,
+        [("acme", 1, 1), ("globex", 1, 0)],
+        "one acme unit, entered by ada, advanced by bob"
+    );
+    let acme = r
+        .stages
+        .iter()
+        .find(|x| x.cut == "acme" && x.stage == "MQL")
+        .unwrap();
+    assert_eq!(
+        acme.median_days,
+        Some((t(7) - t(1)).num_seconds() as f64 / 86_400.0)
+    );
+    assert_eq!(
+        r.wins
+            .iter()
+            .map(|w| (w.cut.as_str(), w.won_value))
+            .collect::<Vec<_>>(),
+        [("acme", Decimal::new(4000, 2))]
+    );
+    // ROI by account: acme is acquired by ada's campaign (its first member).
+    let roi = Roi::new(&e, window(), Attributor::new());
+    let report = roi.report(
+        &roi.tally_accounts(&leads, &Linear, "account").unwrap(),
+        &BTreeMap::new(),
+    );
+    let row = |name: &str| report.rows.iter().find(|r| r.campaign == name).unwrap();
+    assert_eq!(
+        (row("spring").leads, row("spring").won_value),
+        (1, Decimal::new(4000, 2))
+    );
+    assert_eq!(row("fall").leads, 1, "globex");
+    assert_eq!(
+        row("fall").attributed_revenue,
+        Decimal::new(4000, 2),
+        "bob's only touch is fall"
+    );
+    // The store gives every lead's journeys.
+    let mut store = LeadStore::new(e.clone());
+    store.ingest_all(leads.iter().flat_map(|l| l.events().to_vec()));
+    let journeys = store.journeys(&JourneyOptions::default());
+    assert_eq!(
+        journeys
+            .iter()
+            .filter(|(_, j)| j.conversion.is_some())
+            .count(),
+        1
+    );
+}

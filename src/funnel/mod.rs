@@ -86,8 +86,9 @@
 //! default), with the members' scores rolled up (sum or max, each with its
 //! decay), the account's grade under its own profile (or the engine's) over
 //! the account's attributes (the value a member set last), and the furthest
-//! stage any member reached. A funnel by account is the funnel cut by the
-//! account attribute ([`Cut::Attr`]).
+//! stage any member reached. [`Funnel::tally_accounts`] counts buying groups
+//! instead of leads: an account enters a stage when its first member does
+//! (cutting by the account attribute, [`Cut::Attr`], counts its leads).
 //!
 //! # The reverse planner
 //!
@@ -655,6 +656,105 @@ impl Funnel {
                 tally.volumes.entry((cut, p, last.to)).or_default().balance += 1;
             }
         }
+    }
+
+    /// The tally of buying groups instead of single leads: leads grouped
+    /// by the profile attribute `attr` (its value at `as_of`; leads without
+    /// one are left out), each account one cut of the report. An account's
+    /// unit of a stage is the first entry into it by any member (in any
+    /// cycle), in the window; it advanced when any member later moved to a
+    /// path or won stage ranked above it by `as_of`; wins are its members'
+    /// wins. Volumes, SLA and reasons are not counted for accounts.
+    pub fn tally_accounts<'a>(
+        &self,
+        leads: impl IntoIterator<Item = &'a Lead>,
+        attr: &str,
+    ) -> FunnelTally {
+        let o = &self.options;
+        let lc = &self.lifecycle;
+        let initial_rank = lc.rank(lc.initial());
+        let passes = |s: StageId| lc.kind(s).is_on_path() || lc.kind(s) == StageKind::Won;
+        let in_window = |at: Timestamp| at >= o.from && at < o.to && at <= o.as_of;
+        let attr_cut = Funnel {
+            options: FunnelOptions {
+                cut: Cut::Attr(attr.to_owned()),
+                ..o.clone()
+            },
+            engine: self.engine.clone(),
+            lifecycle: self.lifecycle.clone(),
+            balances: Vec::new(),
+        };
+        // Each account's members' moves and wins, merged in time order.
+        let mut groups: BTreeMap<
+            String,
+            (
+                Vec<crate::lifecycle::Transition>,
+                Vec<crate::lead::Win>,
+                u64,
+            ),
+        > = BTreeMap::new();
+        for lead in leads {
+            let lead = self.engine.view(lead);
+            let account = attr_cut.cut_of(&lead);
+            if account == "(none)" {
+                continue;
+            }
+            let g = groups.entry(account).or_default();
+            g.0.extend(lead.stage().history_until(o.as_of).iter().cloned());
+            g.1.extend(lead.wins().iter().filter(|w| w.at <= o.as_of).cloned());
+            g.2 += 1;
+        }
+        let mut tally = FunnelTally::default();
+        for (account, (mut moves, wins, members)) in groups {
+            moves.sort_by(|a, b| (a.at, &a.event).cmp(&(b.at, &b.event)));
+            let cut = tally.intern(account);
+            tally.leads += members;
+            let mut seen: BTreeSet<StageId> = BTreeSet::new();
+            for (i, t) in moves.iter().enumerate() {
+                if !lc.kind(t.to).is_on_path()
+                    || lc.rank(t.to) <= initial_rank
+                    || !seen.insert(t.to)
+                {
+                    continue;
+                }
+                let rank = lc.rank(t.to);
+                let advance = moves
+                    .get(i + 1..)
+                    .unwrap_or(&[])
+                    .iter()
+                    .find(|n| passes(n.to) && lc.rank(n.to) > rank);
+                if let Some(a) = advance
+                    && in_window(a.at)
+                {
+                    tally
+                        .cells
+                        .entry((cut, Period::containing(o.by, a.at), t.to))
+                        .or_default()
+                        .advances_in_period += 1;
+                }
+                if !in_window(t.at) {
+                    continue;
+                }
+                let cell = tally
+                    .cells
+                    .entry((cut, Period::containing(o.by, t.at), t.to))
+                    .or_default();
+                cell.entered += 1;
+                if let Some(a) = advance {
+                    cell.advanced += 1;
+                    cell.velocities.push((a.at - t.at).num_seconds());
+                }
+            }
+            for w in wins.iter().filter(|w| in_window(w.at)) {
+                let cell = tally
+                    .wins
+                    .entry((cut, Period::containing(o.by, w.at), w.stage))
+                    .or_default();
+                cell.wins += 1;
+                cell.value = cell.value.saturating_add(w.amount);
+            }
+        }
+        tally
     }
 
     /// The report of a tally.

@@ -90,6 +90,14 @@ impl RoiTally {
     }
 }
 
+/// What acquiring one lead brought its campaign.
+struct Acquisition {
+    created: Timestamp,
+    campaign: String,
+    reached: Vec<StageId>,
+    won: Decimal,
+}
+
 /// One campaign's row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -173,80 +181,188 @@ impl Roi {
         leads: impl IntoIterator<Item = &'a Lead>,
         model: &dyn AttributionModel,
     ) -> Result<RoiTally, AttributionError> {
-        let o = &self.options;
+        let counted = self.counted();
+        let mut tally = RoiTally::default();
+        for lead in leads {
+            let lead = self.engine.view(lead);
+            let lead: &Lead = &lead;
+            if let Some(a) = self.acquisition(lead, &counted) {
+                let c = tally.campaigns.entry(a.campaign).or_default();
+                c.leads += 1;
+                for s in a.reached {
+                    *c.reached.entry(s).or_default() += 1;
+                }
+                c.won_value = c.won_value.saturating_add(a.won);
+            }
+            self.attribute(&mut tally, lead, model)?;
+        }
+        Ok(tally)
+    }
+
+    /// The stages counted in `reached`: unit stages and won stages.
+    fn counted(&self) -> Vec<StageId> {
         let lc = self.engine.lifecycle();
         let initial = lc.rank(lc.initial());
-        let counted: Vec<StageId> = (0..lc.stages().len())
+        (0..lc.stages().len())
             .filter_map(|i| {
                 let s = lc.stages().get(i)?;
                 let id = lc.find(s.name())?;
                 ((s.kind().is_on_path() && s.rank() > initial) || s.kind() == StageKind::Won)
                     .then_some(id)
             })
+            .collect()
+    }
+
+    /// The lead's acquisition facts, when it was created in the window with
+    /// a campaign touch at or before its creation.
+    fn acquisition(&self, lead: &Lead, counted: &[StageId]) -> Option<Acquisition> {
+        let o = &self.options;
+        let ignored = |id: &crate::types::EventId| lead.ignored().iter().any(|e| &e.event == id);
+        let created = lead
+            .events()
+            .iter()
+            .take_while(|e| e.at <= o.as_of)
+            .find(|e| matches!(e.body, EventBody::Created { .. }) && !ignored(&e.id))
+            .map(|e| e.at)
+            .filter(|c| *c >= o.from && *c < o.to)?;
+        let campaign = lead
+            .events()
+            .iter()
+            .take_while(|e| e.at <= created)
+            .find_map(|e| match &e.body {
+                EventBody::Activity {
+                    campaign: Some(c), ..
+                } => Some(c.clone()),
+                _ => None,
+            })?;
+        let history = lead.stage().history_until(o.as_of);
+        let reached = counted
+            .iter()
+            .copied()
+            .filter(|&s| history.iter().any(|t| t.to == s || t.skipped.contains(&s)))
             .collect();
+        let won = lead
+            .wins()
+            .iter()
+            .filter(|w| w.at <= o.as_of)
+            .fold(Decimal::ZERO, |a, w| a.saturating_add(w.amount));
+        Some(Acquisition {
+            created,
+            campaign,
+            reached,
+            won,
+        })
+    }
+
+    /// Adds the lead's converted journeys' credits to the campaigns.
+    fn attribute(
+        &self,
+        tally: &mut RoiTally,
+        lead: &Lead,
+        model: &dyn AttributionModel,
+    ) -> Result<(), AttributionError> {
+        let o = &self.options;
+        // Attribution over the converted journeys in the window.
+        for journey in journeys_of(&self.engine, lead, &o.journeys) {
+            let Some(conv) = journey.conversion else {
+                continue;
+            };
+            if conv.at < o.from
+                || conv.at >= o.to
+                || conv.at > o.as_of
+                || journey.touches.is_empty()
+            {
+                continue;
+            }
+            let credits = self.attributor.credit(&journey, model)?;
+            if credits.is_empty() {
+                continue;
+            }
+            tally.converted_value = tally.converted_value.saturating_add(conv.value);
+            for credit in credits {
+                tally.credited = tally.credited.saturating_add(credit.value);
+                if let Some(name) = credit.campaign {
+                    let c = tally.campaigns.entry(name).or_default();
+                    c.attributed = c.attributed.saturating_add(credit.value);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The tally by buying group: leads grouped by the profile attribute
+    /// `attr` (its value at `as_of`; leads without one are left out). An
+    /// account is acquired by the acquisition campaign of its first member
+    /// created in the window (ties: the smaller campaign name); `leads`
+    /// then counts accounts, `reached` the accounts any member of which
+    /// reached a stage, `won_value` all their members' wins. Attributed
+    /// revenue is the same as for leads.
+    ///
+    /// # Errors
+    /// As [`Roi::tally`].
+    pub fn tally_accounts<'a>(
+        &self,
+        leads: impl IntoIterator<Item = &'a Lead>,
+        model: &dyn AttributionModel,
+        attr: &str,
+    ) -> Result<RoiTally, AttributionError> {
+        let counted = self.counted();
+        let o = &self.options;
         let mut tally = RoiTally::default();
+        // Per account: (earliest creation, its campaign), reached, won.
+        type Group = (
+            Option<(Timestamp, String)>,
+            std::collections::BTreeSet<StageId>,
+            Decimal,
+        );
+        let mut groups: BTreeMap<String, Group> = BTreeMap::new();
         for lead in leads {
             let lead = self.engine.view(lead);
             let lead: &Lead = &lead;
-            // Acquisition.
-            let ignored =
-                |id: &crate::types::EventId| lead.ignored().iter().any(|e| &e.event == id);
-            let created = lead
-                .events()
+            self.attribute(&mut tally, lead, model)?;
+            let mut account = None;
+            for e in lead.events().iter().take_while(|e| e.at <= o.as_of) {
+                if let EventBody::Attributes { set, unset } = &e.body {
+                    if let Some(v) = set.get(attr) {
+                        account = Some(v.to_string());
+                    }
+                    if unset.iter().any(|u| u == attr) {
+                        account = None;
+                    }
+                }
+            }
+            let Some(account) = account else {
+                continue;
+            };
+            let g = groups.entry(account).or_default();
+            let history = lead.stage().history_until(o.as_of);
+            for &s in &counted {
+                if history.iter().any(|t| t.to == s || t.skipped.contains(&s)) {
+                    g.1.insert(s);
+                }
+            }
+            g.2 = lead
+                .wins()
                 .iter()
-                .take_while(|e| e.at <= o.as_of)
-                .find(|e| matches!(e.body, EventBody::Created { .. }) && !ignored(&e.id))
-                .map(|e| e.at);
-            if let Some(created) = created.filter(|c| *c >= o.from && *c < o.to) {
-                let campaign = lead
-                    .events()
-                    .iter()
-                    .take_while(|e| e.at <= created)
-                    .find_map(|e| match &e.body {
-                        EventBody::Activity {
-                            campaign: Some(c), ..
-                        } => Some(c.clone()),
-                        _ => None,
-                    });
-                if let Some(name) = campaign {
-                    let history = lead.stage().history_until(o.as_of);
-                    let c = tally.campaigns.entry(name).or_default();
-                    c.leads += 1;
-                    for &s in &counted {
-                        if history.iter().any(|t| t.to == s || t.skipped.contains(&s)) {
-                            *c.reached.entry(s).or_default() += 1;
-                        }
-                    }
-                    for w in lead.wins().iter().filter(|w| w.at <= o.as_of) {
-                        c.won_value = c.won_value.saturating_add(w.amount);
-                    }
+                .filter(|w| w.at <= o.as_of)
+                .fold(g.2, |a, w| a.saturating_add(w.amount));
+            if let Some(a) = self.acquisition(lead, &counted) {
+                let candidate = (a.created, a.campaign);
+                if g.0.as_ref().is_none_or(|best| candidate < *best) {
+                    g.0 = Some(candidate);
                 }
             }
-            // Attribution over the converted journeys in the window.
-            for journey in journeys_of(&self.engine, lead, &o.journeys) {
-                let Some(conv) = journey.conversion else {
-                    continue;
-                };
-                if conv.at < o.from
-                    || conv.at >= o.to
-                    || conv.at > o.as_of
-                    || journey.touches.is_empty()
-                {
-                    continue;
-                }
-                let credits = self.attributor.credit(&journey, model)?;
-                if credits.is_empty() {
-                    continue;
-                }
-                tally.converted_value = tally.converted_value.saturating_add(conv.value);
-                for credit in credits {
-                    tally.credited = tally.credited.saturating_add(credit.value);
-                    if let Some(name) = credit.campaign {
-                        let c = tally.campaigns.entry(name).or_default();
-                        c.attributed = c.attributed.saturating_add(credit.value);
-                    }
-                }
+        }
+        for (_, (first, reached, won)) in groups {
+            let Some((_, campaign)) = first else {
+                continue;
+            };
+            let c = tally.campaigns.entry(campaign).or_default();
+            c.leads += 1;
+            for s in reached {
+                *c.reached.entry(s).or_default() += 1;
             }
+            c.won_value = c.won_value.saturating_add(won);
         }
         Ok(tally)
     }

@@ -622,27 +622,7 @@ impl Funnel {
                 .iter()
                 .take_while(|n| n.cycle == t.cycle)
                 .find(|n| passes(n.to) && lc.rank(n.to) > rank);
-            if let Some(a) = advance
-                && in_window(a.at)
-            {
-                tally
-                    .cells
-                    .entry((cut, Period::containing(o.by, a.at), t.to))
-                    .or_default()
-                    .advances_in_period += 1;
-            }
-            if !in_window(t.at) {
-                continue;
-            }
-            let cell = tally
-                .cells
-                .entry((cut, Period::containing(o.by, t.at), t.to))
-                .or_default();
-            cell.entered += 1;
-            if let Some(a) = advance {
-                cell.advanced += 1;
-                cell.velocities.push((a.at - t.at).num_seconds());
-            }
+            self.count_unit(tally, cut, t.to, t.at, advance.map(|a| a.at));
         }
         // Balances: the stage each lead is in at every period's end.
         for &(p, end) in &self.balances {
@@ -723,27 +703,7 @@ impl Funnel {
                     .unwrap_or(&[])
                     .iter()
                     .find(|n| passes(n.to) && lc.rank(n.to) > rank);
-                if let Some(a) = advance
-                    && in_window(a.at)
-                {
-                    tally
-                        .cells
-                        .entry((cut, Period::containing(o.by, a.at), t.to))
-                        .or_default()
-                        .advances_in_period += 1;
-                }
-                if !in_window(t.at) {
-                    continue;
-                }
-                let cell = tally
-                    .cells
-                    .entry((cut, Period::containing(o.by, t.at), t.to))
-                    .or_default();
-                cell.entered += 1;
-                if let Some(a) = advance {
-                    cell.advanced += 1;
-                    cell.velocities.push((a.at - t.at).num_seconds());
-                }
+                self.count_unit(&mut tally, cut, t.to, t.at, advance.map(|a| a.at));
             }
             for w in wins.iter().filter(|w| in_window(w.at)) {
                 let cell = tally
@@ -755,6 +715,40 @@ impl Funnel {
             }
         }
         tally
+    }
+
+    /// Counts one unit of `stage` entered at `at`, advanced at `advance`:
+    /// in its cohort when entered in the window, and as an advance of the
+    /// period it happened in.
+    fn count_unit(
+        &self,
+        tally: &mut FunnelTally,
+        cut: u32,
+        stage: StageId,
+        at: Timestamp,
+        advance: Option<Timestamp>,
+    ) {
+        let o = &self.options;
+        let in_window = |t: Timestamp| t >= o.from && t < o.to && t <= o.as_of;
+        if let Some(a) = advance.filter(|a| in_window(*a)) {
+            tally
+                .cells
+                .entry((cut, Period::containing(o.by, a), stage))
+                .or_default()
+                .advances_in_period += 1;
+        }
+        if !in_window(at) {
+            return;
+        }
+        let cell = tally
+            .cells
+            .entry((cut, Period::containing(o.by, at), stage))
+            .or_default();
+        cell.entered += 1;
+        if let Some(a) = advance {
+            cell.advanced += 1;
+            cell.velocities.push((a - at).num_seconds());
+        }
     }
 
     /// The report of a tally.

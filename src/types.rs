@@ -308,6 +308,7 @@ impl Reason {
     }
 
     /// The same reason with a note.
+    #[must_use]
     pub fn with_note(mut self, note: impl Into<String>) -> Self {
         self.note = Some(note.into());
         self

@@ -125,6 +125,7 @@ impl Touch {
     }
 
     /// The same touch with a campaign.
+    #[must_use]
     pub fn with_campaign(mut self, campaign: impl Into<String>) -> Self {
         self.campaign = Some(campaign.into());
         self
@@ -173,12 +174,14 @@ impl Journey {
     }
 
     /// The same journey with a conversion.
+    #[must_use]
     pub fn converted(mut self, at: Timestamp, value: Decimal) -> Self {
         self.conversion = Some(Conversion { at, value });
         self
     }
 
     /// The same journey with milestone times.
+    #[must_use]
     pub fn with_milestones(
         mut self,
         lead_created: Option<Timestamp>,
@@ -410,6 +413,7 @@ impl Attributor {
     }
 
     /// The same attributor crediting at `scale` decimal places (at most 28).
+    #[must_use]
     pub fn with_scale(mut self, scale: u32) -> Self {
         self.scale = scale.min(28);
         self
@@ -417,6 +421,7 @@ impl Attributor {
 
     /// The same attributor counting only touches within `lookback` before
     /// the conversion.
+    #[must_use]
     pub fn with_lookback(mut self, lookback: Span) -> Self {
         self.lookback = Some(lookback);
         self

@@ -164,6 +164,7 @@ impl StageConfig {
     }
 
     /// The same stage as an SLA stage that must be left `within`.
+    #[must_use]
     pub fn with_sla(mut self, within: Span) -> Self {
         self.kind = StageKindName::Sla;
         self.within = Some(within);
@@ -171,6 +172,7 @@ impl StageConfig {
     }
 
     /// The same stage marking a milestone.
+    #[must_use]
     pub fn with_milestone(mut self, milestone: Milestone) -> Self {
         self.milestone = Some(milestone);
         self

@@ -70,6 +70,12 @@ fn parse_args() -> Result<Args, String> {
     {
         return Err(format!("--from ({f}) must be before --to ({t})"));
     }
+    if !MODELS.contains(&model.as_str()) {
+        return Err(format!(
+            "--model {model:?}: expected one of {}",
+            MODELS.join(", ")
+        ));
+    }
     Ok(Args {
         config,
         events,
@@ -81,24 +87,89 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
-/// `campaign,cost` rows, header first; costs exact.
+/// The fields of one CSV line: commas separate, double quotes quote (a
+/// doubled quote inside is one quote). `None` for an unclosed quote.
+fn csv_fields(line: &str) -> Option<Vec<String>> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                fields.last_mut()?.push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(String::new()),
+            (c, _) => fields.last_mut()?.push(c),
+        }
+    }
+    (!quoted).then_some(fields)
+}
+
+/// A costs file: the header `campaign,cost`, then one `campaign,cost` row
+/// per campaign (CSV quoting for names with commas); costs are exact,
+/// non-negative decimals; a campaign given twice is an error.
 fn read_costs(path: &str) -> Result<BTreeMap<String, Decimal>, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
     let mut costs = BTreeMap::new();
+    let mut header = false;
     for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| format!("{path}: line {}: {e}", i + 1))?;
-        if i == 0 || line.trim().is_empty() {
+        let at = |problem: String| format!("{path}: line {}: {problem}", i + 1);
+        let line = line.map_err(|e| at(e.to_string()))?;
+        let line = line.trim_start_matches('\u{feff}').trim_end_matches('\r');
+        if line.trim().is_empty() {
             continue;
         }
-        let (name, cost) = line
-            .rsplit_once(',')
-            .ok_or_else(|| format!("{path}: line {}: expected campaign,cost", i + 1))?;
-        let cost = Decimal::from_str_exact(cost.trim())
-            .map_err(|e| format!("{path}: line {}: cost {cost:?}: {e}", i + 1))?;
-        costs.insert(name.trim().trim_matches('"').to_owned(), cost);
+        let fields = csv_fields(line).ok_or_else(|| at("unclosed quote".into()))?;
+        let [name, cost] = <[String; 2]>::try_from(fields).map_err(|f| {
+            at(format!(
+                "expected 2 fields (campaign,cost), found {}",
+                f.len()
+            ))
+        })?;
+        if !header {
+            if name.trim() != "campaign" || cost.trim() != "cost" {
+                return Err(at(format!(
+                    "expected the header campaign,cost, found {line:?}"
+                )));
+            }
+            header = true;
+            continue;
+        }
+        let cost =
+            Decimal::from_str_exact(cost.trim()).map_err(|e| at(format!("cost {cost:?}: {e}")))?;
+        if cost.is_sign_negative() && !cost.is_zero() {
+            return Err(at(format!("cost {cost} is negative")));
+        }
+        let name = name.trim().to_owned();
+        if costs.insert(name.clone(), cost).is_some() {
+            return Err(at(format!("campaign {name:?} is given twice")));
+        }
     }
     Ok(costs)
 }
+
+/// Money printed with at least two decimals, exactly.
+fn money(d: Decimal) -> String {
+    let mut d = d;
+    if d.scale() < 2 {
+        d.rescale(2);
+    }
+    d.to_string()
+}
+
+const MODELS: [&str; 9] = [
+    "first",
+    "last",
+    "linear",
+    "position",
+    "w",
+    "z",
+    "time_decay",
+    "markov",
+    "shapley",
+];
 
 fn run(args: Args) -> Result<(), String> {
     let config =
@@ -118,6 +189,11 @@ fn run(args: Args) -> Result<(), String> {
     };
     let from = args.from.unwrap_or(first);
     let to = args.to.unwrap_or(latest + chrono::TimeDelta::seconds(1));
+    if from >= to {
+        return Err(format!(
+            "the window is empty: from {from} is not before to {to}"
+        ));
+    }
     let options = RoiOptions::new(from, to, latest);
     let roi = Roi::new(&engine, options, Attributor::new());
     // Fitted models learn from every journey of the store.
@@ -204,13 +280,18 @@ pub(crate) fn write_csv(out: &mut impl Write, report: &RoiReport) -> std::io::Re
             out,
             "{},{},{},{},{},{},{}",
             csv_field(&r.campaign),
-            r.cost.map_or(String::new(), |c| c.to_string()),
+            r.cost.map_or(String::new(), money),
             r.leads,
             reached.join(","),
-            r.won_value,
-            r.attributed_revenue,
-            r.roi
-                .map_or(String::new(), |x| format!("{:.6}", x.round_dp(6))),
+            money(r.won_value),
+            money(r.attributed_revenue),
+            r.roi.map_or(String::new(), |x| {
+                let x = x.round_dp_with_strategy(
+                    6,
+                    rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                );
+                format!("{x:.6}")
+            }),
         )?;
     }
     Ok(())

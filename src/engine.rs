@@ -947,6 +947,13 @@ impl Engine {
                     amount: amount.to_string(),
                 });
             }
+            if amount.normalize().scale() > crate::funnel::MAX_AMOUNT_DECIMALS {
+                return Err(EventErrorKind::OutOfRange {
+                    what: "the deal amount's decimal places".into(),
+                    value: amount.to_string(),
+                    max: crate::funnel::MAX_AMOUNT_DECIMALS.to_string(),
+                });
+            }
             if *amount > crate::funnel::MAX_AMOUNT {
                 return Err(EventErrorKind::OutOfRange {
                     what: "the deal amount".into(),

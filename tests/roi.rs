@@ -485,3 +485,206 @@ fn buying_groups_count_accounts_not_leads() {
         1
     );
 }
+
+// ------------------------------------------------ found by an outside probe
+
+#[test]
+fn account_attributes_survive_one_members_unset_and_ties_do_not_depend_on_order() {
+    use leadflow::funnel::{AccountConfig, Accounts};
+    let e = scoring_engine();
+    let set = |id: &str, lead: &str, m, kv: &[(&str, &str)]| {
+        let vals: Vec<(&str, leadflow::AttrValue)> = kv
+            .iter()
+            .map(|(k, v)| (*k, leadflow::AttrValue::from(*v)))
+            .collect();
+        attrs(id, lead, m, &vals, &[])
+    };
+    let u = e.replay(
+        "u",
+        [set(
+            "1",
+            "u",
+            2,
+            &[("account", "M"), ("industry", "software")],
+        )],
+    );
+    let v = e.replay(
+        "v",
+        [
+            set("1", "v", 3, &[("account", "M"), ("industry", "software")]),
+            attrs("2", "v", 4, &[], &["industry"]),
+        ],
+    );
+    let acc = Accounts::new(&e, AccountConfig::default()).unwrap();
+    let alone = acc.at([&u], t(10))[0].grade;
+    assert!(alone.is_some());
+    assert_eq!(
+        acc.at([&u, &v], t(10))[0].grade,
+        alone,
+        "v's unset leaves u's value"
+    );
+    let p = e.replay(
+        "p",
+        [set(
+            "1",
+            "p",
+            2,
+            &[("account", "K"), ("industry", "software")],
+        )],
+    );
+    let q = e.replay(
+        "q",
+        [set(
+            "1",
+            "q",
+            2,
+            &[("account", "K"), ("industry", "retail")],
+        )],
+    );
+    assert_eq!(
+        acc.at([&p, &q], t(10))[0].grade,
+        acc.at([&q, &p], t(10))[0].grade
+    );
+}
+
+#[test]
+fn roi_costs_of_zero_give_no_ratios_and_stage_journeys_stop_at_their_conversion() {
+    let e = engine(Preset::Default);
+    let lead = e.replay(
+        "a",
+        [
+            touch("1", "a", 1, "email", Some("spring")),
+            created("2", "a", 2, "MQL", Source::Marketing),
+            advance("3", "a", 3, "Opportunity"),
+            win("4", "a", 4),
+        ],
+    );
+    let roi = Roi::new(&e, window(), Attributor::new());
+    let report = roi.report(
+        &roi.tally([&lead], &Linear).unwrap(),
+        &BTreeMap::from([("spring".to_owned(), Decimal::ZERO)]),
+    );
+    let row = &report.rows[0];
+    assert_eq!((row.roi, row.cost_per_lead), (None, None));
+    assert!(row.cost_per_stage.iter().all(|(_, c)| c.is_none()));
+    let options = JourneyOptions {
+        converts: ConversionPoint::Stage("SQL".into()),
+        ..JourneyOptions::default()
+    };
+    let j = &journeys_of(&e, &lead, &options)[0];
+    assert_eq!(
+        j.conversion.unwrap().at,
+        t(3),
+        "SQL passed on the way to Opportunity"
+    );
+    assert_eq!(j.closed_won, None, "the win comes after the conversion");
+    assert_eq!(j.opportunity_created, Some(t(3)));
+}
+
+#[test]
+fn deal_amounts_have_at_most_six_decimals_so_sums_stay_exact() {
+    let e = engine(Preset::Default);
+    let mut lead = e.new_lead("l");
+    let err = e
+        .apply(
+            &mut lead,
+            deal("d", "l", 1, "99999999999999.99999999999999"),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err.kind, leadflow::EventErrorKind::OutOfRange { .. }),
+        "{err}"
+    );
+    e.apply(&mut lead, deal("d2", "l", 1, "99999999999999.999999"))
+        .unwrap();
+    e.apply(&mut lead, deal("d3", "l", 2, "12.500000000"))
+        .unwrap();
+}
+
+#[test]
+fn the_first_member_of_an_account_decides_its_acquisition() {
+    let e = engine(Preset::Default);
+    let member = |id: &str, account: &str, m| {
+        attrs(
+            &format!("{id}-a"),
+            id,
+            m,
+            &[("account", leadflow::AttrValue::from(account))],
+            &[],
+        )
+    };
+    let leads = vec![
+        e.replay(
+            "e",
+            [
+                member("e", "Z", 1),
+                created("1", "e", 2, "MQL", Source::Sales),
+            ],
+        ),
+        e.replay(
+            "f",
+            [
+                touch("0", "f", 1, "ads", Some("Q")),
+                member("f", "Z", 1),
+                created("1", "f", 5, "MQL", Source::Marketing),
+            ],
+        ),
+    ];
+    let roi = Roi::new(&e, window(), Attributor::new());
+    let report = roi.report(
+        &roi.tally_accounts(&leads, &Linear, "account").unwrap(),
+        &BTreeMap::new(),
+    );
+    assert!(
+        report.rows.iter().all(|r| r.leads == 0),
+        "e, the first member, has no campaign: {:?}",
+        report.rows
+    );
+}
+
+#[test]
+fn the_roi_example_refuses_ambiguous_cost_files() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("examples")
+        .join(format!("roi{}", std::env::consts::EXE_SUFFIX));
+    let run = |costs: &str| {
+        let path = std::env::temp_dir().join(format!(
+            "leadflow-costs-{}-{}.csv",
+            std::process::id(),
+            costs.len()
+        ));
+        std::fs::write(&path, costs).unwrap();
+        let out = std::process::Command::new(&bin)
+            .args([
+                format!("{root}/examples/data/engine.json"),
+                format!("{root}/examples/data/funnel.ndjson"),
+                path.display().to_string(),
+            ])
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&path);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for bad in [
+        "campaign,cost\nX,1,000\n",
+        "campaign,cost\nPartner Day,12000\nPartner Day,1\n",
+        "Partner Day,12000\n",
+        "campaign,cost\nQ1 Nurture,-8500\n",
+    ] {
+        let (code, _, err) = run(bad);
+        assert_eq!(code, Some(1), "{bad:?}: {err}");
+        assert!(err.contains("line"), "{err}");
+    }
+    let (code, out, _) = run("\ncampaign,cost\n\"Say \"\"hi\"\"\",5\n");
+    assert_eq!(code, Some(0));
+    assert!(out.contains("\"Say \"\"hi\"\"\",5.00,"), "{out}");
+}

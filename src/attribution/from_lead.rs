@@ -152,7 +152,13 @@ pub fn journeys_of(engine: &Engine, lead: &Lead, options: &JourneyOptions) -> Ve
             })
             .cloned()
             .collect();
-        let milestone = |m| lead.stage().milestone_in_cycle(lc, m, cycle);
+        // Milestones of the conversion's cycle, reached by the conversion
+        // (a later win is no anchor of a "reached SQL" journey).
+        let milestone = |m| {
+            lead.stage()
+                .milestone_in_cycle(lc, m, cycle)
+                .filter(|t| *t <= at)
+        };
         let mut journey = Journey::new(eligible).converted(at, value);
         journey.lead_created = milestone(Milestone::LeadCreated);
         journey.opportunity_created = milestone(Milestone::OpportunityCreated);

@@ -67,7 +67,8 @@ pub struct AccountRow {
     /// The members' scores rolled up (each with its own decay).
     pub score: f64,
     /// The account's grade: its profile over the account's attributes (for
-    /// each attribute, the value a member set last).
+    /// each attribute, the value of the member who set it last, among the
+    /// members that have it at the time; ties by member id).
     pub grade: Option<Grade>,
     /// The highest path or won stage any member reached.
     pub furthest: Option<String>,
@@ -121,28 +122,27 @@ impl Accounts {
         struct Acc {
             members: Vec<LeadId>,
             scores: Vec<f64>,
-            changes: Vec<(Timestamp, String, Option<crate::attr::AttrValue>)>,
+            /// Each member's current attributes: (key, set at, member, value).
+            values: Vec<(String, Timestamp, LeadId, crate::attr::AttrValue)>,
             furthest: Option<(i32, String)>,
         }
         let mut accounts: BTreeMap<String, Acc> = BTreeMap::new();
         for lead in leads {
             let lead = self.engine.view(lead);
             let lead: &Lead = &lead;
-            let mut attrs = Attrs::new();
-            let mut changes = Vec::new();
+            // The member's attributes at `at`, with when each was set.
+            let mut attrs: BTreeMap<String, (Timestamp, crate::attr::AttrValue)> = BTreeMap::new();
             for e in lead.events().iter().take_while(|e| e.at <= at) {
                 if let EventBody::Attributes { set, unset } = &e.body {
                     for (k, v) in set {
-                        attrs.insert(k.clone(), v.clone());
-                        changes.push((e.at, k.clone(), Some(v.clone())));
+                        attrs.insert(k.clone(), (e.at, v.clone()));
                     }
                     for k in unset {
                         attrs.remove(k);
-                        changes.push((e.at, k.clone(), None));
                     }
                 }
             }
-            let Some(account) = attrs.get(&self.config.attr).map(|v| v.to_string()) else {
+            let Some(account) = attrs.get(&self.config.attr).map(|(_, v)| v.to_string()) else {
                 continue;
             };
             let best = lead
@@ -158,12 +158,16 @@ impl Accounts {
             let acc = accounts.entry(account).or_insert_with(|| Acc {
                 members: Vec::new(),
                 scores: Vec::new(),
-                changes: Vec::new(),
+                values: Vec::new(),
                 furthest: None,
             });
             acc.members.push(lead.id().clone());
             acc.scores.push(self.engine.score(lead, at));
-            acc.changes.extend(changes);
+            acc.values.extend(
+                attrs
+                    .into_iter()
+                    .map(|(k, (t, v))| (k, t, lead.id().clone(), v)),
+            );
             if best > acc.furthest {
                 acc.furthest = best;
             }
@@ -171,18 +175,14 @@ impl Accounts {
         accounts
             .into_iter()
             .map(|(account, mut acc)| {
-                // The account's attributes: the last value any member set.
-                acc.changes.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+                // The account's attributes: per attribute, the value of the
+                // member who set it last (ties: the larger member id), among
+                // the members that still have it.
+                acc.values
+                    .sort_by(|a, b| (&a.0, a.1, &a.2).cmp(&(&b.0, b.1, &b.2)));
                 let mut attrs = Attrs::new();
-                for (_, k, v) in acc.changes {
-                    match v {
-                        Some(v) => {
-                            attrs.insert(k, v);
-                        }
-                        None => {
-                            attrs.remove(&k);
-                        }
-                    }
+                for (k, _, _, v) in acc.values {
+                    attrs.insert(k, v);
                 }
                 let score = match self.config.score {
                     ScoreRollup::Sum => acc.scores.iter().sum(),

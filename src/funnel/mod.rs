@@ -127,6 +127,11 @@ use crate::types::{ReasonCode, Timestamp};
 /// stays far inside `Decimal`'s range.
 pub const MAX_AMOUNT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
 
+/// The most decimal places a deal amount may have (6): with amounts of at
+/// most [`MAX_AMOUNT`], sums of up to ten million amounts stay exact within
+/// `Decimal`'s 28 digits.
+pub const MAX_AMOUNT_DECIMALS: u32 = 6;
+
 /// How to split a report.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -638,7 +643,9 @@ impl Funnel {
         }
     }
 
-    /// The tally of buying groups instead of single leads: leads grouped
+    /// The tally of buying groups instead of single leads (mergeable only
+    /// across partitions that keep each account's members together: split
+    /// the leads by account before tallying in parts): leads grouped
     /// by the profile attribute `attr` (its value at `as_of`; leads without
     /// one are left out), each account one cut of the report. An account's
     /// unit of a stage is the first entry into it by any member (in any

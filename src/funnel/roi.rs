@@ -92,7 +92,6 @@ impl RoiTally {
 
 /// What acquiring one lead brought its campaign.
 struct Acquisition {
-    created: Timestamp,
     campaign: String,
     reached: Vec<StageId>,
     won: Decimal,
@@ -117,7 +116,8 @@ pub struct RoiRow {
     /// `(attributed_revenue − cost) / cost`; `None` when the cost is zero
     /// or unknown.
     pub roi: Option<Decimal>,
-    /// `cost / leads`; `None` without a cost or a lead.
+    /// `cost / leads`; `None` without a lead, or when the cost is zero or
+    /// unknown.
     pub cost_per_lead: Option<Decimal>,
     /// `cost / reached` per stage, as `reached`.
     pub cost_per_stage: Vec<(String, Option<Decimal>)>,
@@ -217,14 +217,7 @@ impl Roi {
     /// a campaign touch at or before its creation.
     fn acquisition(&self, lead: &Lead, counted: &[StageId]) -> Option<Acquisition> {
         let o = &self.options;
-        let ignored = |id: &crate::types::EventId| lead.ignored().iter().any(|e| &e.event == id);
-        let created = lead
-            .events()
-            .iter()
-            .take_while(|e| e.at <= o.as_of)
-            .find(|e| matches!(e.body, EventBody::Created { .. }) && !ignored(&e.id))
-            .map(|e| e.at)
-            .filter(|c| *c >= o.from && *c < o.to)?;
+        let created = self.created_in_window(lead)?;
         let campaign = lead
             .events()
             .iter()
@@ -247,11 +240,23 @@ impl Roi {
             .filter(|w| w.at <= o.as_of)
             .fold(Decimal::ZERO, |a, w| a.saturating_add(w.amount));
         Some(Acquisition {
-            created,
             campaign,
             reached,
             won,
         })
+    }
+
+    /// When the lead's first accepted `created` event happened, if in the
+    /// window and by `as_of`.
+    fn created_in_window(&self, lead: &Lead) -> Option<Timestamp> {
+        let o = &self.options;
+        let ignored = |id: &crate::types::EventId| lead.ignored().iter().any(|e| &e.event == id);
+        lead.events()
+            .iter()
+            .take_while(|e| e.at <= o.as_of)
+            .find(|e| matches!(e.body, EventBody::Created { .. }) && !ignored(&e.id))
+            .map(|e| e.at)
+            .filter(|c| *c >= o.from && *c < o.to)
     }
 
     /// Adds the lead's converted journeys' credits to the campaigns.
@@ -293,10 +298,13 @@ impl Roi {
     /// The tally by buying group: leads grouped by the profile attribute
     /// `attr` (its value at `as_of`; leads without one are left out). An
     /// account is acquired by the acquisition campaign of its first member
-    /// created in the window (ties: the smaller campaign name); `leads`
-    /// then counts accounts, `reached` the accounts any member of which
+    /// created in the window (ties: the smaller lead id), if that member
+    /// has one; `leads` then counts accounts, `reached` the accounts any member of which
     /// reached a stage, `won_value` all their members' wins. Attributed
     /// revenue is the same as for leads.
+    ///
+    /// Mergeable only across partitions that keep each account's members
+    /// together (split the leads by account before tallying in parts).
     ///
     /// # Errors
     /// As [`Roi::tally`].
@@ -309,12 +317,10 @@ impl Roi {
         let counted = self.counted();
         let o = &self.options;
         let mut tally = RoiTally::default();
-        // Per account: (earliest creation, its campaign), reached, won.
-        type Group = (
-            Option<(Timestamp, String)>,
-            std::collections::BTreeSet<StageId>,
-            Decimal,
-        );
+        // Per account: the first member created in the window (time, id,
+        // its campaign if any), reached, won.
+        type First = (Timestamp, crate::types::LeadId, Option<String>);
+        type Group = (Option<First>, std::collections::BTreeSet<StageId>, Decimal);
         let mut groups: BTreeMap<String, Group> = BTreeMap::new();
         for lead in leads {
             let lead = self.engine.view(lead);
@@ -346,15 +352,19 @@ impl Roi {
                 .iter()
                 .filter(|w| w.at <= o.as_of)
                 .fold(g.2, |a, w| a.saturating_add(w.amount));
-            if let Some(a) = self.acquisition(lead, &counted) {
-                let candidate = (a.created, a.campaign);
-                if g.0.as_ref().is_none_or(|best| candidate < *best) {
+            if let Some(created) = self.created_in_window(lead) {
+                let campaign = self.acquisition(lead, &counted).map(|a| a.campaign);
+                let candidate = (created, lead.id().clone(), campaign);
+                if g.0
+                    .as_ref()
+                    .is_none_or(|best| (&candidate.0, &candidate.1) < (&best.0, &best.1))
+                {
                     g.0 = Some(candidate);
                 }
             }
         }
         for (_, (first, reached, won)) in groups {
-            let Some((_, campaign)) = first else {
+            let Some((_, _, Some(campaign))) = first else {
                 continue;
             };
             let c = tally.campaigns.entry(campaign).or_default();
@@ -389,7 +399,7 @@ impl Roi {
                 let c = tally.campaigns.get(name).unwrap_or(&empty);
                 let cost = costs.get(name).copied();
                 let per = |n: u64| {
-                    cost.filter(|_| n > 0)
+                    cost.filter(|k| n > 0 && !k.is_zero())
                         .and_then(|k| k.checked_div(Decimal::from(n)))
                 };
                 let reached: Vec<(String, u64)> = stages

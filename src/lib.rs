@@ -107,8 +107,8 @@ pub use grading::{
 };
 pub use lead::{Lead, Win};
 pub use lifecycle::{
-    Lifecycle, LifecycleConfig, Milestone, Preset, SlaState, SlaStatus, Stage, StageConfig,
-    StageId, StageKind, StageKindName, StageState, Transition, TransitionKind,
+    AllowedMoves, Lifecycle, LifecycleConfig, Merge, Milestone, Preset, SlaState, SlaStatus, Stage,
+    StageConfig, StageId, StageKind, StageKindName, StageState, Transition, TransitionKind,
 };
 pub use merge::Mergeable;
 pub use ndjson::{DEFAULT_MAX_LINE_BYTES, EventReader, ReadError, ReadErrorKind};

@@ -248,7 +248,7 @@ impl ScoreState {
     fn supersede(&mut self, event: u32, at: Timestamp, group: Option<u16>) {
         self.supersessions.push(Supersession { event, at, group });
         if let Some(g) = group {
-            self.run_mut(g);
+            let _ = self.run_mut(g);
         }
         for run in &mut self.runs {
             if group.is_none_or(|g| g == run.group) {
@@ -259,8 +259,9 @@ impl ScoreState {
         }
     }
 
-    /// The run of group `g`, created at zero if the lead had none.
-    fn run_mut(&mut self, g: u16) -> &mut Run {
+    /// The run of group `g`, created at zero if the lead had none (always
+    /// `Some`: found, or just inserted).
+    fn run_mut(&mut self, g: u16) -> Option<&mut Run> {
         let i = match self.runs.binary_search_by_key(&g, |r| r.group) {
             Ok(i) => i,
             Err(i) => {
@@ -277,14 +278,14 @@ impl ScoreState {
                 i
             }
         };
-        // `i` is in bounds: found, or just inserted there.
-        &mut self.runs[i]
+        self.runs.get_mut(i)
     }
 
     fn add(&mut self, model: &Model, c: Contribution) {
         self.advance(model, c.group, c.at);
-        let run = self.run_mut(c.group);
-        run.value += c.points;
+        if let Some(run) = self.run_mut(c.group) {
+            run.value += c.points;
+        }
         self.contributions.push(c);
     }
 

@@ -103,7 +103,7 @@ pub use error::{ConfigError, ConfigErrorKind, EventError, EventErrorKind};
 pub use event::{Event, EventBody};
 pub use grading::{
     CriterionConfig, CriterionResult, Grade, GradeCard, GradeParseError, GradingConfig,
-    MatrixConfig, Priority, Verdict,
+    MatrixConfig, PersonaConfig, Priority, Verdict,
 };
 pub use lead::{Lead, Win};
 pub use lifecycle::{

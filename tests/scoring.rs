@@ -961,3 +961,53 @@ fn a_config_change_can_be_previewed_on_a_store() {
     // The store itself is untouched.
     assert_eq!(old.score(store.lead(&"ada".into()).unwrap(), t(10)), 50.0);
 }
+
+#[test]
+fn each_persona_has_its_own_grading_profile_and_a_change_regrades() {
+    let e = Engine::from_json(r#"{"lifecycle": {"preset": "default"},
+      "grading": {
+        "criteria": [{"id": "size", "when": {"attr": "employees", "op": "range", "min": 100}, "weight": 3}],
+        "profiles": [
+          {"id": "developer", "when": {"attr": "persona", "op": "equals", "value": "developer"},
+           "criteria": [{"id": "github", "when": {"attr": "github", "op": "exists"}, "weight": 3},
+                        {"id": "title", "when": {"attr": "title", "op": "contains", "value": "engineer"}, "weight": 3}]}
+        ]}}"#).unwrap();
+    let dev = e.replay(
+        "d",
+        [attrs(
+            "1",
+            "d",
+            0,
+            &[
+                ("persona", s("developer")),
+                ("github", s("ada")),
+                ("title", s("Staff Engineer")),
+                ("employees", n(5.0)),
+            ],
+            &[],
+        )],
+    );
+    // The developer profile: two matches, D + 6 = B; the size criterion
+    // (a mismatch for 5 employees) does not apply.
+    assert_eq!(dev.grade().map(|g| g.to_string()), Some("B".into()));
+    let card = e.grade_card(&dev);
+    assert_eq!(card.profile.as_deref(), Some("developer"));
+    assert_eq!(card.criteria.len(), 2);
+    // Leaving the persona regrades under the default profile: F.
+    let moved = e.replay(
+        "d",
+        dev.events()
+            .iter()
+            .cloned()
+            .chain([attrs("2", "d", 5, &[], &["persona"])]),
+    );
+    assert_eq!(
+        moved.grade().map(|g| g.to_string()),
+        Some("F".into()),
+        "5 employees: D - 3"
+    );
+    assert_eq!(e.grade_card(&moved).profile, None);
+    let err = Engine::from_json(r#"{"lifecycle": {"preset": "default"}, "grading": {"profiles": [
+        {"id": "p", "when": {"attr": "persona", "op": "equals", "value": "x"}, "criteria": [{"id": "c", "when": {"attr": "a", "op": "exists"}, "weight": 4}]}]}}"#).unwrap_err();
+    assert_eq!(err.path(), "grading.profiles[0].criteria[0].weight");
+}

@@ -144,12 +144,30 @@ impl Default for MatrixConfig {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GradingConfig {
-    /// The criteria.
+    /// The criteria (of the default profile, when `profiles` are given).
     #[serde(default)]
     pub criteria: Vec<CriterionConfig>,
     /// The priority matrix.
     #[serde(default)]
     pub matrix: MatrixConfig,
+    /// Profiles per persona or product line (Pardot: one profile each):
+    /// a lead is graded by the first whose `when` holds on its attributes,
+    /// and by `criteria` when none does. A change of attributes that
+    /// changes the profile regrades the lead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<PersonaConfig>,
+}
+
+/// One persona's grading profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonaConfig {
+    /// A unique id, shown on grade cards.
+    pub id: String,
+    /// Which leads it grades: a predicate on a profile attribute.
+    pub when: PredicateConfig,
+    /// Its criteria.
+    pub criteria: Vec<CriterionConfig>,
 }
 
 /// How one criterion judged a lead.
@@ -182,6 +200,9 @@ pub struct CriterionResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct GradeCard {
+    /// The persona profile that graded the lead (`None`: the default
+    /// criteria).
+    pub profile: Option<String>,
     /// The grade, `None` while no criterion's attribute is known.
     pub grade: Option<Grade>,
     /// The numeric fit score, 0 to 100.
@@ -213,13 +234,72 @@ struct Criterion {
     weight: u8,
 }
 
+/// One compiled set of criteria.
+#[derive(Debug, Clone)]
+struct CriteriaSet {
+    criteria: Vec<Criterion>,
+    total_weight: u32,
+}
+
+/// A compiled persona profile.
+#[derive(Debug, Clone)]
+struct Persona {
+    id: String,
+    when: Predicate,
+    set: CriteriaSet,
+}
+
 /// A compiled grading profile.
 #[derive(Debug, Clone)]
 pub(crate) struct Profile {
-    criteria: Vec<Criterion>,
-    total_weight: u32,
+    base: CriteriaSet,
+    personas: Vec<Persona>,
     bands: [f64; 3],
     pub(crate) matrix_group: Option<String>,
+}
+
+/// Compiles one list of criteria found at `path`.
+fn compile_criteria(
+    list: &[CriterionConfig],
+    lists: &Lists,
+    path: &str,
+) -> Result<CriteriaSet, ConfigError> {
+    let mut criteria: Vec<Criterion> = Vec::with_capacity(list.len());
+    let mut ids: HashSet<&str> = HashSet::with_capacity(list.len());
+    for (i, cc) in list.iter().enumerate() {
+        let path = format!("{path}[{i}]");
+        if cc.id.trim().is_empty() {
+            return Err(ConfigError::new(
+                format!("{path}.id"),
+                ConfigErrorKind::EmptyName,
+            ));
+        }
+        if !ids.insert(cc.id.as_str()) {
+            return Err(ConfigError::new(
+                format!("{path}.id"),
+                ConfigErrorKind::DuplicateId { id: cc.id.clone() },
+            ));
+        }
+        if !(1..=3).contains(&cc.weight) {
+            return Err(ConfigError::new(
+                format!("{path}.weight"),
+                ConfigErrorKind::OutOfRange {
+                    value: cc.weight.to_string(),
+                    expected: "a weight of 1, 2 or 3 thirds".into(),
+                },
+            ));
+        }
+        criteria.push(Criterion {
+            id: cc.id.clone(),
+            test: Predicate::compile(&cc.when, lists, &format!("{path}.when"))?,
+            weight: cc.weight,
+        });
+    }
+    let total_weight = criteria.iter().map(|c| u32::from(c.weight)).sum();
+    Ok(CriteriaSet {
+        criteria,
+        total_weight,
+    })
 }
 
 impl Profile {
@@ -242,35 +322,27 @@ impl Profile {
         lists: &Lists,
         groups: &[String],
     ) -> Result<Self, ConfigError> {
-        let mut criteria: Vec<Criterion> = Vec::with_capacity(c.criteria.len());
-        let mut ids: HashSet<&str> = HashSet::with_capacity(c.criteria.len());
-        for (i, cc) in c.criteria.iter().enumerate() {
-            let path = format!("grading.criteria[{i}]");
-            if cc.id.trim().is_empty() {
+        let base = compile_criteria(&c.criteria, lists, "grading.criteria")?;
+        let mut personas = Vec::with_capacity(c.profiles.len());
+        let mut persona_ids: HashSet<&str> = HashSet::with_capacity(c.profiles.len());
+        for (i, pc) in c.profiles.iter().enumerate() {
+            let path = format!("grading.profiles[{i}]");
+            if pc.id.trim().is_empty() {
                 return Err(ConfigError::new(
                     format!("{path}.id"),
                     ConfigErrorKind::EmptyName,
                 ));
             }
-            if !ids.insert(cc.id.as_str()) {
+            if !persona_ids.insert(pc.id.as_str()) {
                 return Err(ConfigError::new(
                     format!("{path}.id"),
-                    ConfigErrorKind::DuplicateId { id: cc.id.clone() },
+                    ConfigErrorKind::DuplicateId { id: pc.id.clone() },
                 ));
             }
-            if !(1..=3).contains(&cc.weight) {
-                return Err(ConfigError::new(
-                    format!("{path}.weight"),
-                    ConfigErrorKind::OutOfRange {
-                        value: cc.weight.to_string(),
-                        expected: "a weight of 1, 2 or 3 thirds".into(),
-                    },
-                ));
-            }
-            criteria.push(Criterion {
-                id: cc.id.clone(),
-                test: Predicate::compile(&cc.when, lists, &format!("{path}.when"))?,
-                weight: cc.weight,
+            personas.push(Persona {
+                id: pc.id.clone(),
+                when: Predicate::compile(&pc.when, lists, &format!("{path}.when"))?,
+                set: compile_criteria(&pc.criteria, lists, &format!("{path}.criteria"))?,
             });
         }
         let b = c.matrix.bands;
@@ -294,19 +366,29 @@ impl Profile {
                 },
             ));
         }
-        let total_weight = criteria.iter().map(|c| u32::from(c.weight)).sum();
         Ok(Self {
-            criteria,
-            total_weight,
+            base,
+            personas,
             bands: b,
             matrix_group: c.matrix.group.clone(),
         })
     }
 
+    /// The persona that grades these attributes (`None`: the default).
+    fn persona(&self, attrs: &Attrs) -> Option<&Persona> {
+        self.personas
+            .iter()
+            .find(|p| p.when.eval(attrs) == Some(true))
+    }
+
+    fn set(&self, attrs: &Attrs) -> &CriteriaSet {
+        self.persona(attrs).map_or(&self.base, |p| &p.set)
+    }
+
     pub(crate) fn grade(&self, attrs: &Attrs) -> Option<Grade> {
         let mut known = false;
         let mut thirds = 0i32;
-        for c in &self.criteria {
+        for c in &self.set(attrs).criteria {
             match c.test.eval(attrs) {
                 Some(true) => {
                     known = true;
@@ -324,7 +406,8 @@ impl Profile {
 
     pub(crate) fn card(&self, attrs: &Attrs) -> GradeCard {
         let mut matched = 0u32;
-        let criteria = self
+        let set = self.set(attrs);
+        let criteria = set
             .criteria
             .iter()
             .map(|c| {
@@ -344,8 +427,9 @@ impl Profile {
                 }
             })
             .collect();
-        let fit = (matched * 100).checked_div(self.total_weight).unwrap_or(0) as u8;
+        let fit = (matched * 100).checked_div(set.total_weight).unwrap_or(0) as u8;
         GradeCard {
+            profile: self.persona(attrs).map(|p| p.id.clone()),
             grade: self.grade(attrs),
             fit,
             criteria,

@@ -327,6 +327,7 @@ impl Engine {
             ignored: Vec::new(),
             deal: None,
             wins: Vec::new(),
+            verdicts: Default::default(),
         }
     }
 
@@ -880,7 +881,10 @@ impl Engine {
 
     /// The lead's grade and which criteria matched, did not, or were unknown.
     pub fn grade_card(&self, lead: &Lead) -> GradeCard {
-        self.inner.grading.card(&self.view(lead).state.attrs)
+        let lead = self.view(lead);
+        self.inner
+            .grading
+            .card(&lead.state.attrs, &lead.state.verdicts)
     }
 
     /// The grade the engine's profile gives a set of attributes.
@@ -941,6 +945,13 @@ impl Engine {
             }
             _ => None,
         };
+        if let EventBody::Verdict { criterion, .. } = &event.body
+            && !self.inner.grading.has_criterion(criterion)
+        {
+            return Err(EventErrorKind::UnknownCriterion {
+                criterion: criterion.clone(),
+            });
+        }
         if let EventBody::Deal { amount } = &event.body {
             if amount.is_sign_negative() && !amount.is_zero() {
                 return Err(EventErrorKind::NegativeAmount {
@@ -1011,6 +1022,22 @@ impl Engine {
                     points = p;
                 }
             }
+            EventBody::Verdict {
+                criterion, verdict, ..
+            } => {
+                match verdict {
+                    Some(v) => st.verdicts.insert(criterion.clone(), *v),
+                    None => st.verdicts.remove(criterion),
+                };
+                let grade = self.inner.grading.grade_with(&st.attrs, &st.verdicts);
+                if grade != st.grade {
+                    st.grade = grade;
+                    st.grades.push(GradeChange {
+                        at: event.at,
+                        grade,
+                    });
+                }
+            }
             EventBody::Attributes { set, unset } => {
                 for (k, v) in set {
                     st.attrs.insert(k.clone(), v.clone());
@@ -1018,7 +1045,7 @@ impl Engine {
                 for k in unset {
                     st.attrs.remove(k);
                 }
-                let grade = self.inner.grading.grade(&st.attrs);
+                let grade = self.inner.grading.grade_with(&st.attrs, &st.verdicts);
                 if grade != st.grade {
                     st.grade = grade;
                     st.grades.push(GradeChange {

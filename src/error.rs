@@ -319,6 +319,12 @@ pub enum EventErrorKind {
         /// The value recorded for it.
         value: String,
     },
+    /// A verdict names a criterion no grading profile has.
+    #[error("unknown grading criterion {criterion:?}")]
+    UnknownCriterion {
+        /// The criterion given.
+        criterion: String,
+    },
     /// A score adjustment names a group the scoring model does not define.
     #[error("unknown score group {group:?}")]
     UnknownGroup {

@@ -144,6 +144,18 @@ pub enum EventBody {
         #[serde(deserialize_with = "amount::deserialize")]
         amount: Decimal,
     },
+    /// A person's verdict on a grading criterion, overriding what the
+    /// attributes say (a rep confirms the lead matches "decision maker");
+    /// without `verdict`, the criterion goes back to the attributes.
+    Verdict {
+        /// The criterion's id.
+        criterion: String,
+        /// `matched`, `mismatched` or `unknown`; absent to clear.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verdict: Option<crate::grading::Verdict>,
+        /// Who said so.
+        actor: Actor,
+    },
     /// A manual score change by a person or an integration.
     ScoreAdjusted {
         /// The score group (default: the first group; a reset without a

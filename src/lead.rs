@@ -109,6 +109,8 @@ pub(crate) struct Folded {
     pub(crate) deal: Option<rust_decimal::Decimal>,
     /// Every win, oldest first.
     pub(crate) wins: Vec<Win>,
+    /// A person's verdicts on grading criteria.
+    pub(crate) verdicts: crate::grading::Verdicts,
 }
 
 /// The state after the first `pos` events of the log.
@@ -124,6 +126,7 @@ pub(crate) struct Checkpoint {
     ignored: usize,
     deal: Option<rust_decimal::Decimal>,
     wins: usize,
+    verdicts: crate::grading::Verdicts,
 }
 
 /// What a rewind took off the append-only parts of the state: compared
@@ -149,6 +152,7 @@ impl Folded {
             ignored: self.ignored.len(),
             deal: self.deal,
             wins: self.wins.len(),
+            verdicts: self.verdicts.clone(),
         }
     }
 
@@ -161,6 +165,7 @@ impl Folded {
         self.grades.truncate(cp.grades);
         self.arms.clone_from(&cp.arms);
         self.deal = cp.deal;
+        self.verdicts.clone_from(&cp.verdicts);
         let wins = if cp.wins < self.wins.len() {
             self.wins.split_off(cp.wins)
         } else {

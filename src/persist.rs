@@ -74,6 +74,8 @@ struct SavedState {
     deal: Option<rust_decimal::Decimal>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     wins: Vec<SavedWin>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    verdicts: crate::grading::Verdicts,
 }
 
 /// A win as saved: the stage by name.
@@ -122,6 +124,7 @@ impl From<&Lead> for SavedLead {
                 arms: st.arms.clone(),
                 ignored: st.ignored.clone(),
                 deal: st.deal,
+                verdicts: st.verdicts.clone(),
                 wins: st
                     .wins
                     .iter()
@@ -232,6 +235,7 @@ impl Engine {
                     ignored: st.ignored,
                     deal: st.deal,
                     wins,
+                    verdicts: st.verdicts,
                 };
                 return Ok(lead);
             }

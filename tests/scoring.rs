@@ -1011,3 +1011,58 @@ fn each_persona_has_its_own_grading_profile_and_a_change_regrades() {
         {"id": "p", "when": {"attr": "persona", "op": "equals", "value": "x"}, "criteria": [{"id": "c", "when": {"attr": "a", "op": "exists"}, "weight": 4}]}]}}"#).unwrap_err();
     assert_eq!(err.path(), "grading.profiles[0].criteria[0].weight");
 }
+
+#[test]
+fn a_persons_verdict_on_a_criterion_overrides_the_attributes_until_cleared() {
+    let e = scoring_engine();
+    let verdict = |id: &str, m, criterion: &str, v: Option<&str>| -> leadflow::Event {
+        let mut body =
+            serde_json::json!({"type": "verdict", "criterion": criterion, "actor": "sales"});
+        if let Some(v) = v {
+            body["verdict"] = serde_json::json!(v);
+        }
+        serde_json::from_value(serde_json::json!({"id": id, "lead": "l", "at": t(m), "body": body}))
+            .unwrap()
+    };
+    let mut lead = e.new_lead("l");
+    e.apply(
+        &mut lead,
+        attrs("a", "l", 0, &[("industry", s("retail"))], &[]),
+    )
+    .unwrap(); // D - 3 = F
+    assert_eq!(lead.grade().map(|g| g.to_string()), Some("F".into()));
+    e.apply(&mut lead, verdict("v", 1, "industry", Some("matched")))
+        .unwrap(); // D + 3 = C
+    assert_eq!(lead.grade().map(|g| g.to_string()), Some("C".into()));
+    let card = e.grade_card(&lead);
+    assert_eq!(
+        card.criteria
+            .iter()
+            .find(|c| c.criterion == "industry")
+            .unwrap()
+            .verdict,
+        Verdict::Matched
+    );
+    e.apply(&mut lead, verdict("w", 2, "industry", None))
+        .unwrap();
+    assert_eq!(
+        lead.grade().map(|g| g.to_string()),
+        Some("F".into()),
+        "cleared: the attribute speaks again"
+    );
+    assert_eq!(
+        e.grade_at(&lead, t(1)).map(|g| g.to_string()),
+        Some("C".into())
+    );
+    let err = e
+        .apply(&mut lead, verdict("x", 3, "nope", Some("matched")))
+        .unwrap_err();
+    assert!(
+        matches!(err.kind, EventErrorKind::UnknownCriterion { .. }),
+        "{err}"
+    );
+    let back = e
+        .restore(serde_json::from_str(&serde_json::to_string(&lead).unwrap()).unwrap())
+        .unwrap();
+    assert_eq!(back, lead);
+}

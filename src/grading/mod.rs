@@ -234,6 +234,9 @@ struct Criterion {
     weight: u8,
 }
 
+/// A person's verdicts on criteria, by criterion id.
+pub(crate) type Verdicts = std::collections::BTreeMap<String, Verdict>;
+
 /// One compiled set of criteria.
 #[derive(Debug, Clone)]
 struct CriteriaSet {
@@ -381,15 +384,34 @@ impl Profile {
             .find(|p| p.when.eval(attrs) == Some(true))
     }
 
+    /// Whether any profile has a criterion with this id.
+    pub(crate) fn has_criterion(&self, id: &str) -> bool {
+        std::iter::once(&self.base)
+            .chain(self.personas.iter().map(|p| &p.set))
+            .any(|set| set.criteria.iter().any(|c| c.id == id))
+    }
+
     fn set(&self, attrs: &Attrs) -> &CriteriaSet {
         self.persona(attrs).map_or(&self.base, |p| &p.set)
     }
 
     pub(crate) fn grade(&self, attrs: &Attrs) -> Option<Grade> {
+        self.grade_with(attrs, &Verdicts::new())
+    }
+
+    /// The grade with a person's verdicts on criteria overriding what the
+    /// attributes say.
+    pub(crate) fn grade_with(&self, attrs: &Attrs, manual: &Verdicts) -> Option<Grade> {
         let mut known = false;
         let mut thirds = 0i32;
         for c in &self.set(attrs).criteria {
-            match c.test.eval(attrs) {
+            let verdict = match manual.get(&c.id) {
+                Some(Verdict::Matched) => Some(true),
+                Some(Verdict::Mismatched) => Some(false),
+                Some(Verdict::Unknown) => None,
+                None => c.test.eval(attrs),
+            };
+            match verdict {
                 Some(true) => {
                     known = true;
                     thirds += i32::from(c.weight);
@@ -404,14 +426,20 @@ impl Profile {
         known.then(|| Grade::D.raised(thirds))
     }
 
-    pub(crate) fn card(&self, attrs: &Attrs) -> GradeCard {
+    pub(crate) fn card(&self, attrs: &Attrs, manual: &Verdicts) -> GradeCard {
         let mut matched = 0u32;
         let set = self.set(attrs);
         let criteria = set
             .criteria
             .iter()
             .map(|c| {
-                let verdict = match c.test.eval(attrs) {
+                let said = match manual.get(&c.id) {
+                    Some(Verdict::Matched) => Some(true),
+                    Some(Verdict::Mismatched) => Some(false),
+                    Some(Verdict::Unknown) => None,
+                    None => c.test.eval(attrs),
+                };
+                let verdict = match said {
                     Some(true) => {
                         matched += u32::from(c.weight);
                         Verdict::Matched
@@ -430,7 +458,7 @@ impl Profile {
         let fit = (matched * 100).checked_div(set.total_weight).unwrap_or(0) as u8;
         GradeCard {
             profile: self.persona(attrs).map(|p| p.id.clone()),
-            grade: self.grade(attrs),
+            grade: self.grade_with(attrs, manual),
             fit,
             criteria,
         }

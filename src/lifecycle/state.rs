@@ -308,6 +308,7 @@ impl StageState {
             EventBody::Activity { .. }
             | EventBody::Attributes { .. }
             | EventBody::Deal { .. }
+            | EventBody::Verdict { .. }
             | EventBody::ScoreAdjusted { .. } => None,
             EventBody::Identified { visitor } => {
                 self.merges.push(Merge {

@@ -745,3 +745,36 @@ fn reports_serialize_to_json_and_back() {
         Some(Decimal::new(5_000, 2))
     );
 }
+
+#[test]
+fn path_table_numbers_out_of_range_say_so() {
+    let read = |csv: &str| {
+        let mut reader = PathReader::new(csv.as_bytes(), PathReadOptions::default()).unwrap();
+        let mut tally = PathTally::new(&[PathModel::Linear], 1).unwrap();
+        tally
+            .read(&mut reader)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let err = read(
+        "path,total_conversions,total_conversion_value\na > b,1,123456789012345678901234567890\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("out of range") && err.contains("line 2"),
+        "{err}"
+    );
+    let err = read("path,total_conversions\na > b,1e30\n").unwrap_err();
+    assert!(err.contains("out of range"), "{err}");
+    let err = read("path,total_conversions\na > b,lots\n").unwrap_err();
+    assert!(err.contains("not a number"), "{err}");
+    let err = read(
+        "path,total_conversions,total_conversion_value\na > b,1,0.12345678901234567890123456789\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("out of range"),
+        "29 decimals are not exact: {err}"
+    );
+    assert!(read("path,total_conversions,total_conversion_value\na > b,1e3,12.5\n").is_ok());
+}

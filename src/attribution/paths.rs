@@ -403,13 +403,47 @@ fn split_fields(
     Ok(())
 }
 
+/// Whether `text` is written as a number (sign, digits, one dot, an
+/// exponent): if `Decimal` cannot hold it, it is out of range, not "not a
+/// number".
+fn looks_numeric(text: &str) -> bool {
+    let t = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (mantissa, exponent) = match t.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e.strip_prefix(['-', '+']).unwrap_or(e))),
+        None => (t, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((a, b)) => {
+            (digits(a) || a.is_empty())
+                && (digits(b) || b.is_empty())
+                && !(a.is_empty() && b.is_empty())
+        }
+        None => digits(mantissa),
+    };
+    mantissa_ok && exponent.is_none_or(digits)
+}
+
+/// A decimal read from a path table: exact, or a message that says why not.
+fn decimal(text: &str, column: &str) -> Result<Decimal, String> {
+    Decimal::from_str_exact(text)
+        .or_else(|_| Decimal::from_scientific(text))
+        .map_err(|_| {
+            if looks_numeric(text) {
+                format!(
+                    "{column}: {text} is out of range (at most 28 significant digits, below 7.9e28)"
+                )
+            } else {
+                format!("{column}: {text:?} is not a number")
+            }
+        })
+}
+
 fn count(text: &str, column: &str) -> Result<u64, String> {
     if !text.is_empty() && text.len() < 19 && text.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(text.bytes().fold(0u64, |n, b| n * 10 + u64::from(b - b'0')));
     }
-    let d = Decimal::from_str(text)
-        .or_else(|_| Decimal::from_scientific(text))
-        .map_err(|_| format!("{column}: {text:?} is not a number"))?;
+    let d = decimal(text, column)?;
     if d.is_sign_negative() && !d.is_zero() {
         return Err(format!("{column}: {text} is negative"));
     }
@@ -421,9 +455,7 @@ fn count(text: &str, column: &str) -> Result<u64, String> {
 }
 
 fn amount(text: &str) -> Result<Decimal, String> {
-    let d = Decimal::from_str(text)
-        .or_else(|_| Decimal::from_scientific(text))
-        .map_err(|_| format!("total_conversion_value: {text:?} is not a number"))?;
+    let d = decimal(text, "total_conversion_value")?;
     if d.is_sign_negative() && !d.is_zero() {
         return Err(format!("total_conversion_value: {text} is negative"));
     }

@@ -778,3 +778,29 @@ fn path_table_numbers_out_of_range_say_so() {
     );
     assert!(read("path,total_conversions,total_conversion_value\na > b,1e3,12.5\n").is_ok());
 }
+
+#[test]
+fn a_value_without_conversions_is_ignored_by_every_model_and_counted() {
+    let csv = "path,total_conversions,total_conversion_value,total_null\n\
+               a > b,2,100,1\n\
+               b > c,0,55.5,3\n";
+    let mut reader = PathReader::new(csv.as_bytes(), PathReadOptions::default()).unwrap();
+    let mut tally = PathTally::new(
+        &[
+            PathModel::First,
+            PathModel::Linear,
+            PathModel::Markov,
+            PathModel::Shapley,
+        ],
+        1,
+    )
+    .unwrap();
+    tally.read(&mut reader).unwrap();
+    let report = tally.finish().unwrap();
+    assert_eq!(report.valued_without_conversion, 1);
+    assert_eq!(report.total_value, Some(Decimal::new(100, 0)));
+    for (model, credits) in &report.models {
+        let sum: f64 = credits.iter().map(|c| c.value.unwrap_or(0.0)).sum();
+        assert!((sum - 100.0).abs() < 1e-9, "{model:?}: {sum}");
+    }
+}

@@ -662,6 +662,9 @@ pub struct PathTally {
     nulls: u64,
     value: ExactSum,
     has_value: bool,
+    /// Rows with a value and no conversion: their value is ignored by every
+    /// model (a value belongs to conversions), and counted here.
+    valued_without_conversion: u64,
     scratch: Vec<u32>,
 }
 
@@ -688,6 +691,9 @@ pub struct PathReport {
     pub total_conversions: u64,
     /// Total value, when the table has values.
     pub total_value: Option<Decimal>,
+    /// Rows that carried a value but no conversion: every model ignores
+    /// their value.
+    pub valued_without_conversion: u64,
 }
 
 impl PathReport {
@@ -758,6 +764,7 @@ impl PathTally {
                 .then(ShapleyCounts::default),
             conversions: 0,
             nulls: 0,
+            valued_without_conversion: 0,
             value: ExactSum::default(),
             has_value: false,
             scratch: Vec::new(),
@@ -804,6 +811,16 @@ impl PathTally {
         if ids.is_empty() || (conversions == 0 && nulls == 0) {
             return;
         }
+        // One rule for every model: a value without conversions is ignored
+        // (and counted), never credited by some models and not others.
+        let value = if conversions == 0 {
+            if value.is_some_and(|v| !v.is_zero()) {
+                self.valued_without_conversion = self.valued_without_conversion.saturating_add(1);
+            }
+            None
+        } else {
+            value
+        };
         self.conversions = self.conversions.saturating_add(conversions);
         self.nulls = self.nulls.saturating_add(nulls);
         if let Some(v) = value {
@@ -848,6 +865,9 @@ impl PathTally {
         }
         self.conversions = self.conversions.saturating_add(other.conversions);
         self.nulls = self.nulls.saturating_add(other.nulls);
+        self.valued_without_conversion = self
+            .valued_without_conversion
+            .saturating_add(other.valued_without_conversion);
         self.value.add_sum(other.value);
         self.has_value |= other.has_value;
         Ok(())
@@ -924,6 +944,7 @@ impl PathTally {
             models,
             total_conversions: self.conversions,
             total_value: self.has_value.then(|| self.value.to_decimal()),
+            valued_without_conversion: self.valued_without_conversion,
         })
     }
 }

@@ -804,3 +804,26 @@ fn a_value_without_conversions_is_ignored_by_every_model_and_counted() {
         assert!((sum - 100.0).abs() < 1e-9, "{model:?}: {sum}");
     }
 }
+
+#[test]
+fn one_long_path_of_many_channels_credits_each_once() {
+    let path: Vec<String> = (0..2000).map(|i| format!("c{i}")).collect();
+    let csv = format!(
+        "path,total_conversions,total_conversion_value\n{},1,2000\n",
+        path.join(" > ")
+    );
+    let mut reader = PathReader::new(csv.as_bytes(), PathReadOptions::default()).unwrap();
+    let mut tally = PathTally::new(&[PathModel::Linear, PathModel::First], 1).unwrap();
+    tally.read(&mut reader).unwrap();
+    let report = tally.finish().unwrap();
+    let linear = &report.models[0].1;
+    assert_eq!(linear.len(), 2000);
+    assert!(
+        linear
+            .iter()
+            .all(|c| (c.conversions - 1.0 / 2000.0).abs() < 1e-15
+                && (c.value.unwrap() - 1.0).abs() < 1e-9)
+    );
+    let first = &report.models[1].1;
+    assert_eq!(first.iter().filter(|c| c.conversions > 0.0).count(), 1);
+}

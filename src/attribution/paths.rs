@@ -565,8 +565,25 @@ impl Place {
 /// the conversions (and value) of the paths it sits in.
 #[derive(Debug, Clone, Default)]
 struct HeuristicCounts {
-    /// `[channel][place]` → per path length: (conversions, value).
-    tallies: Vec<[Vec<(u128, ExactSum)>; 4]>,
+    /// `[channel][place]` → `(path length, conversions, value)`, sorted by
+    /// length and sparse: memory grows with the (channel, place, length)
+    /// triples the data holds, not with channels × the longest path.
+    tallies: Vec<[Vec<(usize, u128, ExactSum)>; 4]>,
+}
+
+/// The entry of `len` in a sparse, length-sorted list, made on first use.
+fn entry_of(
+    slot: &mut Vec<(usize, u128, ExactSum)>,
+    len: usize,
+) -> Option<&mut (usize, u128, ExactSum)> {
+    let i = match slot.binary_search_by_key(&len, |e| e.0) {
+        Ok(i) => i,
+        Err(i) => {
+            slot.insert(i, (len, 0, ExactSum::default()));
+            i
+        }
+    };
+    slot.get_mut(i)
 }
 
 impl HeuristicCounts {
@@ -578,15 +595,12 @@ impl HeuristicCounts {
                 self.tallies.resize_with(c + 1, Default::default);
             }
             let place = Place::of(i, len) as usize;
-            if let Some(slot) = self.tallies.get_mut(c).and_then(|t| t.get_mut(place)) {
-                if slot.len() <= len {
-                    slot.resize(len + 1, (0, ExactSum::default()));
-                }
-                if let Some(e) = slot.get_mut(len) {
-                    e.0 += u128::from(conversions);
-                    if let Some(v) = value {
-                        e.1.add(v);
-                    }
+            if let Some(slot) = self.tallies.get_mut(c).and_then(|t| t.get_mut(place))
+                && let Some(e) = entry_of(slot, len)
+            {
+                e.1 += u128::from(conversions);
+                if let Some(v) = value {
+                    e.2.add(v);
                 }
             }
         }
@@ -606,12 +620,11 @@ impl HeuristicCounts {
                 let Some(slot) = mine.get_mut(p) else {
                     continue;
                 };
-                if slot.len() < lens.len() {
-                    slot.resize(lens.len(), (0, ExactSum::default()));
-                }
-                for (s, o) in slot.iter_mut().zip(lens) {
-                    s.0 += o.0;
-                    s.1.add_sum(o.1);
+                for o in lens {
+                    if let Some(e) = entry_of(slot, o.0) {
+                        e.1 += o.1;
+                        e.2.add_sum(o.2);
+                    }
                 }
             }
         }
@@ -623,7 +636,7 @@ impl HeuristicCounts {
         let mut value = 0.0;
         if let Some(places) = self.tallies.get(c) {
             for (place, lens) in PLACES.iter().zip(places) {
-                for (len, &(k, v)) in lens.iter().enumerate() {
+                for &(len, k, v) in lens {
                     if k == 0 && v.is_zero() {
                         continue;
                     }

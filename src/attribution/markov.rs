@@ -11,6 +11,14 @@ const START: u32 = u32::MAX;
 const CONV: u32 = u32::MAX - 1;
 const NULL: u32 = u32::MAX - 2;
 
+/// The sparse solver's relative tolerance: sweeps stop when no state's
+/// value changes by more than this share of the largest value.
+const TOLERANCE: f64 = 1e-15;
+
+/// The most Gauss–Seidel sweeps the sparse solver makes before it reports
+/// that the chain did not converge (a typed error, never a silent answer).
+const MAX_SWEEPS: usize = 1_000_000;
+
 /// States with ids below this have their edges in the dense matrix.
 const DENSE: usize = 256;
 const DENSE_COLS: usize = DENSE + 2;
@@ -476,7 +484,8 @@ fn solve_visits(
         }
         return Ok(v);
     }
-    // Sparse: incoming edges per state, Gauss–Seidel sweeps.
+    // Sparse: incoming edges per state, Gauss–Seidel sweeps until the
+    // largest change is below `TOLERANCE` relative to the solution.
     let mut incoming: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
     for &(s, t, p) in trans {
         if live(s) && live(t) {
@@ -484,7 +493,7 @@ fn solve_visits(
         }
     }
     let mut v: Vec<f64> = (0..n).map(|s| if live(s) { p0[s] } else { 0.0 }).collect();
-    for _ in 0..1_000_000 {
+    for _ in 0..MAX_SWEEPS {
         let mut change = 0.0f64;
         let mut size = 0.0f64;
         for t in 0..n {
@@ -496,12 +505,15 @@ fn solve_visits(
             size = size.max(new.abs());
             v[t] = new;
         }
-        if change <= 1e-15 * size.max(1e-300) {
+        if change <= TOLERANCE * size.max(1e-300) {
             return Ok(v);
         }
     }
     Err(AttributionError::Data {
-        problem: "the Markov chain did not converge (a state almost never leaves)".into(),
+        problem: format!(
+            "the Markov chain did not converge to {TOLERANCE:e} within {MAX_SWEEPS} Gauss-Seidel sweeps \
+             (a state almost never leaves); a lower order has fewer, better-mixed states"
+        ),
     })
 }
 

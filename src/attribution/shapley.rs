@@ -287,9 +287,30 @@ impl AttributionModel for ShapleyModel {
     }
 }
 
-/// Exposed for tests: Shapley values of an arbitrary game on `n` players.
-#[doc(hidden)]
-pub fn shapley_of_game(n: usize, v: &dyn Fn(&[u32]) -> f64) -> Vec<f64> {
+/// The exact Shapley values of a cooperative game on players `0..n`, given
+/// its characteristic function `v` (called with a coalition's players in
+/// ascending order; `v(&[])` is the empty coalition): the engine behind
+/// [`ShapleyModel`], usable for any game.
+///
+/// ```
+/// // A glove game: player 0 has a left glove, 1 and 2 right ones.
+/// let v = |s: &[u32]| if s.contains(&0) && s.len() > 1 { 1.0 } else { 0.0 };
+/// let phi = leadflow::attribution::shapley_of_game(3, &v)?;
+/// assert!((phi[0] - 2.0 / 3.0).abs() < 1e-12);
+/// # Ok::<(), leadflow::attribution::AttributionError>(())
+/// ```
+///
+/// # Errors
+/// [`AttributionError::Data`] for more than 20 players (the subsets are
+/// enumerated: 2^n calls of `v`).
+pub fn shapley_of_game(n: usize, v: &dyn Fn(&[u32]) -> f64) -> Result<Vec<f64>, AttributionError> {
+    if n > MAX_SET {
+        return Err(AttributionError::Data {
+            problem: format!(
+                "{n} players; exact Shapley values are computed for at most {MAX_SET}"
+            ),
+        });
+    }
     let set: Vec<u32> = (0..n as u32).collect();
-    shapley(&set, v)
+    Ok(shapley(&set, v))
 }

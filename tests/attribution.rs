@@ -827,3 +827,61 @@ fn one_long_path_of_many_channels_credits_each_once() {
     let first = &report.models[1].1;
     assert_eq!(first.iter().filter(|c| c.conversions > 0.0).count(), 1);
 }
+
+#[test]
+fn every_built_in_model_can_come_from_a_config() {
+    use leadflow::attribution::ModelConfig;
+    let journey = {
+        let touches = vec![
+            Touch::new(t(0), "a"),
+            Touch::new(t(DAY), "direct"),
+            Touch::new(t(2 * DAY), "c"),
+        ];
+        Journey::new(touches).converted(t(3 * DAY), Decimal::new(100, 0))
+    };
+    for json in [
+        r#"{"model": "first"}"#,
+        r#"{"model": "last"}"#,
+        r#"{"model": "last_non_direct"}"#,
+        r#"{"model": "last_non_direct", "direct": ["c"]}"#,
+        r#"{"model": "linear"}"#,
+        r#"{"model": "time_decay", "half_life": "2d"}"#,
+        r#"{"model": "position"}"#,
+        r#"{"model": "position", "ends": 0.3}"#,
+        r#"{"model": "w"}"#,
+        r#"{"model": "z"}"#,
+        r#"{"model": "j"}"#,
+        r#"{"model": "inverse_j"}"#,
+        r#"{"model": "anchored", "name": "mine", "weights": {"first": 0.5, "last": 0.5}}"#,
+    ] {
+        let config: ModelConfig =
+            serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+        let model = config.build().unwrap();
+        let credits = Attributor::new().credit(&journey, model.as_ref()).unwrap();
+        assert_eq!(
+            credits.iter().map(|c| c.value).sum::<Decimal>(),
+            Decimal::new(100, 0),
+            "{json}"
+        );
+        let back: ModelConfig =
+            serde_json::from_str(&serde_json::to_string(&config).unwrap()).unwrap();
+        assert_eq!(back, config);
+    }
+    let lnd: ModelConfig =
+        serde_json::from_str(r#"{"model": "last_non_direct", "direct": ["c"]}"#).unwrap();
+    let credits = Attributor::new()
+        .credit(&journey, lnd.build().unwrap().as_ref())
+        .unwrap();
+    assert_eq!(
+        credits[1].value,
+        Decimal::new(100, 0),
+        "c is direct here, so the last non-direct is the second touch"
+    );
+    assert!(
+        serde_json::from_str::<ModelConfig>(r#"{"model": "position", "ends": 0.7}"#)
+            .unwrap()
+            .build()
+            .is_err()
+    );
+    assert!(serde_json::from_str::<ModelConfig>(r#"{"model": "nope"}"#).is_err());
+}

@@ -57,12 +57,14 @@
 //!   linear equal ChannelAttribution's `heuristic_models`; Markov follows
 //!   ChannelAttribution's `markov_model` semantics but is solved exactly.
 
+mod config;
 mod from_lead;
 mod heuristic;
 mod markov;
 mod paths;
 mod shapley;
 
+pub use config::ModelConfig;
 pub use from_lead::{
     ConversionPoint, JourneyOptions, TouchRequirement, journeys_of, tally_journeys,
 };

@@ -104,9 +104,6 @@ struct Group {
 struct Claim {
     lead: LeadId,
     visitor: LeadId,
-    /// The canonical encoding of the claim's event, to choose between two
-    /// different copies of one id as a lead does.
-    code: String,
 }
 
 /// An identification the store did not accept.
@@ -531,34 +528,18 @@ impl LeadStore {
         }
     }
 
-    /// Records a claim in the set; returns whether the set changed and
-    /// whether the claim needs no re-resolution to take effect (`fast`).
-    fn record_claim(&mut self, event: &Event, visitor: &LeadId) -> Recorded {
-        let code = canonical(event);
-        if let Some(&at) = self.claim_keys.get(&event.id) {
-            let key = (at, event.id.clone());
-            let Some(old) = self.claims.get(&key) else {
-                return Recorded::Unchanged;
-            };
-            if old.code <= code {
-                return Recorded::Unchanged;
-            }
-            // A different copy of the same claim event sorts first: it
-            // replaces the claim, as a lead keeps the smaller copy.
-            if let Some(old) = self.claims.remove(&key)
-                && let Some(n) = self.visitor_claims.get_mut(&old.visitor)
-            {
-                *n = n.saturating_sub(1);
-            }
-            self.claim_keys.remove(&event.id);
-            self.insert_claim(event, visitor, code);
-            return Recorded::Replaced;
+    /// Records a claim in the set; returns whether it is new. A second copy
+    /// of a claim's id reaches here only with the same content: copies that
+    /// differ rebuild the store from its event set (see `ingest`).
+    fn record_claim(&mut self, event: &Event, visitor: &LeadId) -> bool {
+        if self.claim_keys.contains_key(&event.id) {
+            return false;
         }
-        self.insert_claim(event, visitor, code);
-        Recorded::New
+        self.insert_claim(event, visitor);
+        true
     }
 
-    fn insert_claim(&mut self, event: &Event, visitor: &LeadId, code: String) {
+    fn insert_claim(&mut self, event: &Event, visitor: &LeadId) {
         self.claim_keys.insert(event.id.clone(), event.at);
         *self.visitor_claims.entry(visitor.clone()).or_default() += 1;
         self.claims.insert(
@@ -566,31 +547,15 @@ impl LeadStore {
             Claim {
                 lead: event.lead.clone(),
                 visitor: visitor.clone(),
-                code,
             },
         );
     }
 
     /// Adds a claim and brings the store to the resolution of the new claim
-    /// set. Returns, when a merge happened on the fast path, the change it
-    /// made to the identifying lead's history and that lead's stage before.
-    #[allow(clippy::type_complexity)]
-    fn add_claim(
-        &mut self,
-        event: &Event,
-        visitor: &LeadId,
-    ) -> Option<(
-        Vec<crate::lifecycle::Transition>,
-        Vec<crate::lifecycle::Transition>,
-        Option<crate::lifecycle::StageId>,
-    )> {
-        match self.record_claim(event, visitor) {
-            Recorded::Unchanged => return None,
-            Recorded::Replaced => {
-                self.reresolve();
-                return None;
-            }
-            Recorded::New => {}
+    /// set (the outcome's change is measured by the caller).
+    fn add_claim(&mut self, event: &Event, visitor: &LeadId) {
+        if !self.record_claim(event, visitor) {
+            return;
         }
         let key = (event.at, event.id.clone());
         let last = self.claims.keys().next_back() == Some(&key);
@@ -599,7 +564,7 @@ impl LeadStore {
         let root_v = self.resolve(visitor);
         if !(last || (only && root_l != root_v)) {
             self.reresolve();
-            return None;
+            return;
         }
         // Taken after every other claim (or touching nothing another claim
         // touches): deciding it now gives the sorted order's answer.
@@ -619,29 +584,20 @@ impl LeadStore {
                     },
                 ),
             );
-            return None;
+            return;
         }
         if root_l == root_v {
             self.conflicts
                 .insert(key, conflict(event, visitor, ConflictReason::SameLead));
-            return None;
+            return;
         }
         self.accepted.insert(visitor.clone(), key);
-        Some(self.merge(&root_l, &root_v))
+        self.merge(&root_l, &root_v);
     }
 
     /// Merges the group rooted at `v` into the group rooted at `l`; `l`
-    /// stays the root. Returns the change to `l`'s history.
-    #[allow(clippy::type_complexity)]
-    fn merge(
-        &mut self,
-        l: &LeadId,
-        v: &LeadId,
-    ) -> (
-        Vec<crate::lifecycle::Transition>,
-        Vec<crate::lifecycle::Transition>,
-        Option<crate::lifecycle::StageId>,
-    ) {
+    /// stays the root.
+    fn merge(&mut self, l: &LeadId, v: &LeadId) {
         let gl = self.group_slot(l);
         let gv = self.group_slot(v);
         let (from, into) = match (self.groups.get(gl), self.groups.get(gv)) {
@@ -662,18 +618,13 @@ impl LeadStore {
         }
         let base = self.leads.remove(l);
         let other = self.leads.remove(v);
-        let before: Vec<_> = base
-            .as_ref()
-            .map(|b| b.history().to_vec())
-            .unwrap_or_default();
-        let stage_before = base.as_ref().map(|b| b.state.stage.current());
         let merged = match (base, other) {
             (Some(b), None) => b,
             (None, Some(mut o)) => {
                 o.id = l.clone();
                 o
             }
-            (None, None) => return (Vec::new(), Vec::new(), stage_before),
+            (None, None) => return,
             (Some(b), Some(o)) => {
                 // The larger log stays in place; the smaller one's events
                 // go in as one batch.
@@ -689,9 +640,7 @@ impl LeadStore {
                 big
             }
         };
-        let (added, retracted) = multiset_diff(&before, merged.history());
         self.leads.insert(l.clone(), merged);
-        (added, retracted, stage_before)
     }
 
     /// The group slot of a root, made on first use.
@@ -954,7 +903,7 @@ impl LeadStore {
                     });
                 }
                 if let EventBody::Identified { visitor } = &e.body {
-                    store.insert_claim(e, visitor, canonical(e));
+                    store.insert_claim(e, visitor);
                 }
             }
             store.leads.insert(lead.id.clone(), lead);
@@ -987,13 +936,6 @@ struct Snapshot {
     history: Vec<crate::lifecycle::Transition>,
     ignored: Vec<EventError>,
     wins: Vec<crate::lead::Win>,
-}
-
-/// What recording a claim did to the claim set.
-enum Recorded {
-    Unchanged,
-    Replaced,
-    New,
 }
 
 fn conflict(event: &Event, visitor: &LeadId, reason: ConflictReason) -> IdentityConflict {

@@ -502,15 +502,17 @@ impl Engine {
             let Some(kept) = lead.events.get(pos) else {
                 return Ok(out);
             };
-            let (new_code, kept_code) = (canonical(&event), canonical(kept));
-            if *kept == event || new_code == kept_code {
+            // The plain duplicate, the common case, costs no encoding.
+            let codes = (*kept != event).then(|| (canonical(&event), canonical(kept)));
+            let differ = codes.as_ref().is_some_and(|(new, old)| new != old);
+            if !differ {
                 out.status = IngestStatus::Duplicate;
             } else if mode.strict {
                 return Err(EventError {
                     event: id,
                     kind: EventErrorKind::ConflictingDuplicate,
                 });
-            } else if new_code < kept_code {
+            } else if codes.as_ref().is_some_and(|(new, old)| new < old) {
                 let old = lead.events.remove(pos);
                 insert_duplicate(&mut lead.duplicates, old);
                 let at = lead.events.partition_point(|e| e.key() < event.key());

@@ -350,8 +350,12 @@ impl ScoreState {
     /// the lead never touched count as a raw 0 clamped to their caps.
     pub(crate) fn total_now(&mut self, model: &Model, at: Timestamp) -> f64 {
         let mut sum = model.zero_total;
-        let groups: Vec<u16> = self.runs.iter().map(|r| r.group).collect();
-        for g in groups {
+        // By position: `group_now` may advance a run but never adds one, and
+        // this runs for every rule at every event (no allocation).
+        for i in 0..self.runs.len() {
+            let Some(g) = self.runs.get(i).map(|r| r.group) else {
+                break;
+            };
             let zero = model
                 .groups
                 .get(usize::from(g))

@@ -254,6 +254,42 @@ impl Lead {
         self.index.contains_key(id)
     }
 
+    /// The lead's first accepted `created` event at or before `at`: when it
+    /// happened and the source it gave (the view at `at` of
+    /// [`StageState::created_at`] and [`StageState::source`]).
+    pub(crate) fn created_until(&self, at: Timestamp) -> Option<(Timestamp, crate::types::Source)> {
+        let ignored = |id: &EventId| self.state.ignored.iter().any(|e| &e.event == id);
+        self.events
+            .iter()
+            .take_while(|e| e.at <= at)
+            .find_map(|e| match &e.body {
+                crate::event::EventBody::Created { source, .. } if !ignored(&e.id) => {
+                    Some((e.at, *source))
+                }
+                _ => None,
+            })
+    }
+
+    /// The profile attributes as they were at `at`, each with when it was
+    /// set.
+    pub(crate) fn attrs_until(
+        &self,
+        at: Timestamp,
+    ) -> std::collections::BTreeMap<&str, (Timestamp, &crate::attr::AttrValue)> {
+        let mut attrs = std::collections::BTreeMap::new();
+        for e in self.events.iter().take_while(|e| e.at <= at) {
+            if let crate::event::EventBody::Attributes { set, unset } = &e.body {
+                for (k, v) in set {
+                    attrs.insert(k.as_str(), (e.at, v));
+                }
+                for k in unset {
+                    attrs.remove(k.as_str());
+                }
+            }
+        }
+        attrs
+    }
+
     /// The log position of the kept copy of `id`, if any.
     pub(crate) fn position(&self, id: &EventId) -> Option<usize> {
         let at = *self.index.get(id)?;
@@ -287,23 +323,10 @@ pub(crate) fn canonical(event: &Event) -> String {
     serde_json::to_string(event).unwrap_or_else(|_| format!("{event:?}"))
 }
 
-/// Sorts events by `(at, id)` and keeps, for each id, the copy with the
-/// smallest canonical encoding; returns the kept events and the distinct
-/// other copies (sorted by encoding).
-pub(crate) fn dedup_set(mut events: Vec<Event>) -> (Vec<Event>, Vec<Event>) {
-    events.sort_by(|a, b| a.key().cmp(&b.key()));
-    let has_dup = events.windows(2).any(|w| match w {
-        [a, b] => a.id == b.id,
-        _ => false,
-    });
-    if !has_dup {
-        // Ids equal only when adjacent after sorting by (at, id) unless two
-        // copies of an id carry different times: check through a map.
-        let mut seen: HashMap<&EventId, ()> = HashMap::with_capacity(events.len());
-        if events.iter().all(|e| seen.insert(&e.id, ()).is_none()) {
-            return (events, Vec::new());
-        }
-    }
+/// Keeps, for each id of a set known to repeat ids, the copy with the
+/// smallest canonical encoding; returns the kept events sorted by
+/// `(at, id)` and the distinct other copies (sorted by encoding).
+pub(crate) fn dedup_set(events: Vec<Event>) -> (Vec<Event>, Vec<Event>) {
     let mut by_id: HashMap<EventId, Vec<Event>> = HashMap::new();
     for e in events {
         by_id.entry(e.id.clone()).or_default().push(e);

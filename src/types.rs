@@ -254,6 +254,19 @@ pub enum Source {
     Other,
 }
 
+impl Source {
+    /// The name configs and events use (`marketing`, `sales`, `partner`,
+    /// `other`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Marketing => "marketing",
+            Self::Sales => "sales",
+            Self::Partner => "partner",
+            Self::Other => "other",
+        }
+    }
+}
+
 /// The closed set of reason codes a stage move can carry.
 ///
 /// Moving down (recycle, regress) and entering a lost or disqualified stage

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use crate::attr::{Attrs, compile_lists};
 use crate::engine::Engine;
 use crate::error::ConfigError;
-use crate::event::EventBody;
 use crate::grading::{Grade, GradingConfig, Profile};
 use crate::lead::Lead;
 use crate::lifecycle::StageKind;
@@ -131,18 +130,11 @@ impl Accounts {
             let lead = self.engine.view(lead);
             let lead: &Lead = &lead;
             // The member's attributes at `at`, with when each was set.
-            let mut attrs: BTreeMap<String, (Timestamp, crate::attr::AttrValue)> = BTreeMap::new();
-            for e in lead.events().iter().take_while(|e| e.at <= at) {
-                if let EventBody::Attributes { set, unset } = &e.body {
-                    for (k, v) in set {
-                        attrs.insert(k.clone(), (e.at, v.clone()));
-                    }
-                    for k in unset {
-                        attrs.remove(k);
-                    }
-                }
-            }
-            let Some(account) = attrs.get(&self.config.attr).map(|(_, v)| v.to_string()) else {
+            let attrs = lead.attrs_until(at);
+            let Some(account) = attrs
+                .get(self.config.attr.as_str())
+                .map(|(_, v)| v.to_string())
+            else {
                 continue;
             };
             let best = lead
@@ -166,7 +158,7 @@ impl Accounts {
             acc.values.extend(
                 attrs
                     .into_iter()
-                    .map(|(k, (t, v))| (k, t, lead.id().clone(), v)),
+                    .map(|(k, (t, v))| (k.to_owned(), t, lead.id().clone(), v.clone())),
             );
             if best > acc.furthest {
                 acc.furthest = best;

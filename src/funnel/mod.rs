@@ -115,7 +115,6 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
 use serde::{Deserialize, Serialize};
 
-use crate::attr::AttrValue;
 use crate::engine::Engine;
 use crate::event::EventBody;
 use crate::lead::Lead;
@@ -480,20 +479,8 @@ impl Funnel {
     /// The lead's source as of `as_of`: the source of its first accepted
     /// `created` event at or before then, `(none)` without one.
     fn source_of(&self, lead: &Lead) -> String {
-        let ignored = |id: &crate::types::EventId| lead.ignored().iter().any(|e| &e.event == id);
-        lead.events
-            .iter()
-            .take_while(|e| e.at <= self.options.as_of)
-            .find_map(|e| match &e.body {
-                EventBody::Created { source, .. } if !ignored(&e.id) => Some(*source),
-                _ => None,
-            })
-            .and_then(|s| {
-                serde_json::to_value(s)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-            })
-            .unwrap_or_else(|| "(none)".to_owned())
+        lead.created_until(self.options.as_of)
+            .map_or_else(|| "(none)".to_owned(), |(_, s)| s.name().to_owned())
     }
 
     fn cut_of(&self, lead: &Lead) -> String {
@@ -501,7 +488,7 @@ impl Funnel {
         let first = |pick: fn(&EventBody) -> Option<&String>| {
             lead.events
                 .iter()
-                .filter(|e| e.at <= self.options.as_of)
+                .take_while(|e| e.at <= self.options.as_of)
                 .find_map(|e| pick(&e.body))
                 .map_or_else(|| NONE.to_owned(), Clone::clone)
         };
@@ -516,24 +503,10 @@ impl Funnel {
                 EventBody::Activity { campaign, .. } => campaign.as_ref(),
                 _ => None,
             }),
-            Cut::Attr(name) => {
-                let mut value: Option<&AttrValue> = None;
-                for e in lead
-                    .events
-                    .iter()
-                    .take_while(|e| e.at <= self.options.as_of)
-                {
-                    if let EventBody::Attributes { set, unset } = &e.body {
-                        if let Some(v) = set.get(name) {
-                            value = Some(v);
-                        }
-                        if unset.iter().any(|u| u == name) {
-                            value = None;
-                        }
-                    }
-                }
-                value.map_or_else(|| NONE.to_owned(), |v| v.to_string())
-            }
+            Cut::Attr(name) => lead
+                .attrs_until(self.options.as_of)
+                .get(name.as_str())
+                .map_or_else(|| NONE.to_owned(), |(_, v)| v.to_string()),
         }
     }
 

@@ -250,12 +250,8 @@ impl Roi {
     /// window and by `as_of`.
     fn created_in_window(&self, lead: &Lead) -> Option<Timestamp> {
         let o = &self.options;
-        let ignored = |id: &crate::types::EventId| lead.ignored().iter().any(|e| &e.event == id);
-        lead.events()
-            .iter()
-            .take_while(|e| e.at <= o.as_of)
-            .find(|e| matches!(e.body, EventBody::Created { .. }) && !ignored(&e.id))
-            .map(|e| e.at)
+        lead.created_until(o.as_of)
+            .map(|(at, _)| at)
             .filter(|c| *c >= o.from && *c < o.to)
     }
 
@@ -326,17 +322,10 @@ impl Roi {
             let lead = self.engine.view(lead);
             let lead: &Lead = &lead;
             self.attribute(&mut tally, lead, model)?;
-            let mut account = None;
-            for e in lead.events().iter().take_while(|e| e.at <= o.as_of) {
-                if let EventBody::Attributes { set, unset } = &e.body {
-                    if let Some(v) = set.get(attr) {
-                        account = Some(v.to_string());
-                    }
-                    if unset.iter().any(|u| u == attr) {
-                        account = None;
-                    }
-                }
-            }
+            let account = lead
+                .attrs_until(o.as_of)
+                .get(attr)
+                .map(|(_, v)| v.to_string());
             let Some(account) = account else {
                 continue;
             };

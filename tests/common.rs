@@ -276,3 +276,18 @@ pub fn arb_json(
         ]
     })
 }
+
+/// A built example binary (cargo builds the examples with the tests).
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let bin = dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} missing: run `cargo test`, which builds the examples",
+        bin.display()
+    );
+    bin
+}

@@ -179,26 +179,11 @@ fn funnel_example_csv_on_the_shipped_data() {
     );
 }
 
-/// The built `funnel` example (cargo builds examples with the tests).
-fn funnel_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let bin = dir
-        .join("examples")
-        .join(format!("funnel{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} missing: run `cargo test`, which builds the examples",
-        bin.display()
-    );
-    bin
-}
-
 #[test]
 fn funnel_example_runs_end_to_end() {
     let root = env!("CARGO_MANIFEST_DIR");
     let run = |args: &[&str]| {
-        std::process::Command::new(funnel_binary())
+        std::process::Command::new(crate::common::example_binary("funnel"))
             .args([
                 &format!("{root}/examples/data/engine.json"),
                 &format!("{root}/examples/data/funnel.ndjson"),

@@ -238,18 +238,7 @@ proptest! {
 #[test]
 fn roi_example_csv_on_the_shipped_data() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .unwrap()
-        .join("examples")
-        .join(format!("roi{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} missing: `cargo test` builds the examples",
-        bin.display()
-    );
+    let bin = example_binary("roi");
     let out = std::process::Command::new(bin)
         .args([
             format!("{root}/examples/data/engine.json"),
@@ -645,13 +634,7 @@ fn the_first_member_of_an_account_decides_its_acquisition() {
 #[test]
 fn the_roi_example_refuses_ambiguous_cost_files() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .unwrap()
-        .join("examples")
-        .join(format!("roi{}", std::env::consts::EXE_SUFFIX));
+    let bin = example_binary("roi");
     let run = |costs: &str| {
         let path = std::env::temp_dir().join(format!(
             "leadflow-costs-{}-{}.csv",

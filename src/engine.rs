@@ -994,13 +994,18 @@ impl Engine {
             event.body,
             EventBody::Advanced { .. } | EventBody::Recycled { .. } | EventBody::Regressed { .. }
         );
-        let before = if qualifiers.is_empty() || moves {
-            Vec::new()
-        } else if started {
-            self.conditions(st, stage_before, event.at)
+        // Held inline for the usual handful of rules: no allocation per event.
+        let mut inline = [false; 16];
+        let mut spilled = Vec::new();
+        let before: &mut [bool] = if qualifiers.len() <= inline.len() {
+            inline.get_mut(..qualifiers.len()).unwrap_or(&mut [])
         } else {
-            vec![false; qualifiers.len()]
+            spilled.resize(qualifiers.len(), false);
+            &mut spilled
         };
+        if started && !moves {
+            self.conditions(st, stage_before, event.at, before);
+        }
         if !qualifiers.is_empty() {
             self.rearm(st, event.at);
         }
@@ -1062,7 +1067,7 @@ impl Engine {
             points = st.score.adjust(model, index, event.at, group, change);
         }
         if !qualifiers.is_empty() && !moves {
-            self.qualify(st, event, &before);
+            self.qualify(st, event, before);
         }
         self.record_wins(st, moves_before);
         Ok(points)
@@ -1096,15 +1101,12 @@ impl Engine {
     }
 
     /// Whether each rule's condition holds at `at` with the lead in `stage`.
-    fn conditions(&self, st: &mut Folded, stage: StageId, at: Timestamp) -> Vec<bool> {
-        let mut out = Vec::with_capacity(self.inner.qualifiers.len());
-        for q in &self.inner.qualifiers {
-            let holds = q.holds_besides_score(st.grade, stage, &st.attrs)
+    fn conditions(&self, st: &mut Folded, stage: StageId, at: Timestamp, out: &mut [bool]) {
+        for (q, held) in self.inner.qualifiers.iter().zip(out.iter_mut()) {
+            *held = q.holds_besides_score(st.grade, stage, &st.attrs)
                 && q.score
                     .is_none_or(|(source, min)| self.clause_score(st, source, at) >= min);
-            out.push(holds);
         }
-        out
     }
 
     /// Re-arms disarmed rules whose re-arm condition holds now.

@@ -531,32 +531,15 @@ impl Engine {
             .is_none_or(|last| last.key() < event.key())
         {
             // In order: one fold step; it leaves the state untouched on error.
-            let pos = lead.events.len();
-            self.checkpoint_if_due(lead, pos);
-            let first_new = lead.state.stage.history().len();
-            let first_win = lead.state.wins.len();
-            match self.step(&mut lead.state, &event, pos as u32) {
+            let tail = tail_of(lead);
+            let at = event.at;
+            match self.append(lead, event, mode.strict) {
                 Ok(p) => points = p,
-                Err(kind) => {
-                    let err = EventError {
-                        event: id.clone(),
-                        kind,
-                    };
-                    if mode.strict {
-                        return Err(err);
-                    }
-                    lead.state.ignored.push(err.clone());
-                    out.status = IngestStatus::Ignored(err);
-                }
+                Err(err) if mode.strict => return Err(err),
+                Err(err) => out.status = IngestStatus::Ignored(err),
             }
-            change
-                .added
-                .extend_from_slice(lead.state.stage.history().get(first_new..).unwrap_or(&[]));
-            change
-                .wins_added
-                .extend_from_slice(lead.state.wins.get(first_win..).unwrap_or(&[]));
-            lead.index.insert(id, event.at);
-            lead.events.push(event);
+            lead.index.insert(id, at);
+            added_since(lead, tail, &mut change);
         } else {
             // Late: insert at its place and refold from the checkpoint
             // before it; strict mode takes it out again when it is rejected
@@ -731,29 +714,14 @@ impl Engine {
                     .is_none_or(|last| last.key() < first.key())
             });
         if in_order {
-            let first_new = lead.state.stage.history().len();
-            let first_win = lead.state.wins.len();
+            let tail = tail_of(lead);
             for event in new_events {
-                let pos = lead.events.len();
-                self.checkpoint_if_due(lead, pos);
-                if let Err(kind) = self.step(&mut lead.state, &event, pos as u32) {
-                    let err = EventError {
-                        event: event.id.clone(),
-                        kind,
-                    };
-                    lead.state.ignored.push(err.clone());
-                    summary.ignored.push(err);
-                } else {
-                    summary.applied += 1;
+                match self.append(lead, event, false) {
+                    Ok(_) => summary.applied += 1,
+                    Err(err) => summary.ignored.push(err),
                 }
-                lead.events.push(event);
             }
-            change
-                .added
-                .extend_from_slice(lead.state.stage.history().get(first_new..).unwrap_or(&[]));
-            change
-                .wins_added
-                .extend_from_slice(lead.state.wins.get(first_win..).unwrap_or(&[]));
+            added_since(lead, tail, &mut change);
         } else if !new_events.is_empty() {
             removals.sort_unstable();
             for p in removals.into_iter().rev() {
@@ -790,6 +758,31 @@ impl Engine {
         summary.wins_retracted = change.wins_retracted;
         summary.refolded = change.refolded;
         summary
+    }
+
+    /// Folds one event that comes after the whole log and appends it. A
+    /// rejected event is appended as ignored, unless `strict`: then neither
+    /// the log nor the state changes. Returns the event's points.
+    fn append(&self, lead: &mut Lead, event: Event, strict: bool) -> Result<f64, EventError> {
+        let pos = lead.events.len();
+        self.checkpoint_if_due(lead, pos);
+        match self.step(&mut lead.state, &event, pos as u32) {
+            Ok(points) => {
+                lead.events.push(event);
+                Ok(points)
+            }
+            Err(kind) => {
+                let err = EventError {
+                    event: event.id.clone(),
+                    kind,
+                };
+                if !strict {
+                    lead.state.ignored.push(err.clone());
+                    lead.events.push(event);
+                }
+                Err(err)
+            }
+        }
     }
 
     /// Pushes the checkpoint for log position `pos` when one is due there.
@@ -1159,6 +1152,22 @@ impl Engine {
             st.stage.fire(self.lifecycle(), event, q.then, &q.id);
         }
     }
+}
+
+/// Where the lead's append-only history and wins end now.
+fn tail_of(lead: &Lead) -> (usize, usize) {
+    (lead.state.stage.history().len(), lead.state.wins.len())
+}
+
+/// Adds to `change` the transitions and wins recorded since `tail`.
+fn added_since(lead: &Lead, tail: (usize, usize), change: &mut Change) {
+    let history = lead.state.stage.history();
+    change
+        .added
+        .extend_from_slice(history.get(tail.0..).unwrap_or(&[]));
+    change
+        .wins_added
+        .extend_from_slice(lead.state.wins.get(tail.1..).unwrap_or(&[]));
 }
 
 /// Merges two logs sorted by `(at, id)` into one.

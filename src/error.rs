@@ -34,6 +34,25 @@ impl ConfigError {
     }
 }
 
+/// Checks an item's id: not empty, and not seen before in its list (then
+/// records it). `path` is the id's path, for the error.
+pub(crate) fn unique_id<'a>(
+    seen: &mut std::collections::HashSet<&'a str>,
+    id: &'a str,
+    path: impl FnOnce() -> String,
+) -> Result<(), ConfigError> {
+    if id.trim().is_empty() {
+        return Err(ConfigError::new(path(), ConfigErrorKind::EmptyName));
+    }
+    if !seen.insert(id) {
+        return Err(ConfigError::new(
+            path(),
+            ConfigErrorKind::DuplicateId { id: id.to_owned() },
+        ));
+    }
+    Ok(())
+}
+
 /// What is wrong with a config item.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

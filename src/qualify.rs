@@ -48,7 +48,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::attr::{Attrs, Lists, Predicate, PredicateConfig};
-use crate::error::{ConfigError, ConfigErrorKind};
+use crate::error::{ConfigError, ConfigErrorKind, unique_id};
 use crate::grading::Grade;
 use crate::lifecycle::{Lifecycle, StageId};
 
@@ -160,15 +160,7 @@ impl Qualifier {
         for (i, r) in rules.iter().enumerate() {
             let p = |f: &str| format!("qualification[{i}]{f}");
             let err = |f: &str, k| ConfigError::new(p(f), k);
-            if r.id.trim().is_empty() {
-                return Err(err(".id", ConfigErrorKind::EmptyName));
-            }
-            if !ids.insert(r.id.as_str()) {
-                return Err(err(
-                    ".id",
-                    ConfigErrorKind::DuplicateId { id: r.id.clone() },
-                ));
-            }
+            unique_id(&mut ids, &r.id, || p(".id"))?;
             let w = &r.when;
             if w.score.is_none()
                 && w.min_grade.is_none()

@@ -35,7 +35,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::attr::{Attrs, Lists, Predicate, PredicateConfig};
-use crate::error::{ConfigError, ConfigErrorKind};
+use crate::error::{ConfigError, ConfigErrorKind, unique_id};
 
 /// A grade on Pardot's scale: `F, D-, D, D+, C-, C, C+, B-, B, B+, A-, A, A+`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -271,18 +271,7 @@ fn compile_criteria(
     let mut ids: HashSet<&str> = HashSet::with_capacity(list.len());
     for (i, cc) in list.iter().enumerate() {
         let path = format!("{path}[{i}]");
-        if cc.id.trim().is_empty() {
-            return Err(ConfigError::new(
-                format!("{path}.id"),
-                ConfigErrorKind::EmptyName,
-            ));
-        }
-        if !ids.insert(cc.id.as_str()) {
-            return Err(ConfigError::new(
-                format!("{path}.id"),
-                ConfigErrorKind::DuplicateId { id: cc.id.clone() },
-            ));
-        }
+        unique_id(&mut ids, &cc.id, || format!("{path}.id"))?;
         if !(1..=3).contains(&cc.weight) {
             return Err(ConfigError::new(
                 format!("{path}.weight"),
@@ -330,18 +319,7 @@ impl Profile {
         let mut persona_ids: HashSet<&str> = HashSet::with_capacity(c.profiles.len());
         for (i, pc) in c.profiles.iter().enumerate() {
             let path = format!("grading.profiles[{i}]");
-            if pc.id.trim().is_empty() {
-                return Err(ConfigError::new(
-                    format!("{path}.id"),
-                    ConfigErrorKind::EmptyName,
-                ));
-            }
-            if !persona_ids.insert(pc.id.as_str()) {
-                return Err(ConfigError::new(
-                    format!("{path}.id"),
-                    ConfigErrorKind::DuplicateId { id: pc.id.clone() },
-                ));
-            }
+            unique_id(&mut persona_ids, &pc.id, || format!("{path}.id"))?;
             personas.push(Persona {
                 id: pc.id.clone(),
                 when: Predicate::compile(&pc.when, lists, &format!("{path}.when"))?,

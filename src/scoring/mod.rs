@@ -66,7 +66,7 @@ use std::hash::BuildHasherDefault;
 use serde::{Deserialize, Serialize};
 
 use crate::attr::{Lists, Predicate, PredicateConfig};
-use crate::error::{ConfigError, ConfigErrorKind};
+use crate::error::{ConfigError, ConfigErrorKind, unique_id};
 use crate::hash::Fx;
 use crate::types::{Span, Timestamp};
 
@@ -400,15 +400,7 @@ impl Model {
         let mut slots: HashMap<(&str, &str), usize> = HashMap::new();
         for (i, r) in c.rules.iter().enumerate() {
             let p = |f: &str| format!("rules[{i}]{f}");
-            if r.id.trim().is_empty() {
-                return Err(err(p(".id"), ConfigErrorKind::EmptyName));
-            }
-            if !rule_ids.insert(r.id.as_str()) {
-                return Err(err(
-                    p(".id"),
-                    ConfigErrorKind::DuplicateId { id: r.id.clone() },
-                ));
-            }
+            unique_id(&mut rule_ids, &r.id, || format!("scoring.{}", p(".id")))?;
             if r.when.kind.trim().is_empty() {
                 return Err(err(p(".when.kind"), ConfigErrorKind::EmptyName));
             }

@@ -17,6 +17,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::process::ExitCode;
 
 use leadflow::{Engine, Event, EventReader, LeadStore, Timestamp};
+use rust_decimal::Decimal;
 
 struct Args {
     config: String,
@@ -78,10 +79,9 @@ fn csv(field: &str) -> String {
     }
 }
 
-fn number(x: f64) -> String {
-    let s = format!("{x:.2}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".into() } else { s.into() }
+/// A score as the exact decimal it is (`12.5`, `0.1`).
+fn number(x: Decimal) -> String {
+    x.normalize().to_string()
 }
 
 /// A failure: a message for the user, or an error writing the output.

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::attr::compile_lists;
@@ -19,12 +20,12 @@ use crate::lead::{
 };
 use crate::lifecycle::{Lifecycle, LifecycleConfig, SlaStatus, StageId, StageState, Transition};
 use crate::qualify::{Arm, QualificationConfig, Qualifier, Rearm, ScoreSource};
-use crate::scoring::{Adjustment, Model, ScoreCard, ScoreState, ScoringConfig};
+use crate::scoring::{Adjustment, Model, PointsProblem, ScoreCard, ScoreState, ScoringConfig};
 use crate::types::{EventId, LeadId, Timestamp};
 
 /// The version of the serialized lead format ([`Engine::restore`] refuses
 /// other versions). Part of every engine's fingerprint.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Everything an engine is compiled from, as one serde document.
 ///
@@ -108,8 +109,8 @@ pub struct Outcome {
     /// Wins that were recorded and no longer are (as they were).
     pub wins_retracted: Vec<Win>,
     /// The raw points the event added to the score at its place (before
-    /// decay and caps; for a `set` or `reset`, the change it made there).
-    pub points: f64,
+    /// caps; for a `set` or `reset`, the change it made there), exact.
+    pub points: Decimal,
     /// The grade before the event.
     pub grade_before: Option<Grade>,
     /// The grade after the event.
@@ -449,7 +450,7 @@ impl Engine {
             unignored: Vec::new(),
             wins_added: Vec::new(),
             wins_retracted: Vec::new(),
-            points: 0.0,
+            points: Decimal::ZERO,
             grade_before: lead.state.grade,
             grade_after: lead.state.grade,
             refolded: false,
@@ -497,7 +498,7 @@ impl Engine {
         let mut out = self.outcome(lead, IngestStatus::Applied);
         let mut change = self.adopt_change(lead).unwrap_or_default();
         let id = event.id.clone();
-        let mut points = 0.0;
+        let mut points = 0;
         if let Some(pos) = lead.position(&id) {
             let Some(kept) = lead.events.get(pos) else {
                 return Ok(out);
@@ -593,7 +594,7 @@ impl Engine {
             change.absorb(c);
         }
         self.finish(lead, &mut out, change);
-        out.points = points;
+        out.points = crate::scoring::decimal(points);
         Ok(out)
     }
 
@@ -763,7 +764,7 @@ impl Engine {
     /// Folds one event that comes after the whole log and appends it. A
     /// rejected event is appended as ignored, unless `strict`: then neither
     /// the log nor the state changes. Returns the event's points.
-    fn append(&self, lead: &mut Lead, event: Event, strict: bool) -> Result<f64, EventError> {
+    fn append(&self, lead: &mut Lead, event: Event, strict: bool) -> Result<i128, EventError> {
         let pos = lead.events.len();
         self.checkpoint_if_due(lead, pos);
         match self.step(&mut lead.state, &event, pos as u32) {
@@ -804,7 +805,7 @@ impl Engine {
         lead: &mut Lead,
         pos: usize,
         track: Option<usize>,
-    ) -> (Change, f64) {
+    ) -> (Change, i128) {
         let cp = lead.checkpoint_at_or_before(pos).cloned();
         let (start, rewound) = match cp {
             Some(cp) => (cp.pos, lead.state.rewind(&cp)),
@@ -819,7 +820,7 @@ impl Engine {
         if start == 0 && !self.inner.scoring.rules.is_empty() {
             lead.state.score.reserve(lead.events.len());
         }
-        let mut points = 0.0;
+        let mut points = 0;
         for i in start..lead.events.len() {
             self.checkpoint_if_due(lead, i);
             let Some(event) = lead.events.get(i) else {
@@ -860,10 +861,12 @@ impl Engine {
         self.view(lead).state.stage.stage_at(at)
     }
 
-    /// The score at `at`: the total of the score card, in closed form
-    /// (decay and caps applied; events after `at` not counted).
-    pub fn score(&self, lead: &Lead, at: Timestamp) -> f64 {
-        self.score_card(lead, at).total
+    /// The score at `at`: the total of the score card (decay and caps
+    /// applied; events after `at` not counted), exact — the very value
+    /// qualification compares at an event at `at`.
+    pub fn score(&self, lead: &Lead, at: Timestamp) -> Decimal {
+        let lead = self.view(lead);
+        crate::scoring::decimal(lead.state.score.total_at(&self.inner.scoring, at))
     }
 
     /// Every contribution to the score at `at`, per group, after decay and
@@ -897,37 +900,44 @@ impl Engine {
     pub fn priority(&self, lead: &Lead, at: Timestamp) -> Option<Priority> {
         let lead = self.view(lead);
         let grade = lead.grade_at(at)?;
-        let card = lead.state.score.card(&self.inner.scoring, &lead.events, at);
+        let model = &self.inner.scoring;
+        let score = &lead.state.score;
         let engagement = match &self.inner.grading.matrix_group {
-            Some(g) => card.group(g).unwrap_or(0.0),
-            None => card.total,
+            Some(g) => model
+                .group_index(g)
+                .map_or(0, |g| score.group_at(model, g, at)),
+            None => score.total_at(model, at),
         };
         Some(self.inner.grading.priority(grade, engagement))
     }
 
     /// One fold step over every part of the state; returns the raw points
     /// the event added. On error nothing changed.
-    fn step(&self, st: &mut Folded, event: &Event, index: u32) -> Result<f64, EventErrorKind> {
+    fn step(&self, st: &mut Folded, event: &Event, index: u32) -> Result<i128, EventErrorKind> {
         let model = &self.inner.scoring;
         // Validate what can fail before anything mutates.
         let adjustment = match &event.body {
             EventBody::ScoreAdjusted { group, change, .. } => {
-                let n = match change {
-                    Adjustment::Add(n) | Adjustment::Subtract(n) | Adjustment::Set(n) => *n,
-                    Adjustment::Reset => 0.0,
-                };
-                if !n.is_finite() {
-                    return Err(EventErrorKind::NotFinite {
-                        what: "the adjustment".into(),
-                    });
-                }
-                if n.abs() > crate::scoring::MAX_POINTS {
-                    return Err(EventErrorKind::OutOfRange {
-                        what: "the adjustment".into(),
-                        value: n.to_string(),
-                        max: crate::scoring::MAX_POINTS.to_string(),
-                    });
-                }
+                let checked = change.change().map_err(|problem| {
+                    let value = match change {
+                        Adjustment::Add(n) | Adjustment::Subtract(n) | Adjustment::Set(n) => {
+                            n.to_string()
+                        }
+                        Adjustment::Reset => String::new(),
+                    };
+                    match problem {
+                        PointsProblem::TooPrecise => EventErrorKind::OutOfRange {
+                            what: "the adjustment's decimal places".into(),
+                            value,
+                            max: crate::scoring::POINTS_DECIMALS.to_string(),
+                        },
+                        PointsProblem::TooLarge => EventErrorKind::OutOfRange {
+                            what: "the adjustment".into(),
+                            value,
+                            max: crate::scoring::MAX_POINTS.to_string(),
+                        },
+                    }
+                })?;
                 let g = match group {
                     None => None,
                     Some(name) => Some(model.group_index(name).ok_or_else(|| {
@@ -936,7 +946,7 @@ impl Engine {
                         }
                     })?),
                 };
-                Some((g, *change))
+                Some((g, checked))
             }
             _ => None,
         };
@@ -1002,7 +1012,7 @@ impl Engine {
         if !qualifiers.is_empty() {
             self.rearm(st, event.at);
         }
-        let mut points = 0.0;
+        let mut points = 0;
         match &event.body {
             EventBody::Activity {
                 kind,
@@ -1085,7 +1095,7 @@ impl Engine {
     }
 
     /// The score a qualification clause reads, at event time.
-    fn clause_score(&self, st: &mut Folded, source: ScoreSource, at: Timestamp) -> f64 {
+    fn clause_score(&self, st: &mut Folded, source: ScoreSource, at: Timestamp) -> i128 {
         let model = &self.inner.scoring;
         match source {
             ScoreSource::Total => st.score.total_now(model, at),
@@ -1114,8 +1124,8 @@ impl Engine {
             let rearm = match q.rearm {
                 Rearm::Never => false,
                 Rearm::NewCycle => st.stage.cycle() > arm.fired_cycle,
-                Rearm::Hysteresis(h) => match q.score {
-                    Some((source, min)) => self.clause_score(st, source, at) < min - h,
+                Rearm::Hysteresis(_) => match q.score {
+                    Some((source, min)) => self.clause_score(st, source, at) < min - q.margin,
                     None => !q.holds_besides_score(st.grade, st.stage.current(), &st.attrs),
                 },
             };

@@ -160,12 +160,6 @@ pub enum ConfigErrorKind {
         /// The name given.
         name: String,
     },
-    /// A number that must be finite is not.
-    #[error("{what} must be a finite number")]
-    NotFinite {
-        /// Which number.
-        what: String,
-    },
     /// An operator the condition language does not have.
     #[error(
         "unknown operator {op:?} (expected one of equals, one_of, contains, starts_with, range, exists, in_list)"
@@ -275,12 +269,6 @@ pub enum EventErrorKind {
         later: EventId,
         /// What would be wrong with it.
         problem: Box<EventErrorKind>,
-    },
-    /// A number that must be finite is not.
-    #[error("{what} must be a finite number")]
-    NotFinite {
-        /// Which number.
-        what: String,
     },
     /// An event id, lead id or visitor id is empty.
     #[error("the {what} is empty")]

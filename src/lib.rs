@@ -115,8 +115,8 @@ pub use ndjson::{DEFAULT_MAX_LINE_BYTES, EventReader, ReadError, ReadErrorKind};
 pub use persist::{RestoreError, SavedLead};
 pub use qualify::{ConditionConfig, QualificationConfig, Rearm, ScoreAtLeast};
 pub use scoring::{
-    Adjustment, CardEntry, DecayConfig, Frequency, GroupCard, GroupConfig, MAX_POINTS, RuleConfig,
-    ScoreCard, ScoringConfig, WhenConfig,
+    Adjustment, CardEntry, DecayConfig, Frequency, GroupCard, GroupConfig, MAX_POINTS,
+    POINTS_DECIMALS, RuleConfig, ScoreCard, ScoringConfig, WhenConfig,
 };
 pub use store::{
     ConflictReason, IdentityConflict, LeadStore, RescoreChange, SavedStore, SlaReport,

@@ -45,12 +45,14 @@
 
 use std::collections::HashSet;
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::attr::{Attrs, Lists, Predicate, PredicateConfig};
 use crate::error::{ConfigError, ConfigErrorKind, unique_id};
 use crate::grading::Grade;
 use crate::lifecycle::{Lifecycle, StageId};
+use crate::scoring::micros;
 
 /// A score clause.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,8 +61,8 @@ pub struct ScoreAtLeast {
     /// The group (default: the total score).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
-    /// The threshold (inclusive).
-    pub min: f64,
+    /// The threshold (inclusive), an exact decimal compared exactly.
+    pub min: Decimal,
 }
 
 /// A qualification condition: every clause given must hold.
@@ -89,7 +91,7 @@ pub enum Rearm {
     #[default]
     Never,
     /// After the score falls below the threshold minus this margin.
-    Hysteresis(f64),
+    Hysteresis(Decimal),
     /// When the lead starts a new cycle.
     NewCycle,
 }
@@ -119,12 +121,15 @@ pub(crate) enum ScoreSource {
 #[derive(Debug, Clone)]
 pub(crate) struct Qualifier {
     pub(crate) id: String,
-    pub(crate) score: Option<(ScoreSource, f64)>,
+    /// The clause's source and threshold in millionths.
+    pub(crate) score: Option<(ScoreSource, i128)>,
     pub(crate) min_grade: Option<Grade>,
     pub(crate) stages: Vec<StageId>,
     pub(crate) attrs: Vec<Predicate>,
     pub(crate) then: StageId,
     pub(crate) rearm: Rearm,
+    /// The hysteresis margin in millionths (0 unless `rearm` is one).
+    pub(crate) margin: i128,
 }
 
 /// A rule's arming state for one lead.
@@ -210,24 +215,15 @@ impl Qualifier {
             let score = match &w.score {
                 None => None,
                 Some(s) => {
-                    if s.min.is_finite() && s.min.abs() > crate::scoring::MAX_POINTS {
-                        return Err(err(
+                    let min = micros(s.min).map_err(|problem| {
+                        err(
                             ".when.score.min",
                             ConfigErrorKind::OutOfRange {
                                 value: s.min.to_string(),
-                                expected: format!(
-                                    "a threshold of at most {:e} in magnitude",
-                                    crate::scoring::MAX_POINTS
-                                ),
+                                expected: problem.expected("a threshold"),
                             },
-                        ));
-                    }
-                    if !s.min.is_finite() {
-                        return Err(err(
-                            ".when.score.min",
-                            ConfigErrorKind::NotFinite { what: "min".into() },
-                        ));
-                    }
+                        )
+                    })?;
                     let source = match &s.group {
                         None => ScoreSource::Total,
                         Some(g) => ScoreSource::Group(
@@ -242,20 +238,29 @@ impl Qualifier {
                             })? as u16,
                         ),
                     };
-                    Some((source, s.min))
+                    Some((source, min))
                 }
             };
-            if let Rearm::Hysteresis(h) = r.rearm
-                && !(h.is_finite() && (0.0..=crate::scoring::MAX_POINTS).contains(&h))
-            {
-                return Err(err(
-                    ".rearm.hysteresis",
-                    ConfigErrorKind::OutOfRange {
-                        value: h.to_string(),
-                        expected: "a finite margin of at least 0".into(),
-                    },
-                ));
-            }
+            let margin = match r.rearm {
+                Rearm::Hysteresis(h) => {
+                    let out_of_range = |expected: String| {
+                        err(
+                            ".rearm.hysteresis",
+                            ConfigErrorKind::OutOfRange {
+                                value: h.to_string(),
+                                expected,
+                            },
+                        )
+                    };
+                    let m =
+                        micros(h).map_err(|problem| out_of_range(problem.expected("a margin")))?;
+                    if m < 0 {
+                        return Err(out_of_range("a margin of at least 0".into()));
+                    }
+                    m
+                }
+                Rearm::Never | Rearm::NewCycle => 0,
+            };
             let attrs = w
                 .attrs
                 .iter()
@@ -270,6 +275,7 @@ impl Qualifier {
                 attrs,
                 then,
                 rearm: r.rearm,
+                margin,
             });
         }
         Ok(out)

@@ -179,9 +179,9 @@ pub struct RescoreChange {
     /// Its stage under the new config.
     pub stage_after: Option<String>,
     /// Its score now.
-    pub score_before: f64,
+    pub score_before: rust_decimal::Decimal,
     /// Its score under the new config.
-    pub score_after: f64,
+    pub score_after: rust_decimal::Decimal,
 }
 
 /// A whole store as saved: every lead (log and state cache) and, for

@@ -291,3 +291,9 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
     );
     bin
 }
+
+/// A point value as the decimal a config or event would write (the
+/// shortest decimal that prints as `x`): `pts(0.1)` is exactly 0.1.
+pub fn pts(x: f64) -> rust_decimal::Decimal {
+    format!("{x}").parse().expect("a decimal literal")
+}

@@ -66,7 +66,7 @@ mod config_paths {
         ]}"#;
         let (path, message) = syntax_error(json);
         assert_eq!(path, "qualification[0].when.score.min");
-        assert!(message.contains("invalid type"), "{message}");
+        assert!(message.contains("a hundred"), "{message}");
     }
 
     #[test]
@@ -234,7 +234,7 @@ mod linear_compile {
             &mut lead,
             activity("e1", "x", 0, "k3", &[("a3", AttrValue::from("yes"))]),
         );
-        assert_eq!(engine.score(&lead, t(1)), oracle as f64);
+        assert_eq!(engine.score(&lead, t(1)), crate::common::pts(oracle as f64));
     }
 
     #[test]
@@ -264,7 +264,7 @@ mod linear_compile {
             &mut lead,
             activity("e1", "x", 0, "a", &[("url", pricing.clone())]),
         );
-        assert_eq!(engine.score(&lead, t(1)), 10_001.0);
+        assert_eq!(engine.score(&lead, t(1)), crate::common::pts(10_001.0));
         engine.ingest(
             &mut lead,
             activity(
@@ -275,7 +275,10 @@ mod linear_compile {
                 &[("url", pricing), ("asset", "PDF".into())],
             ),
         );
-        assert_eq!(engine.score(&lead, t(3)), 10_001.0 + 1_100.0);
+        assert_eq!(
+            engine.score(&lead, t(3)),
+            crate::common::pts(10_001.0 + 1_100.0)
+        );
     }
 
     #[test]

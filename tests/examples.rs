@@ -1,6 +1,7 @@
 //! The shipped example data: the config compiles, every event line parses,
 //! and the story the data tells comes out of the engine.
 
+use crate::common::pts;
 use leadflow::{Engine, Event, LeadStore, ReasonCode};
 
 fn load() -> (Engine, Vec<Event>) {
@@ -68,7 +69,7 @@ fn example_data_tells_its_story() {
             .iter()
             .flat_map(|c| &c.groups)
             .flat_map(|g| &g.entries)
-            .any(|e| e.points < 0.0)
+            .any(|e| e.points < pts(0.0))
     );
     assert!(
         cards

@@ -686,7 +686,7 @@ fn scored_body() -> impl Strategy<Value = EventBody> {
             set: [("industry".to_owned(), leadflow::AttrValue::Text(["software", "retail", "fintech"][i].into())),
                   ("employees".to_owned(), leadflow::AttrValue::Number(200.0))].into_iter().collect(), unset: vec![] }),
         1 => (0..3usize).prop_map(|i| EventBody::ScoreAdjusted { group: None,
-            change: [leadflow::Adjustment::Reset, leadflow::Adjustment::Set(30.0), leadflow::Adjustment::Add(5.0)][i],
+            change: [leadflow::Adjustment::Reset, leadflow::Adjustment::Set(pts(30.0)), leadflow::Adjustment::Add(pts(5.0))][i],
             actor: Actor::Sales, reason: "r".into() }),
         1 => lifecycle_body().prop_filter("default preset stages", |b| !matches!(b,
             EventBody::Created { stage, .. } | EventBody::Advanced { to: stage, .. } | EventBody::Regressed { to: stage, .. }
@@ -700,8 +700,19 @@ proptest! {
     /// Every query at `now` equals the same query on the lead replayed from
     /// its events at or before `now` (set and reset included).
     #[test]
-    fn queries_at_a_time_see_only_that_time(evs in events_of(scored_body(), 30, 40, 7), q in 0..300i64) {
-        let e = scoring_engine();
+    fn queries_at_a_time_see_only_that_time(
+        evs in events_of(scored_body(), 30, 40, 7),
+        q in 0..300i64,
+        decay in 0usize..4,
+    ) {
+        let mut config: serde_json::Value = serde_json::from_str(SCORING_CONFIG).unwrap();
+        config["scoring"]["decay"] = serde_json::from_str([
+            "null",
+            r#"{"half_life": "45m"}"#,
+            r#"{"percent_per_period": {"percent": 30, "period": "1h"}}"#,
+            r#"{"expire_after": "50m"}"#,
+        ][decay]).unwrap();
+        let e = Engine::from_json(&config.to_string()).unwrap();
         let now = t(q);
         let lead = e.replay("lead", evs.clone());
         let past = e.replay("lead", evs.iter().filter(|ev| ev.at <= now).cloned().collect::<Vec<_>>());
@@ -732,21 +743,21 @@ fn score_before_a_reset_counts_what_the_reset_replaces() {
         &mut lead,
         adjust("r", "l", 20, None, leadflow::Adjustment::Reset),
     );
-    assert_eq!(out.points, -70.0);
-    assert_eq!(e.score(&lead, t(15)), 70.0, "before the reset");
-    assert_eq!(e.score(&lead, t(25)), 0.0);
+    assert_eq!(out.points, pts(-70.0));
+    assert_eq!(e.score(&lead, t(15)), pts(70.0), "before the reset");
+    assert_eq!(e.score(&lead, t(25)), pts(0.0));
     // A late set, placed before the reset: the change it made at its place.
     let out = e.ingest(
         &mut lead,
-        adjust("s", "l", 12, None, leadflow::Adjustment::Set(100.0)),
+        adjust("s", "l", 12, None, leadflow::Adjustment::Set(pts(100.0))),
     );
-    assert_eq!(out.points, 30.0, "set 100 over 70");
-    assert_eq!(e.score(&lead, t(15)), 100.0);
+    assert_eq!(out.points, pts(30.0), "set 100 over 70");
+    assert_eq!(e.score(&lead, t(15)), pts(100.0));
     let out = e.ingest(
         &mut lead,
         adjust("r0", "l", 5, None, leadflow::Adjustment::Reset),
     );
-    assert_eq!(out.points, -50.0, "a late reset of 50");
+    assert_eq!(out.points, pts(-50.0), "a late reset of 50");
 }
 
 // ------------------------------------------------------------- duplicates
@@ -1252,7 +1263,13 @@ fn points_beyond_the_bound_are_refused_and_scores_stay_finite() {
     let err = e
         .apply(
             &mut lead,
-            adjust("a", "l", 0, None, leadflow::Adjustment::Add(1e308)),
+            adjust(
+                "a",
+                "l",
+                0,
+                None,
+                leadflow::Adjustment::Add(rust_decimal::Decimal::MAX),
+            ),
         )
         .unwrap_err();
     assert!(
@@ -1267,13 +1284,16 @@ fn points_beyond_the_bound_are_refused_and_scores_stay_finite() {
                 "l",
                 i,
                 None,
-                leadflow::Adjustment::Subtract(leadflow::MAX_POINTS),
+                leadflow::Adjustment::Subtract(leadflow::MAX_POINTS.into()),
             ),
         )
         .unwrap();
     }
     let score = e.score(&lead, t(10));
-    assert_eq!(score, -3.0 * leadflow::MAX_POINTS);
+    assert_eq!(
+        score,
+        rust_decimal::Decimal::from(-3 * leadflow::MAX_POINTS)
+    );
     let back = e
         .restore(serde_json::from_str(&serde_json::to_string(&lead).unwrap()).unwrap())
         .unwrap();

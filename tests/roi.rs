@@ -351,7 +351,7 @@ fn accounts_roll_up_score_grade_and_stage() {
         acme.members.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
         ["ada", "bob"]
     );
-    assert_eq!(acme.score, 50.0 + 20.0);
+    assert_eq!(acme.score, pts(50.0 + 20.0));
     // The account's attributes: software (ada) and 300 employees (bob):
     // D + 3 + 2 thirds = B-.
     assert_eq!(acme.grade.map(|g| g.to_string()), Some("B-".into()));
@@ -364,7 +364,7 @@ fn accounts_roll_up_score_grade_and_stage() {
         },
     )
     .unwrap();
-    assert_eq!(max.at(&leads, t(10))[0].score, 50.0);
+    assert_eq!(max.at(&leads, t(10))[0].score, pts(50.0));
     let bad: AccountConfig = serde_json::from_str(r#"{"profile": {"criteria": [{"id": "x", "when": {"attr": "a", "op": "nope"}, "weight": 1}]}}"#).unwrap();
     let err = Accounts::new(&e, bad).unwrap_err();
     assert!(

@@ -60,17 +60,21 @@ fn operators_frequency_and_negative_points() {
             &[("url", s("/about/Careers"))],
         ), // -30 + any 1
     ];
-    let points: Vec<f64> = evs
+    let points: Vec<_> = evs
         .into_iter()
         .map(|ev| e.apply(&mut lead, ev).unwrap().points)
         .collect();
-    assert_eq!(points, [11.0, 1.0, 11.0, 50.0, 0.0, 0.0, 20.0, 15.0, -29.0]);
+    let want: Vec<_> = [11.0, 1.0, 11.0, 50.0, 0.0, 0.0, 20.0, 15.0, -29.0]
+        .into_iter()
+        .map(pts)
+        .collect();
+    assert_eq!(points, want);
     let card = e.score_card(&lead, t(DAY + 10));
-    assert_eq!(card.group("engagement"), Some(64.0));
-    assert_eq!(card.group("product"), Some(15.0));
-    assert_eq!(card.total, 79.0);
+    assert_eq!(card.group("engagement"), Some(pts(64.0)));
+    assert_eq!(card.group("product"), Some(pts(15.0)));
+    assert_eq!(card.total, pts(79.0));
     // max_count 5 on any-page: three more views add 1, then 1, then nothing.
-    let more: Vec<f64> = (0..3)
+    let more: Vec<_> = (0..3)
         .map(|i| {
             let ev = activity(
                 &format!("b{i}"),
@@ -82,7 +86,7 @@ fn operators_frequency_and_negative_points() {
             e.apply(&mut lead, ev).unwrap().points
         })
         .collect();
-    assert_eq!(more, [1.0, 0.0, 0.0]);
+    assert_eq!(more, [pts(1.0), pts(0.0), pts(0.0)]);
 }
 
 #[test]
@@ -117,25 +121,31 @@ fn group_and_total_caps_apply_when_read() {
     }
     let card = e.score_card(&lead, t(100));
     let product = card.groups.iter().find(|g| g.group == "product").unwrap();
-    assert_eq!(product.raw, 75.0);
-    assert_eq!(product.score, 50.0, "product max 50");
+    assert_eq!(product.raw, pts(75.0));
+    assert_eq!(product.score, pts(50.0), "product max 50");
     let engagement = card
         .groups
         .iter()
         .find(|g| g.group == "engagement")
         .unwrap();
-    assert_eq!(engagement.raw, 240.0);
-    assert_eq!(engagement.score, 200.0, "engagement max 200");
-    assert_eq!(card.uncapped_total, 250.0);
-    assert_eq!(card.total, 220.0, "total max 220");
+    assert_eq!(engagement.raw, pts(240.0));
+    assert_eq!(engagement.score, pts(200.0), "engagement max 200");
+    assert_eq!(card.uncapped_total, pts(250.0));
+    assert_eq!(card.total, pts(220.0), "total max 220");
     // Negative points below the product floor clamp at 0.
     let mut neg = e.new_lead("n");
     e.apply(
         &mut neg,
-        adjust("x", "n", 0, Some("product"), Adjustment::Subtract(10.0)),
+        adjust(
+            "x",
+            "n",
+            0,
+            Some("product"),
+            Adjustment::Subtract(pts(10.0)),
+        ),
     )
     .unwrap();
-    assert_eq!(e.score_card(&neg, t(1)).group("product"), Some(0.0));
+    assert_eq!(e.score_card(&neg, t(1)).group("product"), Some(pts(0.0)));
 }
 
 #[test]
@@ -158,34 +168,34 @@ fn validity_windows_and_channel_conditions() {
         )
     };
     let mut lead = e.new_lead("l");
-    let pts = |lead: &mut leadflow::Lead, ev| e.apply(lead, ev).unwrap().points;
+    let points_of = |lead: &mut leadflow::Lead, ev| e.apply(lead, ev).unwrap().points;
     assert_eq!(
-        pts(&mut lead, click("a", 30, "email", "spring launch")),
-        0.0,
+        points_of(&mut lead, click("a", 30, "email", "spring launch")),
+        pts(0.0),
         "before valid_from"
     );
     assert_eq!(
-        pts(&mut lead, click("b", 60, "email", "spring launch")),
-        5.0
+        points_of(&mut lead, click("b", 60, "email", "spring launch")),
+        pts(5.0)
     );
     assert_eq!(
-        pts(&mut lead, click("c", 90, "social", "spring launch")),
-        0.0,
+        points_of(&mut lead, click("c", 90, "social", "spring launch")),
+        pts(0.0),
         "wrong channel"
     );
     assert_eq!(
-        pts(&mut lead, click("d", 100, "EMAIL", "Other")),
-        0.0,
+        points_of(&mut lead, click("d", 100, "EMAIL", "Other")),
+        pts(0.0),
         "wrong campaign"
     );
     assert_eq!(
-        pts(&mut lead, click("e", 180, "Email", "Spring Launch")),
-        5.0,
+        points_of(&mut lead, click("e", 180, "Email", "Spring Launch")),
+        pts(5.0),
         "at valid_until"
     );
     assert_eq!(
-        pts(&mut lead, click("f", 181, "email", "spring launch")),
-        0.0,
+        points_of(&mut lead, click("f", 181, "email", "spring launch")),
+        pts(0.0),
         "after valid_until"
     );
 }
@@ -208,19 +218,20 @@ fn half_life_decay() {
             activity("b", "l", 7 * DAY, "visit", &[]),
         ],
     );
-    assert_eq!(e.score(&lead, t(0)), 80.0);
-    assert!(e.score(&lead, t(7 * DAY - 1)) < 80.0);
-    assert!((e.score(&lead, t(7 * DAY)) - 120.0).abs() < 1e-9, "40 + 80");
-    assert!((e.score(&lead, t(14 * DAY)) - 60.0).abs() < 1e-9, "20 + 40");
+    assert_eq!(e.score(&lead, t(0)), pts(80.0));
+    assert!(e.score(&lead, t(7 * DAY - 1)) < pts(80.0));
+    // Exact halvings: the rounded value is exact.
+    assert_eq!(e.score(&lead, t(7 * DAY)), pts(120.0), "40 + 80");
+    assert_eq!(e.score(&lead, t(14 * DAY)), pts(60.0), "20 + 40");
     assert_eq!(
         e.score(&lead, t(-1)),
-        0.0,
+        pts(0.0),
         "nothing counts before it happened"
     );
     let card = e.score_card(&lead, t(14 * DAY));
-    let decayed: Vec<f64> = card.groups[0].entries.iter().map(|x| x.decayed).collect();
-    assert!((decayed[0] - 20.0).abs() < 1e-9 && (decayed[1] - 40.0).abs() < 1e-9);
-    assert_eq!(card.groups[0].entries[0].points, 80.0);
+    let decayed: Vec<_> = card.groups[0].entries.iter().map(|x| x.decayed).collect();
+    assert_eq!(decayed, [pts(20.0), pts(40.0)]);
+    assert_eq!(card.groups[0].entries[0].points, pts(80.0));
 }
 
 #[test]
@@ -228,11 +239,11 @@ fn periodic_decay_steps_at_epoch_aligned_boundaries() {
     // 25% lost at every 1-day boundary (UTC midnight). t(0) is 09:00.
     let e = decay_engine(r#"{"percent_per_period": {"percent": 25, "period": "1d"}}"#);
     let lead = e.replay("l", [activity("a", "l", 0, "visit", &[])]);
-    assert_eq!(e.score(&lead, t(14 * 60)), 80.0, "23:00 same day");
-    assert_eq!(e.score(&lead, t(15 * 60)), 60.0, "after midnight");
+    assert_eq!(e.score(&lead, t(14 * 60)), pts(80.0), "23:00 same day");
+    assert_eq!(e.score(&lead, t(15 * 60)), pts(60.0), "after midnight");
     assert_eq!(
         e.score(&lead, t(15 * 60 + DAY)),
-        45.0,
+        pts(45.0),
         "after two midnights"
     );
 }
@@ -247,9 +258,9 @@ fn expiry_counts_points_only_within_the_timeframe() {
             activity("b", "l", 10 * DAY, "visit", &[]),
         ],
     );
-    assert_eq!(e.score(&lead, t(30 * DAY - 1)), 160.0);
-    assert_eq!(e.score(&lead, t(30 * DAY)), 80.0);
-    assert_eq!(e.score(&lead, t(40 * DAY)), 0.0);
+    assert_eq!(e.score(&lead, t(30 * DAY - 1)), pts(160.0));
+    assert_eq!(e.score(&lead, t(30 * DAY)), pts(80.0));
+    assert_eq!(e.score(&lead, t(40 * DAY)), pts(0.0));
     assert!(
         e.score_card(&lead, t(40 * DAY)).groups[0]
             .entries
@@ -264,24 +275,33 @@ fn manual_adjustments_add_subtract_set_reset() {
     e.apply(&mut lead, activity("a", "l", 0, "demo_request", &[]))
         .unwrap(); // 50
     let out = e
-        .apply(&mut lead, adjust("b", "l", 1, None, Adjustment::Add(7.0)))
+        .apply(
+            &mut lead,
+            adjust("b", "l", 1, None, Adjustment::Add(pts(7.0))),
+        )
         .unwrap();
-    assert_eq!(out.points, 7.0);
+    assert_eq!(out.points, pts(7.0));
     e.apply(
         &mut lead,
-        adjust("c", "l", 2, Some("engagement"), Adjustment::Subtract(2.0)),
+        adjust(
+            "c",
+            "l",
+            2,
+            Some("engagement"),
+            Adjustment::Subtract(pts(2.0)),
+        ),
     )
     .unwrap();
-    assert_eq!(e.score(&lead, t(3)), 55.0);
+    assert_eq!(e.score(&lead, t(3)), pts(55.0));
     let out = e
         .apply(
             &mut lead,
-            adjust("d", "l", 4, Some("engagement"), Adjustment::Set(30.0)),
+            adjust("d", "l", 4, Some("engagement"), Adjustment::Set(pts(30.0))),
         )
         .unwrap();
-    assert_eq!(out.points, -25.0);
+    assert_eq!(out.points, pts(-25.0));
     let card = e.score_card(&lead, t(5));
-    assert_eq!(card.total, 30.0);
+    assert_eq!(card.total, pts(30.0));
     assert_eq!(
         card.groups[0].entries.len(),
         1,
@@ -295,16 +315,16 @@ fn manual_adjustments_add_subtract_set_reset() {
     .unwrap();
     e.apply(
         &mut lead,
-        adjust("f", "l", 7, Some("engagement"), Adjustment::Add(1.0)),
+        adjust("f", "l", 7, Some("engagement"), Adjustment::Add(pts(1.0))),
     )
     .unwrap();
-    assert_eq!(e.score(&lead, t(8)), 46.0);
+    assert_eq!(e.score(&lead, t(8)), pts(46.0));
     let out = e
         .apply(&mut lead, adjust("g", "l", 9, None, Adjustment::Reset))
         .unwrap();
-    assert_eq!(out.points, -46.0);
+    assert_eq!(out.points, pts(-46.0));
     let card = e.score_card(&lead, t(10));
-    assert_eq!(card.total, 0.0);
+    assert_eq!(card.total, pts(0.0));
     assert!(
         card.groups.iter().all(|g| g.entries.is_empty()),
         "a reset is clean"
@@ -312,21 +332,24 @@ fn manual_adjustments_add_subtract_set_reset() {
     // After a reset, points accrue again; once-rules stay spent.
     e.apply(&mut lead, activity("h", "l", 11, "demo_request", &[]))
         .unwrap();
-    assert_eq!(e.score(&lead, t(12)), 0.0);
+    assert_eq!(e.score(&lead, t(12)), pts(0.0));
     let err = e
         .apply(
             &mut lead,
-            adjust("i", "l", 13, Some("nope"), Adjustment::Add(1.0)),
+            adjust("i", "l", 13, Some("nope"), Adjustment::Add(pts(1.0))),
         )
         .unwrap_err();
     assert!(matches!(err.kind, EventErrorKind::UnknownGroup { ref group } if group == "nope"));
     let err = e
         .apply(
             &mut lead,
-            adjust("j", "l", 13, None, Adjustment::Add(f64::NAN)),
+            adjust("j", "l", 13, None, Adjustment::Add(pts(0.0000001))),
         )
         .unwrap_err();
-    assert!(matches!(err.kind, EventErrorKind::NotFinite { .. }));
+    assert!(
+        matches!(err.kind, EventErrorKind::OutOfRange { ref what, .. } if what.contains("decimal places")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -337,11 +360,16 @@ fn score_card_explains_every_point() {
         [
             activity("a", "l", 0, "page_view", &[("url", s("/pricing"))]),
             activity("b", "l", 1, "form_submit", &[("asset", s("roi-guide"))]),
-            adjust("c", "l", 2, Some("product"), Adjustment::Add(3.0)),
+            adjust("c", "l", 2, Some("product"), Adjustment::Add(pts(3.0))),
         ],
     );
     let card = e.score_card(&lead, t(10));
-    let rows: Vec<(String, Option<String>, Option<String>, f64)> = card
+    let rows: Vec<(
+        String,
+        Option<String>,
+        Option<String>,
+        rust_decimal::Decimal,
+    )> = card
         .groups
         .iter()
         .flat_map(|g| {
@@ -362,25 +390,25 @@ fn score_card_explains_every_point() {
                 "engagement".into(),
                 Some("pricing".into()),
                 Some("page_view".into()),
-                10.0
+                pts(10.0)
             ),
             (
                 "engagement".into(),
                 Some("any-page".into()),
                 Some("page_view".into()),
-                1.0
+                pts(1.0)
             ),
             (
                 "product".into(),
                 Some("whitepaper".into()),
                 Some("form_submit".into()),
-                15.0
+                pts(15.0)
             ),
-            ("product".into(), None, None, 3.0),
+            ("product".into(), None, None, pts(3.0)),
         ]
     );
     assert_eq!(card.groups[1].entries[1].event.as_str(), "c");
-    assert_eq!(card.total, 29.0);
+    assert_eq!(card.total, pts(29.0));
 }
 
 #[test]
@@ -680,12 +708,12 @@ fn rescoring_is_replay_under_an_edited_config() {
         activity("b", "l", 1, "page_view", &[("url", s("/pricing"))]),
     ];
     let lead = e.replay("l", events.clone());
-    assert_eq!(e.score(&lead, t(5)), 61.0);
+    assert_eq!(e.score(&lead, t(5)), pts(61.0));
     let mut config: EngineConfig = serde_json::from_str(SCORING_CONFIG).unwrap();
-    config.scoring.rules[2].points = 5.0; // demo is worth less now
+    config.scoring.rules[2].points = pts(5.0); // demo is worth less now
     let edited = Engine::new(config).unwrap();
     let rescored = edited.replay("l", lead.events().to_vec());
-    assert_eq!(edited.score(&rescored, t(5)), 16.0);
+    assert_eq!(edited.score(&rescored, t(5)), pts(16.0));
 }
 
 #[test]
@@ -698,7 +726,7 @@ fn batch_ingest_refolds_once_and_counts() {
         [
             activity("a", "l", 0, "page_view", &[]),
             activity("z", "l", 100, "demo_request", &[]),
-            adjust("b", "l", 1, Some("nope"), Adjustment::Add(1.0)),
+            adjust("b", "l", 1, Some("nope"), Adjustment::Add(pts(1.0))),
             activity("c", "l", 200, "page_view", &[]),
         ],
     );
@@ -866,7 +894,7 @@ fn engine_config_round_trips_and_engine_is_shareable() {
         })
         .collect();
     for h in handles {
-        assert_eq!(h.join().unwrap(), 50.0);
+        assert_eq!(h.join().unwrap(), pts(50.0));
     }
 }
 
@@ -918,13 +946,14 @@ fn each_group_can_decay_its_own_way() {
     );
     let day = 24 * 60;
     let card = e.score_card(&lead, t(day));
-    assert_eq!(card.group("web"), Some(20.0), "its own half-life");
+    assert_eq!(card.group("web"), Some(pts(20.0)), "its own half-life");
     assert_eq!(
         card.group("events"),
-        Some(30.0),
+        Some(pts(30.0)),
         "the model's expiry, not yet"
     );
-    assert_eq!(e.score(&lead, t(11 * day)), 40.0 * 2f64.powi(-11));
+    // 40 × 2^-11 = 0.01953125, rounded to six places (half away from zero).
+    assert_eq!(e.score(&lead, t(11 * day)), pts(0.019531));
     let err = Engine::from_json(
         r#"{"lifecycle": {"preset": "default"},
       "scoring": {"groups": [{"name": "web", "decay": {"half_life": 0}}]}}"#,
@@ -955,11 +984,14 @@ fn a_config_change_can_be_previewed_on_a_store() {
     assert_eq!(changes.len(), 1);
     let ada = &changes[0];
     assert_eq!(ada.lead.as_str(), "ada");
-    assert_eq!((ada.score_before, ada.score_after), (50.0, 70.0));
+    assert_eq!((ada.score_before, ada.score_after), (pts(50.0), pts(70.0)));
     assert_eq!(ada.stage_before.as_deref(), Some("Anonymous"));
     assert_eq!(ada.stage_after.as_deref(), Some("MQL"));
     // The store itself is untouched.
-    assert_eq!(old.score(store.lead(&"ada".into()).unwrap(), t(10)), 50.0);
+    assert_eq!(
+        old.score(store.lead(&"ada".into()).unwrap(), t(10)),
+        pts(50.0)
+    );
 }
 
 #[test]
@@ -1065,4 +1097,76 @@ fn a_persons_verdict_on_a_criterion_overrides_the_attributes_until_cleared() {
         .restore(serde_json::from_str(&serde_json::to_string(&lead).unwrap()).unwrap())
         .unwrap();
     assert_eq!(back, lead);
+}
+
+// ------------------------------------------------------------ exact points
+
+fn tenths_engine(min: &str) -> Engine {
+    Engine::from_json(&format!(
+        r#"{{"lifecycle": {{"preset": "default"}},
+        "scoring": {{"rules": [{{"id": "tenth", "when": {{"kind": "visit"}}, "points": 0.1}}]}},
+        "qualification": [{{"id": "mql", "when": {{"score": {{"min": {min}}}}}, "then": "MQL"}}]}}"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn ten_tenths_are_exactly_one_and_reach_a_threshold_of_one() {
+    let e = tenths_engine("1");
+    let evs: Vec<_> = (0..10)
+        .map(|i| activity(&format!("v{i}"), "l", i, "visit", &[]))
+        .collect();
+    let lead = e.replay("l", evs.clone());
+    assert_eq!(e.score(&lead, t(10)), rust_decimal::Decimal::ONE);
+    assert_eq!(e.score(&lead, t(10)).to_string(), "1");
+    assert_eq!(path(&e, &lead), ["Anonymous", "MQL"], "fires at the tenth");
+    assert_eq!(lead.history().last().unwrap().event.as_str(), "v9");
+    // A threshold one millionth above is exactly out of reach.
+    let e = tenths_engine("1.000001");
+    assert_eq!(path(&e, &e.replay("l", evs)), ["Anonymous"]);
+}
+
+#[test]
+fn points_beyond_six_places_or_the_bound_are_refused_with_their_path() {
+    let config = |rule: &str| {
+        format!(
+            r#"{{"lifecycle": {{"preset": "default"}},
+            "scoring": {{"rules": [{{"id": "r", "when": {{"kind": "visit"}}, "points": {rule}}}]}}}}"#
+        )
+    };
+    for bad in ["0.0000001", "1e308", "1000000000000.5", "\"0.12345678\""] {
+        let err = Engine::from_json(&config(bad)).unwrap_err();
+        assert_eq!(err.path(), "scoring.rules[0].points", "{bad}: {err}");
+    }
+    // A string keeps digits a JSON number would lose.
+    let e = Engine::from_json(&config("\"123456789012.123456\"")).unwrap();
+    let lead = e.replay("l", [activity("a", "l", 0, "visit", &[])]);
+    assert_eq!(e.score(&lead, t(0)).to_string(), "123456789012.123456");
+    // Events: an adjustment that cannot be exact does not parse or is
+    // refused; the limit itself sums exactly.
+    let line = r#"{"id": "x", "lead": "l", "at": "2026-03-02T09:00:00Z",
+        "type": "score_adjusted", "change": {"subtract": 1e308}, "actor": "sales", "reason": "r"}"#;
+    assert!(serde_json::from_str::<leadflow::Event>(line).is_err());
+}
+
+#[test]
+fn caps_and_bands_are_exact_decimals() {
+    let e = Engine::from_json(
+        r#"{"lifecycle": {"preset": "default"},
+        "scoring": {"groups": [{"name": "g", "max": 0.3}],
+                    "rules": [{"id": "r", "when": {"kind": "visit"}, "points": 0.1}]},
+        "grading": {"criteria": [{"id": "c", "when": {"attr": "x", "op": "exists"}, "weight": 3}],
+                    "matrix": {"bands": [0.3, 0.2, 0.1]}}}"#,
+    )
+    .unwrap();
+    let mut evs = vec![attrs("p", "l", 0, &[("x", s("y"))], &[])];
+    evs.extend((1..=5).map(|i| activity(&format!("v{i}"), "l", i, "visit", &[])));
+    let lead = e.replay("l", evs);
+    let card = e.score_card(&lead, t(5));
+    assert_eq!(card.groups[0].raw, pts(0.5));
+    assert_eq!(card.total, pts(0.3));
+    // 0.1 + 0.1 + 0.1 is exactly the first band.
+    assert_eq!(e.priority(&lead, t(3)).unwrap().engagement, 1);
+    assert_eq!(e.priority(&lead, t(2)).unwrap().engagement, 2);
+    assert_eq!(e.priority(&lead, t(1)).unwrap().engagement, 3);
 }

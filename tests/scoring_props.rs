@@ -3,6 +3,8 @@
 use crate::common::*;
 use leadflow::{Adjustment, AttrValue, Engine, Event, EventBody, Lead, LeadStore};
 use proptest::prelude::*;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 
 const DECAYS: [&str; 4] = [
     "null",
@@ -68,9 +70,9 @@ fn body() -> impl Strategy<Value = EventBody> {
             EventBody::Attributes { set, unset }
         });
     let change = prop_oneof![
-        (-20.0f64..20.0).prop_map(|p| Adjustment::Add(p.round())),
-        (0.0f64..20.0).prop_map(|p| Adjustment::Subtract(p.round())),
-        (0.0f64..80.0).prop_map(|p| Adjustment::Set(p.round())),
+        (-20.0f64..20.0).prop_map(|p| Adjustment::Add(pts(p.round()))),
+        (0.0f64..20.0).prop_map(|p| Adjustment::Subtract(pts(p.round()))),
+        (0.0f64..80.0).prop_map(|p| Adjustment::Set(pts(p.round()))),
         Just(Adjustment::Reset),
     ];
     let adjust = (
@@ -109,22 +111,25 @@ fn events(max: usize) -> impl Strategy<Value = Vec<Event>> {
 
 fn check_card(e: &Engine, lead: &Lead, at: leadflow::Timestamp) -> Result<(), TestCaseError> {
     let card = e.score_card(lead, at);
-    let mut total = 0.0;
+    let mut total = Decimal::ZERO;
     for g in &card.groups {
-        let raw: f64 = g.entries.iter().map(|x| x.decayed).sum();
+        // Exact decimals: the entries sum to the raw value to the last digit.
+        let raw: Decimal = g.entries.iter().map(|x| x.decayed).sum();
         prop_assert_eq!(raw, g.raw);
-        let score = raw.clamp(
-            g.min.unwrap_or(f64::NEG_INFINITY),
-            g.max.unwrap_or(f64::INFINITY),
-        );
+        let mut score = raw;
+        if let Some(min) = g.min {
+            score = score.max(min);
+        }
+        if let Some(max) = g.max {
+            score = score.min(max);
+        }
         prop_assert_eq!(score, g.score);
         total += score;
         prop_assert!(g.entries.iter().all(|x| x.at <= at));
     }
-    prop_assert_eq!(
-        total.min(card.total_max.unwrap_or(f64::INFINITY)),
-        card.total
-    );
+    prop_assert_eq!(card.uncapped_total, total);
+    prop_assert_eq!(card.total_max.map_or(total, |m| total.min(m)), card.total);
+    prop_assert_eq!(e.score(lead, at), card.total);
     Ok(())
 }
 
@@ -186,7 +191,7 @@ proptest! {
 
     #[test]
     fn closed_form_decay_equals_step_by_step(
-        pts in proptest::collection::vec((0i64..(20 * 24), -50i64..100), 1..30),
+        points in proptest::collection::vec((0i64..(20 * 24), -50i64..100), 1..30),
         query_h in 0i64..(40 * 24),
         mode in 0usize..3,
     ) {
@@ -199,11 +204,11 @@ proptest! {
         let e = Engine::from_json(&format!(
             r#"{{"lifecycle": {{"preset": "default"}}, "scoring": {{"decay": {decay}}}}}"#
         )).unwrap();
-        let evs: Vec<Event> = pts.iter().enumerate()
-            .map(|(i, &(h, p))| adjust(&format!("a{i:02}"), "l", h * 60, None, Adjustment::Add(p as f64)))
+        let evs: Vec<Event> = points.iter().enumerate()
+            .map(|(i, &(h, p))| adjust(&format!("a{i:02}"), "l", h * 60, None, Adjustment::Add(Decimal::from(p))))
             .collect();
         let lead = e.replay("l", evs);
-        let got = e.score(&lead, t(query_h * 60));
+        let got = e.score(&lead, t(query_h * 60)).to_f64().unwrap();
         // Reference: per hour, decay what is there, then add what arrives.
         let epoch_hour = t(0).timestamp() / 3600;
         let mut expected = 0.0f64;
@@ -220,13 +225,13 @@ proptest! {
                             1.0
                         };
                     }
-                    value += pts.iter().filter(|(ph, _)| *ph == h).map(|(_, p)| *p as f64).sum::<f64>();
+                    value += points.iter().filter(|(ph, _)| *ph == h).map(|(_, p)| *p as f64).sum::<f64>();
                 }
                 expected = value;
             }
             _ => {
                 for h in 0..=query_h {
-                    for (ph, p) in &pts {
+                    for (ph, p) in &points {
                         if *ph == h && query_h - h < 50 {
                             expected += *p as f64;
                         }
@@ -234,7 +239,8 @@ proptest! {
                 }
             }
         }
-        let tol = 1e-9 * expected.abs().max(pts.iter().map(|(_, p)| p.abs() as f64).sum::<f64>()).max(1.0);
+        // Float error of the reference, plus the score's rounding to six places.
+        let tol = 1e-9 * expected.abs().max(points.iter().map(|(_, p)| p.abs() as f64).sum::<f64>()).max(1.0) + 5e-7;
         prop_assert!((got - expected).abs() <= tol, "closed form {} vs step by step {}", got, expected);
     }
 
@@ -349,4 +355,135 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
             "list",
         ],
     )
+}
+
+/// A decimal with up to six places, as a host would write it.
+fn decimal() -> impl Strategy<Value = Decimal> {
+    (-2_000_000_000i64..2_000_000_000, 0u32..=6).prop_map(|(m, scale)| Decimal::new(m, scale))
+}
+
+/// An engine with four rules of the given points over two groups, caps
+/// and a total cap (all exact decimals), and the given decay.
+fn decimal_engine(points: &[Decimal; 4], caps: &[Option<Decimal>; 3], decay: &str) -> Engine {
+    let num = |d: &Option<Decimal>| d.map_or("null".to_owned(), |d| format!("\"{d}\""));
+    let rules: Vec<String> = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            format!(
+                r#"{{"id": "r{i}", "when": {{"kind": "k{i}"}}, "points": "{p}", "group": "{}"}}"#,
+                if i % 2 == 0 { "a" } else { "b" }
+            )
+        })
+        .collect();
+    Engine::from_json(&format!(
+        r#"{{"lifecycle": {{"preset": "default"}}, "scoring": {{
+            "groups": [{{"name": "a", "max": {}}}, {{"name": "b", "min": {}}}],
+            "total_max": {}, "decay": {decay}, "rules": [{}]}}}}"#,
+        num(&caps[0]),
+        num(&caps[1]),
+        num(&caps[2]),
+        rules.join(",")
+    ))
+    .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Without decay the score is the exact sum, capped: checked against
+    /// sums in rust_decimal's own exact arithmetic.
+    #[test]
+    fn exact_sums_equal_an_exact_arithmetic_oracle(
+        points in [decimal(), decimal(), decimal(), decimal()],
+        caps in [proptest::option::of(decimal()), proptest::option::of(decimal()), proptest::option::of(decimal())],
+        steps in proptest::collection::vec((0usize..6, decimal()), 1..40),
+    ) {
+        let e = decimal_engine(&points, &caps, "null");
+        let mut sums = [Decimal::ZERO; 2];
+        let mut evs = Vec::new();
+        for (i, (what, amount)) in steps.iter().enumerate() {
+            let id = format!("e{i:02}");
+            let ev = match what {
+                0..=3 => {
+                    sums[what % 2] += points[*what];
+                    activity(&id, "l", i as i64, &format!("k{what}"), &[])
+                }
+                4 => {
+                    sums[0] += amount;
+                    adjust(&id, "l", i as i64, Some("a"), Adjustment::Add(*amount))
+                }
+                _ => {
+                    sums[1] -= amount;
+                    adjust(&id, "l", i as i64, Some("b"), Adjustment::Subtract(*amount))
+                }
+            };
+            evs.push(ev);
+        }
+        let lead = e.replay("l", evs);
+        let a = caps[0].map_or(sums[0], |max| sums[0].min(max));
+        let b = caps[1].map_or(sums[1], |min| sums[1].max(min));
+        let total = caps[2].map_or(a + b, |max| (a + b).min(max));
+        let card = e.score_card(&lead, t(100));
+        prop_assert_eq!(card.groups[0].raw, sums[0]);
+        prop_assert_eq!(card.groups[1].raw, sums[1]);
+        prop_assert_eq!(card.group("a"), Some(a));
+        prop_assert_eq!(card.group("b"), Some(b));
+        prop_assert_eq!(card.total, total);
+        prop_assert_eq!(e.score(&lead, t(100)), total);
+        check_card(&e, &lead, t(100))?;
+    }
+
+    /// The value qualification compares is the card's total, to the last
+    /// digit, at every event: with the threshold set to exactly a total the
+    /// card reports, the rule fires at the first event whose score goes
+    /// from below it to at least it — read from cards of replayed prefixes.
+    #[test]
+    fn qualification_compares_exactly_the_card_total(
+        points in [decimal(), decimal(), decimal(), decimal()],
+        steps in proptest::collection::vec((0usize..4, 0i64..3000), 1..25),
+        decay in 0usize..4,
+        pick in any::<prop::sample::Index>(),
+    ) {
+        let decays = [
+            "null",
+            r#"{"half_life": "37h"}"#,
+            r#"{"percent_per_period": {"percent": 15, "period": "1d"}}"#,
+            r#"{"expire_after": "20h"}"#,
+        ];
+        let scoring = decimal_engine(&points, &[None, None, None], decays[decay]);
+        let mut at = 0;
+        let mut evs = vec![created("c", "l", 0, "MQL", leadflow::Source::Marketing)];
+        for (i, (k, gap)) in steps.iter().enumerate() {
+            at += gap;
+            evs.push(activity(&format!("e{i:02}"), "l", at, &format!("k{k}"), &[]));
+        }
+        // after[k]: the total just after event k at its time; before[k]:
+        // just before it (the prefix without it), at its time.
+        let score_of = |n: usize, at: leadflow::Timestamp| {
+            scoring.score(&scoring.replay("l", evs[..n].to_vec()), at)
+        };
+        let after: Vec<Decimal> = (0..evs.len()).map(|k| score_of(k + 1, evs[k].at)).collect();
+        let threshold = after[pick.index(after.len())];
+        let mut config: serde_json::Value =
+            serde_json::from_str(&serde_json::to_string(scoring.config()).unwrap()).unwrap();
+        config["qualification"] = serde_json::json!([
+            {"id": "hot", "when": {"score": {"min": threshold.to_string()}}, "then": "SQL"}
+        ]);
+        let e = Engine::from_json(&config.to_string()).unwrap();
+        let lead = e.replay("l", evs.clone());
+        // The creation fires on its own score (0); a later event fires on
+        // an edge from below to at least the threshold.
+        let expected = if Decimal::ZERO >= threshold {
+            Some(0)
+        } else {
+            (1..evs.len()).find(|&k| score_of(k, evs[k].at) < threshold && after[k] >= threshold)
+        };
+        let fired = lead.history().iter().find(|t| e.lifecycle().name(t.to) == "SQL");
+        prop_assert_eq!(
+            fired.map(|t| t.event.clone()),
+            expected.map(|k| evs[k].id.clone()),
+            "threshold {}, totals after each event {:?}", threshold, after
+        );
+    }
 }

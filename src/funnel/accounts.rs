@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::attr::{Attrs, compile_lists};
@@ -63,8 +64,8 @@ pub struct AccountRow {
     pub account: String,
     /// Its members, by id.
     pub members: Vec<LeadId>,
-    /// The members' scores rolled up (each with its own decay).
-    pub score: f64,
+    /// The members' scores rolled up (each with its own decay), exact.
+    pub score: Decimal,
     /// The account's grade: its profile over the account's attributes (for
     /// each attribute, the value of the member who set it last, among the
     /// members that have it at the time; ties by member id).
@@ -120,7 +121,7 @@ impl Accounts {
         // Per account: members, scores, attribute changes, best stage rank.
         struct Acc {
             members: Vec<LeadId>,
-            scores: Vec<f64>,
+            scores: Vec<Decimal>,
             /// Each member's current attributes: (key, set at, member, value).
             values: Vec<(String, Timestamp, LeadId, crate::attr::AttrValue)>,
             furthest: Option<(i32, String)>,
@@ -177,10 +178,12 @@ impl Accounts {
                     attrs.insert(k, v);
                 }
                 let score = match self.config.score {
-                    ScoreRollup::Sum => acc.scores.iter().sum(),
-                    ScoreRollup::Max => {
-                        acc.scores.iter().copied().fold(f64::NEG_INFINITY, f64::max)
-                    }
+                    // Saturating: no bounded score gets near the limit.
+                    ScoreRollup::Sum => acc
+                        .scores
+                        .iter()
+                        .fold(Decimal::ZERO, |sum, s| sum.saturating_add(*s)),
+                    ScoreRollup::Max => acc.scores.iter().copied().max().unwrap_or_default(),
                 };
                 let grade = match &self.profile {
                     Some(p) => p.grade(&attrs),

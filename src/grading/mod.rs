@@ -32,10 +32,12 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::attr::{Attrs, Lists, Predicate, PredicateConfig};
 use crate::error::{ConfigError, ConfigErrorKind, unique_id};
+use crate::scoring::micros;
 
 /// A grade on Pardot's scale: `F, D-, D, D+, C-, C, C+, B-, B, B+, A-, A, A+`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -124,8 +126,9 @@ pub struct CriterionConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatrixConfig {
-    /// Three descending score thresholds for bands 1, 2 and 3.
-    pub bands: [f64; 3],
+    /// Three descending score thresholds for bands 1, 2 and 3 (exact
+    /// decimals).
+    pub bands: [Decimal; 3],
     /// The score group that measures engagement (default: the total score).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
@@ -134,7 +137,7 @@ pub struct MatrixConfig {
 impl Default for MatrixConfig {
     fn default() -> Self {
         Self {
-            bands: [100.0, 50.0, 25.0],
+            bands: [Decimal::from(100), Decimal::from(50), Decimal::from(25)],
             group: None,
         }
     }
@@ -257,7 +260,8 @@ struct Persona {
 pub(crate) struct Profile {
     base: CriteriaSet,
     personas: Vec<Persona>,
-    bands: [f64; 3],
+    /// In millionths.
+    bands: [i128; 3],
     pub(crate) matrix_group: Option<String>,
 }
 
@@ -326,13 +330,25 @@ impl Profile {
                 set: compile_criteria(&pc.criteria, lists, &format!("{path}.criteria"))?,
             });
         }
-        let b = c.matrix.bands;
-        if !(b.iter().all(|x| x.is_finite()) && b[0] >= b[1] && b[1] >= b[2]) {
+        let mut b = [0i128; 3];
+        for (i, (m, d)) in b.iter_mut().zip(c.matrix.bands).enumerate() {
+            *m = micros(d).map_err(|problem| {
+                ConfigError::new(
+                    format!("grading.matrix.bands[{i}]"),
+                    ConfigErrorKind::OutOfRange {
+                        value: d.to_string(),
+                        expected: problem.expected("a threshold"),
+                    },
+                )
+            })?;
+        }
+        if !(b[0] >= b[1] && b[1] >= b[2]) {
+            let [x, y, z] = c.matrix.bands;
             return Err(ConfigError::new(
                 "grading.matrix.bands",
                 ConfigErrorKind::OutOfRange {
-                    value: format!("{b:?}"),
-                    expected: "three finite, descending thresholds".into(),
+                    value: format!("[{x}, {y}, {z}]"),
+                    expected: "three descending thresholds".into(),
                 },
             ));
         }
@@ -442,7 +458,8 @@ impl Profile {
         }
     }
 
-    pub(crate) fn priority(&self, grade: Grade, engagement: f64) -> Priority {
+    /// The matrix cell for a grade and an engagement score in millionths.
+    pub(crate) fn priority(&self, grade: Grade, engagement: i128) -> Priority {
         let fit = match grade.letter() {
             'F' => 'D',
             l => l,

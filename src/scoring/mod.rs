@@ -35,16 +35,34 @@
 //!   `min` / `max`; the total is clamped to `total_max`. Caps are applied
 //!   when the score is read, after decay, so they never depend on the order
 //!   events arrived in.
+//! * **Exact points.** Points, caps, `total_max`, thresholds, bands and
+//!   adjustments are exact decimals with at most [`POINTS_DECIMALS`] (6)
+//!   places and at most [`MAX_POINTS`] (10^12) in magnitude; anything else
+//!   is a config error (or a rejected event) naming the field. In JSON
+//!   write a number (`0.1` means the decimal 0.1: the shortest decimal
+//!   that prints as the number) or, for more than 15 significant digits, a
+//!   string (`"123456789012.123456"`). Without decay, and under
+//!   `expire_after`, a score is an exact sum (ten +0.1 are exactly 1) and a
+//!   threshold compares exactly. Values are held in whole millionths in
+//!   128-bit integers: bounded inputs can never overflow, so a score is
+//!   never infinite, NaN or saturated. Reported values ([`ScoreCard`],
+//!   `Outcome::points`, `Engine::score`) are `rust_decimal::Decimal`s, which
+//!   serialize as strings (`"12.5"`), exact.
 //! * **Decay** (one mode for the model, none by default, and optionally
 //!   one per group: a group's `decay` replaces the model's for its
-//!   points), evaluated in closed
-//!   form at the time the score is read; a contribution counts from its own
-//!   time on:
+//!   points), evaluated at the time the score is read; a contribution
+//!   counts from its own time on:
 //!   `{"half_life": "30d"}`: points × 2^(−age / half-life);
 //!   `{"percent_per_period": {"percent": 10, "period": "30d"}}`: points lose
 //!   `percent` at every period boundary after they were earned, boundaries
 //!   aligned to the Unix epoch (like a scheduled decay job);
 //!   `{"expire_after": "90d"}`: points count while younger than the span.
+//!   Under half-life and percentage decay a group's value is real: it is
+//!   folded contribution by contribution (`v ← v × factor(previous, now) +
+//!   points`, in `f64`) and the value at a time `t` is `v × factor(last,
+//!   t)` rounded to six places (half away from zero). Qualification, the
+//!   score card, `score` and `priority` all read that one rounded number,
+//!   so a rule fires exactly when the card's total reaches its threshold.
 //!   A `set` is points earned at its time like any other: it decays, and
 //!   under `expire_after` it expires (a set of 80 under a 1-day expiry reads
 //!   0 two days later) — the score was made 80 *then*.
@@ -55,25 +73,24 @@
 //!   a `set` or `reset` replaced is gone from the score card too, so the card
 //!   and the score never drift apart.
 
+mod points;
 mod state;
 
+pub use points::{MAX_POINTS, POINTS_DECIMALS};
+pub(crate) use points::{PointsProblem, decimal, micros};
 pub use state::{Adjustment, CardEntry, GroupCard, ScoreCard};
 pub(crate) use state::{ScoreMark, ScoreState};
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::attr::{Lists, Predicate, PredicateConfig};
 use crate::error::{ConfigError, ConfigErrorKind, unique_id};
 use crate::hash::Fx;
 use crate::types::{Span, Timestamp};
-
-/// The largest magnitude of points, caps, thresholds and adjustments (10^12).
-/// Bounding every input keeps every sum finite: a lead would need more than
-/// 10^296 contributions to overflow, so a score is never infinite or NaN.
-pub const MAX_POINTS: f64 = 1e12;
 
 /// When a rule may fire again for the same lead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -113,10 +130,10 @@ pub struct GroupConfig {
     pub name: String,
     /// The lowest score the group can have.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min: Option<f64>,
+    pub min: Option<Decimal>,
     /// The highest score the group can have.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max: Option<f64>,
+    pub max: Option<Decimal>,
     /// The group's own decay (HubSpot: each score chooses its decay); the
     /// model's `decay` when not given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -148,8 +165,9 @@ pub struct RuleConfig {
     pub id: String,
     /// Which activities it matches.
     pub when: WhenConfig,
-    /// Points per firing; negative points are first-class.
-    pub points: f64,
+    /// Points per firing, an exact decimal; negative points are
+    /// first-class.
+    pub points: Decimal,
     /// The group it adds to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
@@ -179,7 +197,7 @@ pub struct ScoringConfig {
     pub rules: Vec<RuleConfig>,
     /// The highest total score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub total_max: Option<f64>,
+    pub total_max: Option<Decimal>,
     /// How points decay (none by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decay: Option<DecayConfig>,
@@ -221,7 +239,8 @@ impl Decay {
 #[derive(Debug, Clone)]
 pub(crate) struct Rule {
     pub(crate) id: String,
-    pub(crate) points: f64,
+    /// Millionths of a point.
+    pub(crate) points: i64,
     pub(crate) group: u16,
     /// Predicates with the slot of their attribute in the kind's
     /// attribute list: an activity's attributes are looked up once per
@@ -238,8 +257,9 @@ pub(crate) struct Rule {
 #[derive(Debug, Clone)]
 pub(crate) struct Group {
     pub(crate) name: String,
-    pub(crate) min: f64,
-    pub(crate) max: f64,
+    /// The caps in millionths (`i128::MIN` / `i128::MAX` when none).
+    pub(crate) min: i128,
+    pub(crate) max: i128,
     /// The group's decay (its own, or the model's).
     pub(crate) decay: Decay,
 }
@@ -251,8 +271,9 @@ pub(crate) struct Model {
     pub(crate) groups: Vec<Group>,
     /// The total of a lead with no contributions: each group's 0 clamped
     /// to its caps.
-    pub(crate) zero_total: f64,
-    pub(crate) total_max: f64,
+    pub(crate) zero_total: i128,
+    /// In millionths; `i128::MAX` when none.
+    pub(crate) total_max: i128,
     pub(crate) decay: Decay,
     by_kind: HashMap<String, KindIndex, BuildHasherDefault<Fx>>,
 }
@@ -317,21 +338,16 @@ fn compile_decay(config: Option<DecayConfig>, path: &str) -> Result<Decay, Confi
 impl Model {
     pub(crate) fn compile(c: &ScoringConfig, lists: &Lists) -> Result<Self, ConfigError> {
         let err = |p: String, k| ConfigError::new(format!("scoring.{p}"), k);
-        let finite = |p: String, v: Option<f64>, what: &str| match v {
-            Some(x) if !x.is_finite() => Err(err(
-                p,
-                ConfigErrorKind::NotFinite {
-                    what: what.to_owned(),
-                },
-            )),
-            Some(x) if x.abs() > MAX_POINTS => Err(err(
-                p,
-                ConfigErrorKind::OutOfRange {
-                    value: x.to_string(),
-                    expected: format!("{what} of at most {MAX_POINTS:e} in magnitude"),
-                },
-            )),
-            _ => Ok(()),
+        let points = |p: String, v: Decimal, what: &str| {
+            micros(v).map_err(|problem| {
+                err(
+                    p,
+                    ConfigErrorKind::OutOfRange {
+                        value: v.to_string(),
+                        expected: problem.expected(what),
+                    },
+                )
+            })
         };
         let decay = compile_decay(c.decay, "scoring.decay")?;
         // Compiling is linear in the config: names and ids are checked and
@@ -348,18 +364,20 @@ impl Model {
                     ConfigErrorKind::DuplicateId { id: g.name.clone() },
                 ));
             }
-            finite(format!("groups[{i}].min"), g.min, "min")?;
-            finite(format!("groups[{i}].max"), g.max, "max")?;
-            let (min, max) = (
-                g.min.unwrap_or(f64::NEG_INFINITY),
-                g.max.unwrap_or(f64::INFINITY),
-            );
+            let min = match g.min {
+                Some(v) => points(format!("groups[{i}].min"), v, "min")?,
+                None => i128::MIN,
+            };
+            let max = match g.max {
+                Some(v) => points(format!("groups[{i}].max"), v, "max")?,
+                None => i128::MAX,
+            };
             if min > max {
                 return Err(err(
                     format!("groups[{i}].min"),
                     ConfigErrorKind::MinAboveMax {
-                        min: min.to_string(),
-                        max: max.to_string(),
+                        min: g.min.unwrap_or_default().to_string(),
+                        max: g.max.unwrap_or_default().to_string(),
                     },
                 ));
             }
@@ -377,8 +395,8 @@ impl Model {
         if groups.is_empty() {
             groups.push(Group {
                 name: "default".into(),
-                min: f64::NEG_INFINITY,
-                max: f64::INFINITY,
+                min: i128::MIN,
+                max: i128::MAX,
                 decay,
             });
             group_at.insert("default", 0);
@@ -392,7 +410,10 @@ impl Model {
                 },
             ));
         }
-        finite("total_max".into(), c.total_max, "total_max")?;
+        let total_max = match c.total_max {
+            Some(v) => points("total_max".into(), v, "total_max")?,
+            None => i128::MAX,
+        };
         let mut rules: Vec<Rule> = Vec::with_capacity(c.rules.len());
         let mut by_kind: HashMap<String, KindIndex, BuildHasherDefault<Fx>> = HashMap::default();
         let mut rule_ids: HashSet<&str> = HashSet::with_capacity(c.rules.len());
@@ -404,7 +425,8 @@ impl Model {
             if r.when.kind.trim().is_empty() {
                 return Err(err(p(".when.kind"), ConfigErrorKind::EmptyName));
             }
-            finite(p(".points"), Some(r.points), "points")?;
+            // At most 10^18 millionths: fits an i64.
+            let rule_points = points(p(".points"), r.points, "points")? as i64;
             let group = match &r.group {
                 None => 0,
                 Some(name) => group_at.get(name.as_str()).copied().ok_or_else(|| {
@@ -458,7 +480,7 @@ impl Model {
             index.rules.push(rules.len() as u32);
             rules.push(Rule {
                 id: r.id.clone(),
-                points: r.points,
+                points: rule_points,
                 group: group as u16,
                 preds,
                 channel: r.when.channel.clone(),
@@ -469,12 +491,12 @@ impl Model {
                 valid_until: r.valid_until,
             });
         }
-        let zero_total = groups.iter().map(|g| 0f64.clamp(g.min, g.max)).sum();
+        let zero_total = groups.iter().map(|g| 0i128.clamp(g.min, g.max)).sum();
         Ok(Self {
             rules,
             groups,
             zero_total,
-            total_max: c.total_max.unwrap_or(f64::INFINITY),
+            total_max,
             decay,
             by_kind,
         })
@@ -490,6 +512,24 @@ impl Model {
         self.groups
             .get(usize::from(g))
             .map_or(self.decay, |grp| grp.decay)
+    }
+
+    /// `raw` clamped to group `g`'s caps.
+    pub(crate) fn clamp(&self, g: u16, raw: i128) -> i128 {
+        self.groups
+            .get(usize::from(g))
+            .map_or(raw, |grp| raw.clamp(grp.min, grp.max))
+    }
+
+    /// The sum of the capped group scores, and that sum under the total
+    /// cap, from each group's raw value.
+    pub(crate) fn total(&self, raws: &[i128]) -> (i128, i128) {
+        let uncapped: i128 = raws
+            .iter()
+            .enumerate()
+            .map(|(g, raw)| self.clamp(g as u16, *raw))
+            .sum();
+        (uncapped, uncapped.min(self.total_max))
     }
 
     pub(crate) fn group_index(&self, name: &str) -> Option<u16> {

@@ -1,8 +1,10 @@
 //! A lead's scoring state (contributions and running group values) and the
 //! score card that explains it.
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::points::{PointsProblem, apportion, decimal, micros, round};
 use super::{Decay, Model};
 use crate::attr::{AttrValue, Attrs, lookup};
 use crate::event::{Event, EventBody};
@@ -12,7 +14,8 @@ use crate::types::{EventId, Timestamp};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Contribution {
     pub(crate) at: Timestamp,
-    pub(crate) points: f64,
+    /// Millionths of a point (at most 10^18 in magnitude).
+    pub(crate) points: i64,
     pub(crate) group: u16,
     /// The rule's index; `None` for a manual adjustment.
     pub(crate) rule: Option<u32>,
@@ -20,14 +23,24 @@ pub(crate) struct Contribution {
     pub(crate) event: u32,
 }
 
-/// A group's running value, kept current at event times so qualification
-/// costs O(groups touched) per event instead of O(contributions). Only
-/// groups a lead has contributions in have one (a model with thousands of
-/// groups costs a lead nothing for the groups it never touched).
+/// A group's running value, kept current at contribution times so
+/// qualification costs O(groups touched) per event instead of
+/// O(contributions). Only groups a lead has contributions in have one (a
+/// model with thousands of groups costs a lead nothing for the groups it
+/// never touched).
+///
+/// Without decay and under `expire_after`, `sum` is the exact value in
+/// millionths. Under half-life and periodic decay, `decayed` is the value
+/// at `at` (the last contribution), folded by the recurrence
+/// `v ← v × factor(previous, now) + points` at each contribution; the
+/// value at a later time is `round(v × factor(at, then))`. The score card
+/// runs the very same recurrence over the same contributions, so the card
+/// and qualification read one number.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Run {
     group: u16,
-    value: f64,
+    sum: i128,
+    decayed: f64,
     at: Option<Timestamp>,
     /// For expiry: contributions before this index have been subtracted.
     live_from: u32,
@@ -79,14 +92,39 @@ pub(crate) struct ScoreMark {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Adjustment {
     /// Add points.
-    Add(f64),
+    Add(Decimal),
     /// Subtract points.
-    Subtract(f64),
+    Subtract(Decimal),
     /// Make the group's score exactly this from the event on, replacing its
     /// earlier contributions.
-    Set(f64),
+    Set(Decimal),
     /// Set to zero.
     Reset,
+}
+
+/// A manual change in millionths, validated at event time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Add (or, negative, subtract) points.
+    Add(i64),
+    /// Replace the group's points with this value.
+    Set(i64),
+    /// Replace the group's (or every group's) points with zero.
+    Reset,
+}
+
+impl Adjustment {
+    /// The change in millionths, or what is wrong with its amount.
+    pub(crate) fn change(self) -> Result<Change, PointsProblem> {
+        // `micros` bounds the magnitude by 10^18, which fits an i64.
+        let m = |d| micros(d).map(|m| m as i64);
+        Ok(match self {
+            Adjustment::Add(d) => Change::Add(m(d)?),
+            Adjustment::Subtract(d) => Change::Add(-m(d)?),
+            Adjustment::Set(d) => Change::Set(m(d)?),
+            Adjustment::Reset => Change::Reset,
+        })
+    }
 }
 
 impl ScoreState {
@@ -117,8 +155,8 @@ impl ScoreState {
         self.hits.clone_from(&mark.hits);
     }
 
-    /// Scores one activity; returns the points it added, `None` when no
-    /// rule fired.
+    /// Scores one activity; returns the points (millionths) it added,
+    /// `None` when no rule fired.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn activity(
         &mut self,
@@ -129,7 +167,7 @@ impl ScoreState {
         channel: Option<&str>,
         campaign: Option<&str>,
         attrs: &Attrs,
-    ) -> Option<f64> {
+    ) -> Option<i128> {
         let mut added = None;
         let index = model.candidates(kind)?;
         // Each attribute the kind's rules read, looked up once.
@@ -191,21 +229,22 @@ impl ScoreState {
                     event,
                 },
             );
-            added = Some(added.unwrap_or(0.0) + rule.points);
+            added = Some(added.unwrap_or(0) + i128::from(rule.points));
         }
         added
     }
 
-    /// Applies a manual adjustment to one group (or, for a reset with no
-    /// group, to all); returns the change in raw points at the event's time.
+    /// Applies a manual change to one group (or, for a reset with no
+    /// group, to all); returns the change in raw points (millionths) it
+    /// made at its place.
     pub(crate) fn adjust(
         &mut self,
         model: &Model,
         event: u32,
         at: Timestamp,
         group: Option<u16>,
-        change: Adjustment,
-    ) -> f64 {
+        change: Change,
+    ) -> i128 {
         let g = group.unwrap_or(0);
         let delta = |points| Contribution {
             at,
@@ -215,26 +254,27 @@ impl ScoreState {
             event,
         };
         match change {
-            Adjustment::Add(p) => {
+            Change::Add(p) => {
                 self.add(model, delta(p));
-                p
+                i128::from(p)
             }
-            Adjustment::Subtract(p) => {
-                self.add(model, delta(-p));
-                -p
-            }
-            Adjustment::Set(value) => {
+            Change::Set(value) => {
                 let before = self.raw(model, g, at);
                 self.supersede(event, at, Some(g));
                 self.add(model, delta(value));
-                value - before
+                i128::from(value) - before
             }
-            Adjustment::Reset => {
-                let before: f64 = match group {
+            Change::Reset => {
+                let before: i128 = match group {
                     Some(g) => self.raw(model, g, at),
                     None => {
-                        let groups: Vec<u16> = self.runs.iter().map(|r| r.group).collect();
-                        groups.into_iter().map(|g| self.raw(model, g, at)).sum()
+                        let mut sum = 0;
+                        for i in 0..self.runs.len() {
+                            if let Some(g) = self.runs.get(i).map(|r| r.group) {
+                                sum += self.raw(model, g, at);
+                            }
+                        }
+                        sum
                     }
                 };
                 self.supersede(event, at, group);
@@ -252,7 +292,8 @@ impl ScoreState {
         }
         for run in &mut self.runs {
             if group.is_none_or(|g| g == run.group) {
-                run.value = 0.0;
+                run.sum = 0;
+                run.decayed = 0.0;
                 run.at = Some(at);
                 run.cut = event;
             }
@@ -269,7 +310,8 @@ impl ScoreState {
                     i,
                     Run {
                         group: g,
-                        value: 0.0,
+                        sum: 0,
+                        decayed: 0.0,
                         at: None,
                         live_from: 0,
                         cut: 0,
@@ -282,106 +324,109 @@ impl ScoreState {
     }
 
     fn add(&mut self, model: &Model, c: Contribution) {
-        self.advance(model, c.group, c.at);
+        let decay = model.decay_of(c.group);
+        if let Decay::Expire { .. } = decay {
+            self.expire(decay, c.group, c.at);
+        }
         if let Some(run) = self.run_mut(c.group) {
-            run.value += c.points;
+            match decay {
+                Decay::None | Decay::Expire { .. } => run.sum += i128::from(c.points),
+                Decay::HalfLife { .. } | Decay::Periodic { .. } => {
+                    run.decayed = step(decay, run.decayed, run.at, c.at) + c.points as f64;
+                }
+            }
+            if run.at.is_none_or(|prev| c.at > prev) {
+                run.at = Some(c.at);
+            }
         }
         self.contributions.push(c);
     }
 
-    /// Brings a group's running value to time `at` (not before its last
-    /// update).
-    fn advance(&mut self, model: &Model, g: u16, at: Timestamp) {
+    /// Under `expire_after`, subtracts from group `g`'s sum the
+    /// contributions that have expired by `at` (queries come in time
+    /// order, so each contribution is subtracted once).
+    fn expire(&mut self, decay: Decay, g: u16, at: Timestamp) {
+        let Decay::Expire { secs } = decay else {
+            return;
+        };
         let Ok(ri) = self.runs.binary_search_by_key(&g, |r| r.group) else {
             return;
         };
         let Some(run) = self.runs.get_mut(ri) else {
             return;
         };
-        let decay = model.decay_of(g);
-        match decay {
-            Decay::None => {}
-            Decay::HalfLife { .. } | Decay::Periodic { .. } => {
-                if let Some(prev) = run.at
-                    && at > prev
-                {
-                    run.value *= decay.factor(prev, at);
-                }
+        let mut i = run.live_from as usize;
+        while let Some(c) = self.contributions.get(i) {
+            if (at - c.at).num_seconds() < secs {
+                break;
             }
-            Decay::Expire { secs } => {
-                let mut i = run.live_from as usize;
-                while let Some(c) = self.contributions.get(i) {
-                    if (at - c.at).num_seconds() < secs {
-                        break;
-                    }
-                    if c.group == g && c.event >= run.cut {
-                        run.value -= c.points;
-                    }
-                    i += 1;
-                }
-                run.live_from = i as u32;
+            if c.group == g && c.event >= run.cut {
+                run.sum -= i128::from(c.points);
             }
+            i += 1;
         }
-        if run.at.is_none_or(|prev| at > prev) {
-            run.at = Some(at);
-        }
+        run.live_from = i as u32;
     }
 
-    /// A group's raw (uncapped) running value at `at`.
-    fn raw(&mut self, model: &Model, g: u16, at: Timestamp) -> f64 {
-        self.advance(model, g, at);
-        self.runs
+    /// A group's raw (uncapped) value at `at` (not before its last
+    /// contribution), in millionths.
+    fn raw(&mut self, model: &Model, g: u16, at: Timestamp) -> i128 {
+        let decay = model.decay_of(g);
+        self.expire(decay, g, at);
+        let Some(run) = self
+            .runs
             .binary_search_by_key(&g, |r| r.group)
             .ok()
             .and_then(|i| self.runs.get(i))
-            .map_or(0.0, |r| r.value)
+        else {
+            return 0;
+        };
+        match decay {
+            Decay::None | Decay::Expire { .. } => run.sum,
+            Decay::HalfLife { .. } | Decay::Periodic { .. } => {
+                round(step(decay, run.decayed, run.at, at))
+            }
+        }
     }
 
-    /// A group's capped running score at `at`, as qualification sees it.
-    pub(crate) fn group_now(&mut self, model: &Model, g: u16, at: Timestamp) -> f64 {
+    /// A group's capped score at `at`, as qualification sees it.
+    pub(crate) fn group_now(&mut self, model: &Model, g: u16, at: Timestamp) -> i128 {
         let raw = self.raw(model, g, at);
-        model
-            .groups
-            .get(usize::from(g))
-            .map_or(raw, |grp| raw.clamp(grp.min, grp.max))
+        model.clamp(g, raw)
     }
 
-    /// The capped running total at `at`, as qualification sees it: groups
-    /// the lead never touched count as a raw 0 clamped to their caps.
-    pub(crate) fn total_now(&mut self, model: &Model, at: Timestamp) -> f64 {
+    /// The capped total at `at`, as qualification sees it: groups the lead
+    /// never touched count as a raw 0 clamped to their caps.
+    pub(crate) fn total_now(&mut self, model: &Model, at: Timestamp) -> i128 {
         let mut sum = model.zero_total;
-        // By position: `group_now` may advance a run but never adds one, and
-        // this runs for every rule at every event (no allocation).
+        // By position: `group_now` never adds a run, and this runs for
+        // every rule at every event (no allocation).
         for i in 0..self.runs.len() {
             let Some(g) = self.runs.get(i).map(|r| r.group) else {
                 break;
             };
-            let zero = model
-                .groups
-                .get(usize::from(g))
-                .map_or(0.0, |grp| 0f64.clamp(grp.min, grp.max));
-            sum += self.group_now(model, g, at) - zero;
+            sum += self.group_now(model, g, at) - model.clamp(g, 0);
         }
         sum.min(model.total_max)
     }
 
-    /// The score card at `at`, in closed form, from the contributions of the
-    /// events at or before `at` (a `set` or `reset` after `at` does not yet
-    /// hide what it replaces).
-    pub(crate) fn card(&self, model: &Model, events: &[Event], at: Timestamp) -> ScoreCard {
-        let mut groups: Vec<GroupCard> = model
-            .groups
-            .iter()
-            .map(|g| GroupCard {
-                group: g.name.clone(),
-                entries: Vec::new(),
-                raw: 0.0,
-                score: 0.0,
-                min: g.min.is_finite().then_some(g.min),
-                max: g.max.is_finite().then_some(g.max),
-            })
-            .collect();
-        let mut cuts = vec![0u32; model.groups.len()];
+    /// Walks the contributions that count at `at` (events at or before
+    /// `at`; a `set` or `reset` after `at` does not yet hide what it
+    /// replaces) through the same recurrence as the running values, and
+    /// returns each group's raw value at `at` in millionths. `visit` sees
+    /// each contribution with its share of the value at `at` (real
+    /// millionths; exact without decay).
+    fn walk<'s>(
+        &'s self,
+        model: &Model,
+        at: Timestamp,
+        mut visit: impl FnMut(&'s Contribution, f64),
+    ) -> Vec<i128> {
+        let n = model.groups.len();
+        let mut sums = vec![0i128; n];
+        let mut decayed = vec![0f64; n];
+        let mut last: Vec<Option<Timestamp>> = vec![None; n];
+        let mut cuts = vec![0u32; n];
         let mut cut_all = 0u32;
         for s in self.supersessions.iter().take_while(|s| s.at <= at) {
             match s.group {
@@ -394,81 +439,163 @@ impl ScoreState {
             }
         }
         for c in self.contributions.iter().take_while(|c| c.at <= at) {
-            let cut = cuts
-                .get(usize::from(c.group))
-                .copied()
-                .unwrap_or(0)
-                .max(cut_all);
+            let g = usize::from(c.group);
+            let cut = cuts.get(g).copied().unwrap_or(0).max(cut_all);
             if c.event < cut {
                 continue;
             }
-            let factor = model.decay_of(c.group).factor(c.at, at);
-            if factor == 0.0 {
+            let (Some(sum), Some(v), Some(l)) =
+                (sums.get_mut(g), decayed.get_mut(g), last.get_mut(g))
+            else {
                 continue;
+            };
+            let decay = model.decay_of(c.group);
+            match decay {
+                Decay::None => {
+                    *sum += i128::from(c.points);
+                    visit(c, c.points as f64);
+                }
+                Decay::Expire { secs } => {
+                    if (at - c.at).num_seconds() < secs {
+                        *sum += i128::from(c.points);
+                        visit(c, c.points as f64);
+                    }
+                }
+                Decay::HalfLife { .. } | Decay::Periodic { .. } => {
+                    *v = step(decay, *v, *l, c.at) + c.points as f64;
+                    if l.is_none_or(|prev| c.at > prev) {
+                        *l = Some(c.at);
+                    }
+                    visit(c, c.points as f64 * decay.factor(c.at, at));
+                }
             }
-            let Some(card) = groups.get_mut(usize::from(c.group)) else {
-                continue;
-            };
-            let Some(event) = events.get(c.event as usize) else {
-                continue;
-            };
-            let activity = match &event.body {
-                EventBody::Activity { kind, .. } => Some(kind.clone()),
-                _ => None,
-            };
-            let decayed = c.points * factor;
-            card.raw += decayed;
-            card.entries.push(CardEntry {
-                event: event.id.clone(),
-                at: c.at,
-                rule: c
-                    .rule
-                    .and_then(|r| model.rules.get(r as usize))
-                    .map(|r| r.id.clone()),
-                activity,
-                points: c.points,
-                decayed,
+        }
+        (0..n)
+            .map(|g| {
+                let decay = model.decay_of(g as u16);
+                match decay {
+                    Decay::None | Decay::Expire { .. } => sums.get(g).copied().unwrap_or(0),
+                    Decay::HalfLife { .. } | Decay::Periodic { .. } => round(step(
+                        decay,
+                        decayed.get(g).copied().unwrap_or(0.0),
+                        last.get(g).copied().flatten(),
+                        at,
+                    )),
+                }
+            })
+            .collect()
+    }
+
+    /// The capped total at `at`, without building a card.
+    pub(crate) fn total_at(&self, model: &Model, at: Timestamp) -> i128 {
+        let raws = self.walk(model, at, |_, _| {});
+        model.total(&raws).1
+    }
+
+    /// A group's capped score at `at`, without building a card.
+    pub(crate) fn group_at(&self, model: &Model, g: u16, at: Timestamp) -> i128 {
+        let raws = self.walk(model, at, |_, _| {});
+        model.clamp(g, raws.get(usize::from(g)).copied().unwrap_or(0))
+    }
+
+    /// The score card at `at`: the values of [`walk`](Self::walk), with
+    /// every contribution listed.
+    pub(crate) fn card(&self, model: &Model, events: &[Event], at: Timestamp) -> ScoreCard {
+        let mut listed: Vec<Vec<(&Contribution, f64)>> = vec![Vec::new(); model.groups.len()];
+        let raws = self.walk(model, at, |c, share| {
+            // A contribution decayed to exactly nothing is not listed.
+            if share != 0.0
+                && let Some(l) = listed.get_mut(usize::from(c.group))
+            {
+                l.push((c, share));
+            }
+        });
+        let mut groups = Vec::with_capacity(model.groups.len());
+        for ((g, raw), contributions) in model.groups.iter().zip(&raws).zip(listed) {
+            let shares: Vec<f64> = contributions.iter().map(|(_, s)| *s).collect();
+            // Decayed shares are real: split the group's rounded value in
+            // whole millionths so that the entries sum to it exactly.
+            let parts = apportion(*raw, &shares);
+            let entries = contributions
+                .iter()
+                .zip(parts)
+                .filter_map(|((c, _), part)| {
+                    let event = events.get(c.event as usize)?;
+                    Some(CardEntry {
+                        event: event.id.clone(),
+                        at: c.at,
+                        rule: c
+                            .rule
+                            .and_then(|r| model.rules.get(r as usize))
+                            .map(|r| r.id.clone()),
+                        activity: match &event.body {
+                            EventBody::Activity { kind, .. } => Some(kind.clone()),
+                            _ => None,
+                        },
+                        points: decimal(i128::from(c.points)),
+                        decayed: decimal(part),
+                    })
+                })
+                .collect();
+            groups.push(GroupCard {
+                group: g.name.clone(),
+                entries,
+                raw: decimal(*raw),
+                score: decimal((*raw).clamp(g.min, g.max)),
+                min: (g.min != i128::MIN).then(|| decimal(g.min)),
+                max: (g.max != i128::MAX).then(|| decimal(g.max)),
             });
         }
-        let mut raw_total = 0.0;
-        for (card, g) in groups.iter_mut().zip(&model.groups) {
-            card.score = card.raw.clamp(g.min, g.max);
-            raw_total += card.score;
-        }
+        let (uncapped, total) = model.total(&raws);
         ScoreCard {
             at,
-            total: raw_total.min(model.total_max),
-            uncapped_total: raw_total,
-            total_max: model.total_max.is_finite().then_some(model.total_max),
+            total: decimal(total),
+            uncapped_total: decimal(uncapped),
+            total_max: (model.total_max != i128::MAX).then(|| decimal(model.total_max)),
             groups,
         }
+    }
+}
+
+/// The value `v` held at `from` carried to `to` by the decay (`v` itself
+/// when `to` is not later).
+fn step(decay: Decay, v: f64, from: Option<Timestamp>, to: Timestamp) -> f64 {
+    match from {
+        Some(prev) if to > prev => v * decay.factor(prev, to),
+        _ => v,
     }
 }
 
 /// Why a lead has its score at a point in time: every contributing rule and
 /// activity, per group, with points after decay and caps.
 ///
-/// `total` is exactly `min(Σ group.score, total_max)`, and each
-/// `group.score` is exactly `clamp(Σ entry.decayed, min, max)`, summed in
-/// the order listed.
+/// Every value is an exact decimal. `total` is exactly
+/// `min(Σ group.score, total_max)`; each `group.score` is exactly
+/// `clamp(raw, min, max)`, and each group's entries sum exactly to its
+/// `raw`. Without decay (and under `expire_after`) an entry's `decayed` is
+/// its `points`. Under half-life or periodic decay the group's `raw` is the
+/// decayed value rounded to [`POINTS_DECIMALS`](crate::POINTS_DECIMALS)
+/// places (the very number qualification compares), and the entries split
+/// it in proportion to each contribution's decayed points (largest
+/// remainder), so each is within a millionth of its own decayed value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ScoreCard {
     /// The time the card is about.
     pub at: Timestamp,
     /// The score.
-    pub total: f64,
+    pub total: Decimal,
     /// The sum of the group scores before the total cap.
-    pub uncapped_total: f64,
+    pub uncapped_total: Decimal,
     /// The total cap, if any.
-    pub total_max: Option<f64>,
+    pub total_max: Option<Decimal>,
     /// One card per group, in config order.
     pub groups: Vec<GroupCard>,
 }
 
 impl ScoreCard {
     /// A group's score by name.
-    pub fn group(&self, name: &str) -> Option<f64> {
+    pub fn group(&self, name: &str) -> Option<Decimal> {
         self.groups
             .iter()
             .find(|g| g.group == name)
@@ -484,14 +611,14 @@ pub struct GroupCard {
     pub group: String,
     /// The contributions that count at the card's time, oldest first.
     pub entries: Vec<CardEntry>,
-    /// The sum of the decayed points.
-    pub raw: f64,
+    /// The group's value before its caps: the sum of the entries' `decayed`.
+    pub raw: Decimal,
     /// `raw` clamped to the group's caps.
-    pub score: f64,
+    pub score: Decimal,
     /// The group's lower cap.
-    pub min: Option<f64>,
+    pub min: Option<Decimal>,
     /// The group's upper cap.
-    pub max: Option<f64>,
+    pub max: Option<Decimal>,
 }
 
 /// One contribution on a score card.
@@ -507,7 +634,7 @@ pub struct CardEntry {
     /// The activity kind, for activities.
     pub activity: Option<String>,
     /// The points as earned.
-    pub points: f64,
-    /// The points after decay at the card's time.
-    pub decayed: f64,
+    pub points: Decimal,
+    /// Its part of the group's value at the card's time (after decay).
+    pub decayed: Decimal,
 }

@@ -1,0 +1,131 @@
+//! Exact points: decimals with at most [`POINTS_DECIMALS`] places, held as
+//! whole millionths in integers so that sums and threshold comparisons are
+//! exact and cost an integer add.
+
+use rust_decimal::Decimal;
+
+/// The most decimal places a point value may have (points, caps,
+/// thresholds, bands, adjustments). A score is exact to this precision: a
+/// decayed score is rounded to it (half away from zero).
+pub const POINTS_DECIMALS: u32 = 6;
+
+/// The largest magnitude of points, caps, thresholds and adjustments, in
+/// whole points (10^12). With at most 2^32 events per lead, every sum stays
+/// below 2^96 millionths: a score always fits a [`Decimal`], never
+/// overflows, and is never infinite or NaN.
+pub const MAX_POINTS: i64 = 1_000_000_000_000;
+
+/// Why a decimal is not a valid point value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PointsProblem {
+    /// More than [`POINTS_DECIMALS`] decimal places.
+    TooPrecise,
+    /// More than [`MAX_POINTS`] in magnitude.
+    TooLarge,
+}
+
+impl PointsProblem {
+    /// What was expected, for error messages.
+    pub(crate) fn expected(self, what: &str) -> String {
+        match self {
+            PointsProblem::TooPrecise => {
+                format!("{what} with at most {POINTS_DECIMALS} decimal places")
+            }
+            PointsProblem::TooLarge => format!("{what} of at most {MAX_POINTS} in magnitude"),
+        }
+    }
+}
+
+/// The decimal in millionths, if it has at most six places and is at most
+/// [`MAX_POINTS`] in magnitude.
+pub(crate) fn micros(d: Decimal) -> Result<i128, PointsProblem> {
+    let d = d.normalize();
+    if d.scale() > POINTS_DECIMALS {
+        return Err(PointsProblem::TooPrecise);
+    }
+    if d.abs() > Decimal::from(MAX_POINTS) {
+        return Err(PointsProblem::TooLarge);
+    }
+    // mantissa × 10^(6 − scale): at most 10^18, no overflow.
+    let shift = 10i128.pow(POINTS_DECIMALS - d.scale());
+    Ok(d.mantissa() * shift)
+}
+
+/// Millionths as a decimal (normalized: `12.5`, not `12.500000`).
+/// Saturates at the bounds of [`Decimal`], which no bounded score reaches.
+pub(crate) fn decimal(m: i128) -> Decimal {
+    match Decimal::try_from_i128_with_scale(m, POINTS_DECIMALS) {
+        Ok(d) => d.normalize(),
+        Err(_) if m < 0 => Decimal::MIN,
+        Err(_) => Decimal::MAX,
+    }
+}
+
+/// A real-valued amount of millionths rounded to whole millionths (half
+/// away from zero); NaN reads 0 and infinities saturate (neither arises
+/// from bounded inputs).
+pub(crate) fn round(v: f64) -> i128 {
+    // `as` saturates and maps NaN to 0.
+    v.round() as i128
+}
+
+/// Splits `target` millionths into whole parts proportional to `shares`
+/// (real millionths) that sum to exactly `target`: each share is floored,
+/// and what is left goes one millionth at a time to the largest fractional
+/// parts (ties to the earlier share). Used so that the entries of a score
+/// card sum exactly to the group's score.
+pub(crate) fn apportion(target: i128, shares: &[f64]) -> Vec<i128> {
+    let mut parts: Vec<i128> = shares.iter().map(|s| s.floor() as i128).collect();
+    let n = parts.len() as i128;
+    if n == 0 {
+        return parts;
+    }
+    let rest = target - parts.iter().sum::<i128>();
+    // Normally 0 ≤ rest < n; float error can put it outside: spread the
+    // whole multiples evenly first.
+    let each = rest.div_euclid(n);
+    let extra = rest.rem_euclid(n) as usize;
+    for p in &mut parts {
+        *p += each;
+    }
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    let frac = |i: usize| shares.get(i).map_or(0.0, |s| s - s.floor());
+    order.sort_by(|&a, &b| frac(b).total_cmp(&frac(a)).then(a.cmp(&b)));
+    for &i in order.iter().take(extra) {
+        if let Some(p) = parts.get_mut(i) {
+            *p += 1;
+        }
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micros_are_exact_and_bounded() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(micros(d("0.1")), Ok(100_000));
+        assert_eq!(micros(d("-2.500000")), Ok(-2_500_000));
+        assert_eq!(
+            micros(d("1e12".parse::<f64>().unwrap().to_string().as_str())),
+            Ok(10i128.pow(18))
+        );
+        assert_eq!(micros(d("0.0000001")), Err(PointsProblem::TooPrecise));
+        assert_eq!(
+            micros(d("1000000000000.000001")),
+            Err(PointsProblem::TooLarge)
+        );
+        assert_eq!(decimal(100_000).to_string(), "0.1");
+        assert_eq!(decimal(-2_500_000).to_string(), "-2.5");
+    }
+
+    #[test]
+    fn apportion_sums_exactly() {
+        assert_eq!(apportion(10, &[3.4, 3.3, 3.3]), vec![4, 3, 3]);
+        assert_eq!(apportion(7, &[1.5, 1.5]), vec![4, 3]);
+        assert_eq!(apportion(-3, &[-1.5, -1.5]), vec![-1, -2]);
+        assert!(apportion(5, &[]).is_empty());
+    }
+}

@@ -16,7 +16,7 @@
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::process::ExitCode;
 
-use leadflow::{Engine, Event, EventReader, LeadStore, Timestamp};
+use leadflow::{Engine, EventReader, LeadStore, Timestamp};
 use rust_decimal::Decimal;
 
 struct Args {
@@ -59,15 +59,14 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
-fn read_events(path: &str) -> Result<Vec<Event>, String> {
+/// The event file as a reader (`-` for standard input).
+fn open_events(path: &str) -> Result<EventReader<BufReader<Box<dyn Read>>>, String> {
     let reader: Box<dyn Read> = if path == "-" {
         Box::new(std::io::stdin())
     } else {
         Box::new(std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?)
     };
-    EventReader::new(BufReader::new(reader))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{path}: {e}"))
+    Ok(EventReader::new(BufReader::with_capacity(1 << 20, reader)))
 }
 
 /// A CSV field, quoted when it needs to be.
@@ -114,14 +113,29 @@ fn run() -> Result<(), Failure> {
     let text =
         std::fs::read_to_string(&args.config).map_err(|e| format!("{}: {e}", args.config))?;
     let engine = Engine::from_json(&text).map_err(|e| format!("{}: {e}", args.config))?;
-    let events = read_events(&args.events)?;
-    let latest = events.iter().map(|e| e.at).max();
+    // Events stream from the file into the store: no copy of the whole
+    // file or of the event list is held. The first bad line stops the run.
+    let mut latest: Option<Timestamp> = None;
+    let mut bad = None;
+    let events = open_events(&args.events)?.map_while(|read| match read {
+        Ok(event) => {
+            latest = latest.max(Some(event.at));
+            Some(event)
+        }
+        Err(e) => {
+            bad = Some(e);
+            None
+        }
+    });
+    let mut store = LeadStore::new(engine.clone());
+    store.ingest_all(events);
+    if let Some(e) = bad {
+        return Err(format!("{}: {e}", args.events).into());
+    }
     let at = args
         .at
         .or(latest)
         .ok_or("no events and no --at: nothing to score")?;
-    let mut store = LeadStore::new(engine.clone());
-    store.ingest_all(events);
 
     if let Some(id) = args.explain {
         let lead = store
@@ -235,6 +249,9 @@ fn run() -> Result<(), Failure> {
         )?;
     }
     w.flush()?;
+    // The process ends here: handing a million events back to the
+    // allocator one by one would only delay the exit.
+    std::mem::forget(store);
     Ok(())
 }
 

@@ -74,8 +74,9 @@ impl From<i64> for AttrValue {
     }
 }
 
-/// Attributes by name.
-pub type Attrs = BTreeMap<String, AttrValue>;
+mod map;
+
+pub use map::Attrs;
 
 /// A test on one attribute, as written in configs.
 ///

@@ -13,7 +13,7 @@ use crate::attr::compile_lists;
 use crate::error::{ConfigError, ConfigErrorKind, EventError, EventErrorKind};
 use crate::event::{Event, EventBody};
 use crate::grading::{Grade, GradeCard, GradingConfig, Priority, Profile};
-use crate::hash::{Fx, hash_str};
+use crate::hash::{Fx, IdMap, hash_str};
 use crate::lead::{
     CHECKPOINT_EVERY, Folded, GradeChange, Lead, Rewound, Win, canonical, choose, dedup_set,
     insert_duplicate,
@@ -307,7 +307,7 @@ impl Engine {
         Lead {
             id: id.into(),
             events: Vec::new(),
-            index: HashMap::new(),
+            index: IdMap::default(),
             state: self.fresh(0),
             checkpoints: Vec::new(),
             duplicates: Vec::new(),
@@ -321,7 +321,7 @@ impl Engine {
             // Most events of a busy lead are not stage moves: cap the guess.
             stage: StageState::with_capacity(self.lifecycle(), events.min(16)),
             score: ScoreState::new(),
-            attrs: BTreeMap::new(),
+            attrs: crate::attr::Attrs::new(),
             grade: None,
             grades: Vec::new(),
             arms: vec![Arm::default(); self.inner.qualifiers.len()],
@@ -643,11 +643,13 @@ impl Engine {
         let mut repeats: Vec<Event> = Vec::new();
         for event in events {
             match Self::check_alone(&event, own_lead.then_some(&lead.id)) {
-                Ok(()) if lead.index.contains_key(&event.id) => repeats.push(event),
-                Ok(()) => {
-                    lead.index.insert(event.id.clone(), event.at);
-                    new_events.push(event);
-                }
+                Ok(()) => match lead.index.entry(event.id.clone()) {
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(event.at);
+                        new_events.push(event);
+                    }
+                    std::collections::hash_map::Entry::Occupied(_) => repeats.push(event),
+                },
                 Err(kind) => summary.rejected.push(EventError {
                     event: event.id.clone(),
                     kind,
@@ -657,7 +659,7 @@ impl Engine {
         let mut removed_from = usize::MAX;
         let mut removals = Vec::new();
         if !repeats.is_empty() {
-            let mut groups: HashMap<EventId, Vec<Event>> = HashMap::new();
+            let mut groups: IdMap<EventId, Vec<Event>> = IdMap::default();
             for e in repeats {
                 groups.entry(e.id.clone()).or_default().push(e);
             }
@@ -706,7 +708,6 @@ impl Engine {
                 }
             }
         }
-        let new_ids: Vec<EventId> = new_events.iter().map(|e| e.id.clone()).collect();
         new_events.sort_by(|a, b| a.key().cmp(&b.key()));
         let in_order = removals.is_empty()
             && new_events.first().is_none_or(|first| {
@@ -724,6 +725,7 @@ impl Engine {
             }
             added_since(lead, tail, &mut change);
         } else if !new_events.is_empty() {
+            let new_ids: Vec<EventId> = new_events.iter().map(|e| e.id.clone()).collect();
             removals.sort_unstable();
             for p in removals.into_iter().rev() {
                 if p < lead.events.len() {

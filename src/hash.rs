@@ -1,4 +1,5 @@
-//! A small, fast, fixed hash for short keys (activity kinds, event ids).
+//! Hashing: a small, fast, fixed hash for short keys the config owns
+//! (activity kinds, event ids), and the map type for keys from host data.
 
 use std::hash::Hasher;
 
@@ -54,3 +55,12 @@ pub(crate) fn hash_str(s: &str) -> u64 {
 pub(crate) fn same_str(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
 }
+
+/// A hash map keyed by host data (event ids, lead ids): foldhash, seeded
+/// at random per process — several times faster than std's SipHash on
+/// short ids, and still resistant to crafted collisions (nobody outside
+/// knows the seed), so crafted ids cannot make a map quadratic.
+pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The set counterpart of [`IdMap`].
+pub(crate) type IdSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;

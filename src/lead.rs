@@ -1,11 +1,11 @@
 //! A lead: its event log, the state folded from it, and the checkpoints
 //! that let a late event refold only the part of the log after it.
 
-use std::collections::HashMap;
 
 use crate::attr::Attrs;
 use crate::error::EventError;
 use crate::event::Event;
+use crate::hash::IdMap;
 use crate::grading::Grade;
 use crate::lifecycle::{Lifecycle, StageMark, StageState, Transition};
 use crate::qualify::Arm;
@@ -44,9 +44,9 @@ pub struct Lead {
     pub(crate) events: Vec<Event>,
     /// The time of the kept copy of each id: with the id it locates the
     /// event in the sorted log by binary search.
-    /// Keyed by host data, so hashed with std's randomly seeded SipHash:
-    /// crafted ids cannot make it quadratic.
-    pub(crate) index: HashMap<EventId, Timestamp>,
+    /// Keyed by host data, so hashed with a randomly seeded hash: crafted
+    /// ids cannot make it quadratic.
+    pub(crate) index: IdMap<EventId, Timestamp>,
     pub(crate) state: Folded,
     /// States after the first `pos` events, for `pos` a positive multiple
     /// of [`CHECKPOINT_EVERY`], increasing.
@@ -327,7 +327,7 @@ pub(crate) fn canonical(event: &Event) -> String {
 /// smallest canonical encoding; returns the kept events sorted by
 /// `(at, id)` and the distinct other copies (sorted by encoding).
 pub(crate) fn dedup_set(events: Vec<Event>) -> (Vec<Event>, Vec<Event>) {
-    let mut by_id: HashMap<EventId, Vec<Event>> = HashMap::new();
+    let mut by_id: IdMap<EventId, Vec<Event>> = IdMap::default();
     for e in events {
         by_id.entry(e.id.clone()).or_default().push(e);
     }

@@ -2,13 +2,14 @@
 //! anonymous visitors into known leads on identification, with an
 //! order-independent claim rule.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, IngestStatus, Mode, Outcome, multiset_diff};
 use crate::error::EventError;
 use crate::event::{Event, EventBody};
+use crate::hash::{IdMap, IdSet};
 use crate::lead::{Lead, canonical, choose};
 use crate::lifecycle::{SlaState, StageKind, sla_status};
 use crate::persist::{RestoreError, SavedLead};
@@ -79,18 +80,18 @@ pub struct LeadStore {
     leads: BTreeMap<LeadId, Lead>,
     /// Members of a merged group to the group's slot; ids without an entry
     /// are their own root.
-    group_of: HashMap<LeadId, usize>,
+    group_of: IdMap<LeadId, usize>,
     groups: Vec<Group>,
     /// Every claim seen, by `(at, event id)`.
     claims: BTreeMap<(Timestamp, EventId), Claim>,
     /// The key of each claim event id (to find a second copy of it).
-    claim_keys: HashMap<EventId, Timestamp>,
+    claim_keys: IdMap<EventId, Timestamp>,
     /// How many claims name each visitor.
-    visitor_claims: HashMap<LeadId, u32>,
+    visitor_claims: IdMap<LeadId, u32>,
     /// Every event id the store holds, and the lead its kept copy names.
-    ids: HashMap<EventId, LeadId>,
+    ids: IdMap<EventId, LeadId>,
     /// The accepted claim of each claimed visitor.
-    accepted: HashMap<LeadId, (Timestamp, EventId)>,
+    accepted: IdMap<LeadId, (Timestamp, EventId)>,
     conflicts: BTreeMap<(Timestamp, EventId), IdentityConflict>,
 }
 
@@ -202,13 +203,13 @@ impl LeadStore {
         Self {
             engine,
             leads: BTreeMap::new(),
-            group_of: HashMap::new(),
+            group_of: IdMap::default(),
             groups: Vec::new(),
             claims: BTreeMap::new(),
-            claim_keys: HashMap::new(),
-            visitor_claims: HashMap::new(),
-            ids: HashMap::new(),
-            accepted: HashMap::new(),
+            claim_keys: IdMap::default(),
+            visitor_claims: IdMap::default(),
+            ids: IdMap::default(),
+            accepted: IdMap::default(),
             conflicts: BTreeMap::new(),
         }
     }
@@ -435,7 +436,7 @@ impl LeadStore {
     /// smallest canonical encoding), claims from the kept `identified`
     /// copies, then each lead folded once from its members' events.
     fn load(&mut self, events: Vec<Event>) {
-        let mut by_id: HashMap<EventId, Vec<Event>> = HashMap::new();
+        let mut by_id: IdMap<EventId, Vec<Event>> = IdMap::default();
         for e in events {
             by_id.entry(e.id.clone()).or_default().push(e);
         }
@@ -452,7 +453,7 @@ impl LeadStore {
             }
         }
         self.reresolve();
-        let mut by_root: HashMap<LeadId, Vec<Event>> = HashMap::new();
+        let mut by_root: IdMap<LeadId, Vec<Event>> = IdMap::default();
         for (kept, others) in chosen {
             let events = by_root.entry(self.resolve(&kept.lead)).or_default();
             events.push(kept);
@@ -471,32 +472,55 @@ impl LeadStore {
     /// has with other content is loaded by rebuilding the store from the
     /// union of the event sets.
     pub fn ingest_all(&mut self, events: impl IntoIterator<Item = Event>) {
+        // New ids go straight in: one map lookup per event, no copy of the
+        // event. Ids seen before (in the store or earlier in the batch)
+        // are set aside and settled after (rare).
         let mut routed: Vec<Event> = Vec::new();
-        let mut seen: HashMap<EventId, usize> = HashMap::new();
-        let mut conflict = false;
+        let mut repeats: Vec<Event> = Vec::new();
         for event in events {
             if Engine::check_alone(&event, None).is_err() {
                 continue;
             }
-            if let Some(&i) = seen.get(&event.id) {
-                if routed.get(i).is_some_and(|e| *e == event) {
+            match self.ids.entry(event.id.clone()) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(event.lead.clone());
+                    routed.push(event);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => repeats.push(event),
+            }
+        }
+        let mut conflict = false;
+        if !repeats.is_empty() {
+            let wanted: IdSet<&EventId> = repeats.iter().map(|e| &e.id).collect();
+            let mut seen: IdMap<EventId, usize> = routed
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| wanted.contains(&e.id))
+                .map(|(i, e)| (e.id.clone(), i))
+                .collect();
+            for event in repeats {
+                if let Some(&i) = seen.get(&event.id) {
+                    if routed.get(i).is_some_and(|e| *e == event) {
+                        continue;
+                    }
+                    // Another copy of an id in the batch: keep it for the
+                    // rebuild, which chooses between them.
+                    conflict = true;
+                    routed.push(event);
                     continue;
                 }
-                // Another copy of an id in the batch: keep it for the
-                // rebuild, which chooses between them.
-                conflict = true;
+                // An id the store had before the batch.
+                conflict |= self
+                    .ids
+                    .get(&event.id)
+                    .and_then(|m| self.kept_copy(m, &event.id))
+                    .is_some_and(|k| k != event);
+                seen.insert(event.id.clone(), routed.len());
                 routed.push(event);
-                continue;
             }
-            conflict |= self
-                .ids
-                .get(&event.id)
-                .and_then(|m| self.kept_copy(m, &event.id))
-                .is_some_and(|k| k != event);
-            seen.insert(event.id.clone(), routed.len());
-            routed.push(event);
         }
         if conflict {
+            // The ids just recorded go with the rebuild's fresh store.
             let mut all = self.take_events();
             all.extend(routed);
             self.load(all);
@@ -506,12 +530,9 @@ impl LeadStore {
             if let EventBody::Identified { visitor } = &event.body {
                 self.record_claim(event, visitor);
             }
-            self.ids
-                .entry(event.id.clone())
-                .or_insert_with(|| event.lead.clone());
         }
         self.reresolve();
-        let mut by_root: HashMap<LeadId, Vec<Event>> = HashMap::new();
+        let mut by_root: IdMap<LeadId, Vec<Event>> = IdMap::default();
         for event in routed {
             by_root
                 .entry(self.resolve(&event.lead))
@@ -663,8 +684,8 @@ impl LeadStore {
         // Decide every claim in order, with a union-find for "already the
         // same lead".
         let mut dsu = Dsu::default();
-        let mut accepted: HashMap<LeadId, (Timestamp, EventId)> = HashMap::new();
-        let mut parent: HashMap<LeadId, LeadId> = HashMap::new();
+        let mut accepted: IdMap<LeadId, (Timestamp, EventId)> = IdMap::default();
+        let mut parent: IdMap<LeadId, LeadId> = IdMap::default();
         let mut conflicts = BTreeMap::new();
         for (key, c) in &self.claims {
             let reason = if let Some(by) = accepted.get(&c.visitor) {
@@ -713,12 +734,12 @@ impl LeadStore {
                 ids.insert(e.lead.clone());
             }
         }
-        let mut new_root: HashMap<LeadId, LeadId> = HashMap::new();
+        let mut new_root: IdMap<LeadId, LeadId> = IdMap::default();
         for id in &ids {
             let root = root_of(&parent, id, &mut new_root);
             new_root.insert(id.clone(), root);
         }
-        let mut affected: HashSet<LeadId> = HashSet::new();
+        let mut affected: IdSet<LeadId> = IdSet::default();
         for id in &ids {
             let old = self.resolve(id);
             let new = new_root.get(id).cloned().unwrap_or_else(|| id.clone());
@@ -731,7 +752,7 @@ impl LeadStore {
         self.groups.clear();
         self.group_of.clear();
         let claimers: HashSet<&LeadId> = parent.values().collect();
-        let mut slots: HashMap<LeadId, usize> = HashMap::new();
+        let mut slots: IdMap<LeadId, usize> = IdMap::default();
         for (id, root) in &new_root {
             if id == root && !claimers.contains(id) {
                 continue;
@@ -754,12 +775,12 @@ impl LeadStore {
         self.accepted = accepted;
         self.conflicts = conflicts;
         // Pool the events of affected leads and refold them by new root.
-        let mut pooled: HashMap<LeadId, Vec<Event>> = HashMap::new();
+        let mut pooled: IdMap<LeadId, Vec<Event>> = IdMap::default();
         for root in &affected {
             if let Some(lead) = self.leads.remove(root) {
                 // A conflicting copy goes where the copy kept for its id
                 // goes, whatever lead it names itself.
-                let owner: HashMap<&EventId, &LeadId> =
+                let owner: IdMap<&EventId, &LeadId> =
                     lead.events.iter().map(|e| (&e.id, &e.lead)).collect();
                 for e in &lead.duplicates {
                     let named = owner.get(&e.id).copied().unwrap_or(&e.lead);
@@ -951,9 +972,9 @@ fn conflict(event: &Event, visitor: &LeadId, reason: ConflictReason) -> Identity
 /// The root of `id` under accepted claims (`parent`: visitor → claimer),
 /// memoised in `known`. Accepted claims never form a cycle.
 fn root_of(
-    parent: &HashMap<LeadId, LeadId>,
+    parent: &IdMap<LeadId, LeadId>,
     id: &LeadId,
-    known: &mut HashMap<LeadId, LeadId>,
+    known: &mut IdMap<LeadId, LeadId>,
 ) -> LeadId {
     let mut path = Vec::new();
     let mut cur = id.clone();
@@ -979,7 +1000,7 @@ fn root_of(
 /// A union-find over lead ids.
 #[derive(Default)]
 struct Dsu {
-    index: HashMap<LeadId, usize>,
+    index: IdMap<LeadId, usize>,
     parent: Vec<usize>,
 }
 

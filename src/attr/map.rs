@@ -1,0 +1,181 @@
+//! [`Attrs`]: a small map of attributes stored as one sorted vector.
+
+use std::fmt;
+
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::AttrValue;
+
+/// Attributes by name, sorted by name, each name once.
+///
+/// Events carry a handful of attributes each, and a log holds millions of
+/// events: a sorted vector costs one allocation the size of its entries,
+/// where a `BTreeMap` allocates a node of eleven slots (over 500 bytes) for
+/// a single entry. Lookups are a binary search; inserts and removals move
+/// the entries after the slot (linear, fine for the few attributes a lead
+/// or an activity has). Serialized as a JSON object; when an object names
+/// a key twice, the last value wins.
+///
+/// ```
+/// use leadflow::{AttrValue, Attrs};
+/// let mut attrs = Attrs::new();
+/// attrs.insert("url".into(), "/pricing".into());
+/// attrs.insert("employees".into(), AttrValue::Number(250.0));
+/// assert_eq!(attrs.get("url"), Some(&AttrValue::from("/pricing")));
+/// let names: Vec<&String> = attrs.keys().collect();
+/// assert_eq!(names, ["employees", "url"]);
+/// assert_eq!(serde_json::to_string(&attrs).unwrap(), r#"{"employees":250.0,"url":"/pricing"}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Attrs {
+    entries: Vec<(String, AttrValue)>,
+}
+
+impl Attrs {
+    /// No attributes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of attributes.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn slot(&self, name: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| k.as_str().cmp(name))
+    }
+
+    /// The value of an attribute.
+    pub fn get(&self, name: &str) -> Option<&AttrValue> {
+        self.slot(name)
+            .ok()
+            .and_then(|i| self.entries.get(i))
+            .map(|(_, v)| v)
+    }
+
+    /// Whether an attribute is set.
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.slot(name).is_ok()
+    }
+
+    /// Sets an attribute; returns its previous value.
+    pub fn insert(&mut self, name: String, value: AttrValue) -> Option<AttrValue> {
+        match self.slot(&name) {
+            Ok(i) => self
+                .entries
+                .get_mut(i)
+                .map(|(_, v)| std::mem::replace(v, value)),
+            Err(i) => {
+                self.entries.insert(i, (name, value));
+                None
+            }
+        }
+    }
+
+    /// Unsets an attribute; returns its value.
+    pub fn remove(&mut self, name: &str) -> Option<AttrValue> {
+        let i = self.slot(name).ok()?;
+        Some(self.entries.remove(i).1)
+    }
+
+    /// The attributes in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &AttrValue)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The names in order.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.entries.iter().map(|(k, _)| k)
+    }
+
+    /// The values in name order.
+    pub fn values(&self) -> impl Iterator<Item = &AttrValue> {
+        self.entries.iter().map(|(_, v)| v)
+    }
+}
+
+impl FromIterator<(String, AttrValue)> for Attrs {
+    fn from_iter<I: IntoIterator<Item = (String, AttrValue)>>(iter: I) -> Self {
+        let mut attrs = Self::new();
+        attrs.extend(iter);
+        attrs
+    }
+}
+
+impl Extend<(String, AttrValue)> for Attrs {
+    /// Later entries win over earlier ones of the same name.
+    fn extend<I: IntoIterator<Item = (String, AttrValue)>>(&mut self, iter: I) {
+        let mut items: Vec<(String, AttrValue)> = iter.into_iter().collect();
+        if self.entries.is_empty() && items.is_sorted_by(|a, b| a.0 < b.0) {
+            // Already a valid map (the usual case for parsed events).
+            self.entries = items;
+            return;
+        }
+        for (k, v) in items.drain(..) {
+            self.insert(k, v);
+        }
+    }
+}
+
+impl<const N: usize> From<[(String, AttrValue); N]> for Attrs {
+    fn from(items: [(String, AttrValue); N]) -> Self {
+        items.into_iter().collect()
+    }
+}
+
+impl IntoIterator for Attrs {
+    type Item = (String, AttrValue);
+    type IntoIter = std::vec::IntoIter<(String, AttrValue)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Attrs {
+    type Item = (&'a String, &'a AttrValue);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, AttrValue)>,
+        fn(&'a (String, AttrValue)) -> (&'a String, &'a AttrValue),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl Serialize for Attrs {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.entries.len()))?;
+        for (k, v) in &self.entries {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Attrs {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Attrs;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of attribute values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Attrs, A::Error> {
+                let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0).min(64));
+                while let Some(entry) = access.next_entry::<String, AttrValue>()? {
+                    entries.push(entry);
+                }
+                Ok(entries.into_iter().collect())
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
+}

@@ -19,14 +19,45 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, ConfigErrorKind};
 
-/// An attribute value: text or a number.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An attribute value: text or a number. In JSON, a string or a number.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum AttrValue {
     /// A number.
     Number(f64),
     /// Text.
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for AttrValue {
+    /// A JSON number or string, read directly (an untagged derive would
+    /// buffer the value and build an error for each text it tries as a
+    /// number first).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = AttrValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<AttrValue, E> {
+                Ok(AttrValue::Number(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<AttrValue, E> {
+                Ok(AttrValue::Number(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<AttrValue, E> {
+                Ok(AttrValue::Number(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<AttrValue, E> {
+                Ok(AttrValue::Text(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<AttrValue, E> {
+                Ok(AttrValue::Text(v))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
 }
 
 impl std::fmt::Display for AttrValue {

@@ -619,7 +619,7 @@ impl Engine {
     /// order (a fully reversed stream costs O(n log n) here, O(n²) event by
     /// event).
     pub fn ingest_batch(&self, lead: &mut Lead, events: impl IntoIterator<Item = Event>) -> Batch {
-        self.insert_batch(lead, events, true)
+        self.insert_batch(lead, events.into_iter().collect(), true)
     }
 
     /// The body of `ingest_batch`; `own_lead` says whether every event must
@@ -627,7 +627,7 @@ impl Engine {
     pub(crate) fn insert_batch(
         &self,
         lead: &mut Lead,
-        events: impl IntoIterator<Item = Event>,
+        events: Vec<Event>,
         own_lead: bool,
     ) -> Batch {
         let mut summary = Batch {
@@ -639,9 +639,25 @@ impl Engine {
         // New ids go straight in (no allocation per event); copies of an id
         // already in the log or earlier in the batch are set aside and
         // settled together, as the set decides (rare).
-        let mut new_events: Vec<Event> = Vec::new();
+        // The leading run of new, valid events stays where it is (no move
+        // per event); the rest, if any, is sorted out one by one.
+        let mut new_events = events;
+        let mut clean = 0;
+        for event in &new_events {
+            if Self::check_alone(event, own_lead.then_some(&lead.id)).is_err() {
+                break;
+            }
+            match lead.index.entry(event.id.clone()) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(event.at);
+                    clean += 1;
+                }
+                std::collections::hash_map::Entry::Occupied(_) => break,
+            }
+        }
+        let rest = new_events.split_off(clean);
         let mut repeats: Vec<Event> = Vec::new();
-        for event in events {
+        for event in rest {
             match Self::check_alone(&event, own_lead.then_some(&lead.id)) {
                 Ok(()) => match lead.index.entry(event.id.clone()) {
                     std::collections::hash_map::Entry::Vacant(slot) => {
@@ -715,7 +731,19 @@ impl Engine {
                     .last()
                     .is_none_or(|last| last.key() < first.key())
             });
-        if in_order {
+        if in_order && lead.events.is_empty() {
+            // A new lead: the batch becomes its log and is folded in place,
+            // without moving each event again.
+            let offered = new_events.len();
+            lead.events = new_events;
+            // A log is long-lived: give back the slack of the batch's
+            // growth (shrinking reallocates in place).
+            lead.events.shrink_to_fit();
+            let (mut c, _) = self.refold_from(lead, 0, None);
+            summary.ignored = std::mem::take(&mut c.now_ignored);
+            summary.applied = offered.saturating_sub(summary.ignored.len());
+            change.absorb(c);
+        } else if in_order {
             let tail = tail_of(lead);
             for event in new_events {
                 match self.append(lead, event, false) {
@@ -1184,6 +1212,12 @@ fn added_since(lead: &Lead, tail: (usize, usize), change: &mut Change) {
 
 /// Merges two logs sorted by `(at, id)` into one.
 fn merge_sorted(a: Vec<Event>, b: Vec<Event>) -> Vec<Event> {
+    if a.is_empty() {
+        return b;
+    }
+    if b.is_empty() {
+        return a;
+    }
     let mut out = Vec::with_capacity(a.len() + b.len());
     let mut a = a.into_iter().peekable();
     let mut b = b.into_iter().peekable();

@@ -1,12 +1,11 @@
 //! A lead: its event log, the state folded from it, and the checkpoints
 //! that let a late event refold only the part of the log after it.
 
-
 use crate::attr::Attrs;
 use crate::error::EventError;
 use crate::event::Event;
-use crate::hash::IdMap;
 use crate::grading::Grade;
+use crate::hash::IdMap;
 use crate::lifecycle::{Lifecycle, StageMark, StageState, Transition};
 use crate::qualify::Arm;
 use crate::scoring::{ScoreMark, ScoreState};

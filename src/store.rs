@@ -472,41 +472,60 @@ impl LeadStore {
     /// has with other content is loaded by rebuilding the store from the
     /// union of the event sets.
     pub fn ingest_all(&mut self, events: impl IntoIterator<Item = Event>) {
-        // New ids go straight in: one map lookup per event, no copy of the
-        // event. Ids seen before (in the store or earlier in the batch)
-        // are set aside and settled after (rare).
-        let mut routed: Vec<Event> = Vec::new();
+        // New ids go straight to the list of the lead they name: one map
+        // lookup per event, one move. Events naming the same lead share
+        // one copy of its id (the first event's). Ids seen before (in the
+        // store or earlier in the batch) are set aside and settled after
+        // (rare).
+        let mut by_name: IdMap<LeadId, (LeadId, Vec<Event>)> = IdMap::default();
         let mut repeats: Vec<Event> = Vec::new();
-        for event in events {
+        for mut event in events {
             if Engine::check_alone(&event, None).is_err() {
                 continue;
             }
-            match self.ids.entry(event.id.clone()) {
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(event.lead.clone());
-                    routed.push(event);
+            let std::collections::hash_map::Entry::Vacant(slot) = self.ids.entry(event.id.clone())
+            else {
+                repeats.push(event);
+                continue;
+            };
+            let list = match by_name.get_mut(&event.lead) {
+                Some((name, list)) => {
+                    event.lead = name.clone();
+                    list
                 }
-                std::collections::hash_map::Entry::Occupied(_) => repeats.push(event),
+                None => {
+                    let name = event.lead.clone();
+                    &mut by_name.entry(name.clone()).or_insert((name, Vec::new())).1
+                }
+            };
+            slot.insert(event.lead.clone());
+            if let EventBody::Identified { visitor } = &event.body {
+                // Claims are recorded as they come; a conflict below
+                // rebuilds the store from scratch anyway.
+                let visitor = visitor.clone();
+                self.record_claim(&event, &visitor);
             }
+            list.push(event);
         }
         let mut conflict = false;
+        let mut late: Vec<Event> = Vec::new();
         if !repeats.is_empty() {
             let wanted: IdSet<&EventId> = repeats.iter().map(|e| &e.id).collect();
-            let mut seen: IdMap<EventId, usize> = routed
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| wanted.contains(&e.id))
-                .map(|(i, e)| (e.id.clone(), i))
+            let mut seen: IdMap<EventId, Event> = by_name
+                .values()
+                .flat_map(|(_, list)| list)
+                .filter(|e| wanted.contains(&e.id))
+                .map(|e| (e.id.clone(), e.clone()))
                 .collect();
             for event in repeats {
-                if let Some(&i) = seen.get(&event.id) {
-                    if routed.get(i).is_some_and(|e| *e == event) {
+                if let Some(copy) = seen.get(&event.id) {
+                    if *copy == event {
                         continue;
                     }
                     // Another copy of an id in the batch: keep it for the
                     // rebuild, which chooses between them.
                     conflict = true;
-                    routed.push(event);
+                    late.push(event);
                     continue;
                 }
                 // An id the store had before the batch.
@@ -515,37 +534,46 @@ impl LeadStore {
                     .get(&event.id)
                     .and_then(|m| self.kept_copy(m, &event.id))
                     .is_some_and(|k| k != event);
-                seen.insert(event.id.clone(), routed.len());
-                routed.push(event);
+                seen.insert(event.id.clone(), event.clone());
+                late.push(event);
             }
         }
         if conflict {
-            // The ids just recorded go with the rebuild's fresh store.
+            // The ids and claims just recorded go with the rebuild's fresh
+            // store.
             let mut all = self.take_events();
-            all.extend(routed);
+            for (_, (_, list)) in by_name {
+                all.extend(list);
+            }
+            all.extend(late);
             self.load(all);
             return;
         }
-        for event in &routed {
-            if let EventBody::Identified { visitor } = &event.body {
-                self.record_claim(event, visitor);
-            }
+        for event in late {
+            let list = &mut by_name
+                .entry(event.lead.clone())
+                .or_insert_with(|| (event.lead.clone(), Vec::new()))
+                .1;
+            list.push(event);
         }
         self.reresolve();
-        let mut by_root: IdMap<LeadId, Vec<Event>> = IdMap::default();
-        for event in routed {
-            by_root
-                .entry(self.resolve(&event.lead))
-                .or_default()
-                .push(event);
+        let mut by_root: IdMap<LeadId, Vec<Vec<Event>>> = IdMap::default();
+        for (name, (_, list)) in by_name {
+            by_root.entry(self.resolve(&name)).or_default().push(list);
         }
-        for (root, events) in by_root {
+        for (root, lists) in by_root {
             let engine = &self.engine;
             let lead = self
                 .leads
                 .entry(root.clone())
                 .or_insert_with(|| engine.new_lead(root));
-            engine.insert_batch(lead, events, false);
+            // One list (the usual case) goes in as it is.
+            let all: Vec<Event> = if lists.len() == 1 {
+                lists.into_iter().next().unwrap_or_default()
+            } else {
+                lists.into_iter().flatten().collect()
+            };
+            engine.insert_batch(lead, all, false);
         }
     }
 

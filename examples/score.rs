@@ -60,8 +60,8 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// The event file as a reader (`-` for standard input).
-fn open_events(path: &str) -> Result<EventReader<BufReader<Box<dyn Read>>>, String> {
-    let reader: Box<dyn Read> = if path == "-" {
+fn open_events(path: &str) -> Result<EventReader<BufReader<Box<dyn Read + Send>>>, String> {
+    let reader: Box<dyn Read + Send> = if path == "-" {
         Box::new(std::io::stdin())
     } else {
         Box::new(std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?)
@@ -117,7 +117,11 @@ fn run() -> Result<(), Failure> {
     // file or of the event list is held. The first bad line stops the run.
     let mut latest: Option<Timestamp> = None;
     let mut bad = None;
-    let events = open_events(&args.events)?.map_while(|read| match read {
+    // Parsing runs on a second thread, overlapping with the store's work.
+    let reader = open_events(&args.events)?
+        .in_background()
+        .map_err(|e| format!("starting the reader thread: {e}"))?;
+    let events = reader.map_while(|read| match read {
         Ok(event) => {
             latest = latest.max(Some(event.at));
             Some(event)

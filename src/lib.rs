@@ -111,7 +111,7 @@ pub use lifecycle::{
     StageConfig, StageId, StageKind, StageKindName, StageState, Transition, TransitionKind,
 };
 pub use merge::Mergeable;
-pub use ndjson::{DEFAULT_MAX_LINE_BYTES, EventReader, ReadError, ReadErrorKind};
+pub use ndjson::{BackgroundReader, DEFAULT_MAX_LINE_BYTES, EventReader, ReadError, ReadErrorKind};
 pub use persist::{RestoreError, SavedLead};
 pub use qualify::{ConditionConfig, QualificationConfig, Rearm, ScoreAtLeast};
 pub use scoring::{

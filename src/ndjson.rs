@@ -164,6 +164,80 @@ impl<R: BufRead> Iterator for EventReader<R> {
 
 impl<R: BufRead> FusedIterator for EventReader<R> {}
 
+/// Events per hand-over from the reading thread: large enough that the
+/// channel costs nothing per event, small enough to bound what is in flight.
+const CHUNK: usize = 1024;
+
+/// Chunks in flight between the reading thread and the consumer (so at
+/// most `CHUNKS_IN_FLIGHT × CHUNK` events are held beyond the consumer's).
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+impl<R: BufRead + Send + 'static> EventReader<R> {
+    /// Reads and parses on a thread of its own, so that parsing overlaps
+    /// with whatever consumes the events (folding them into a
+    /// [`LeadStore`](crate::LeadStore), say): the same items, in the same
+    /// order, as iterating the reader itself. Memory stays bounded: the
+    /// thread runs at most a few thousand events ahead. Dropping the
+    /// iterator stops the thread at its next hand-over.
+    ///
+    /// ```
+    /// use leadflow::EventReader;
+    /// let text = "{\"id\": \"e1\", \"lead\": \"ada\", \"at\": \"2026-03-02T09:00:00Z\", \"body\": {\"type\": \"identified\", \"visitor\": \"v-1\"}}\n";
+    /// let reader = EventReader::new(std::io::Cursor::new(text.as_bytes().to_vec()));
+    /// let events: Vec<_> = reader.in_background()?.collect::<Result<_, _>>()?;
+    /// assert_eq!(events.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of the operating system refusing to start a thread.
+    pub fn in_background(mut self) -> std::io::Result<BackgroundReader> {
+        let (send, receive) = std::sync::mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+        std::thread::Builder::new()
+            .name("leadflow-event-reader".into())
+            .spawn(move || {
+                loop {
+                    let chunk: Vec<_> = self.by_ref().take(CHUNK).collect();
+                    // An empty chunk: the stream is over. A failed send:
+                    // the consumer is gone.
+                    if chunk.is_empty() || send.send(chunk).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(BackgroundReader {
+            chunks: receive,
+            current: Vec::new().into_iter(),
+        })
+    }
+}
+
+/// The events of an [`EventReader`] read on a thread of its own (see
+/// [`EventReader::in_background`]): an iterator of
+/// `Result<Event, ReadError>`.
+#[derive(Debug)]
+pub struct BackgroundReader {
+    chunks: std::sync::mpsc::Receiver<Vec<Result<Event, ReadError>>>,
+    current: std::vec::IntoIter<Result<Event, ReadError>>,
+}
+
+impl Iterator for BackgroundReader {
+    type Item = Result<Event, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.current.next() {
+                return Some(item);
+            }
+            // The thread hung up: every chunk has been handed over.
+            self.current = self.chunks.recv().ok()?.into_iter();
+        }
+    }
+}
+
+impl FusedIterator for BackgroundReader {}
+
 /// One line's event, checked for ids.
 fn parse(bytes: &[u8]) -> Result<Event, ReadErrorKind> {
     let event: Event = serde_json::from_slice(bytes).map_err(|e| {

@@ -631,6 +631,58 @@ mod ndjson {
         check::<EventReader<std::io::BufReader<std::fs::File>>>();
     }
 
+    /// The background reader hands over exactly what the reader yields
+    /// (events and bad lines, in order), across chunk boundaries.
+    #[test]
+    fn background_reading_yields_the_same_items() {
+        let mut text = String::new();
+        let (mut items, mut bad) = (0, 0);
+        for i in 0..5000 {
+            if i % 997 == 0 {
+                text.push_str("{\"id\": \"broken\"}\n");
+                (items, bad) = (items + 1, bad + 1);
+            } else if i % 13 == 0 {
+                text.push_str("   \n");
+            } else {
+                text.push_str(&line(&format!("e{i}"), i).0);
+                text.push('\n');
+                items += 1;
+            }
+        }
+        let plain: Vec<String> = EventReader::new(text.as_bytes())
+            .map(|r| format!("{r:?}"))
+            .collect();
+        let bytes = std::io::Cursor::new(text.into_bytes());
+        let background: Vec<String> = EventReader::new(bytes)
+            .in_background()
+            .unwrap()
+            .map(|r| format!("{r:?}"))
+            .collect();
+        assert_eq!(plain.len(), items);
+        assert_eq!(plain.iter().filter(|r| r.starts_with("Err")).count(), bad);
+        assert_eq!(background, plain);
+        // An endless stream: taking one event and dropping the iterator
+        // returns at once (the thread stops at its next hand-over).
+        struct Endless(Vec<u8>, usize);
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let mut n = 0;
+                for b in buf.iter_mut() {
+                    *b = self.0[self.1 % self.0.len()];
+                    self.1 += 1;
+                    n += 1;
+                }
+                Ok(n)
+            }
+        }
+        let one = format!("{}\n", line("x", 0).0).into_bytes();
+        let mut reader = EventReader::new(BufReader::new(Endless(one, 0)))
+            .in_background()
+            .unwrap();
+        assert!(matches!(reader.next(), Some(Ok(_))));
+        drop(reader);
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(
@@ -648,6 +700,51 @@ mod ndjson {
                 prop_assert!(n > last && n <= lines, "line {} of {}", n, lines);
                 last = n;
             }
+        }
+    }
+}
+
+mod attrs_map {
+    use std::collections::BTreeMap;
+
+    use leadflow::{AttrValue, Attrs};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `Attrs` behaves as a `BTreeMap` would: inserts, removals, order,
+        /// lookups, last value wins in JSON, and serde round-trips.
+        #[test]
+        fn attrs_behave_like_a_sorted_map(
+            ops in proptest::collection::vec((0usize..6, any::<bool>(), -5i64..5), 0..40),
+        ) {
+            let names = ["a", "b", "url", "Url", "z", ""];
+            let mut attrs = Attrs::new();
+            let mut oracle: BTreeMap<String, AttrValue> = BTreeMap::new();
+            for (k, insert, v) in &ops {
+                let name = names[*k].to_owned();
+                if *insert {
+                    let value = AttrValue::from(*v);
+                    prop_assert_eq!(attrs.insert(name.clone(), value.clone()), oracle.insert(name, value));
+                } else {
+                    prop_assert_eq!(attrs.remove(&name), oracle.remove(&name));
+                }
+            }
+            prop_assert_eq!(attrs.len(), oracle.len());
+            let got: Vec<_> = attrs.iter().collect();
+            let want: Vec<_> = oracle.iter().collect();
+            prop_assert_eq!(got, want);
+            for n in names {
+                prop_assert_eq!(attrs.get(n), oracle.get(n));
+            }
+            let json = serde_json::to_string(&attrs).unwrap();
+            prop_assert_eq!(&json, &serde_json::to_string(&oracle).unwrap());
+            prop_assert_eq!(serde_json::from_str::<Attrs>(&json).unwrap(), attrs.clone());
+            // An object naming a key twice: the last value wins, as for a map.
+            let pairs: Vec<String> = ops.iter().map(|(k, _, v)| format!("{:?}: {v}", names[*k])).collect();
+            let text = format!("{{{}}}", pairs.join(", "));
+            let parsed: Attrs = serde_json::from_str(&text).unwrap();
+            let want: BTreeMap<String, AttrValue> = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(parsed.iter().collect::<Vec<_>>(), want.iter().collect::<Vec<_>>());
         }
     }
 }

@@ -79,6 +79,7 @@ pub mod attribution;
 mod engine;
 mod error;
 mod event;
+mod exact;
 pub mod funnel;
 pub mod grading;
 mod hash;

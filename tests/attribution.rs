@@ -339,7 +339,14 @@ fn credits(
         .unwrap()
         .1
         .iter()
-        .map(|c| (c.channel.clone(), c.conversions, c.value))
+        .map(|c| {
+            use rust_decimal::prelude::ToPrimitive;
+            (
+                c.channel.clone(),
+                c.conversions,
+                c.value.and_then(|v| v.to_f64()),
+            )
+        })
         .collect()
 }
 
@@ -654,7 +661,7 @@ fn attribution_types_are_send_sync() {
 }
 
 #[test]
-fn huge_counts_and_values_saturate_or_error_never_panic() {
+fn huge_counts_saturate_and_huge_values_are_errors_never_panics() {
     let max = u64::MAX;
     let csv = format!(
         "path,total_conversions,total_conversion_value,total_null\na>b,{max},79228162514264337593543950335,{max}\na>b,{max},79228162514264337593543950335,{max}\nb,1,1,1\n"
@@ -665,6 +672,12 @@ fn huge_counts_and_values_saturate_or_error_never_panic() {
         PathModel::Markov,
         PathModel::Shapley,
     ];
+    // Two values of Decimal::MAX have no exact total: a typed error, not a
+    // saturated (wrong) one.
+    let err = read(&csv, &models, 1).unwrap_err();
+    assert!(err.contains("does not fit"), "{err}");
+    let csv =
+        format!("path,total_conversions,total_null\na>b,{max},{max}\na>b,{max},{max}\nb,1,1\n");
     let report = read(&csv, &models, 1).unwrap();
     assert_eq!(report.total_conversions, u64::MAX);
     for (_, credits) in &report.models {
@@ -800,8 +813,9 @@ fn a_value_without_conversions_is_ignored_by_every_model_and_counted() {
     assert_eq!(report.valued_without_conversion, 1);
     assert_eq!(report.total_value, Some(Decimal::new(100, 0)));
     for (model, credits) in &report.models {
-        let sum: f64 = credits.iter().map(|c| c.value.unwrap_or(0.0)).sum();
-        assert!((sum - 100.0).abs() < 1e-9, "{model:?}: {sum}");
+        // Exact: the value credits add up to the total to the last digit.
+        let sum: Decimal = credits.iter().filter_map(|c| c.value).sum();
+        assert_eq!(sum, Decimal::new(100, 0), "{model:?}");
     }
 }
 
@@ -821,8 +835,7 @@ fn one_long_path_of_many_channels_credits_each_once() {
     assert!(
         linear
             .iter()
-            .all(|c| (c.conversions - 1.0 / 2000.0).abs() < 1e-15
-                && (c.value.unwrap() - 1.0).abs() < 1e-9)
+            .all(|c| (c.conversions - 1.0 / 2000.0).abs() < 1e-15 && c.value == Some(Decimal::ONE))
     );
     let first = &report.models[1].1;
     assert_eq!(first.iter().filter(|c| c.conversions > 0.0).count(), 1);

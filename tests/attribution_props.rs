@@ -345,3 +345,62 @@ fn journeys_with_time_gaps_keep_decay_finite() {
         Decimal::ONE
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Every model's value credits on a path table add up to the table's
+    /// total conversion value exactly, whatever the mix of decimal scales;
+    /// the total is the exact sum of the converting rows' values.
+    #[test]
+    fn path_table_value_credits_sum_exactly(
+        rows in rows(4, 5),
+        scales in proptest::collection::vec(0u32..7, 12),
+    ) {
+        let models = [PathModel::First, PathModel::Last, PathModel::Linear, PathModel::Position, PathModel::Markov, PathModel::Shapley];
+        let mut t = PathTally::new(&models, 2).unwrap();
+        let mut total = Decimal::ZERO;
+        for (i, (path, c, n, v)) in rows.iter().enumerate() {
+            let names: Vec<String> = path.iter().map(|c| format!("ch{c}")).collect();
+            let value = Decimal::new(i64::from(*v) * 7919, scales[i % scales.len()]);
+            if *c > 0 && !path.is_empty() {
+                total += value;
+            }
+            t.add(names.iter().map(String::as_str), *c, *n, Some(value));
+        }
+        let report = match t.finish() {
+            Ok(r) => r,
+            Err(e) => {
+                prop_assert!(e.to_string().contains("no path converted"), "{}", e);
+                return Ok(());
+            }
+        };
+        prop_assert_eq!(report.total_value, Some(total));
+        for (model, credits) in &report.models {
+            if credits.iter().all(|c| c.conversions == 0.0) {
+                continue;
+            }
+            let sum: Decimal = credits.iter().filter_map(|c| c.value).sum();
+            prop_assert_eq!(sum, total, "{:?}", model);
+        }
+    }
+}
+
+#[test]
+fn a_total_beyond_exact_decimals_is_a_typed_error_not_a_wrong_credit() {
+    // 28 decimals beside a total of 2·10^10: the exact total needs 39 digits.
+    let csv = "path,total_conversions,total_conversion_value\n\
+               a > b,1,20000000000\n\
+               b,1,0.0000000000000000000000000001\n";
+    let mut reader = PathReader::new(csv.as_bytes(), PathReadOptions::default()).unwrap();
+    let mut t = PathTally::new(&[PathModel::Last], 1).unwrap();
+    t.read(&mut reader).unwrap();
+    let err = t.finish().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            leadflow::attribution::AttributionError::TotalOutOfRange { .. }
+        ),
+        "{err}"
+    );
+}

@@ -4,8 +4,9 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
-use super::paths::{Channels, ExactSum, FxMap};
+use super::channels::{Channels, FxMap};
 use super::{AttributionError, AttributionModel, Journey};
+use crate::exact::ExactSum;
 
 const START: u32 = u32::MAX;
 const CONV: u32 = u32::MAX - 1;
@@ -320,7 +321,11 @@ impl MarkovCounts {
         for e in self.ends.values() {
             total.add_sum(e.1);
         }
-        let total_value = total.to_decimal();
+        let total_value = total
+            .to_decimal()
+            .ok_or_else(|| AttributionError::TotalOutOfRange {
+                what: "conversion values".into(),
+            })?;
         let window = |i: usize| -> Vec<u32> {
             order
                 .get(i)

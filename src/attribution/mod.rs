@@ -57,6 +57,7 @@
 //!   linear equal ChannelAttribution's `heuristic_models`; Markov follows
 //!   ChannelAttribution's `markov_model` semantics but is solved exactly.
 
+mod channels;
 mod config;
 mod from_lead;
 mod heuristic;
@@ -325,6 +326,16 @@ pub enum AttributionError {
     Data {
         /// What was wrong.
         problem: String,
+    },
+    /// Values whose exact total does not fit a decimal: more than 28
+    /// significant digits at the finest scale among them (say, values with
+    /// 28 decimals beside a total in the billions). Never rounded silently.
+    #[error(
+        "the exact total of {what} does not fit 28 significant digits at the finest decimal scale among them: round the values to fewer decimals"
+    )]
+    TotalOutOfRange {
+        /// Which values (`conversion values`).
+        what: String,
     },
     /// A value too large to allocate at the requested scale.
     #[error("value {value} cannot be allocated at scale {scale}")]

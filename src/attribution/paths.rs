@@ -1,8 +1,6 @@
 //! Path tables (ChannelAttribution's input format) and the mergeable tally
 //! that attributes them.
 
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 use std::io::BufRead;
 use std::str::FromStr;
 
@@ -11,70 +9,10 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
 use super::AttributionError;
+use super::channels::Channels;
 use super::markov::{MarkovCounts, MarkovModel};
 use super::shapley::{ShapleyCounts, ShapleyModel};
-use crate::hash::Fx;
-
-pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
-
-/// Channel names interned to dense ids, in order of first appearance.
-#[derive(Debug, Clone)]
-pub(crate) struct Channels {
-    pub(crate) names: Vec<String>,
-    index: FxMap<String, u32>,
-    /// A direct-mapped cache keyed by length and end bytes: channel sets are
-    /// small, so most lookups end here without hashing the name.
-    recent: Box<[u32; 256]>,
-}
-
-impl Default for Channels {
-    fn default() -> Self {
-        Self {
-            names: Vec::new(),
-            index: FxMap::default(),
-            recent: Box::new([u32::MAX; 256]),
-        }
-    }
-}
-
-impl Channels {
-    pub(crate) fn intern(&mut self, name: &str) -> u32 {
-        let b = name.as_bytes();
-        let slot = (b.len()
-            ^ usize::from(b.first().copied().unwrap_or(0)).wrapping_mul(31)
-            ^ usize::from(b.last().copied().unwrap_or(0)).wrapping_mul(131))
-            & 255;
-        if let Some(&id) = self.recent.get(slot)
-            && self
-                .names
-                .get(id as usize)
-                .is_some_and(|n| same_bytes(n.as_bytes(), b))
-        {
-            return id;
-        }
-        let id = match self.index.get(name) {
-            Some(&id) => id,
-            None => {
-                let id = self.names.len() as u32;
-                self.names.push(name.to_owned());
-                self.index.insert(name.to_owned(), id);
-                id
-            }
-        };
-        if let Some(r) = self.recent.get_mut(slot) {
-            *r = id;
-        }
-        id
-    }
-
-    pub(crate) fn name(&self, id: u32) -> &str {
-        self.names.get(id as usize).map_or("?", String::as_str)
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.names.len()
-    }
-}
+use crate::exact::ExactSum;
 
 /// How to read a path table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,11 +267,6 @@ impl<R: BufRead> PathReader<R> {
             value,
         }))
     }
-}
-
-/// Byte equality without a library call for the short names channels have.
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// The range `a..b` of `bytes` without ASCII whitespace at either end.
@@ -689,8 +622,10 @@ pub struct ChannelCredit {
     pub channel: String,
     /// Attributed conversions.
     pub conversions: f64,
-    /// Attributed value, when the table has values.
-    pub value: Option<f64>,
+    /// Attributed value, when the table has values: an exact decimal at
+    /// the finest scale of the table's values. A model's value credits sum
+    /// exactly to the report's `total_value` (largest remainder).
+    pub value: Option<Decimal>,
 }
 
 /// The result of a [`PathTally`]: per model (in the order asked), per
@@ -713,9 +648,10 @@ impl PathReport {
     /// Writes the report as CSV with the header
     /// `model,channel_name,conversions,value`: one row per model and
     /// channel, models in the order asked, channels in order of first
-    /// appearance, `value` empty without a value column. Numbers use the
-    /// shortest representation that reads back to the same `f64` (up to 17
-    /// significant digits); channel names are quoted when they need it.
+    /// appearance, `value` empty without a value column. Conversions use
+    /// the shortest representation that reads back to the same `f64` (up
+    /// to 17 significant digits); values are exact decimals; channel names
+    /// are quoted when they need it.
     ///
     /// # Errors
     /// The writer's I/O errors.
@@ -731,7 +667,7 @@ impl PathReport {
                 } else {
                     c.channel.clone()
                 };
-                let value = c.value.map_or(String::new(), number);
+                let value = c.value.map_or(String::new(), |v| v.to_string());
                 writeln!(
                     out,
                     "{},{name},{},{value}",
@@ -923,6 +859,19 @@ impl PathTally {
         let n = self.channels.len();
         let markov = self.markov()?;
         let shapley = self.shapley()?;
+        // The exact total the value credits of every model add up to.
+        let total = if self.has_value {
+            Some(
+                self.value
+                    .parts()
+                    .filter(|_| self.value.to_decimal().is_some())
+                    .ok_or_else(|| AttributionError::TotalOutOfRange {
+                        what: "conversion values".into(),
+                    })?,
+            )
+        } else {
+            None
+        };
         let mut models = Vec::with_capacity(self.models.len());
         for &model in &self.models {
             let credits: Vec<(f64, f64)> = match model {
@@ -942,13 +891,24 @@ impl PathTally {
                     })
                     .collect(),
             };
+            let values: Vec<Option<Decimal>> = match total {
+                None => vec![None; credits.len()],
+                Some((mantissa, scale)) => {
+                    let shares: Vec<f64> = credits.iter().map(|c| c.1).collect();
+                    split_exactly(mantissa, scale, &shares)
+                        .into_iter()
+                        .map(Some)
+                        .collect()
+                }
+            };
             let rows = credits
                 .into_iter()
+                .zip(values)
                 .enumerate()
-                .map(|(c, (conv, value))| ChannelCredit {
+                .map(|(c, ((conv, _), value))| ChannelCredit {
                     channel: self.channels.name(c as u32).to_owned(),
                     conversions: conv,
-                    value: self.has_value.then_some(value),
+                    value,
                 })
                 .collect();
             models.push((model, rows));
@@ -956,61 +916,27 @@ impl PathTally {
         Ok(PathReport {
             models,
             total_conversions: self.conversions,
-            total_value: self.has_value.then(|| self.value.to_decimal()),
+            total_value: self.value.to_decimal().filter(|_| self.has_value),
             valued_without_conversion: self.valued_without_conversion,
         })
     }
 }
 
-/// An exact sum of decimals kept as an integer mantissa at the finest scale
-/// seen: adding values of one scale is an integer addition, far cheaper
-/// than a `Decimal` addition, and the result is exact either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct ExactSum {
-    mantissa: i128,
-    scale: u32,
-}
-
-impl ExactSum {
-    pub(crate) fn add(&mut self, d: Decimal) {
-        self.add_parts(d.mantissa(), d.scale());
-    }
-
-    pub(crate) fn add_sum(&mut self, o: ExactSum) {
-        self.add_parts(o.mantissa, o.scale);
-    }
-
-    fn add_parts(&mut self, mantissa: i128, scale: u32) {
-        if scale > self.scale {
-            self.mantissa = self
-                .mantissa
-                .saturating_mul(10i128.saturating_pow(scale - self.scale));
-            self.scale = scale;
-        }
-        let m = mantissa.saturating_mul(10i128.saturating_pow(self.scale - scale));
-        self.mantissa = self.mantissa.saturating_add(m);
-    }
-
-    pub(crate) fn is_zero(&self) -> bool {
-        self.mantissa == 0
-    }
-
-    pub(crate) fn to_f64(self) -> f64 {
-        self.mantissa as f64 / 10f64.powi(self.scale as i32)
-    }
-
-    /// The sum as a `Decimal`, rounded to fit when it is out of range.
-    pub(crate) fn to_decimal(self) -> Decimal {
-        let (mut m, mut s) = (self.mantissa, self.scale);
-        loop {
-            if let Ok(d) = Decimal::try_from_i128_with_scale(m, s) {
-                return d;
-            }
-            if s == 0 {
-                return if m < 0 { Decimal::MIN } else { Decimal::MAX };
-            }
-            m /= 10;
-            s -= 1;
-        }
-    }
+/// Splits an exact total (`mantissa` at `scale`) over channels in
+/// proportion to their real value credits, by largest remainder at the
+/// total's scale: the parts sum to the total exactly. A model that credits
+/// nothing gets zeros.
+fn split_exactly(mantissa: i128, scale: u32, shares: &[f64]) -> Vec<Decimal> {
+    let unit = 10f64.powi(scale as i32);
+    let units: Vec<f64> = shares.iter().map(|s| s * unit).collect();
+    let credits_nothing = units.iter().all(|u| *u == 0.0 || !u.is_finite());
+    let parts = if credits_nothing {
+        vec![0; units.len()]
+    } else {
+        crate::exact::apportion(mantissa, &units)
+    };
+    parts
+        .into_iter()
+        .map(|p| Decimal::try_from_i128_with_scale(p, scale).unwrap_or_default())
+        .collect()
 }

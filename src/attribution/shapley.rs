@@ -3,9 +3,10 @@
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
+use super::channels::{Channels, FxMap};
 use super::markov::weights_by_channel;
-use super::paths::{Channels, ExactSum, FxMap};
 use super::{AttributionError, AttributionModel, Journey};
+use crate::exact::ExactSum;
 
 /// The largest channel set valued exactly (2^20 subsets).
 const MAX_SET: usize = 20;
@@ -68,14 +69,20 @@ impl ShapleyCounts {
         let mut sets: Vec<Coalition> = self
             .sets
             .iter()
-            .map(|(k, &(conversions, nulls, value))| Coalition {
-                channels: k.iter().map(|&c| channels.name(c).to_owned()).collect(),
-                ids: k.to_vec(),
-                conversions,
-                nulls,
-                value: value.to_decimal(),
+            .map(|(k, &(conversions, nulls, value))| {
+                Ok(Coalition {
+                    channels: k.iter().map(|&c| channels.name(c).to_owned()).collect(),
+                    ids: k.to_vec(),
+                    conversions,
+                    nulls,
+                    value: value
+                        .to_decimal()
+                        .ok_or_else(|| AttributionError::TotalOutOfRange {
+                            what: "conversion values".into(),
+                        })?,
+                })
             })
-            .collect();
+            .collect::<Result<_, AttributionError>>()?;
         // Canonical order: results do not depend on input order.
         sets.sort_by(|a, b| a.channels.cmp(&b.channels));
         if let Some(big) = sets

@@ -69,36 +69,6 @@ pub(crate) fn round(v: f64) -> i128 {
     v.round() as i128
 }
 
-/// Splits `target` millionths into whole parts proportional to `shares`
-/// (real millionths) that sum to exactly `target`: each share is floored,
-/// and what is left goes one millionth at a time to the largest fractional
-/// parts (ties to the earlier share). Used so that the entries of a score
-/// card sum exactly to the group's score.
-pub(crate) fn apportion(target: i128, shares: &[f64]) -> Vec<i128> {
-    let mut parts: Vec<i128> = shares.iter().map(|s| s.floor() as i128).collect();
-    let n = parts.len() as i128;
-    if n == 0 {
-        return parts;
-    }
-    let rest = target - parts.iter().sum::<i128>();
-    // Normally 0 ≤ rest < n; float error can put it outside: spread the
-    // whole multiples evenly first.
-    let each = rest.div_euclid(n);
-    let extra = rest.rem_euclid(n) as usize;
-    for p in &mut parts {
-        *p += each;
-    }
-    let mut order: Vec<usize> = (0..parts.len()).collect();
-    let frac = |i: usize| shares.get(i).map_or(0.0, |s| s - s.floor());
-    order.sort_by(|&a, &b| frac(b).total_cmp(&frac(a)).then(a.cmp(&b)));
-    for &i in order.iter().take(extra) {
-        if let Some(p) = parts.get_mut(i) {
-            *p += 1;
-        }
-    }
-    parts
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,13 +89,5 @@ mod tests {
         );
         assert_eq!(decimal(100_000).to_string(), "0.1");
         assert_eq!(decimal(-2_500_000).to_string(), "-2.5");
-    }
-
-    #[test]
-    fn apportion_sums_exactly() {
-        assert_eq!(apportion(10, &[3.4, 3.3, 3.3]), vec![4, 3, 3]);
-        assert_eq!(apportion(7, &[1.5, 1.5]), vec![4, 3]);
-        assert_eq!(apportion(-3, &[-1.5, -1.5]), vec![-1, -2]);
-        assert!(apportion(5, &[]).is_empty());
     }
 }

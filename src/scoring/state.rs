@@ -4,10 +4,11 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::points::{PointsProblem, apportion, decimal, micros, round};
+use super::points::{PointsProblem, decimal, micros, round};
 use super::{Decay, Model};
 use crate::attr::{AttrValue, Attrs, lookup};
 use crate::event::{Event, EventBody};
+use crate::exact::apportion;
 use crate::types::{EventId, Timestamp};
 
 /// One scored contribution: points a rule (or a manual adjustment) added.

@@ -1,0 +1,132 @@
+//! Exact arithmetic shared by scoring and attribution: sums of decimals
+//! held as integer mantissas, and splitting a whole into parts that sum to
+//! it exactly.
+
+use rust_decimal::Decimal;
+
+/// An exact sum of decimals kept as an integer mantissa at the finest scale
+/// seen: adding values of one scale is an integer addition, far cheaper
+/// than a `Decimal` addition, and the result is exact — or, past the range
+/// of a 128-bit mantissa, marked as overflowed (never silently wrong).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct ExactSum {
+    mantissa: i128,
+    scale: u32,
+    overflowed: bool,
+}
+
+impl ExactSum {
+    pub(crate) fn add(&mut self, d: Decimal) {
+        self.add_parts(d.mantissa(), d.scale());
+    }
+
+    pub(crate) fn add_sum(&mut self, o: ExactSum) {
+        self.overflowed |= o.overflowed;
+        self.add_parts(o.mantissa, o.scale);
+    }
+
+    fn add_parts(&mut self, mantissa: i128, scale: u32) {
+        if scale > self.scale {
+            match 10i128
+                .checked_pow(scale - self.scale)
+                .and_then(|f| self.mantissa.checked_mul(f))
+            {
+                Some(m) => self.mantissa = m,
+                None => self.overflowed = true,
+            }
+            self.scale = scale;
+        }
+        match 10i128
+            .checked_pow(self.scale - scale)
+            .and_then(|f| mantissa.checked_mul(f))
+            .and_then(|m| self.mantissa.checked_add(m))
+        {
+            Some(m) => self.mantissa = m,
+            None => self.overflowed = true,
+        }
+    }
+
+    pub(crate) fn is_zero(&self) -> bool {
+        self.mantissa == 0 && !self.overflowed
+    }
+
+    pub(crate) fn to_f64(self) -> f64 {
+        self.mantissa as f64 / 10f64.powi(self.scale as i32)
+    }
+
+    /// The mantissa and scale, unless the sum overflowed.
+    pub(crate) fn parts(self) -> Option<(i128, u32)> {
+        (!self.overflowed).then_some((self.mantissa, self.scale))
+    }
+
+    /// The sum as a `Decimal`: `None` when it overflowed or does not fit a
+    /// `Decimal` exactly.
+    pub(crate) fn to_decimal(self) -> Option<Decimal> {
+        let (m, s) = self.parts()?;
+        Decimal::try_from_i128_with_scale(m, s).ok()
+    }
+}
+
+/// Splits `target` units into whole parts proportional to `shares` (real
+/// amounts of the same units) that sum to exactly `target`: each share is
+/// floored, and what is left goes one unit at a time to the largest
+/// fractional parts (ties to the earlier share) — the largest remainder
+/// method. Never panics: arithmetic saturates at the (unreachable) edges.
+pub(crate) fn apportion(target: i128, shares: &[f64]) -> Vec<i128> {
+    let floor = |s: f64| if s.is_finite() { s.floor() as i128 } else { 0 };
+    let mut parts: Vec<i128> = shares.iter().map(|&s| floor(s)).collect();
+    let n = parts.len() as i128;
+    if n == 0 {
+        return parts;
+    }
+    let placed = parts.iter().fold(0i128, |a, p| a.saturating_add(*p));
+    let rest = target.saturating_sub(placed);
+    // Normally 0 ≤ rest < n; float error can put it outside: spread the
+    // whole multiples evenly first.
+    let each = rest.div_euclid(n);
+    let extra = rest.rem_euclid(n) as usize;
+    for p in &mut parts {
+        *p = p.saturating_add(each);
+    }
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    let frac = |i: usize| {
+        shares
+            .get(i)
+            .filter(|s| s.is_finite())
+            .map_or(0.0, |s| s - s.floor())
+    };
+    order.sort_by(|&a, &b| frac(b).total_cmp(&frac(a)).then(a.cmp(&b)));
+    for &i in order.iter().take(extra) {
+        if let Some(p) = parts.get_mut(i) {
+            *p = p.saturating_add(1);
+        }
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apportion_sums_exactly() {
+        assert_eq!(apportion(10, &[3.4, 3.3, 3.3]), vec![4, 3, 3]);
+        assert_eq!(apportion(7, &[1.5, 1.5]), vec![4, 3]);
+        assert_eq!(apportion(-3, &[-1.5, -1.5]), vec![-1, -2]);
+        assert_eq!(apportion(5, &[f64::NAN, 1.0]).iter().sum::<i128>(), 5);
+        assert!(apportion(5, &[]).is_empty());
+    }
+
+    #[test]
+    fn sums_are_exact_or_marked() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let mut sum = ExactSum::default();
+        sum.add(d("0.1"));
+        sum.add(d("0.2"));
+        assert_eq!(sum.to_decimal(), Some(d("0.3")));
+        let mut big = ExactSum::default();
+        big.add(d("20000000000"));
+        big.add(d("0.0000000000000000000000000001"));
+        assert_eq!(big.to_decimal(), None, "past 128 bits: marked, not wrong");
+    }
+}

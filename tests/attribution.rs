@@ -6,8 +6,8 @@ use std::sync::Arc;
 use leadflow::Span;
 use leadflow::attribution::{
     AnchorWeights, Anchored, AttributionError, AttributionModel, Attributor, FirstTouch, Journey,
-    LastNonDirect, LastTouch, Linear, MarkovState, PathModel, PathReadOptions, PathReader,
-    PathTally, TimeDecay, Touch, model_fn,
+    LastNonDirect, LastTouch, Limit, Limits, Linear, MarkovState, PathModel, PathReadOptions,
+    PathReader, PathTally, TimeDecay, Touch, model_fn,
 };
 use rust_decimal::Decimal;
 
@@ -556,11 +556,181 @@ fn shapley_by_hand_and_its_options() {
     assert_eq!(w[1], 0.0);
     let too_big: Vec<String> = (0..21).map(|i| format!("c{i}")).collect();
     let csv = format!("path,total_conversions\n{},1\n", too_big.join(">"));
+    let err = read(&csv, &[PathModel::Shapley], 1).unwrap_err();
     assert!(
-        read(&csv, &[PathModel::Shapley], 1)
-            .unwrap_err()
-            .contains("at most 20")
+        err.contains("21 distinct channels") && err.contains("limit of 20"),
+        "{err}"
     );
+}
+
+fn tally_of(csv: &str, models: &[PathModel], order: usize, limits: Limits) -> PathTally {
+    let mut reader = PathReader::new(csv.as_bytes(), PathReadOptions::default()).unwrap();
+    let mut tally = PathTally::new(models, order).unwrap().with_limits(limits);
+    tally.read(&mut reader).unwrap();
+    tally
+}
+
+#[test]
+fn every_named_limit_is_a_typed_error_and_can_be_raised() {
+    let limit_of = |e: AttributionError| match e {
+        AttributionError::LimitExceeded { limit, found, max } => (limit, found, max),
+        other => panic!("not a limit: {other}"),
+    };
+    // Markov states: order 2 on a path of 6 channels has 6 windows + ...
+    let csv = "path,total_conversions,total_null\na>b>c>d>e>f,3,1\nb>a,1,2\n";
+    let small = Limits {
+        markov_states: 4,
+        ..Limits::default()
+    };
+    let t = tally_of(csv, &[PathModel::Markov], 2, small);
+    let (limit, found, max) = limit_of(t.markov().unwrap_err());
+    assert_eq!((limit, max), (Limit::MarkovStates, 4));
+    assert!(found > 4);
+    let raised = Limits {
+        markov_states: found as usize,
+        ..small
+    };
+    assert!(
+        tally_of(csv, &[PathModel::Markov], 2, raised)
+            .markov()
+            .unwrap()
+            .is_some()
+    );
+    // Shapley channels and subsets.
+    let five = "path,total_conversions\na>b>c>d>e,1\n";
+    let t = tally_of(
+        five,
+        &[PathModel::Shapley],
+        1,
+        Limits {
+            shapley_channels: 4,
+            ..Limits::default()
+        },
+    );
+    assert_eq!(
+        limit_of(t.shapley().unwrap_err()),
+        (Limit::ShapleyChannels, 5, 4)
+    );
+    let t = tally_of(
+        five,
+        &[PathModel::Shapley],
+        1,
+        Limits {
+            shapley_subsets: 31,
+            ..Limits::default()
+        },
+    );
+    assert_eq!(
+        limit_of(t.shapley().unwrap_err()),
+        (Limit::ShapleySubsets, 32, 31)
+    );
+    let t = tally_of(
+        five,
+        &[PathModel::Shapley],
+        1,
+        Limits {
+            shapley_subsets: 32,
+            ..Limits::default()
+        },
+    );
+    assert!(t.shapley().unwrap().is_some());
+    // Solver sweeps: a chain above the dense size with one sweep allowed.
+    let mut big = String::from("path,total_conversions,total_null\n");
+    for i in 0..450 {
+        big.push_str(&format!("c{i}>c{}>c{i},1,2\n", (i * 7 + 1) % 450));
+    }
+    let t = tally_of(
+        &big,
+        &[PathModel::Markov],
+        1,
+        Limits {
+            solver_sweeps: 1,
+            ..Limits::default()
+        },
+    );
+    let err = t.markov().unwrap_err();
+    assert!(err.to_string().contains("Limits::solver_sweeps"), "{err}");
+    assert_eq!(limit_of(err).0, Limit::SolverSweeps);
+}
+
+/// A chain above the dense size (400 states) goes through the sparse
+/// solver: its conversion probability and removal effects equal a dense
+/// solve done here, independently, by Gauss–Jordan on I − Q.
+#[test]
+fn the_sparse_solver_agrees_with_a_dense_solve() {
+    let n = 430;
+    let mut csv = String::from("path,total_conversions,total_null\n");
+    for i in 0..n {
+        let (a, b, c) = (i, (i * 17 + 3) % n, (i * 31 + 7) % n);
+        csv.push_str(&format!("c{a}>c{b}>c{c},{},{}\n", 1 + i % 3, 1 + i % 5));
+        csv.push_str(&format!("c{b}>c{a},{},{}\n", i % 2, 2));
+    }
+    let t = tally_of(&csv, &[PathModel::Markov], 1, Limits::default());
+    let model = t.markov().unwrap().unwrap();
+    let states: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+    let idx = |s: &MarkovState| match s {
+        MarkovState::Channels(c) => states.iter().position(|x| *x == c[0]),
+        _ => None,
+    };
+    let mut q = vec![vec![0.0f64; n]; n];
+    let (mut r, mut p0) = (vec![0.0; n], vec![0.0; n]);
+    for e in model.transitions() {
+        match (idx(&e.from), idx(&e.to), &e.from, &e.to) {
+            (Some(i), Some(j), _, _) => q[i][j] = e.probability,
+            (Some(i), None, _, MarkovState::Conversion) => r[i] = e.probability,
+            (None, Some(j), MarkovState::Start, _) => p0[j] = e.probability,
+            _ => {}
+        }
+    }
+    // P(conversion) with the states in `removed` absorbing into null.
+    let p_conv = |removed: Option<usize>| {
+        let live: Vec<usize> = (0..n).filter(|&s| Some(s) != removed).collect();
+        let m = live.len();
+        // Solve (I − Qᵀ) v = p0 on the live states by Gauss–Jordan.
+        let mut a = vec![vec![0.0f64; m + 1]; m];
+        for (x, &t) in live.iter().enumerate() {
+            a[x][x] = 1.0;
+            for (y, &s) in live.iter().enumerate() {
+                a[x][y] -= q[s][t];
+            }
+            a[x][m] = p0[t];
+        }
+        for k in 0..m {
+            let piv = (k..m)
+                .max_by(|&x, &y| a[x][k].abs().total_cmp(&a[y][k].abs()))
+                .unwrap();
+            a.swap(k, piv);
+            let d = a[k][k];
+            for j in k..=m {
+                a[k][j] /= d;
+            }
+            for i in 0..m {
+                if i != k && a[i][k] != 0.0 {
+                    let f = a[i][k];
+                    for j in k..=m {
+                        a[i][j] -= f * a[k][j];
+                    }
+                }
+            }
+        }
+        live.iter()
+            .enumerate()
+            .map(|(x, &s)| a[x][m] * r[s])
+            .sum::<f64>()
+    };
+    let p = p_conv(None);
+    assert!(
+        (p - model.conversion_probability()).abs() < 1e-9,
+        "{p} vs {}",
+        model.conversion_probability()
+    );
+    let effects: std::collections::BTreeMap<String, f64> =
+        model.removal_effects().into_iter().collect();
+    for c in [0, 1, 200, 429] {
+        let want = (1.0 - p_conv(Some(c)) / p).max(0.0);
+        let got = effects[&format!("c{c}")];
+        assert!((want - got).abs() < 1e-9, "c{c}: {want} vs {got}");
+    }
 }
 
 #[test]

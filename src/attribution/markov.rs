@@ -5,6 +5,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
 use super::channels::{Channels, FxMap};
+use super::limits::{Limit, Limits};
 use super::{AttributionError, AttributionModel, Journey};
 use crate::exact::ExactSum;
 
@@ -15,10 +16,6 @@ const NULL: u32 = u32::MAX - 2;
 /// The sparse solver's relative tolerance: sweeps stop when no state's
 /// value changes by more than this share of the largest value.
 const TOLERANCE: f64 = 1e-15;
-
-/// The most Gauss–Seidel sweeps the sparse solver makes before it reports
-/// that the chain did not converge (a typed error, never a silent answer).
-const MAX_SWEEPS: usize = 1_000_000;
 
 /// States with ids below this have their edges in the dense matrix.
 const DENSE: usize = 256;
@@ -232,7 +229,18 @@ impl MarkovCounts {
         }
     }
 
-    pub(crate) fn fit(&self, channels: &Channels) -> Result<MarkovModel, AttributionError> {
+    pub(crate) fn fit(
+        &self,
+        channels: &Channels,
+        limits: &Limits,
+    ) -> Result<MarkovModel, AttributionError> {
+        if self.states.len() > limits.markov_states {
+            return Err(AttributionError::LimitExceeded {
+                limit: Limit::MarkovStates,
+                found: self.states.len() as u64,
+                max: limits.markov_states as u64,
+            });
+        }
         let total_conv: u64 = self.ends.values().fold(0u64, |a, e| a.saturating_add(e.0));
         if total_conv == 0 {
             return Err(AttributionError::Data {
@@ -335,7 +343,8 @@ impl MarkovCounts {
         };
         let windows: Vec<Vec<u32>> = (0..n).map(window).collect();
         let removed_none = vec![false; n];
-        let visits = solve_visits(n, &p0, &trans, &removed_none)?;
+        let sweeps = limits.solver_sweeps;
+        let visits = solve_visits(n, &p0, &trans, &removed_none, sweeps)?;
         let p_conv: f64 = (0..n).map(|s| visits[s] * r[s]).sum();
         let e_value: f64 = (0..n).map(|s| visits[s] * r[s] * mu[s]).sum();
         let mut removal = vec![0.0; channels.len()];
@@ -345,7 +354,7 @@ impl MarkovCounts {
             if !removed.iter().any(|x| *x) {
                 continue;
             }
-            let v = solve_visits(n, &p0, &trans, &removed)?;
+            let v = solve_visits(n, &p0, &trans, &removed, sweeps)?;
             let live = |s: usize| !removed[s];
             let pc: f64 = (0..n).filter(|&s| live(s)).map(|s| v[s] * r[s]).sum();
             let ev: f64 = (0..n)
@@ -426,6 +435,7 @@ fn solve_visits(
     p0: &[f64],
     trans: &[(usize, usize, f64)],
     removed: &[bool],
+    max_sweeps: usize,
 ) -> Result<Vec<f64>, AttributionError> {
     let live = |s: usize| !removed.get(s).copied().unwrap_or(true);
     if n <= DENSE_MAX {
@@ -498,7 +508,7 @@ fn solve_visits(
         }
     }
     let mut v: Vec<f64> = (0..n).map(|s| if live(s) { p0[s] } else { 0.0 }).collect();
-    for _ in 0..MAX_SWEEPS {
+    for _ in 0..max_sweeps {
         let mut change = 0.0f64;
         let mut size = 0.0f64;
         for t in 0..n {
@@ -514,11 +524,11 @@ fn solve_visits(
             return Ok(v);
         }
     }
-    Err(AttributionError::Data {
-        problem: format!(
-            "the Markov chain did not converge to {TOLERANCE:e} within {MAX_SWEEPS} Gauss-Seidel sweeps \
-             (a state almost never leaves); a lower order has fewer, better-mixed states"
-        ),
+    // Not converged to `TOLERANCE` within the bound: more sweeps needed.
+    Err(AttributionError::LimitExceeded {
+        limit: Limit::SolverSweeps,
+        found: max_sweeps as u64 + 1,
+        max: max_sweeps as u64,
     })
 }
 

@@ -61,6 +61,7 @@ mod channels;
 mod config;
 mod from_lead;
 mod heuristic;
+mod limits;
 mod markov;
 mod paths;
 mod shapley;
@@ -72,6 +73,7 @@ pub use from_lead::{
 pub use heuristic::{
     AnchorWeights, Anchored, FirstTouch, LastNonDirect, LastTouch, Linear, PositionBased, TimeDecay,
 };
+pub use limits::{Limit, Limits};
 pub use markov::{MarkovEdge, MarkovModel, MarkovState};
 pub use paths::{
     ChannelCredit, PathModel, PathReadOptions, PathReader, PathReport, PathRow, PathTableError,
@@ -336,6 +338,18 @@ pub enum AttributionError {
     TotalOutOfRange {
         /// Which values (`conversion values`).
         what: String,
+    },
+    /// A named bound of [`Limits`] was exceeded.
+    #[error(
+        "{found} {limit}: above the limit of {max}; raise the limit with PathTally::with_limits"
+    )]
+    LimitExceeded {
+        /// Which bound.
+        limit: Limit,
+        /// What the data needed.
+        found: u64,
+        /// The bound.
+        max: u64,
     },
     /// A value too large to allocate at the requested scale.
     #[error("value {value} cannot be allocated at scale {scale}")]

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AttributionError;
 use super::channels::Channels;
+use super::limits::Limits;
 use super::markov::{MarkovCounts, MarkovModel};
 use super::shapley::{ShapleyCounts, ShapleyModel};
 use crate::exact::ExactSum;
@@ -612,6 +613,7 @@ pub struct PathTally {
     /// model (a value belongs to conversions), and counted here.
     valued_without_conversion: u64,
     scratch: Vec<u32>,
+    limits: Limits,
 }
 
 /// One channel's attributed conversions and value under one model.
@@ -681,6 +683,19 @@ impl PathReport {
 }
 
 impl PathTally {
+    /// The same tally with other bounds on the work of Markov and Shapley
+    /// (see [`Limits`]).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The bounds on the work of Markov and Shapley.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// A tally computing `models`; `order` is the Markov order (≥ 1).
     ///
     /// # Errors
@@ -717,6 +732,7 @@ impl PathTally {
             value: ExactSum::default(),
             has_value: false,
             scratch: Vec::new(),
+            limits: Limits::default(),
         })
     }
 
@@ -830,23 +846,27 @@ impl PathTally {
     /// The fitted Markov model, if the tally computes one.
     ///
     /// # Errors
-    /// [`AttributionError::Data`] when no path converted.
+    /// [`AttributionError::Data`] when no path converted;
+    /// [`AttributionError::LimitExceeded`] when the chain has more states
+    /// than [`Limits::markov_states`] or a solve needs more sweeps than
+    /// [`Limits::solver_sweeps`].
     pub fn markov(&self) -> Result<Option<MarkovModel>, AttributionError> {
         self.markov
             .as_ref()
-            .map(|m| m.fit(&self.channels))
+            .map(|m| m.fit(&self.channels, &self.limits))
             .transpose()
     }
 
     /// The fitted Shapley model, if the tally computes one.
     ///
     /// # Errors
-    /// [`AttributionError::Data`] when a converting channel set has more
-    /// than 20 channels.
+    /// [`AttributionError::LimitExceeded`] when a converting channel set has
+    /// more channels than [`Limits::shapley_channels`], or the sets need more
+    /// subset evaluations than [`Limits::shapley_subsets`].
     pub fn shapley(&self) -> Result<Option<ShapleyModel>, AttributionError> {
         self.shapley
             .as_ref()
-            .map(|s| s.fit(&self.channels))
+            .map(|s| s.fit(&self.channels, &self.limits))
             .transpose()
     }
 
@@ -854,7 +874,9 @@ impl PathTally {
     ///
     /// # Errors
     /// [`AttributionError::Data`] when Markov is asked for and no path
-    /// converted, or Shapley and a channel set is too large.
+    /// converted; [`AttributionError::LimitExceeded`] when a bound of
+    /// [`Limits`] is exceeded; [`AttributionError::TotalOutOfRange`] when
+    /// the values have no exact total.
     pub fn finish(&self) -> Result<PathReport, AttributionError> {
         let n = self.channels.len();
         let markov = self.markov()?;

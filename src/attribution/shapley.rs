@@ -4,11 +4,12 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::channels::{Channels, FxMap};
+use super::limits::{Limit, Limits, SHAPLEY_CHANNELS_CEILING};
 use super::markov::weights_by_channel;
 use super::{AttributionError, AttributionModel, Journey};
 use crate::exact::ExactSum;
 
-/// The largest channel set valued exactly (2^20 subsets).
+/// The most players of [`shapley_of_game`] (2^20 subsets).
 const MAX_SET: usize = 20;
 
 /// Coalition tallies: the mergeable partial state of a Shapley fit.
@@ -65,7 +66,11 @@ impl ShapleyCounts {
         }
     }
 
-    pub(crate) fn fit(&self, channels: &Channels) -> Result<ShapleyModel, AttributionError> {
+    pub(crate) fn fit(
+        &self,
+        channels: &Channels,
+        limits: &Limits,
+    ) -> Result<ShapleyModel, AttributionError> {
         let mut sets: Vec<Coalition> = self
             .sets
             .iter()
@@ -85,15 +90,23 @@ impl ShapleyCounts {
             .collect::<Result<_, AttributionError>>()?;
         // Canonical order: results do not depend on input order.
         sets.sort_by(|a, b| a.channels.cmp(&b.channels));
-        if let Some(big) = sets
-            .iter()
-            .find(|s| s.conversions > 0 && s.ids.len() > MAX_SET)
-        {
-            return Err(AttributionError::Data {
-                problem: format!(
-                    "a converting path has {} distinct channels; exact Shapley values are computed for at most {MAX_SET}",
-                    big.ids.len()
-                ),
+        let max_set = limits.shapley_channels.min(SHAPLEY_CHANNELS_CEILING);
+        let mut subsets = 0u64;
+        for s in sets.iter().filter(|s| s.conversions > 0) {
+            if s.ids.len() > max_set {
+                return Err(AttributionError::LimitExceeded {
+                    limit: Limit::ShapleyChannels,
+                    found: s.ids.len() as u64,
+                    max: max_set as u64,
+                });
+            }
+            subsets = subsets.saturating_add(1u64 << s.ids.len());
+        }
+        if subsets > limits.shapley_subsets {
+            return Err(AttributionError::LimitExceeded {
+                limit: Limit::ShapleySubsets,
+                found: subsets,
+                max: limits.shapley_subsets,
             });
         }
         let rates: FxMap<Vec<u32>, f64> = sets
@@ -129,7 +142,7 @@ struct Coalition {
 /// that channel set (0 for sets never seen).
 fn shapley(set: &[u32], rate: &dyn Fn(&[u32]) -> f64) -> Vec<f64> {
     let n = set.len();
-    if n == 0 || n > MAX_SET {
+    if n == 0 || n > SHAPLEY_CHANNELS_CEILING {
         return vec![0.0; n];
     }
     let size = 1usize << n;
@@ -312,10 +325,10 @@ impl AttributionModel for ShapleyModel {
 /// enumerated: 2^n calls of `v`).
 pub fn shapley_of_game(n: usize, v: &dyn Fn(&[u32]) -> f64) -> Result<Vec<f64>, AttributionError> {
     if n > MAX_SET {
-        return Err(AttributionError::Data {
-            problem: format!(
-                "{n} players; exact Shapley values are computed for at most {MAX_SET}"
-            ),
+        return Err(AttributionError::LimitExceeded {
+            limit: Limit::ShapleyChannels,
+            found: n as u64,
+            max: MAX_SET as u64,
         });
     }
     let set: Vec<u32> = (0..n as u32).collect();

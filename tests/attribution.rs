@@ -701,14 +701,15 @@ fn the_sparse_solver_agrees_with_a_dense_solve() {
                 .unwrap();
             a.swap(k, piv);
             let d = a[k][k];
-            for j in k..=m {
-                a[k][j] /= d;
+            for x in &mut a[k][k..] {
+                *x /= d;
             }
-            for i in 0..m {
-                if i != k && a[i][k] != 0.0 {
-                    let f = a[i][k];
-                    for j in k..=m {
-                        a[i][j] -= f * a[k][j];
+            let pivot_row = a[k].clone();
+            for (i, row) in a.iter_mut().enumerate() {
+                if i != k && row[k] != 0.0 {
+                    let f = row[k];
+                    for (x, p) in row[k..].iter_mut().zip(&pivot_row[k..]) {
+                        *x -= f * p;
                     }
                 }
             }

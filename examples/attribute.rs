@@ -9,9 +9,10 @@
 //! others ignored. The field delimiter is detected from the header among
 //! `,` `;` and tab unless `--delimiter` says (`tab` or `\t` for a tab).
 //! Channels in a path are split on `--sep` (default `>`) and trimmed.
-//! `--model` is `first`, `last`, `linear`, `position`, `markov` or
-//! `shapley`, repeatable (default `markov`); `--order` is the Markov order
-//! (default 1).
+//! `--model` is `first`, `last`, `linear`, `position`, `j_shaped`,
+//! `inverse_j`, `markov` or `shapley`, repeatable (default `markov`);
+//! `--order` is the Markov order (default 1). Values are printed as exact
+//! decimals that sum to the file's total for each model.
 //!
 //! Output (stdout, CSV): `model,channel_name,conversions,value`, one row per
 //! model and channel, models in the order given, channels in order of first

@@ -1069,3 +1069,31 @@ fn every_built_in_model_can_come_from_a_config() {
     );
     assert!(serde_json::from_str::<ModelConfig>(r#"{"model": "nope"}"#).is_err());
 }
+
+/// J-shaped and inverse J on a path table, by hand: the shares of the
+/// journey models, applied to each row's positions.
+#[test]
+fn j_shaped_models_run_on_path_tables() {
+    let csv =
+        "path,total_conversions,total_conversion_value\na > b > c,10,100\na > b,10,0\nc,1,1\n";
+    let r = read(csv, &[PathModel::JShaped, PathModel::InverseJ], 1).unwrap();
+    let j = credits(&r, PathModel::JShaped);
+    // a: 0.2·10 + (0.2 + 0.1)·10; b: 0.2·10 + (0.6 + 0.1)·10; c: 0.6·10 + 1.
+    let want = [("a", 5.0), ("b", 9.0), ("c", 7.0)];
+    for ((name, conv, _), (w_name, w_conv)) in j.iter().zip(want) {
+        assert_eq!(name, w_name);
+        assert!((conv - w_conv).abs() < 1e-12, "{name}: {conv}");
+    }
+    let inv = credits(&r, PathModel::InverseJ);
+    // a: 0.6·10 + (0.6 + 0.1)·10; b: 0.2·10 + (0.2 + 0.1)·10; c: 0.2·10 + 1.
+    let want = [("a", 13.0), ("b", 5.0), ("c", 3.0)];
+    for ((name, conv, _), (w_name, w_conv)) in inv.iter().zip(want) {
+        assert_eq!(name, w_name);
+        assert!((conv - w_conv).abs() < 1e-12, "{name}: {conv}");
+    }
+    // Values: 100 on the first row only (the second row is worth 0): a gets
+    // 20, b 20, c 60 + 1.
+    let values: Vec<f64> = j.iter().map(|c| c.2.unwrap()).collect();
+    assert_eq!(values, [20.0, 20.0, 61.0]);
+    assert_eq!("j_shaped".parse::<PathModel>().unwrap(), PathModel::JShaped);
+}

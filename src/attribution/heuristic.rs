@@ -232,7 +232,7 @@ impl Anchored {
         })
     }
 
-    fn preset(name: &str, w: AnchorWeights) -> Self {
+    pub(crate) fn preset(name: &str, w: AnchorWeights) -> Self {
         Self {
             name: name.to_owned(),
             w,
@@ -343,15 +343,92 @@ fn touch_at(j: &Journey, at: Option<Timestamp>) -> Option<usize> {
     j.touches.iter().rposition(|t| t.at <= at)
 }
 
+impl Anchored {
+    /// The weight of touch `i` of a path of `n` touches that carries no
+    /// milestones (a path-table row): the milestone shares join the pool.
+    /// Path tables use this, so a model means the same on journeys and on
+    /// path tables.
+    pub(crate) fn path_weight(&self, i: usize, n: usize) -> f64 {
+        let anchors = [
+            (Some(0), self.w.first),
+            (
+                None,
+                self.w.lead_created + self.w.opportunity_created + self.w.closed_won,
+            ),
+            (n.checked_sub(1), self.w.last),
+        ];
+        AnchorRule::new(n, &anchors, self.w.rest).weight(i)
+    }
+}
+
+/// The one rule of anchored models: each anchor touch gets its share (a
+/// touch that is several anchors gets each); a milestone the journey lacks
+/// gives its share to the pool; the pool (`rest` and those shares) splits
+/// evenly over the touches that are no anchor, or over the anchors when
+/// every touch is one. A zero share does not make a touch an anchor (with a
+/// W model the last touch is an ordinary touch).
+struct AnchorRule<'a> {
+    anchors: &'a [(Option<usize>, f64)],
+    pool_each: f64,
+    /// Whether the pool goes to the anchors (every touch is one).
+    to_anchors: bool,
+}
+
+impl<'a> AnchorRule<'a> {
+    fn new(n: usize, anchors: &'a [(Option<usize>, f64)], rest: f64) -> Self {
+        let mut pool = rest;
+        let mut distinct: Vec<usize> = Vec::with_capacity(anchors.len());
+        for &(at, share) in anchors {
+            match at {
+                Some(i) if share > 0.0 && i < n => {
+                    if !distinct.contains(&i) {
+                        distinct.push(i);
+                    }
+                }
+                Some(_) => {}
+                None => pool += share,
+            }
+        }
+        let others = n.saturating_sub(distinct.len());
+        let (targets, to_anchors) = if others == 0 {
+            (distinct.len(), true)
+        } else {
+            (others, false)
+        };
+        Self {
+            anchors,
+            pool_each: pool / targets.max(1) as f64,
+            to_anchors,
+        }
+    }
+
+    fn weight(&self, i: usize) -> f64 {
+        let own: f64 = self
+            .anchors
+            .iter()
+            .filter(|(at, share)| *at == Some(i) && *share > 0.0)
+            .map(|(_, share)| share)
+            .sum();
+        let is_anchor = self
+            .anchors
+            .iter()
+            .any(|(at, share)| *at == Some(i) && *share > 0.0);
+        if is_anchor == self.to_anchors {
+            own + self.pool_each
+        } else {
+            own
+        }
+    }
+}
+
 impl AttributionModel for Anchored {
     fn name(&self) -> &str {
         &self.name
     }
     fn weights(&self, j: &Journey) -> Vec<f64> {
         let n = j.touches.len();
-        let mut w = vec![0.0; n];
         if n == 0 {
-            return w;
+            return Vec::new();
         }
         let anchors = [
             (Some(0), self.w.first),
@@ -363,38 +440,7 @@ impl AttributionModel for Anchored {
             (touch_at(j, j.closed_won), self.w.closed_won),
             (Some(n - 1), self.w.last),
         ];
-        let mut is_anchor = vec![false; n];
-        let mut pool = self.w.rest;
-        for (at, share) in anchors {
-            match at {
-                // A zero share does not make a touch an anchor: with a W
-                // model the last touch is an ordinary touch.
-                Some(i) if share > 0.0 => {
-                    if let (Some(x), Some(a)) = (w.get_mut(i), is_anchor.get_mut(i)) {
-                        *x += share;
-                        *a = true;
-                    }
-                }
-                Some(_) => {}
-                None => pool += share,
-            }
-        }
-        let rest: Vec<usize> = (0..n)
-            .filter(|&i| !is_anchor.get(i).copied().unwrap_or(false))
-            .collect();
-        let targets: Vec<usize> = if rest.is_empty() {
-            (0..n)
-                .filter(|&i| is_anchor.get(i).copied().unwrap_or(false))
-                .collect()
-        } else {
-            rest
-        };
-        let each = pool / targets.len().max(1) as f64;
-        for i in targets {
-            if let Some(x) = w.get_mut(i) {
-                *x += each;
-            }
-        }
-        w
+        let rule = AnchorRule::new(n, &anchors, self.w.rest);
+        (0..n).map(|i| rule.weight(i)).collect()
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AttributionError;
 use super::channels::Channels;
+use super::heuristic::{AnchorWeights, Anchored};
 use super::limits::Limits;
 use super::markov::{MarkovCounts, MarkovModel};
 use super::shapley::{ShapleyCounts, ShapleyModel};
@@ -408,6 +409,10 @@ pub enum PathModel {
     Linear,
     /// Position-based (U-shaped, 40/20/40).
     Position,
+    /// J-shaped: 20 % first, 60 % last, 20 % between.
+    JShaped,
+    /// Inverse J: 60 % first, 20 % last, 20 % between.
+    InverseJ,
     /// Exact Markov chain of the tally's order, removal effects.
     Markov,
     /// Shapley values on channel sets.
@@ -422,16 +427,39 @@ impl PathModel {
             Self::Last => "last",
             Self::Linear => "linear",
             Self::Position => "position",
+            Self::JShaped => "j_shaped",
+            Self::InverseJ => "inverse_j",
             Self::Markov => "markov",
             Self::Shapley => "shapley",
         }
     }
 
     fn is_heuristic(self) -> bool {
-        matches!(
-            self,
-            Self::First | Self::Last | Self::Linear | Self::Position
-        )
+        self.anchored().is_some()
+    }
+
+    /// The journey model a position heuristic is: path tables weigh
+    /// touches with the very rule journeys use ([`Anchored`]).
+    fn anchored(self) -> Option<Anchored> {
+        let one = |w: AnchorWeights| Some(Anchored::preset(self.name(), w));
+        match self {
+            Self::First => one(AnchorWeights {
+                first: 1.0,
+                ..AnchorWeights::default()
+            }),
+            Self::Last => one(AnchorWeights {
+                last: 1.0,
+                ..AnchorWeights::default()
+            }),
+            Self::Linear => one(AnchorWeights {
+                rest: 1.0,
+                ..AnchorWeights::default()
+            }),
+            Self::Position => Some(Anchored::position_based()),
+            Self::JShaped => Some(Anchored::j_shaped()),
+            Self::InverseJ => Some(Anchored::inverse_j()),
+            Self::Markov | Self::Shapley => None,
+        }
     }
 }
 
@@ -443,12 +471,14 @@ impl FromStr for PathModel {
             "last" => Self::Last,
             "linear" => Self::Linear,
             "position" => Self::Position,
+            "j_shaped" => Self::JShaped,
+            "inverse_j" => Self::InverseJ,
             "markov" => Self::Markov,
             "shapley" => Self::Shapley,
             other => {
                 return Err(AttributionError::InvalidModel {
                     problem: format!(
-                        "unknown model {other:?} (expected first, last, linear, position, markov or shapley)"
+                        "unknown model {other:?} (expected first, last, linear, position, j_shaped, inverse_j, markov or shapley)"
                     ),
                 });
             }
@@ -480,17 +510,13 @@ impl Place {
         }
     }
 
-    /// A heuristic's weight for a touch in this place of a path of `len`.
-    fn weight(self, model: PathModel, len: usize) -> f64 {
-        let len_f = len as f64;
-        match (model, self) {
-            (_, Place::Only) => 1.0,
-            (PathModel::First, Place::First) | (PathModel::Last, Place::Last) => 1.0,
-            (PathModel::First | PathModel::Last, _) => 0.0,
-            (PathModel::Linear, _) => 1.0 / len_f,
-            (_, Place::First | Place::Last) if len == 2 => 0.5,
-            (_, Place::First | Place::Last) => 0.4,
-            (_, Place::Middle) => 0.2 / (len_f - 2.0),
+    /// A touch index in this place of a path of `len` (every middle touch
+    /// weighs the same).
+    fn index(self, len: usize) -> usize {
+        match self {
+            Place::Only | Place::First => 0,
+            Place::Middle => 1,
+            Place::Last => len.saturating_sub(1),
         }
     }
 }
@@ -565,7 +591,7 @@ impl HeuristicCounts {
     }
 
     /// (conversions, value) credited to channel `c` by `model`.
-    fn credit(&self, model: PathModel, c: usize) -> (f64, f64) {
+    fn credit(&self, model: &Anchored, c: usize) -> (f64, f64) {
         let mut conv = 0.0;
         let mut value = 0.0;
         if let Some(places) = self.tallies.get(c) {
@@ -574,7 +600,7 @@ impl HeuristicCounts {
                     if k == 0 && v.is_zero() {
                         continue;
                     }
-                    let w = place.weight(model, len);
+                    let w = model.path_weight(place.index(len), len);
                     conv += k as f64 * w;
                     value += v.to_f64() * w;
                 }
@@ -595,7 +621,12 @@ impl HeuristicCounts {
 ///   `heuristic_models`: linear gives each occurrence of a channel
 ///   `conversions / path length`. `position` gives 40 % to the first and
 ///   last touch and 20 % split over the middle (50/50 for two touches, all
-///   for one).
+///   for one); `j_shaped` (20/20/60) and `inverse_j` (60/20/20) likewise.
+///   Each is the journey model of the same name ([`Anchored`],
+///   [`FirstTouch`](super::FirstTouch) …) applied to the row's positions
+///   by the very same rule. W-shaped and full-path models need milestones,
+///   and time decay needs touch times, which path-table rows do not carry:
+///   run those on journeys.
 /// * `markov`: see [`MarkovModel`]. `shapley`: see [`ShapleyModel`].
 #[derive(Debug, Clone)]
 pub struct PathTally {
@@ -905,13 +936,15 @@ impl PathTally {
                     .as_ref()
                     .map(|s| s.credits_by_id(n))
                     .unwrap_or_default(),
-                _ => (0..n)
-                    .map(|c| {
-                        self.heuristic
-                            .as_ref()
-                            .map_or((0.0, 0.0), |h| h.credit(model, c))
-                    })
-                    .collect(),
+                _ => {
+                    let rule = model.anchored();
+                    (0..n)
+                        .map(|c| match (&self.heuristic, &rule) {
+                            (Some(h), Some(rule)) => h.credit(rule, c),
+                            _ => (0.0, 0.0),
+                        })
+                        .collect()
+                }
             };
             let values: Vec<Option<Decimal>> = match total {
                 None => vec![None; credits.len()],

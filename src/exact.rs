@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 /// seen: adding values of one scale is an integer addition, far cheaper
 /// than a `Decimal` addition, and the result is exact — or, past the range
 /// of a 128-bit mantissa, marked as overflowed (never silently wrong).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ExactSum {
     mantissa: i128,
     scale: u32,

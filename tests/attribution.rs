@@ -796,13 +796,13 @@ fn merged_partitions_equal_a_single_pass() {
         for chunk in rows.chunks(2) {
             let mut part = PathTally::new(&models, order).unwrap();
             add(&mut part, chunk);
-            merged.merge(&part).unwrap();
+            merged.merge_from(&part).unwrap();
         }
         assert_eq!(merged.finish().unwrap(), single.finish().unwrap());
     }
     let a = PathTally::new(&[PathModel::Markov], 1).unwrap();
     let mut b = PathTally::new(&[PathModel::Markov], 2).unwrap();
-    assert!(b.merge(&a).is_err());
+    assert!(b.merge_from(&a).is_err());
 }
 
 #[test]

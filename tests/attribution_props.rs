@@ -3,6 +3,7 @@
 //! and the path-table reader on arbitrary input.
 
 use chrono::TimeDelta;
+use leadflow::Mergeable;
 use leadflow::attribution::{
     Anchored, AttributionModel, Attributor, FirstTouch, Journey, LastNonDirect, LastTouch, Linear,
     MarkovState, PathModel, PathReadOptions, PathReader, PathTally, TimeDecay, Touch,
@@ -245,8 +246,55 @@ proptest! {
         let single = tally(&rows, &models, order);
         let cut = cut.min(rows.len());
         let mut merged = tally(&rows[..cut], &models, order);
-        merged.merge(&tally(&rows[cut..], &models, order)).unwrap();
+        merged.merge_from(&tally(&rows[cut..], &models, order)).unwrap();
         prop_assert_eq!(merged.finish().map_err(|e| e.to_string()), single.finish().map_err(|e| e.to_string()));
+    }
+
+    /// `PathTally` is a lawful `Mergeable`: the default is the identity;
+    /// merging is associative and commutative (up to the order channels
+    /// are listed in); partitions shipped as JSON merge to the single-pass
+    /// report.
+    #[test]
+    fn path_tallies_merge_by_the_laws_and_ship_as_json(
+        rows in rows(4, 5),
+        cuts in (0usize..12, 0usize..12),
+        order in 1usize..3,
+    ) {
+        let models = [PathModel::First, PathModel::Last, PathModel::Linear, PathModel::Position, PathModel::JShaped, PathModel::Markov, PathModel::Shapley];
+        let (i, j) = (cuts.0.min(cuts.1).min(rows.len()), cuts.0.max(cuts.1).min(rows.len()));
+        let part = |r: &[(Vec<u8>, u64, u64, u32)]| tally(r, &models, order);
+        let (a, b, c) = (part(&rows[..i]), part(&rows[i..j]), part(&rows[j..]));
+        // Reports with each model's channels in name order.
+        let norm = |t: &PathTally| -> Result<String, String> {
+            let mut r = t.finish().map_err(|e| e.to_string())?;
+            for (_, credits) in &mut r.models {
+                credits.sort_by(|x, y| x.channel.cmp(&y.channel));
+            }
+            Ok(serde_json::to_string(&r).unwrap())
+        };
+        let merged = |x: &PathTally, y: &PathTally| {
+            let mut m = x.clone();
+            Mergeable::merge(&mut m, y.clone());
+            m
+        };
+        let single = norm(&part(&rows));
+        let identity = PathTally::default();
+        prop_assert_eq!(norm(&merged(&identity, &a)), norm(&a));
+        prop_assert_eq!(norm(&merged(&a, &identity)), norm(&a));
+        let left = merged(&merged(&a, &b), &c);
+        let right = merged(&a, &merged(&b, &c));
+        prop_assert_eq!(norm(&left), single.clone());
+        prop_assert_eq!(norm(&right), single.clone());
+        prop_assert_eq!(norm(&merged(&b, &a)), norm(&merged(&a, &b)));
+        let ship = |t: &PathTally| -> PathTally {
+            serde_json::from_str(&serde_json::to_string(t).unwrap()).unwrap()
+        };
+        let shipped = merged(&merged(&ship(&c), &ship(&a)), &ship(&b));
+        prop_assert_eq!(norm(&shipped), single);
+        // Tallies of other models do not merge silently.
+        let mut wrong = a.clone();
+        Mergeable::merge(&mut wrong, tally(&rows, &[PathModel::Linear], order));
+        prop_assert!(wrong.finish().is_err());
     }
 
     #[test]

@@ -61,6 +61,19 @@ fn split(e: u64) -> (u32, u32) {
 /// they no longer change the result (to 1e-15 relative).
 const DENSE_MAX: usize = 400;
 
+/// The portable (serde) form of [`MarkovCounts`]: states as windows of
+/// channel ids; edges `(from, to, weight)` between state ids, with the
+/// start, conversion and null states as `u32::MAX`, `u32::MAX − 1` and
+/// `u32::MAX − 2`; ends `(state, conversions, value)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MarkovData {
+    order: usize,
+    states: Vec<Vec<u32>>,
+    edges: Vec<(u32, u32, u64)>,
+    ends: Vec<(u32, u64, ExactSum)>,
+}
+
 /// Transition counts: the mergeable partial state of a Markov fit.
 #[derive(Debug, Clone)]
 pub(crate) struct MarkovCounts {
@@ -189,6 +202,57 @@ impl MarkovCounts {
             self.bump(from, NULL, nulls);
         }
         self.seq = seq;
+    }
+
+    /// The counts in a portable form: state windows by channel id, every
+    /// edge and end, sorted (so equal counts serialize equally).
+    pub(crate) fn to_data(&self) -> MarkovData {
+        let mut edges: Vec<(u32, u32, u64)> = self
+            .all_edges()
+            .into_iter()
+            .map(|((a, b), w)| (a, b, w))
+            .collect();
+        edges.sort_unstable();
+        let mut ends: Vec<(u32, u64, ExactSum)> =
+            self.ends.iter().map(|(&s, &(c, v))| (s, c, v)).collect();
+        ends.sort_unstable_by_key(|e| e.0);
+        MarkovData {
+            order: self.order,
+            states: self.states.iter().map(|w| w.to_vec()).collect(),
+            edges,
+            ends,
+        }
+    }
+
+    /// Counts from their portable form, checked against `channels` (the
+    /// number of channel ids).
+    pub(crate) fn from_data(d: MarkovData, channels: usize) -> Result<Self, String> {
+        let mut m = Self::new(d.order);
+        for (i, w) in d.states.iter().enumerate() {
+            if w.is_empty() || w.len() > d.order || w.iter().any(|&c| c as usize >= channels) {
+                return Err(format!(
+                    "markov state {i} is not a window of known channels"
+                ));
+            }
+            if m.intern(w) as usize != i {
+                return Err(format!("markov state {i} repeats an earlier one"));
+            }
+        }
+        let n = d.states.len() as u32;
+        let state = |s: u32| s < n || s >= NULL;
+        for (a, b, w) in d.edges {
+            if !state(a) || !state(b) || a == CONV || a == NULL || b == START {
+                return Err(format!("markov edge {a} -> {b} names no state"));
+            }
+            m.bump(a, b, w);
+        }
+        for (s, c, v) in d.ends {
+            if s >= n {
+                return Err(format!("markov end state {s} names no state"));
+            }
+            m.ends.insert(s, (c, v));
+        }
+        Ok(m)
     }
 
     pub(crate) fn merge(&mut self, other: &MarkovCounts, remap: &[u32]) {
@@ -629,8 +693,18 @@ impl MarkovModel {
 
     /// (conversions, value) per channel id.
     pub(crate) fn credits_by_id(&self, n: usize) -> Vec<(f64, f64)> {
-        let sum: f64 = self.removal.iter().sum();
-        let vsum: f64 = self.value_removal.iter().sum();
+        // Summed in channel-name order: the result does not depend on the
+        // order channels arrived in (or partitions were merged in).
+        let mut by_name: Vec<usize> = (0..self.removal.len()).collect();
+        by_name.sort_by(|&a, &b| self.channels.get(a).cmp(&self.channels.get(b)));
+        let sum: f64 = by_name
+            .iter()
+            .map(|&i| self.removal.get(i).copied().unwrap_or(0.0))
+            .sum();
+        let vsum: f64 = by_name
+            .iter()
+            .map(|&i| self.value_removal.get(i).copied().unwrap_or(0.0))
+            .sum();
         let total_value = self.total_value.to_f64().unwrap_or(0.0);
         (0..n)
             .map(|c| {

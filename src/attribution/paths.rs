@@ -547,6 +547,40 @@ fn entry_of(
 }
 
 impl HeuristicCounts {
+    fn to_data(&self) -> Vec<HeuristicEntry> {
+        let mut out = Vec::new();
+        for (c, places) in self.tallies.iter().enumerate() {
+            for (p, lens) in places.iter().enumerate() {
+                for &(len, k, v) in lens {
+                    out.push((c as u32, p as u8, len, k, v));
+                }
+            }
+        }
+        out
+    }
+
+    fn from_data(data: Vec<HeuristicEntry>, channels: usize) -> Result<Self, String> {
+        let mut h = Self::default();
+        for (c, p, len, k, v) in data {
+            let c = c as usize;
+            if c >= channels || usize::from(p) >= PLACES.len() || len == 0 {
+                return Err(format!(
+                    "heuristic entry ({c}, {p}, {len}) names no channel or place"
+                ));
+            }
+            if h.tallies.len() <= c {
+                h.tallies.resize_with(c + 1, Default::default);
+            }
+            if let Some(slot) = h.tallies.get_mut(c).and_then(|t| t.get_mut(usize::from(p)))
+                && let Some(e) = entry_of(slot, len)
+            {
+                e.1 = e.1.saturating_add(k);
+                e.2.add_sum(v);
+            }
+        }
+        Ok(h)
+    }
+
     fn add(&mut self, path: &[u32], conversions: u64, value: Option<Decimal>) {
         let len = path.len();
         for (i, &c) in path.iter().enumerate() {
@@ -628,7 +662,36 @@ impl HeuristicCounts {
 ///   and time decay needs touch times, which path-table rows do not carry:
 ///   run those on journeys.
 /// * `markov`: see [`MarkovModel`]. `shapley`: see [`ShapleyModel`].
-#[derive(Debug, Clone)]
+///
+/// A tally is a [`Mergeable`](crate::Mergeable) partial state and
+/// serializes (serde) to a portable form — channel names, counts and exact
+/// sums — so partitions can be tallied on other workers and shipped back.
+/// `Default` is the empty tally of no configuration, the merge identity: it
+/// takes the configuration of the first tally merged into it. Merging
+/// tallies of different models or orders leaves the result unusable:
+/// [`finish`](Self::finish) then reports the mismatch
+/// ([`merge_from`](Self::merge_from) reports it at once). Merged in any
+/// grouping and order, tallies give the single-pass report up to the order
+/// of channels (first appearance).
+///
+/// ```
+/// use leadflow::Mergeable;
+/// use leadflow::attribution::{PathModel, PathTally};
+/// let models = [PathModel::Linear, PathModel::Markov];
+/// let mut east = PathTally::new(&models, 1)?;
+/// east.add(["search", "email"], 3, 1, None);
+/// let mut west = PathTally::new(&models, 1)?;
+/// west.add(["email"], 1, 4, None);
+/// // Ship one partition as JSON, merge it on arrival.
+/// let shipped: PathTally = serde_json::from_str(&serde_json::to_string(&west)?)?;
+/// let mut all = PathTally::default();
+/// all.merge(east);
+/// all.merge(shipped);
+/// assert_eq!(all.finish()?.total_conversions, 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(into = "TallyData", try_from = "TallyData")]
 pub struct PathTally {
     models: Vec<PathModel>,
     order: usize,
@@ -645,6 +708,150 @@ pub struct PathTally {
     valued_without_conversion: u64,
     scratch: Vec<u32>,
     limits: Limits,
+    /// Set when tallies of different configurations were merged.
+    mismatch: Option<String>,
+}
+
+/// A heuristic tally entry in portable form: `(channel, place, path
+/// length, conversions, value)`.
+type HeuristicEntry = (u32, u8, usize, u128, ExactSum);
+
+/// The portable form of a [`PathTally`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TallyData {
+    models: Vec<PathModel>,
+    order: usize,
+    limits: Limits,
+    channels: Vec<String>,
+    conversions: u64,
+    nulls: u64,
+    value: ExactSum,
+    has_value: bool,
+    valued_without_conversion: u64,
+    /// `(channel, place, path length, conversions, value)`.
+    heuristic: Option<Vec<HeuristicEntry>>,
+    markov: Option<super::markov::MarkovData>,
+    shapley: Option<Vec<super::shapley::SetEntry>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mismatch: Option<String>,
+}
+
+impl From<PathTally> for TallyData {
+    fn from(t: PathTally) -> Self {
+        Self {
+            heuristic: t.heuristic.as_ref().map(HeuristicCounts::to_data),
+            markov: t.markov.as_ref().map(MarkovCounts::to_data),
+            shapley: t.shapley.as_ref().map(ShapleyCounts::to_data),
+            models: t.models,
+            order: t.order,
+            limits: t.limits,
+            channels: t.channels.names,
+            conversions: t.conversions,
+            nulls: t.nulls,
+            value: t.value,
+            has_value: t.has_value,
+            valued_without_conversion: t.valued_without_conversion,
+            mismatch: t.mismatch,
+        }
+    }
+}
+
+impl TryFrom<TallyData> for PathTally {
+    type Error = String;
+    fn try_from(d: TallyData) -> Result<Self, String> {
+        let mut t = if d.models.is_empty() {
+            PathTally::default()
+        } else {
+            PathTally::new(&d.models, d.order).map_err(|e| e.to_string())?
+        };
+        for name in &d.channels {
+            t.channels.intern(name);
+        }
+        let n = t.channels.len();
+        if n != d.channels.len() {
+            return Err("channel names repeat".into());
+        }
+        let wanted = (
+            t.heuristic.is_some(),
+            t.markov.is_some(),
+            t.shapley.is_some(),
+        );
+        let given = (
+            d.heuristic.is_some(),
+            d.markov.is_some(),
+            d.shapley.is_some(),
+        );
+        if wanted != given {
+            return Err("the counts do not match the models".into());
+        }
+        t.heuristic = d
+            .heuristic
+            .map(|h| HeuristicCounts::from_data(h, n))
+            .transpose()?;
+        t.markov = d
+            .markov
+            .map(|m| MarkovCounts::from_data(m, n))
+            .transpose()?;
+        t.shapley = d
+            .shapley
+            .map(|s| ShapleyCounts::from_data(s, n))
+            .transpose()?;
+        t.limits = d.limits;
+        t.conversions = d.conversions;
+        t.nulls = d.nulls;
+        t.value = d.value;
+        t.has_value = d.has_value;
+        t.valued_without_conversion = d.valued_without_conversion;
+        t.mismatch = d.mismatch;
+        Ok(t)
+    }
+}
+
+impl Default for PathTally {
+    /// The empty tally of no configuration: the merge identity.
+    fn default() -> Self {
+        Self {
+            models: Vec::new(),
+            order: 1,
+            channels: Channels::default(),
+            heuristic: None,
+            markov: None,
+            shapley: None,
+            conversions: 0,
+            nulls: 0,
+            value: ExactSum::default(),
+            has_value: false,
+            valued_without_conversion: 0,
+            scratch: Vec::new(),
+            limits: Limits::default(),
+            mismatch: None,
+        }
+    }
+}
+
+impl crate::Mergeable for PathTally {
+    fn merge(&mut self, other: Self) {
+        if self.models.is_empty() && self.mismatch.is_none() {
+            // The identity takes the other's configuration (and counts).
+            let mut other = other;
+            if self.conversions > 0 || self.nulls > 0 {
+                // Rows added to an unconfigured tally count nowhere.
+                other.mismatch = Some("rows were added to a tally with no models".into());
+            }
+            *self = other;
+            return;
+        }
+        if other.models.is_empty() && other.mismatch.is_none() {
+            return;
+        }
+        if let Some(m) = other.mismatch.clone() {
+            self.mismatch.get_or_insert(m);
+        }
+        if let Err(e) = self.merge_from(&other) {
+            self.mismatch.get_or_insert(e.to_string());
+        }
+    }
 }
 
 /// One channel's attributed conversions and value under one model.
@@ -764,6 +971,7 @@ impl PathTally {
             has_value: false,
             scratch: Vec::new(),
             limits: Limits::default(),
+            mismatch: None,
         })
     }
 
@@ -838,7 +1046,7 @@ impl PathTally {
     /// # Errors
     /// [`AttributionError::InvalidModel`] when the tallies compute different
     /// models or Markov orders.
-    pub fn merge(&mut self, other: &PathTally) -> Result<(), AttributionError> {
+    pub fn merge_from(&mut self, other: &PathTally) -> Result<(), AttributionError> {
         if other.models != self.models || other.order != self.order {
             return Err(AttributionError::InvalidModel {
                 problem: "cannot merge tallies of different models or orders".into(),
@@ -909,6 +1117,16 @@ impl PathTally {
     /// [`Limits`] is exceeded; [`AttributionError::TotalOutOfRange`] when
     /// the values have no exact total.
     pub fn finish(&self) -> Result<PathReport, AttributionError> {
+        if let Some(problem) = &self.mismatch {
+            return Err(AttributionError::InvalidModel {
+                problem: problem.clone(),
+            });
+        }
+        if self.models.is_empty() {
+            return Err(AttributionError::InvalidModel {
+                problem: "no models to compute (an empty default tally)".into(),
+            });
+        }
         let n = self.channels.len();
         let markov = self.markov()?;
         let shapley = self.shapley()?;
@@ -949,11 +1167,26 @@ impl PathTally {
             let values: Vec<Option<Decimal>> = match total {
                 None => vec![None; credits.len()],
                 Some((mantissa, scale)) => {
-                    let shares: Vec<f64> = credits.iter().map(|c| c.1).collect();
-                    split_exactly(mantissa, scale, &shares)
-                        .into_iter()
-                        .map(Some)
-                        .collect()
+                    // Split in channel-name order, so that ties fall the
+                    // same way whatever order the channels arrived in.
+                    let mut by_name: Vec<usize> = (0..credits.len()).collect();
+                    by_name.sort_by(|&a, &b| {
+                        self.channels
+                            .name(a as u32)
+                            .cmp(self.channels.name(b as u32))
+                    });
+                    let shares: Vec<f64> = by_name
+                        .iter()
+                        .map(|&i| credits.get(i).map_or(0.0, |c| c.1))
+                        .collect();
+                    let parts = split_exactly(mantissa, scale, &shares);
+                    let mut values = vec![None; credits.len()];
+                    for (&i, part) in by_name.iter().zip(parts) {
+                        if let Some(v) = values.get_mut(i) {
+                            *v = Some(part);
+                        }
+                    }
+                    values
                 }
             };
             let rows = credits

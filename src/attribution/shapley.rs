@@ -12,6 +12,10 @@ use crate::exact::ExactSum;
 /// The most players of [`shapley_of_game`] (2^20 subsets).
 const MAX_SET: usize = 20;
 
+/// A channel set's tally in portable form: `(channel ids, conversions,
+/// nulls, value)`.
+pub(crate) type SetEntry = (Vec<u32>, u64, u64, ExactSum);
+
 /// Coalition tallies: the mergeable partial state of a Shapley fit.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ShapleyCounts {
@@ -52,6 +56,36 @@ impl ShapleyCounts {
         self.key = key;
     }
 
+    /// The counts in a portable form: `(channel ids, conversions, nulls,
+    /// value)` per set, sorted.
+    pub(crate) fn to_data(&self) -> Vec<SetEntry> {
+        let mut sets: Vec<_> = self
+            .sets
+            .iter()
+            .map(|(k, &(c, n, v))| (k.to_vec(), c, n, v))
+            .collect();
+        sets.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        sets
+    }
+
+    /// Counts from their portable form, checked against `channels` (the
+    /// number of channel ids).
+    pub(crate) fn from_data(data: Vec<SetEntry>, channels: usize) -> Result<Self, String> {
+        let mut s = Self::default();
+        for (set, c, n, v) in data {
+            let sorted = set.windows(2).all(|w| w[0] < w[1]);
+            if set.is_empty() || !sorted || set.iter().any(|&x| x as usize >= channels) {
+                return Err(format!(
+                    "shapley set {set:?} is not a sorted set of known channels"
+                ));
+            }
+            if s.sets.insert(set.into(), (c, n, v)).is_some() {
+                return Err("shapley sets repeat".into());
+            }
+        }
+        Ok(s)
+    }
+
     pub(crate) fn merge(&mut self, other: &ShapleyCounts, remap: &[u32]) {
         for (set, &(c, n, v)) in &other.sets {
             let mut key: Vec<u32> = set
@@ -71,13 +105,34 @@ impl ShapleyCounts {
         channels: &Channels,
         limits: &Limits,
     ) -> Result<ShapleyModel, AttributionError> {
+        // The model numbers channels by name: its arithmetic (the order of
+        // every float sum) does not depend on the order channels arrived in.
+        let mut tally_ids: Vec<u32> = (0..channels.len() as u32).collect();
+        tally_ids.sort_by(|&a, &b| channels.name(a).cmp(channels.name(b)));
+        let mut rank = vec![0u32; channels.len()];
+        for (r, &id) in tally_ids.iter().enumerate() {
+            if let Some(x) = rank.get_mut(id as usize) {
+                *x = r as u32;
+            }
+        }
         let mut sets: Vec<Coalition> = self
             .sets
             .iter()
             .map(|(k, &(conversions, nulls, value))| {
+                let mut ids: Vec<u32> = k
+                    .iter()
+                    .map(|&c| rank.get(c as usize).copied().unwrap_or(c))
+                    .collect();
+                ids.sort_unstable();
                 Ok(Coalition {
-                    channels: k.iter().map(|&c| channels.name(c).to_owned()).collect(),
-                    ids: k.to_vec(),
+                    channels: ids
+                        .iter()
+                        .map(|&r| {
+                            let id = tally_ids.get(r as usize).copied().unwrap_or(r);
+                            channels.name(id).to_owned()
+                        })
+                        .collect(),
+                    ids,
                     conversions,
                     nulls,
                     value: value
@@ -120,7 +175,11 @@ impl ShapleyCounts {
             })
             .collect();
         Ok(ShapleyModel {
-            channels: channels.names.clone(),
+            channels: tally_ids
+                .iter()
+                .map(|&id| channels.name(id).to_owned())
+                .collect(),
+            tally_ids,
             sets,
             rates,
             clamp: false,
@@ -209,7 +268,11 @@ fn shapley(set: &[u32], rate: &dyn Fn(&[u32]) -> f64) -> Vec<f64> {
 /// equally over its channels. It is not a Shapley value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShapleyModel {
+    /// Channel names in name order; the model's channel ids are positions
+    /// here.
     channels: Vec<String>,
+    /// The tally's id of each of the model's channels.
+    tally_ids: Vec<u32>,
     sets: Vec<Coalition>,
     rates: FxMap<Vec<u32>, f64>,
     clamp: bool,
@@ -248,9 +311,9 @@ impl ShapleyModel {
             .collect()
     }
 
-    /// (conversions, value) per channel id.
+    /// (conversions, value) per channel id of the tally.
     pub(crate) fn credits_by_id(&self, n: usize) -> Vec<(f64, f64)> {
-        let mut out = vec![(0.0, 0.0); n];
+        let mut by_rank = vec![(0.0, 0.0); self.channels.len()];
         for s in self.sets.iter().filter(|s| s.conversions > 0) {
             let mut phi = shapley(&s.ids, &|k| self.rate(k));
             if self.clamp {
@@ -264,17 +327,23 @@ impl ShapleyModel {
             }
             let value = s.value.to_f64().unwrap_or(0.0);
             for (&c, p) in s.ids.iter().zip(phi) {
-                if let Some(o) = out.get_mut(c as usize) {
+                if let Some(o) = by_rank.get_mut(c as usize) {
                     o.0 += s.conversions as f64 * p / sum;
                     o.1 += value * p / sum;
                 }
+            }
+        }
+        let mut out = vec![(0.0, 0.0); n];
+        for (&id, credit) in self.tally_ids.iter().zip(by_rank) {
+            if let Some(o) = out.get_mut(id as usize) {
+                *o = credit;
             }
         }
         out
     }
 
     /// The count-based simplified form: every converting set's conversions
-    /// and value split equally over its channels.
+    /// and value split equally over its channels, in channel-name order.
     pub fn simplified_credits(&self) -> Vec<(String, f64, f64)> {
         let mut out = vec![(0.0, 0.0); self.channels.len()];
         for s in self.sets.iter().filter(|s| s.conversions > 0) {

@@ -21,7 +21,7 @@
 //! 17 significant digits). Errors go to stderr, naming the line, with a
 //! non-zero exit.
 
-use std::io::{BufReader, BufWriter, Read};
+use std::io::{BufReader, BufWriter};
 use std::process::ExitCode;
 
 use leadflow::attribution::{PathModel, PathReadOptions, PathReader, PathTally};
@@ -90,22 +90,27 @@ fn parse_args() -> Result<Args, String> {
 
 fn run() -> Result<(), String> {
     let args = parse_args()?;
-    let input: Box<dyn Read> = if args.file == "-" {
-        Box::new(std::io::stdin())
-    } else {
-        Box::new(std::fs::File::open(&args.file).map_err(|e| format!("{}: {e}", args.file))?)
-    };
+    let mut tally = PathTally::new(&args.models, args.order).map_err(|e| e.to_string())?;
     let name = if args.file == "-" {
         "stdin"
     } else {
         args.file.as_str()
     };
-    let input = BufReader::with_capacity(1 << 16, input);
-    let mut reader = PathReader::new(input, args.options).map_err(|e| format!("{name}: {e}"))?;
-    let mut tally = PathTally::new(&args.models, args.order).map_err(|e| e.to_string())?;
-    tally
-        .read(&mut reader)
-        .map_err(|e| format!("{name}: {e}"))?;
+    if args.file == "-" {
+        let input = BufReader::with_capacity(1 << 16, std::io::stdin());
+        let mut reader =
+            PathReader::new(input, args.options).map_err(|e| format!("{name}: {e}"))?;
+        tally
+            .read(&mut reader)
+            .map_err(|e| format!("{name}: {e}"))?;
+    } else {
+        // A file is read in ranges, one per core, tallied in parallel and
+        // merged: the same result as one pass.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tally
+            .read_file(&args.file, args.options, threads)
+            .map_err(|e| format!("{name}: {e}"))?;
+    }
     let report = tally.finish().map_err(|e| format!("{name}: {e}"))?;
     report
         .write_csv(BufWriter::new(std::io::stdout().lock()))

@@ -1195,3 +1195,72 @@ fn attribute_matches_channel_attribution_golden_outputs() {
         }
     }
 }
+
+/// Reading a file in ranges on several threads gives exactly the one-pass
+/// tally, and a bad row keeps its line number in the file.
+#[test]
+fn reading_a_file_on_threads_equals_one_pass() {
+    let dir = std::env::temp_dir().join(format!("leadflow-read-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut text = String::from("path;total_conversions;total_conversion_value;total_null\r\n");
+    for i in 0..5000u64 {
+        if i % 777 == 0 {
+            text.push_str("\r\n");
+        }
+        let path: Vec<String> = (0..1 + i % 4)
+            .map(|k| format!("ch{}", (i * 7 + k * 3) % 11))
+            .collect();
+        text.push_str(&format!(
+            "{};{};{}.{:02};{}\r\n",
+            path.join(" > "),
+            i % 3,
+            i % 1000,
+            i % 100,
+            i % 5
+        ));
+    }
+    let file = dir.join("paths.csv");
+    std::fs::write(&file, &text).unwrap();
+    let models = [
+        PathModel::First,
+        PathModel::Linear,
+        PathModel::Markov,
+        PathModel::Shapley,
+    ];
+    let mut one = PathTally::new(&models, 2).unwrap();
+    let mut reader = PathReader::new(text.as_bytes(), PathReadOptions::default()).unwrap();
+    one.read(&mut reader).unwrap();
+    let want = serde_json::to_string(&one.finish().unwrap()).unwrap();
+    for threads in [1, 2, 3, 7] {
+        let mut t = PathTally::new(&models, 2).unwrap();
+        t.read_file(&file, PathReadOptions::default(), threads)
+            .unwrap();
+        assert_eq!(
+            serde_json::to_string(&t.finish().unwrap()).unwrap(),
+            want,
+            "{threads} threads"
+        );
+    }
+    // A bad row late in the file: the same line number as one pass gives.
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let bad_at = 4321;
+    let mut bad: String = lines[..bad_at].concat();
+    bad.push_str("a > b;not a number;1;1\r\n");
+    bad.push_str(&lines[bad_at..].concat());
+    let bad_file = dir.join("bad.csv");
+    std::fs::write(&bad_file, &bad).unwrap();
+    let mut reader = PathReader::new(bad.as_bytes(), PathReadOptions::default()).unwrap();
+    let one_err = PathTally::new(&models, 2)
+        .unwrap()
+        .read(&mut reader)
+        .unwrap_err();
+    assert_eq!(one_err.line, bad_at + 1);
+    for threads in [1, 2, 4] {
+        let err = PathTally::new(&models, 2)
+            .unwrap()
+            .read_file(&bad_file, PathReadOptions::default(), threads)
+            .unwrap_err();
+        assert_eq!(err, one_err, "{threads} threads");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -97,6 +97,32 @@ pub struct PathReader<R> {
     fields: Vec<(usize, usize)>,
     unquoted: String,
     spans: Vec<(usize, usize)>,
+    /// The header's length in bytes, line end included.
+    header_bytes: u64,
+}
+
+impl<R> PathReader<R> {
+    /// A reader of more rows of the same table from another input (a byte
+    /// range of the same file, say): same columns, delimiter and
+    /// separator, no header. Its lines are numbered from 2, as if they
+    /// followed the header.
+    fn continue_with<S>(&self, input: S) -> PathReader<S> {
+        PathReader {
+            input,
+            sep: self.sep.clone(),
+            delimiter: self.delimiter,
+            path: self.path,
+            conv: self.conv,
+            value: self.value,
+            null: self.null,
+            line_no: 1,
+            buf: String::new(),
+            fields: Vec::new(),
+            unquoted: String::new(),
+            spans: Vec::new(),
+            header_bytes: 0,
+        }
+    }
 }
 
 impl<R: BufRead> PathReader<R> {
@@ -112,9 +138,9 @@ impl<R: BufRead> PathReader<R> {
             return Err(err("the path separator must not be empty".into()));
         }
         let mut header = String::new();
-        input
+        let header_bytes = input
             .read_line(&mut header)
-            .map_err(|e| err(format!("cannot read: {e}")))?;
+            .map_err(|e| err(format!("cannot read: {e}")))? as u64;
         let header = header
             .trim_end_matches(['\n', '\r'])
             .trim_start_matches('\u{feff}');
@@ -164,6 +190,7 @@ impl<R: BufRead> PathReader<R> {
             fields,
             unquoted: scratch,
             spans: Vec::new(),
+            header_bytes,
         })
     }
 
@@ -1039,6 +1066,132 @@ impl PathTally {
         if let Some(s) = &mut self.shapley {
             s.add(ids, conversions, nulls, value);
         }
+    }
+
+    /// Reads a path-table file on up to `threads` threads: the rows are cut
+    /// into byte ranges at line ends, each range is tallied on a thread of
+    /// its own (reading its range from the file, so memory stays that of
+    /// one tally per thread), and the tallies are merged in file order —
+    /// exactly the tally of reading the file in one pass. A bad row is
+    /// reported with its line number in the file, as by [`read`](Self::read)
+    /// (the first bad row of the file, whichever thread met it).
+    ///
+    /// ```
+    /// use leadflow::attribution::{PathModel, PathReadOptions, PathTally};
+    /// let file = std::env::temp_dir().join("leadflow-read-file-doc.csv");
+    /// std::fs::write(&file, "path,total_conversions\na > b,3\nb,1\n")?;
+    /// let mut tally = PathTally::new(&[PathModel::Linear], 1)?;
+    /// tally.read_file(&file, PathReadOptions::default(), 2)?;
+    /// assert_eq!(tally.finish()?.total_conversions, 4);
+    /// # std::fs::remove_file(&file)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The file's first [`PathTableError`] (I/O errors included), or an
+    /// [`PathTableError`] on line 1 when the tallies of the ranges cannot
+    /// be merged.
+    pub fn read_file(
+        &mut self,
+        path: impl AsRef<std::path::Path>,
+        options: PathReadOptions,
+        threads: usize,
+    ) -> Result<(), PathTableError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = path.as_ref();
+        let io = |line: usize| {
+            move |e: std::io::Error| PathTableError {
+                line,
+                problem: format!("cannot read {}: {e}", path.display()),
+            }
+        };
+        let file = std::fs::File::open(path).map_err(io(1))?;
+        let size = file.metadata().map_err(io(1))?.len();
+        let header = PathReader::new(std::io::BufReader::new(file), options)?;
+        self.has_value |= header.has_value();
+        // Range starts: after the header, then at the first line start at
+        // or after each even cut.
+        let start = header.header_bytes;
+        let parts = threads.clamp(1, 64) as u64;
+        let mut bounds = vec![start];
+        let mut probe = std::fs::File::open(path).map_err(io(1))?;
+        for k in 1..parts {
+            let cut = start + (size - start) * k / parts;
+            let last = bounds.last().copied().unwrap_or(start);
+            if cut <= last {
+                continue;
+            }
+            probe.seek(SeekFrom::Start(cut - 1)).map_err(io(1))?;
+            let mut rest = Vec::new();
+            std::io::BufReader::new(&mut probe)
+                .read_until(b'\n', &mut rest)
+                .map_err(io(1))?;
+            let at = cut - 1 + rest.len() as u64;
+            if at > last && at < size {
+                bounds.push(at);
+            }
+        }
+        bounds.push(size);
+        let results: Vec<Result<(PathTally, usize), PathTableError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = bounds
+                .windows(2)
+                .map(|w| {
+                    let (from, to) = (w[0], w[1]);
+                    let reader = header.continue_with(());
+                    let (models, order, limits) = (self.models.clone(), self.order, self.limits);
+                    s.spawn(move || -> Result<(PathTally, usize), PathTableError> {
+                        let mut file = std::fs::File::open(path).map_err(io(1))?;
+                        file.seek(SeekFrom::Start(from)).map_err(io(1))?;
+                        let input =
+                            std::io::BufReader::with_capacity(1 << 16, file.take(to - from));
+                        let mut reader = reader.continue_with(input);
+                        let mut part = PathTally::new(&models, order)
+                            .map_err(|e| PathTableError {
+                                line: 1,
+                                problem: e.to_string(),
+                            })?
+                            .with_limits(limits);
+                        part.read(&mut reader)?;
+                        Ok((part, reader.line_no - 1))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(PathTableError {
+                            line: 1,
+                            problem: "a reading thread failed".into(),
+                        })
+                    })
+                })
+                .collect()
+        });
+        // Lines before each range, for the line numbers of errors.
+        let mut lines_before = 0;
+        let mut tallies = Vec::with_capacity(results.len());
+        for result in results {
+            match result {
+                Ok((part, lines)) => {
+                    lines_before += lines;
+                    tallies.push(part);
+                }
+                Err(mut e) => {
+                    if e.line > 1 {
+                        e.line += lines_before;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        for part in &tallies {
+            self.merge_from(part).map_err(|e| PathTableError {
+                line: 1,
+                problem: e.to_string(),
+            })?;
+        }
+        Ok(())
     }
 
     /// Adds another partition's tally into this one.

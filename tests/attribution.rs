@@ -444,6 +444,14 @@ fn bad_path_tables_name_the_line() {
             "line 2: total_conversion_value: -3 is negative",
         ),
         ("path,total_conversions\n\"a,1\n", "line 2: unclosed quote"),
+        (
+            "path,total_conversions\n\"a\nb\",1\n",
+            "line 2: unclosed quote (a quoted field that spans lines is not supported",
+        ),
+        (
+            "path,total_conversions\ra,1\rb,2\r",
+            "line 1: a carriage return inside the header: lines ending in CR alone are not supported",
+        ),
     ];
     for (csv, want) in cases {
         let err = read(csv, &[PathModel::Linear], 1).unwrap_err();

@@ -144,6 +144,12 @@ impl<R: BufRead> PathReader<R> {
         let header = header
             .trim_end_matches(['\n', '\r'])
             .trim_start_matches('\u{feff}');
+        if header.contains('\r') {
+            return Err(err(
+                "a carriage return inside the header: lines ending in CR alone are not supported (use LF or CRLF)"
+                    .into(),
+            ));
+        }
         if header.trim().is_empty() {
             return Err(err(
                 "empty input: expected a header with path and total_conversions".into(),
@@ -359,7 +365,10 @@ fn split_fields(
         }
     }
     if quoted {
-        return Err("unclosed quote".into());
+        return Err(
+            "unclosed quote (a quoted field that spans lines is not supported: write each row on one line)"
+                .into(),
+        );
     }
     fields.push((start, out.len()));
     Ok(())

@@ -1272,3 +1272,27 @@ fn reading_a_file_on_threads_equals_one_pass() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// One long path of distinct channels in shuffled name order: a sparse
+/// chain (over 400 states) whose sweeps follow the flow from the start,
+/// so every removal solve converges at once; each channel is equally
+/// necessary.
+#[test]
+fn a_long_path_of_many_channels_solves_quickly_and_evenly() {
+    let mut names: Vec<String> = (0..1500).map(|i| format!("c{i}")).collect();
+    // A fixed shuffle: names in the path are not in sorted order.
+    for i in 0..names.len() {
+        let j = (i * 7919 + 13) % names.len();
+        names.swap(i, j);
+    }
+    let csv = format!(
+        "path,total_conversions,total_null\n{},1,1\n",
+        names.join(" > ")
+    );
+    let r = read(&csv, &[PathModel::Markov], 1).unwrap();
+    let credits = credits(&r, PathModel::Markov);
+    assert_eq!(credits.len(), 1500);
+    for (name, conv, _) in &credits {
+        assert!((conv - 1.0 / 1500.0).abs() < 1e-12, "{name}: {conv}");
+    }
+}

@@ -408,7 +408,18 @@ impl MarkovCounts {
         let windows: Vec<Vec<u32>> = (0..n).map(window).collect();
         let removed_none = vec![false; n];
         let sweeps = limits.solver_sweeps;
-        let visits = solve_visits(n, &p0, &trans, &removed_none, sweeps)?;
+        // Sweeps follow the chain's flow: states by their distance from
+        // the start (ties by name), so a chain that mostly moves forward,
+        // as paths do, converges in a few sweeps whatever its names.
+        let sweep = flow_order(n, &p0, &trans);
+        let chain = Chain {
+            n,
+            p0: &p0,
+            trans: &trans,
+            sweep: &sweep,
+            max_sweeps: sweeps,
+        };
+        let visits = solve_visits(&chain, &removed_none)?;
         let p_conv: f64 = (0..n).map(|s| visits[s] * r[s]).sum();
         let e_value: f64 = (0..n).map(|s| visits[s] * r[s] * mu[s]).sum();
         let mut removal = vec![0.0; channels.len()];
@@ -418,7 +429,7 @@ impl MarkovCounts {
             if !removed.iter().any(|x| *x) {
                 continue;
             }
-            let v = solve_visits(n, &p0, &trans, &removed, sweeps)?;
+            let v = solve_visits(&chain, &removed)?;
             let live = |s: usize| !removed[s];
             let pc: f64 = (0..n).filter(|&s| live(s)).map(|s| v[s] * r[s]).sum();
             let ev: f64 = (0..n)
@@ -491,16 +502,56 @@ impl MarkovCounts {
     }
 }
 
+/// A transient chain to solve: start probabilities, transitions, the order
+/// sparse sweeps visit states in, and the sweep bound.
+struct Chain<'a> {
+    n: usize,
+    p0: &'a [f64],
+    trans: &'a [(usize, usize, f64)],
+    sweep: &'a [usize],
+    max_sweeps: usize,
+}
+
+/// The states ordered by their distance (in steps) from the start, ties
+/// by position (the canonical, name order); unreachable states last.
+fn flow_order(n: usize, p0: &[f64], trans: &[(usize, usize, f64)]) -> Vec<usize> {
+    let mut next: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for &(s, t, _) in trans {
+        if let Some(out) = next.get_mut(s) {
+            out.push(t);
+        }
+    }
+    let mut depth = vec![usize::MAX; n];
+    let mut queue = std::collections::VecDeque::new();
+    for (s, &p) in p0.iter().enumerate() {
+        if p > 0.0
+            && let Some(d) = depth.get_mut(s)
+        {
+            *d = 0;
+            queue.push_back(s);
+        }
+    }
+    while let Some(s) = queue.pop_front() {
+        let d = depth.get(s).copied().unwrap_or(usize::MAX);
+        for &t in next.get(s).map_or(&[][..], Vec::as_slice) {
+            if let Some(dt) = depth.get_mut(t)
+                && *dt == usize::MAX
+            {
+                *dt = d + 1;
+                queue.push_back(t);
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&s| (depth.get(s).copied().unwrap_or(usize::MAX), s));
+    order
+}
+
 /// Expected visits to each transient state from the start: the solution of
 /// `v = p0 + Qᵀ v` on the states not removed (a removed state absorbs into
 /// null, so its visits are zero and nothing flows on from it).
-fn solve_visits(
-    n: usize,
-    p0: &[f64],
-    trans: &[(usize, usize, f64)],
-    removed: &[bool],
-    max_sweeps: usize,
-) -> Result<Vec<f64>, AttributionError> {
+fn solve_visits(chain: &Chain<'_>, removed: &[bool]) -> Result<Vec<f64>, AttributionError> {
+    let (n, p0, trans, max_sweeps) = (chain.n, chain.p0, chain.trans, chain.max_sweeps);
     let live = |s: usize| !removed.get(s).copied().unwrap_or(true);
     if n <= DENSE_MAX {
         // A = I − Qᵀ on the live states, dense; Gaussian elimination with
@@ -575,7 +626,7 @@ fn solve_visits(
     for _ in 0..max_sweeps {
         let mut change = 0.0f64;
         let mut size = 0.0f64;
-        for t in 0..n {
+        for &t in chain.sweep {
             if !live(t) {
                 continue;
             }

@@ -840,10 +840,10 @@ fn attribution_types_are_send_sync() {
 }
 
 #[test]
-fn huge_counts_saturate_and_huge_values_are_errors_never_panics() {
+fn huge_counts_and_values_are_typed_errors_never_wrong_totals() {
     let max = u64::MAX;
     let csv = format!(
-        "path,total_conversions,total_conversion_value,total_null\na>b,{max},79228162514264337593543950335,{max}\na>b,{max},79228162514264337593543950335,{max}\nb,1,1,1\n"
+        "path,total_conversions,total_conversion_value,total_null\na>b,1,79228162514264337593543950335,1\na>b,1,79228162514264337593543950335,1\nb,1,1,1\n"
     );
     let models = [
         PathModel::First,
@@ -854,13 +854,27 @@ fn huge_counts_saturate_and_huge_values_are_errors_never_panics() {
     // Two values of Decimal::MAX have no exact total: a typed error, not a
     // saturated (wrong) one.
     let err = read(&csv, &models, 1).unwrap_err();
-    assert!(err.contains("does not fit"), "{err}");
+    assert!(err.contains("conversion values is out of range"), "{err}");
+    // Counts whose totals pass 2^64: a typed error too, not a saturated
+    // total with zero or wrong credits.
     let csv =
         format!("path,total_conversions,total_null\na>b,{max},{max}\na>b,{max},{max}\nb,1,1\n");
+    let err = read(&csv, &models, 1).unwrap_err();
+    assert!(
+        err.contains("conversion and null counts is out of range"),
+        "{err}"
+    );
+    // Just under the bound, every model credits the exact total.
+    let big = u64::MAX / 8;
+    let csv = format!("path,total_conversions,total_null\na>b,{big},0\nb,{big},0\n");
     let report = read(&csv, &models, 1).unwrap();
-    assert_eq!(report.total_conversions, u64::MAX);
-    for (_, credits) in &report.models {
-        assert!(credits.iter().all(|c| c.conversions.is_finite()));
+    assert_eq!(report.total_conversions, 2 * big);
+    for (model, credits) in &report.models {
+        let sum: f64 = credits.iter().map(|c| c.conversions).sum();
+        assert!(
+            (sum / (2 * big) as f64 - 1.0).abs() < 1e-12,
+            "{model:?}: {sum}"
+        );
     }
     let big = Decimal::MAX;
     let j = Journey::new(vec![Touch::new(t(0), "a")]).converted(t(1), big);

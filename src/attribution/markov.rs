@@ -397,6 +397,7 @@ impl MarkovCounts {
             .to_decimal()
             .ok_or_else(|| AttributionError::TotalOutOfRange {
                 what: "conversion values".into(),
+                            remedy: "it needs more than 28 significant digits at the finest decimal scale among the values; round them to fewer decimals".into(),
             })?;
         let window = |i: usize| -> Vec<u32> {
             order

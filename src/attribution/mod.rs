@@ -329,15 +329,17 @@ pub enum AttributionError {
         /// What was wrong.
         problem: String,
     },
-    /// Values whose exact total does not fit a decimal: more than 28
-    /// significant digits at the finest scale among them (say, values with
-    /// 28 decimals beside a total in the billions). Never rounded silently.
-    #[error(
-        "the exact total of {what} does not fit 28 significant digits at the finest decimal scale among them: round the values to fewer decimals"
-    )]
+    /// A total that cannot be kept exactly: conversion values whose exact
+    /// sum needs more than 28 significant digits at their finest scale
+    /// (values with 28 decimals beside a total in the billions), or counts
+    /// (times path lengths) beyond 2^64. Never rounded or saturated
+    /// silently.
+    #[error("the exact total of {what} is out of range: {remedy}")]
     TotalOutOfRange {
-        /// Which values (`conversion values`).
+        /// Which total (`conversion values`, `conversion and null counts`).
         what: String,
+        /// What to do about it.
+        remedy: String,
     },
     /// A named bound of [`Limits`] was exceeded.
     #[error(

@@ -746,6 +746,10 @@ pub struct PathTally {
     limits: Limits,
     /// Set when tallies of different configurations were merged.
     mismatch: Option<String>,
+    /// Σ (conversions + nulls) × (path length + 1) over the rows: a bound
+    /// on every count the models keep. While it fits a `u64`, no count can
+    /// saturate; beyond, the report is a typed error, never a wrong total.
+    weight: u128,
 }
 
 /// A heuristic tally entry in portable form: `(channel, place, path
@@ -771,6 +775,7 @@ struct TallyData {
     shapley: Option<Vec<super::shapley::SetEntry>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     mismatch: Option<String>,
+    weight: u128,
 }
 
 impl From<PathTally> for TallyData {
@@ -789,6 +794,7 @@ impl From<PathTally> for TallyData {
             has_value: t.has_value,
             valued_without_conversion: t.valued_without_conversion,
             mismatch: t.mismatch,
+            weight: t.weight,
         }
     }
 }
@@ -840,6 +846,7 @@ impl TryFrom<TallyData> for PathTally {
         t.has_value = d.has_value;
         t.valued_without_conversion = d.valued_without_conversion;
         t.mismatch = d.mismatch;
+        t.weight = d.weight;
         Ok(t)
     }
 }
@@ -862,6 +869,7 @@ impl Default for PathTally {
             scratch: Vec::new(),
             limits: Limits::default(),
             mismatch: None,
+            weight: 0,
         }
     }
 }
@@ -1008,6 +1016,7 @@ impl PathTally {
             scratch: Vec::new(),
             limits: Limits::default(),
             mismatch: None,
+            weight: 0,
         })
     }
 
@@ -1061,6 +1070,9 @@ impl PathTally {
         } else {
             value
         };
+        self.weight = self.weight.saturating_add(
+            (u128::from(conversions) + u128::from(nulls)) * (ids.len() as u128 + 1),
+        );
         self.conversions = self.conversions.saturating_add(conversions);
         self.nulls = self.nulls.saturating_add(nulls);
         if let Some(v) = value {
@@ -1229,6 +1241,7 @@ impl PathTally {
         if let (Some(a), Some(b)) = (&mut self.shapley, &other.shapley) {
             a.merge(b, &remap);
         }
+        self.weight = self.weight.saturating_add(other.weight);
         self.conversions = self.conversions.saturating_add(other.conversions);
         self.nulls = self.nulls.saturating_add(other.nulls);
         self.valued_without_conversion = self
@@ -1236,6 +1249,17 @@ impl PathTally {
             .saturating_add(other.valued_without_conversion);
         self.value.add_sum(other.value);
         self.has_value |= other.has_value;
+        Ok(())
+    }
+
+    /// The counts are exact: none can have saturated (see `weight`).
+    fn check_counts(&self) -> Result<(), AttributionError> {
+        if self.weight > u128::from(u64::MAX) {
+            return Err(AttributionError::TotalOutOfRange {
+                what: "conversion and null counts".into(),
+                remedy: "counts times path lengths exceed 2^64; split the table and scale the counts down".into(),
+            });
+        }
         Ok(())
     }
 
@@ -1252,6 +1276,7 @@ impl PathTally {
     /// than [`Limits::markov_states`] or a solve needs more sweeps than
     /// [`Limits::solver_sweeps`].
     pub fn markov(&self) -> Result<Option<MarkovModel>, AttributionError> {
+        self.check_counts()?;
         self.markov
             .as_ref()
             .map(|m| m.fit(&self.channels, &self.limits))
@@ -1265,6 +1290,7 @@ impl PathTally {
     /// more channels than [`Limits::shapley_channels`], or the sets need more
     /// subset evaluations than [`Limits::shapley_subsets`].
     pub fn shapley(&self) -> Result<Option<ShapleyModel>, AttributionError> {
+        self.check_counts()?;
         self.shapley
             .as_ref()
             .map(|s| s.fit(&self.channels, &self.limits))
@@ -1289,6 +1315,7 @@ impl PathTally {
                 problem: "no models to compute (an empty default tally)".into(),
             });
         }
+        self.check_counts()?;
         let n = self.channels.len();
         let markov = self.markov()?;
         let shapley = self.shapley()?;
@@ -1300,6 +1327,7 @@ impl PathTally {
                     .filter(|_| self.value.to_decimal().is_some())
                     .ok_or_else(|| AttributionError::TotalOutOfRange {
                         what: "conversion values".into(),
+                            remedy: "it needs more than 28 significant digits at the finest decimal scale among the values; round them to fewer decimals".into(),
                     })?,
             )
         } else {

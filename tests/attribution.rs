@@ -842,9 +842,7 @@ fn attribution_types_are_send_sync() {
 #[test]
 fn huge_counts_and_values_are_typed_errors_never_wrong_totals() {
     let max = u64::MAX;
-    let csv = format!(
-        "path,total_conversions,total_conversion_value,total_null\na>b,1,79228162514264337593543950335,1\na>b,1,79228162514264337593543950335,1\nb,1,1,1\n"
-    );
+    let csv = "path,total_conversions,total_conversion_value,total_null\na>b,1,79228162514264337593543950335,1\na>b,1,79228162514264337593543950335,1\nb,1,1,1\n";
     let models = [
         PathModel::First,
         PathModel::Linear,
@@ -853,7 +851,7 @@ fn huge_counts_and_values_are_typed_errors_never_wrong_totals() {
     ];
     // Two values of Decimal::MAX have no exact total: a typed error, not a
     // saturated (wrong) one.
-    let err = read(&csv, &models, 1).unwrap_err();
+    let err = read(csv, &models, 1).unwrap_err();
     assert!(err.contains("conversion values is out of range"), "{err}");
     // Counts whose totals pass 2^64: a typed error too, not a saturated
     // total with zero or wrong credits.

@@ -63,8 +63,10 @@ mod from_lead;
 mod heuristic;
 mod limits;
 mod markov;
-mod paths;
+mod report;
 mod shapley;
+mod table;
+mod tally;
 
 pub use config::ModelConfig;
 pub use from_lead::{
@@ -75,11 +77,10 @@ pub use heuristic::{
 };
 pub use limits::{Limit, Limits};
 pub use markov::{MarkovEdge, MarkovModel, MarkovState};
-pub use paths::{
-    ChannelCredit, PathModel, PathReadOptions, PathReader, PathReport, PathRow, PathTableError,
-    PathTally,
-};
+pub use report::{ChannelCredit, PathReport};
 pub use shapley::{ShapleyModel, shapley_of_game};
+pub use table::{PathReadOptions, PathReader, PathRow, PathTableError};
+pub use tally::{PathModel, PathTally};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,0 +1,92 @@
+//! What a [`PathTally`](super::PathTally) reports: credits per model and
+//! channel, with exact value credits, and its CSV form.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::PathModel;
+
+/// One channel's attributed conversions and value under one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ChannelCredit {
+    /// The channel.
+    pub channel: String,
+    /// Attributed conversions.
+    pub conversions: f64,
+    /// Attributed value, when the table has values: an exact decimal at
+    /// the finest scale of the table's values. A model's value credits sum
+    /// exactly to the report's `total_value` (largest remainder).
+    pub value: Option<Decimal>,
+}
+
+/// The result of a [`PathTally`](super::PathTally): per model (in the order asked), per
+/// channel (in order of first appearance).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PathReport {
+    /// `(model, credits)`.
+    pub models: Vec<(PathModel, Vec<ChannelCredit>)>,
+    /// Total conversions in the table.
+    pub total_conversions: u64,
+    /// Total value, when the table has values.
+    pub total_value: Option<Decimal>,
+    /// Rows that carried a value but no conversion: every model ignores
+    /// their value.
+    pub valued_without_conversion: u64,
+}
+
+impl PathReport {
+    /// Writes the report as CSV with the header
+    /// `model,channel_name,conversions,value`: one row per model and
+    /// channel, models in the order asked, channels in order of first
+    /// appearance, `value` empty without a value column. Conversions use
+    /// the shortest representation that reads back to the same `f64` (up
+    /// to 17 significant digits); values are exact decimals; channel names
+    /// are quoted when they need it.
+    ///
+    /// # Errors
+    /// The writer's I/O errors.
+    pub fn write_csv<W: std::io::Write>(&self, mut out: W) -> std::io::Result<()> {
+        fn number(x: f64) -> String {
+            if x == 0.0 { "0".into() } else { x.to_string() }
+        }
+        out.write_all(b"model,channel_name,conversions,value\n")?;
+        for (model, credits) in &self.models {
+            for c in credits {
+                let name = if c.channel.contains([',', '"', '\n', '\r']) {
+                    format!("\"{}\"", c.channel.replace('"', "\"\""))
+                } else {
+                    c.channel.clone()
+                };
+                let value = c.value.map_or(String::new(), |v| v.to_string());
+                writeln!(
+                    out,
+                    "{},{name},{},{value}",
+                    model.name(),
+                    number(c.conversions)
+                )?;
+            }
+        }
+        out.flush()
+    }
+}
+
+/// Splits an exact total (`mantissa` at `scale`) over channels in
+/// proportion to their real value credits, by largest remainder at the
+/// total's scale: the parts sum to the total exactly. A model that credits
+/// nothing gets zeros.
+pub(super) fn split_exactly(mantissa: i128, scale: u32, shares: &[f64]) -> Vec<Decimal> {
+    let unit = 10f64.powi(scale as i32);
+    let units: Vec<f64> = shares.iter().map(|s| s * unit).collect();
+    let credits_nothing = units.iter().all(|u| *u == 0.0 || !u.is_finite());
+    let parts = if credits_nothing {
+        vec![0; units.len()]
+    } else {
+        crate::exact::apportion(mantissa, &units)
+    };
+    parts
+        .into_iter()
+        .map(|p| Decimal::try_from_i128_with_scale(p, scale).unwrap_or_default())
+        .collect()
+}

@@ -1,0 +1,424 @@
+//! Path tables, ChannelAttribution's input format: reading them row by
+//! row, with errors that name the line.
+
+use std::io::BufRead;
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+/// How to read a path table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathReadOptions {
+    /// The separator between channels in the `path` column (default `>`).
+    pub sep: String,
+    /// The field delimiter; detected from the header among `,` `;` and tab
+    /// when `None`.
+    pub delimiter: Option<char>,
+}
+
+impl Default for PathReadOptions {
+    fn default() -> Self {
+        Self {
+            sep: ">".into(),
+            delimiter: None,
+        }
+    }
+}
+
+/// A path table that could not be read, naming the line (1-based; the
+/// header is line 1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {problem}")]
+pub struct PathTableError {
+    /// The line.
+    pub line: usize,
+    /// What was wrong.
+    pub problem: String,
+}
+
+/// One row of a path table, borrowed from the reader's line buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct PathRow<'a> {
+    line: &'a str,
+    spans: &'a [(usize, usize)],
+    /// The `total_conversions` column.
+    pub conversions: u64,
+    /// The `total_null` column (0 without that column).
+    pub nulls: u64,
+    /// The `total_conversion_value` column.
+    pub value: Option<Decimal>,
+}
+
+impl<'a> PathRow<'a> {
+    /// The path's channels, names trimmed.
+    pub fn channels(&self) -> impl Iterator<Item = &'a str> + '_ {
+        let line = self.line;
+        self.spans
+            .iter()
+            .map(move |&(a, b)| line.get(a..b).unwrap_or(""))
+    }
+}
+
+/// A streaming reader of ChannelAttribution path tables: a header naming
+/// the columns `path`, `total_conversions` and optionally
+/// `total_conversion_value` and `total_null` (other columns are ignored),
+/// then one row per path. Fields may be quoted with `"`.
+///
+/// ```
+/// use leadflow::attribution::{PathReader, PathReadOptions};
+/// let csv = "path;total_conversions;total_null\nemail > search;3;7\n";
+/// let mut reader = PathReader::new(csv.as_bytes(), PathReadOptions::default())?;
+/// let row = reader.next_row()?.unwrap();
+/// assert_eq!(row.channels().collect::<Vec<_>>(), ["email", "search"]);
+/// assert_eq!((row.conversions, row.nulls), (3, 7));
+/// # Ok::<(), leadflow::attribution::PathTableError>(())
+/// ```
+#[derive(Debug)]
+pub struct PathReader<R> {
+    input: R,
+    sep: String,
+    delimiter: char,
+    path: usize,
+    conv: usize,
+    value: Option<usize>,
+    null: Option<usize>,
+    pub(super) line_no: usize,
+    buf: String,
+    fields: Vec<(usize, usize)>,
+    unquoted: String,
+    spans: Vec<(usize, usize)>,
+    /// The header's length in bytes, line end included.
+    pub(super) header_bytes: u64,
+}
+
+impl<R> PathReader<R> {
+    /// A reader of more rows of the same table from another input (a byte
+    /// range of the same file, say): same columns, delimiter and
+    /// separator, no header. Its lines are numbered from 2, as if they
+    /// followed the header.
+    pub(super) fn continue_with<S>(&self, input: S) -> PathReader<S> {
+        PathReader {
+            input,
+            sep: self.sep.clone(),
+            delimiter: self.delimiter,
+            path: self.path,
+            conv: self.conv,
+            value: self.value,
+            null: self.null,
+            line_no: 1,
+            buf: String::new(),
+            fields: Vec::new(),
+            unquoted: String::new(),
+            spans: Vec::new(),
+            header_bytes: 0,
+        }
+    }
+}
+
+impl<R: BufRead> PathReader<R> {
+    /// Reads the header.
+    ///
+    /// # Errors
+    /// A [`PathTableError`] on line 1 for an empty input, an unreadable
+    /// header, an empty separator, or a missing `path` or
+    /// `total_conversions` column.
+    pub fn new(mut input: R, options: PathReadOptions) -> Result<Self, PathTableError> {
+        let err = |problem: String| PathTableError { line: 1, problem };
+        if options.sep.is_empty() {
+            return Err(err("the path separator must not be empty".into()));
+        }
+        let mut header = String::new();
+        let header_bytes = input
+            .read_line(&mut header)
+            .map_err(|e| err(format!("cannot read: {e}")))? as u64;
+        let header = header
+            .trim_end_matches(['\n', '\r'])
+            .trim_start_matches('\u{feff}');
+        if header.contains('\r') {
+            return Err(err(
+                "a carriage return inside the header: lines ending in CR alone are not supported (use LF or CRLF)"
+                    .into(),
+            ));
+        }
+        if header.trim().is_empty() {
+            return Err(err(
+                "empty input: expected a header with path and total_conversions".into(),
+            ));
+        }
+        let delimiter = match options.delimiter {
+            Some(d) => d,
+            None => [',', ';', '\t']
+                .into_iter()
+                .max_by_key(|d| header.matches(*d).count())
+                .filter(|d| header.contains(*d))
+                .unwrap_or(','),
+        };
+        let mut fields = Vec::new();
+        let mut scratch = String::new();
+        split_fields(header, delimiter, &mut fields, &mut scratch).map_err(err)?;
+        let names: Vec<String> = fields
+            .iter()
+            .map(|&(a, b)| scratch.get(a..b).unwrap_or("").trim().to_ascii_lowercase())
+            .collect();
+        let find = |n: &str| names.iter().position(|x| x == n);
+        let path = find("path").ok_or_else(|| {
+            err(format!(
+                "missing column \"path\" (columns: {}; delimiter {delimiter:?})",
+                names.join(", ")
+            ))
+        })?;
+        let conv = find("total_conversions").ok_or_else(|| {
+            err(format!(
+                "missing column \"total_conversions\" (columns: {})",
+                names.join(", ")
+            ))
+        })?;
+        Ok(Self {
+            input,
+            sep: options.sep,
+            delimiter,
+            path,
+            conv,
+            value: find("total_conversion_value"),
+            null: find("total_null"),
+            line_no: 1,
+            buf: String::new(),
+            fields,
+            unquoted: scratch,
+            spans: Vec::new(),
+            header_bytes,
+        })
+    }
+
+    /// Whether the table has a `total_conversion_value` column.
+    pub fn has_value(&self) -> bool {
+        self.value.is_some()
+    }
+
+    /// Whether the table has a `total_null` column.
+    pub fn has_null(&self) -> bool {
+        self.null.is_some()
+    }
+
+    /// The next row; `None` at the end. Blank lines are skipped.
+    ///
+    /// # Errors
+    /// A [`PathTableError`] naming the line: a missing field, an empty path
+    /// or channel name, a count that is not a whole number ≥ 0, a value that
+    /// is not a number ≥ 0, an unclosed quote, or a read error.
+    pub fn next_row(&mut self) -> Result<Option<PathRow<'_>>, PathTableError> {
+        loop {
+            self.buf.clear();
+            let n = self
+                .input
+                .read_line(&mut self.buf)
+                .map_err(|e| PathTableError {
+                    line: self.line_no + 1,
+                    problem: format!("cannot read: {e}"),
+                })?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line_no += 1;
+            if !self.buf.trim().is_empty() {
+                break;
+            }
+        }
+        let line_no = self.line_no;
+        let err = |problem: String| PathTableError {
+            line: line_no,
+            problem,
+        };
+        let line = self.buf.trim_end_matches(['\n', '\r']);
+        split_fields(line, self.delimiter, &mut self.fields, &mut self.unquoted).map_err(err)?;
+        let text = self.unquoted.as_str();
+        let field = |i: usize, name: &str| -> Result<&str, PathTableError> {
+            self.fields
+                .get(i)
+                .and_then(|&(a, b)| text.get(a..b))
+                .map(str::trim_ascii)
+                .ok_or_else(|| err(format!("missing field {name:?}")))
+        };
+        let conversions =
+            count(field(self.conv, "total_conversions")?, "total_conversions").map_err(err)?;
+        let nulls = match self.null {
+            Some(i) => count(field(i, "total_null")?, "total_null").map_err(err)?,
+            None => 0,
+        };
+        let value = match self.value {
+            Some(i) => Some(amount(field(i, "total_conversion_value")?).map_err(err)?),
+            None => None,
+        };
+        let (pa, pb) = self
+            .fields
+            .get(self.path)
+            .copied()
+            .ok_or_else(|| err("missing field \"path\"".into()))?;
+        let path = text.get(pa..pb).unwrap_or("");
+        if path.trim_ascii().is_empty() {
+            return Err(err("empty path".into()));
+        }
+        self.spans.clear();
+        let sep = self.sep.as_bytes();
+        let bytes = path.as_bytes();
+        let mut start = 0;
+        loop {
+            let end = match sep {
+                [one] => bytes
+                    .get(start..)
+                    .and_then(|rest| rest.iter().position(|b| b == one))
+                    .map(|i| start + i),
+                _ => path
+                    .get(start..)
+                    .and_then(|rest| rest.find(self.sep.as_str()))
+                    .map(|i| start + i),
+            };
+            let piece_end = end.unwrap_or(bytes.len());
+            let (a, b) = trim_ascii(bytes, start, piece_end);
+            if a == b {
+                return Err(err(format!("empty channel name in path {:?}", path.trim())));
+            }
+            self.spans.push((pa + a, pa + b));
+            match end {
+                Some(e) => start = e + sep.len(),
+                None => break,
+            }
+        }
+        Ok(Some(PathRow {
+            line: text,
+            spans: &self.spans,
+            conversions,
+            nulls,
+            value,
+        }))
+    }
+}
+
+/// The range `a..b` of `bytes` without ASCII whitespace at either end.
+fn trim_ascii(bytes: &[u8], mut a: usize, mut b: usize) -> (usize, usize) {
+    while a < b && bytes.get(a).is_some_and(u8::is_ascii_whitespace) {
+        a += 1;
+    }
+    while b > a && bytes.get(b - 1).is_some_and(u8::is_ascii_whitespace) {
+        b -= 1;
+    }
+    (a, b)
+}
+
+/// Splits one CSV line into fields (ranges into `out`, which receives the
+/// unquoted text).
+fn split_fields(
+    line: &str,
+    delimiter: char,
+    fields: &mut Vec<(usize, usize)>,
+    out: &mut String,
+) -> Result<(), String> {
+    fields.clear();
+    out.clear();
+    if !line.contains('"') {
+        out.push_str(line);
+        let mut start = 0;
+        for piece in line.split(delimiter) {
+            fields.push((start, start + piece.len()));
+            start += piece.len() + delimiter.len_utf8();
+        }
+        return Ok(());
+    }
+    let mut chars = line.chars().peekable();
+    let mut start = 0;
+    let mut quoted = false;
+    let mut at_start = true;
+    while let Some(c) = chars.next() {
+        if quoted {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    out.push('"');
+                } else {
+                    quoted = false;
+                }
+            } else {
+                out.push(c);
+            }
+        } else if c == '"' && at_start {
+            quoted = true;
+            at_start = false;
+        } else if c == delimiter {
+            fields.push((start, out.len()));
+            start = out.len();
+            at_start = true;
+        } else {
+            if !c.is_whitespace() {
+                at_start = false;
+            }
+            out.push(c);
+        }
+    }
+    if quoted {
+        return Err(
+            "unclosed quote (a quoted field that spans lines is not supported: write each row on one line)"
+                .into(),
+        );
+    }
+    fields.push((start, out.len()));
+    Ok(())
+}
+
+/// Whether `text` is written as a number (sign, digits, one dot, an
+/// exponent): if `Decimal` cannot hold it, it is out of range, not "not a
+/// number".
+fn looks_numeric(text: &str) -> bool {
+    let t = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (mantissa, exponent) = match t.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e.strip_prefix(['-', '+']).unwrap_or(e))),
+        None => (t, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((a, b)) => {
+            (digits(a) || a.is_empty())
+                && (digits(b) || b.is_empty())
+                && !(a.is_empty() && b.is_empty())
+        }
+        None => digits(mantissa),
+    };
+    mantissa_ok && exponent.is_none_or(digits)
+}
+
+/// A decimal read from a path table: exact, or a message that says why not.
+fn decimal(text: &str, column: &str) -> Result<Decimal, String> {
+    Decimal::from_str_exact(text)
+        .or_else(|_| Decimal::from_scientific(text))
+        .map_err(|_| {
+            if looks_numeric(text) {
+                format!(
+                    "{column}: {text} is out of range (at most 28 significant digits, below 7.9e28)"
+                )
+            } else {
+                format!("{column}: {text:?} is not a number")
+            }
+        })
+}
+
+fn count(text: &str, column: &str) -> Result<u64, String> {
+    if !text.is_empty() && text.len() < 19 && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(text.bytes().fold(0u64, |n, b| n * 10 + u64::from(b - b'0')));
+    }
+    let d = decimal(text, column)?;
+    if d.is_sign_negative() && !d.is_zero() {
+        return Err(format!("{column}: {text} is negative"));
+    }
+    if d.fract() != Decimal::ZERO {
+        return Err(format!("{column}: {text} is not a whole number"));
+    }
+    d.to_u64()
+        .ok_or_else(|| format!("{column}: {text} is too large"))
+}
+
+fn amount(text: &str) -> Result<Decimal, String> {
+    let d = decimal(text, "total_conversion_value")?;
+    if d.is_sign_negative() && !d.is_zero() {
+        return Err(format!("total_conversion_value: {text} is negative"));
+    }
+    Ok(d)
+}

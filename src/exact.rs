@@ -26,6 +26,14 @@ impl ExactSum {
     }
 
     fn add_parts(&mut self, mantissa: i128, scale: u32) {
+        if scale == self.scale {
+            // The usual case: values of one scale, an integer addition.
+            match self.mantissa.checked_add(mantissa) {
+                Some(m) => self.mantissa = m,
+                None => self.overflowed = true,
+            }
+            return;
+        }
         if scale > self.scale {
             match 10i128
                 .checked_pow(scale - self.scale)

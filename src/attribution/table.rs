@@ -155,7 +155,9 @@ impl<R: BufRead> PathReader<R> {
         };
         let mut fields = Vec::new();
         let mut scratch = String::new();
-        split_fields(header, delimiter, &mut fields, &mut scratch).map_err(err)?;
+        if !split_fields(header, delimiter, &mut fields, &mut scratch).map_err(err)? {
+            scratch = header.to_owned();
+        }
         let names: Vec<String> = fields
             .iter()
             .map(|&(a, b)| scratch.get(a..b).unwrap_or("").trim().to_ascii_lowercase())
@@ -230,8 +232,9 @@ impl<R: BufRead> PathReader<R> {
             problem,
         };
         let line = self.buf.trim_end_matches(['\n', '\r']);
-        split_fields(line, self.delimiter, &mut self.fields, &mut self.unquoted).map_err(err)?;
-        let text = self.unquoted.as_str();
+        let copied = split_fields(line, self.delimiter, &mut self.fields, &mut self.unquoted)
+            .map_err(err)?;
+        let text = if copied { self.unquoted.as_str() } else { line };
         let field = |i: usize, name: &str| -> Result<&str, PathTableError> {
             self.fields
                 .get(i)
@@ -305,24 +308,46 @@ fn trim_ascii(bytes: &[u8], mut a: usize, mut b: usize) -> (usize, usize) {
     (a, b)
 }
 
-/// Splits one CSV line into fields (ranges into `out`, which receives the
-/// unquoted text).
+/// Splits one CSV line into fields: ranges into the line itself when it
+/// has no quotes (returns `false`: nothing copied, the common case), or
+/// into `out`, which then receives the unquoted text (returns `true`).
 fn split_fields(
     line: &str,
     delimiter: char,
     fields: &mut Vec<(usize, usize)>,
     out: &mut String,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     fields.clear();
     out.clear();
-    if !line.contains('"') {
-        out.push_str(line);
+    if let Ok(d) = u8::try_from(delimiter)
+        && d.is_ascii()
+    {
+        // One pass over the bytes (an ASCII byte never occurs inside a
+        // multi-byte character): fields end at delimiters; a quote sends
+        // the line to the quoted parser below.
+        let mut start = 0;
+        let mut quoted = false;
+        for (i, &b) in line.as_bytes().iter().enumerate() {
+            if b == d {
+                fields.push((start, i));
+                start = i + 1;
+            } else if b == b'"' {
+                quoted = true;
+                break;
+            }
+        }
+        if !quoted {
+            fields.push((start, line.len()));
+            return Ok(false);
+        }
+        fields.clear();
+    } else if !line.contains('"') {
         let mut start = 0;
         for piece in line.split(delimiter) {
             fields.push((start, start + piece.len()));
             start += piece.len() + delimiter.len_utf8();
         }
-        return Ok(());
+        return Ok(false);
     }
     let mut chars = line.chars().peekable();
     let mut start = 0;
@@ -361,7 +386,7 @@ fn split_fields(
         );
     }
     fields.push((start, out.len()));
-    Ok(())
+    Ok(true)
 }
 
 /// Whether `text` is written as a number (sign, digits, one dot, an

@@ -145,33 +145,61 @@ impl Place {
 /// the conversions (and value) of the paths it sits in.
 #[derive(Debug, Clone, Default)]
 struct HeuristicCounts {
-    /// `[channel][place]` → `(path length, conversions, value)`, sorted by
-    /// length and sparse: memory grows with the (channel, place, length)
-    /// triples the data holds, not with channels × the longest path.
-    tallies: Vec<[Vec<(usize, u128, ExactSum)>; 4]>,
+    /// `[channel][place]` → per path length, conversions and value.
+    tallies: Vec<[Slot; 4]>,
 }
 
-/// The entry of `len` in a sparse, length-sorted list, made on first use.
-fn entry_of(
-    slot: &mut Vec<(usize, u128, ExactSum)>,
-    len: usize,
-) -> Option<&mut (usize, u128, ExactSum)> {
-    let i = match slot.binary_search_by_key(&len, |e| e.0) {
-        Ok(i) => i,
-        Err(i) => {
-            slot.insert(i, (len, 0, ExactSum::default()));
-            i
+/// Paths up to this length are counted in a directly indexed array (the
+/// usual case: one index, no search); longer ones in a sorted sparse list.
+const SHORT: usize = 64;
+
+/// One (channel, place)'s counts by path length. The short array grows to
+/// the longest short path seen in this slot only, and the sparse list
+/// holds only lengths that occur: memory grows with what the data holds
+/// (at most `SHORT` entries per slot, plus one per long length seen), not
+/// with channels × the longest path.
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    short: Vec<(u128, ExactSum)>,
+    long: Vec<(usize, u128, ExactSum)>,
+}
+
+impl Slot {
+    /// The counts of length `len`, made on first use.
+    fn entry(&mut self, len: usize) -> Option<(&mut u128, &mut ExactSum)> {
+        if len < SHORT {
+            if self.short.len() <= len {
+                self.short.resize(len + 1, (0, ExactSum::default()));
+            }
+            return self.short.get_mut(len).map(|(k, v)| (k, v));
         }
-    };
-    slot.get_mut(i)
+        let i = match self.long.binary_search_by_key(&len, |e| e.0) {
+            Ok(i) => i,
+            Err(i) => {
+                self.long.insert(i, (len, 0, ExactSum::default()));
+                i
+            }
+        };
+        self.long.get_mut(i).map(|(_, k, v)| (k, v))
+    }
+
+    /// Every length with counts, ascending.
+    fn iter(&self) -> impl Iterator<Item = (usize, u128, ExactSum)> + '_ {
+        self.short
+            .iter()
+            .enumerate()
+            .map(|(len, &(k, v))| (len, k, v))
+            .chain(self.long.iter().copied())
+            .filter(|&(_, k, v)| k != 0 || !v.is_zero())
+    }
 }
 
 impl HeuristicCounts {
     fn to_data(&self) -> Vec<HeuristicEntry> {
         let mut out = Vec::new();
         for (c, places) in self.tallies.iter().enumerate() {
-            for (p, lens) in places.iter().enumerate() {
-                for &(len, k, v) in lens {
+            for (p, slot) in places.iter().enumerate() {
+                for (len, k, v) in slot.iter() {
                     out.push((c as u32, p as u8, len, k, v));
                 }
             }
@@ -191,17 +219,24 @@ impl HeuristicCounts {
             if h.tallies.len() <= c {
                 h.tallies.resize_with(c + 1, Default::default);
             }
-            if let Some(slot) = h.tallies.get_mut(c).and_then(|t| t.get_mut(usize::from(p)))
-                && let Some(e) = entry_of(slot, len)
+            if let Some((count, value)) = h
+                .tallies
+                .get_mut(c)
+                .and_then(|t| t.get_mut(usize::from(p)))
+                .and_then(|slot| slot.entry(len))
             {
-                e.1 = e.1.saturating_add(k);
-                e.2.add_sum(v);
+                *count = count.saturating_add(k);
+                value.add_sum(v);
             }
         }
         Ok(h)
     }
 
     fn add(&mut self, path: &[u32], conversions: u64, value: Option<Decimal>) {
+        if conversions == 0 && value.is_none() {
+            // Nothing to count (a row of nulls only).
+            return;
+        }
         let len = path.len();
         for (i, &c) in path.iter().enumerate() {
             let c = c as usize;
@@ -209,12 +244,15 @@ impl HeuristicCounts {
                 self.tallies.resize_with(c + 1, Default::default);
             }
             let place = Place::of(i, len) as usize;
-            if let Some(slot) = self.tallies.get_mut(c).and_then(|t| t.get_mut(place))
-                && let Some(e) = entry_of(slot, len)
+            if let Some((count, sum)) = self
+                .tallies
+                .get_mut(c)
+                .and_then(|t| t.get_mut(place))
+                .and_then(|slot| slot.entry(len))
             {
-                e.1 += u128::from(conversions);
+                *count += u128::from(conversions);
                 if let Some(v) = value {
-                    e.2.add(v);
+                    sum.add(v);
                 }
             }
         }
@@ -230,14 +268,14 @@ impl HeuristicCounts {
             let Some(mine) = self.tallies.get_mut(c) else {
                 continue;
             };
-            for (p, lens) in places.iter().enumerate() {
+            for (p, theirs) in places.iter().enumerate() {
                 let Some(slot) = mine.get_mut(p) else {
                     continue;
                 };
-                for o in lens {
-                    if let Some(e) = entry_of(slot, o.0) {
-                        e.1 += o.1;
-                        e.2.add_sum(o.2);
+                for (len, k, v) in theirs.iter() {
+                    if let Some((count, sum)) = slot.entry(len) {
+                        *count += k;
+                        sum.add_sum(v);
                     }
                 }
             }
@@ -249,11 +287,8 @@ impl HeuristicCounts {
         let mut conv = 0.0;
         let mut value = 0.0;
         if let Some(places) = self.tallies.get(c) {
-            for (place, lens) in PLACES.iter().zip(places) {
-                for &(len, k, v) in lens {
-                    if k == 0 && v.is_zero() {
-                        continue;
-                    }
+            for (place, slot) in PLACES.iter().zip(places) {
+                for (len, k, v) in slot.iter() {
                     let w = model.path_weight(place.index(len), len);
                     conv += k as f64 * w;
                     value += v.to_f64() * w;

@@ -1,5 +1,6 @@
 //! The one integration-test binary: each module tests one capability.
 
+mod allocations;
 mod attribution;
 mod attribution_props;
 mod common;

@@ -189,5 +189,40 @@ fn config_compile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, config_compile);
+/// Reading NDJSON events (`EventReader`), in bytes per second: one thread,
+/// and parsing on a second thread (`in_background`) while this one takes
+/// the events.
+fn decoder(c: &mut Criterion) {
+    let mut text = String::new();
+    for ev in stream(20).into_iter().flatten().take(100_000) {
+        text.push_str(&serde_json::to_string(&ev).unwrap());
+        text.push('\n');
+    }
+    let bytes = text.into_bytes();
+    let mut group = c.benchmark_group("decoder");
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.sample_size(10);
+    group.bench_function("ndjson_100k_activities", |b| {
+        b.iter(|| {
+            let n = leadflow::EventReader::new(bytes.as_slice())
+                .filter(Result::is_ok)
+                .count();
+            black_box(n)
+        })
+    });
+    group.bench_function("ndjson_100k_activities_in_background", |b| {
+        b.iter(|| {
+            let reader = leadflow::EventReader::new(std::io::Cursor::new(bytes.clone()));
+            let n = reader
+                .in_background()
+                .unwrap()
+                .filter(Result::is_ok)
+                .count();
+            black_box(n)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, config_compile, decoder);
 criterion_main!(benches);

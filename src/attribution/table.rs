@@ -441,6 +441,19 @@ fn count(text: &str, column: &str) -> Result<u64, String> {
 }
 
 fn amount(text: &str) -> Result<Decimal, String> {
+    // The usual form, `1234.56`: digits read directly (at most 18 of them,
+    // so the mantissa fits an i64 and the result is exact).
+    if let Some((int, frac)) = text.split_once('.').or(Some((text, "")))
+        && !int.is_empty()
+        && int.len() + frac.len() <= 18
+        && int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    {
+        let mantissa = int
+            .bytes()
+            .chain(frac.bytes())
+            .fold(0i64, |n, b| n * 10 + i64::from(b - b'0'));
+        return Ok(Decimal::new(mantissa, frac.len() as u32));
+    }
     let d = decimal(text, "total_conversion_value")?;
     if d.is_sign_negative() && !d.is_zero() {
         return Err(format!("total_conversion_value: {text} is negative"));

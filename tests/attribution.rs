@@ -675,21 +675,10 @@ fn the_sparse_solver_agrees_with_a_dense_solve() {
     }
     let t = tally_of(&csv, &[PathModel::Markov], 1, Limits::default());
     let model = t.markov().unwrap().unwrap();
-    let states: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
-    let idx = |s: &MarkovState| match s {
-        MarkovState::Channels(c) => states.iter().position(|x| *x == c[0]),
-        _ => None,
-    };
-    let mut q = vec![vec![0.0f64; n]; n];
-    let (mut r, mut p0) = (vec![0.0; n], vec![0.0; n]);
-    for e in model.transitions() {
-        match (idx(&e.from), idx(&e.to), &e.from, &e.to) {
-            (Some(i), Some(j), _, _) => q[i][j] = e.probability,
-            (Some(i), None, _, MarkovState::Conversion) => r[i] = e.probability,
-            (None, Some(j), MarkovState::Start, _) => p0[j] = e.probability,
-            _ => {}
-        }
-    }
+    let states: Vec<MarkovState> = (0..n)
+        .map(|i| MarkovState::Channels(vec![format!("c{i}")]))
+        .collect();
+    let (q, r, p0) = crate::common::chain_of(&model, &states);
     // P(conversion) with the states in `removed` absorbing into null.
     let p_conv = |removed: Option<usize>| {
         let live: Vec<usize> = (0..n).filter(|&s| Some(s) != removed).collect();
@@ -1142,18 +1131,9 @@ fn attribute_matches_channel_attribution_golden_outputs() {
             .collect()
     };
     let run = |args: &[&str]| -> std::collections::HashMap<(String, String), (f64, f64)> {
-        let out = std::process::Command::new(crate::common::example_binary("attribute"))
-            .args(args)
-            .arg(dir.join("paths.csv"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
+        let mut args: Vec<std::ffi::OsString> = args.iter().map(|a| a.into()).collect();
+        args.push(dir.join("paths.csv").into());
+        crate::common::run_example("attribute", &args)
             .lines()
             .skip(1)
             .map(|l| {

@@ -190,18 +190,7 @@ proptest! {
             s
         };
         let n = states.len();
-        let idx = |s: &MarkovState| states.iter().position(|x| x == s);
-        let mut q = vec![vec![0.0; n]; n];
-        let mut r = vec![0.0; n];
-        let mut p0 = vec![0.0; n];
-        for e in model.transitions() {
-            match (idx(&e.from), idx(&e.to), &e.from, &e.to) {
-                (Some(i), Some(j), _, _) => q[i][j] = e.probability,
-                (Some(i), None, _, MarkovState::Conversion) => r[i] = e.probability,
-                (None, Some(j), MarkovState::Start, _) => p0[j] = e.probability,
-                _ => {}
-            }
-        }
+        let (q, r, p0) = crate::common::chain_of(&model, &states);
         let mut a: Vec<Vec<f64>> = (0..n).map(|i| (0..2 * n).map(|j| {
             if j < n { f64::from(u8::from(i == j)) - q[i][j] } else { f64::from(u8::from(j - n == i)) }
         }).collect()).collect();

@@ -297,3 +297,42 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
 pub fn pts(x: f64) -> rust_decimal::Decimal {
     format!("{x}").parse().expect("a decimal literal")
 }
+
+/// Runs a built example with `args`; its standard output, after asserting
+/// it succeeded (its standard error is the failure message).
+pub fn run_example<S: AsRef<std::ffi::OsStr>>(name: &str, args: &[S]) -> String {
+    let out = std::process::Command::new(example_binary(name))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A fitted chain's transient part over `states` (in that order): `q[i][j]`
+/// between states, `r[i]` into conversion, `p0[j]` from the start.
+pub type Chain = (Vec<Vec<f64>>, Vec<f64>, Vec<f64>);
+
+pub fn chain_of(
+    model: &leadflow::attribution::MarkovModel,
+    states: &[leadflow::attribution::MarkovState],
+) -> Chain {
+    use leadflow::attribution::MarkovState;
+    let n = states.len();
+    let idx = |s: &MarkovState| states.iter().position(|x| x == s);
+    let mut q = vec![vec![0.0f64; n]; n];
+    let (mut r, mut p0) = (vec![0.0; n], vec![0.0; n]);
+    for e in model.transitions() {
+        match (idx(&e.from), idx(&e.to), &e.from, &e.to) {
+            (Some(i), Some(j), _, _) => q[i][j] = e.probability,
+            (Some(i), None, _, MarkovState::Conversion) => r[i] = e.probability,
+            (None, Some(j), MarkovState::Start, _) => p0[j] = e.probability,
+            _ => {}
+        }
+    }
+    (q, r, p0)
+}

@@ -238,21 +238,14 @@ proptest! {
 #[test]
 fn roi_example_csv_on_the_shipped_data() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let bin = example_binary("roi");
-    let out = std::process::Command::new(bin)
-        .args([
+    let csv = run_example(
+        "roi",
+        &[
             format!("{root}/examples/data/engine.json"),
             format!("{root}/examples/data/funnel.ndjson"),
             format!("{root}/examples/data/costs.csv"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let csv = String::from_utf8(out.stdout).unwrap();
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),

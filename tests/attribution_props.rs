@@ -441,3 +441,52 @@ fn a_total_beyond_exact_decimals_is_a_typed_error_not_a_wrong_credit() {
         "{err}"
     );
 }
+
+proptest! {
+    /// Rows read in place from the input's buffer and rows copied because
+    /// they cross its end (or carry quotes) are the same rows: a table read
+    /// through buffers of any size gives the same rows and errors.
+    #[test]
+    fn rows_are_the_same_whatever_the_buffer_size(
+        rows in proptest::collection::vec(
+            (proptest::collection::vec(prop_oneof![Just("a"), Just("bé"), Just("\"c,d\""), Just(" e ")], 1..4),
+             0u32..5, prop_oneof![Just(""), Just("\r"), Just("\n   ")]),
+            0..20),
+        capacity in prop_oneof![Just(1usize), Just(7), Just(64), Just(4096)],
+    ) {
+        let mut text = String::from("path,total_conversions,total_conversion_value\n");
+        for (path, conv, tail) in &rows {
+            text.push_str(&format!("{},{conv},{conv}.5{tail}\n", path.join(" > ")));
+        }
+        let read_all = |reader: Result<PathReader<Box<dyn std::io::BufRead>>, _>| -> Vec<String> {
+            let mut reader = match reader {
+                Ok(r) => r,
+                Err(e) => return vec![format!("{e:?}")],
+            };
+            let mut out = Vec::new();
+            loop {
+                match reader.next_row() {
+                    Ok(Some(row)) => out.push(format!(
+                        "{:?} {} {} {:?}",
+                        row.channels().collect::<Vec<_>>(),
+                        row.conversions,
+                        row.nulls,
+                        row.value
+                    )),
+                    Ok(None) => break,
+                    Err(e) => {
+                        out.push(format!("{e:?}"));
+                        break;
+                    }
+                }
+            }
+            out
+        };
+        let slice: Box<dyn std::io::BufRead> = Box::new(std::io::Cursor::new(text.clone().into_bytes()));
+        let small: Box<dyn std::io::BufRead> =
+            Box::new(std::io::BufReader::with_capacity(capacity, std::io::Cursor::new(text.into_bytes())));
+        let want = read_all(PathReader::new(slice, PathReadOptions::default()));
+        prop_assert!(!want.is_empty() || rows.is_empty());
+        prop_assert_eq!(read_all(PathReader::new(small, PathReadOptions::default())), want);
+    }
+}

@@ -89,6 +89,9 @@ pub struct PathReader<R> {
     spans: Vec<(usize, usize)>,
     /// The header's length in bytes, line end included.
     pub(super) header_bytes: u64,
+    /// Bytes of the input's buffer the last row was read from in place,
+    /// consumed when the next row is read.
+    pending: usize,
 }
 
 impl<R> PathReader<R> {
@@ -111,6 +114,7 @@ impl<R> PathReader<R> {
             unquoted: String::new(),
             spans: Vec::new(),
             header_bytes: 0,
+            pending: 0,
         }
     }
 }
@@ -189,6 +193,7 @@ impl<R: BufRead> PathReader<R> {
             unquoted: scratch,
             spans: Vec::new(),
             header_bytes,
+            pending: 0,
         })
     }
 
@@ -209,32 +214,105 @@ impl<R: BufRead> PathReader<R> {
     /// or channel name, a count that is not a whole number ≥ 0, a value that
     /// is not a number ≥ 0, an unclosed quote, or a read error.
     pub fn next_row(&mut self) -> Result<Option<PathRow<'_>>, PathTableError> {
+        if self.pending > 0 {
+            self.input.consume(self.pending);
+            self.pending = 0;
+        }
+        // The usual row is read in place from the input's buffer, its line
+        // end and fields found in one pass; a row that crosses the buffer's
+        // end, or has quotes, is copied and split as a whole.
+        let delimiter = u8::try_from(self.delimiter).ok().filter(u8::is_ascii);
+        let mut in_place = None;
         loop {
-            self.buf.clear();
-            let n = self
-                .input
-                .read_line(&mut self.buf)
-                .map_err(|e| PathTableError {
-                    line: self.line_no + 1,
-                    problem: format!("cannot read: {e}"),
-                })?;
-            if n == 0 {
+            let line_no = self.line_no + 1;
+            let avail = self.input.fill_buf().map_err(|e| PathTableError {
+                line: line_no,
+                problem: format!("cannot read: {e}"),
+            })?;
+            if avail.is_empty() {
                 return Ok(None);
             }
-            self.line_no += 1;
-            if !self.buf.trim().is_empty() {
-                break;
+            let mut end = None;
+            let mut simple = delimiter.is_some();
+            self.fields.clear();
+            let mut start = 0;
+            for (i, &b) in avail.iter().enumerate() {
+                if b == b'\n' {
+                    end = Some(i);
+                    break;
+                }
+                if Some(b) == delimiter {
+                    self.fields.push((start, i));
+                    start = i + 1;
+                } else if b == b'"' {
+                    simple = false;
+                }
             }
+            let Some(end) = end.filter(|_| simple) else {
+                break;
+            };
+            self.line_no += 1;
+            let line = avail.get(..end).unwrap_or(&[]);
+            let trimmed = line.strip_suffix(b"\r").unwrap_or(line);
+            if trimmed.iter().all(u8::is_ascii_whitespace) {
+                self.input.consume(end + 1);
+                continue;
+            }
+            self.fields.push((start, trimmed.len().max(start)));
+            if let Some(last) = self.fields.last_mut() {
+                last.1 = last.1.min(trimmed.len());
+            }
+            self.pending = end + 1;
+            in_place = Some(trimmed.len());
+            break;
         }
+        let line_no_next = self.line_no + 1;
+        let text: &str = match in_place {
+            Some(len) => {
+                let avail = self.input.fill_buf().map_err(|e| PathTableError {
+                    line: line_no_next,
+                    problem: format!("cannot read: {e}"),
+                })?;
+                let line = avail.get(..len).unwrap_or(&[]);
+                std::str::from_utf8(line).map_err(|_| PathTableError {
+                    line: self.line_no,
+                    problem: "cannot read: stream did not contain valid UTF-8".into(),
+                })?
+            }
+            None => {
+                loop {
+                    self.buf.clear();
+                    let n = self
+                        .input
+                        .read_line(&mut self.buf)
+                        .map_err(|e| PathTableError {
+                            line: self.line_no + 1,
+                            problem: format!("cannot read: {e}"),
+                        })?;
+                    if n == 0 {
+                        return Ok(None);
+                    }
+                    self.line_no += 1;
+                    if !self.buf.trim().is_empty() {
+                        break;
+                    }
+                }
+                let line_no = self.line_no;
+                let line = self.buf.trim_end_matches(['\n', '\r']);
+                let copied =
+                    split_fields(line, self.delimiter, &mut self.fields, &mut self.unquoted)
+                        .map_err(|problem| PathTableError {
+                            line: line_no,
+                            problem,
+                        })?;
+                if copied { self.unquoted.as_str() } else { line }
+            }
+        };
         let line_no = self.line_no;
         let err = |problem: String| PathTableError {
             line: line_no,
             problem,
         };
-        let line = self.buf.trim_end_matches(['\n', '\r']);
-        let copied = split_fields(line, self.delimiter, &mut self.fields, &mut self.unquoted)
-            .map_err(err)?;
-        let text = if copied { self.unquoted.as_str() } else { line };
         let field = |i: usize, name: &str| -> Result<&str, PathTableError> {
             self.fields
                 .get(i)

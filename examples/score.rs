@@ -10,8 +10,10 @@
 //!
 //! CONFIG is a JSON engine config, EVENTS an NDJSON file of events (`-`
 //! reads stdin). Output: `lead_id,score,grade,stage`, as of `--at` (RFC
-//! 3339; default: the latest event time). Scores print with up to two
-//! decimals; an ungraded lead has an empty grade.
+//! 3339; default: the latest event time). Scores print as the exact
+//! decimals they are (up to six places under decay); an ungraded lead has
+//! an empty grade. Events stream through a second thread that parses
+//! while the store folds.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::process::ExitCode;

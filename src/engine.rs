@@ -503,8 +503,11 @@ impl Engine {
             let Some(kept) = lead.events.get(pos) else {
                 return Ok(out);
             };
-            // The plain duplicate, the common case, costs no encoding.
-            let codes = (*kept != event).then(|| (canonical(&event), canonical(kept)));
+            // Copies are the same event when their encodings are: equal
+            // values written differently (`100.0` and `100.00`) are
+            // different copies, settled by the smallest encoding like any
+            // other, whatever the order they arrive in.
+            let codes = Some((canonical(&event), canonical(kept)));
             let differ = codes.as_ref().is_some_and(|(new, old)| new != old);
             if !differ {
                 out.status = IngestStatus::Duplicate;
@@ -957,14 +960,17 @@ impl Engine {
                     };
                     match problem {
                         PointsProblem::TooPrecise => EventErrorKind::OutOfRange {
-                            what: "the adjustment's decimal places".into(),
+                            what: "the adjustment".into(),
                             value,
-                            max: crate::scoring::POINTS_DECIMALS.to_string(),
+                            max: format!(
+                                "at most {} decimal places",
+                                crate::scoring::POINTS_DECIMALS
+                            ),
                         },
                         PointsProblem::TooLarge => EventErrorKind::OutOfRange {
                             what: "the adjustment".into(),
                             value,
-                            max: crate::scoring::MAX_POINTS.to_string(),
+                            max: format!("at most {} in magnitude", crate::scoring::MAX_POINTS),
                         },
                     }
                 })?;
@@ -995,16 +1001,19 @@ impl Engine {
             }
             if amount.normalize().scale() > crate::funnel::MAX_AMOUNT_DECIMALS {
                 return Err(EventErrorKind::OutOfRange {
-                    what: "the deal amount's decimal places".into(),
+                    what: "the deal amount".into(),
                     value: amount.to_string(),
-                    max: crate::funnel::MAX_AMOUNT_DECIMALS.to_string(),
+                    max: format!(
+                        "at most {} decimal places",
+                        crate::funnel::MAX_AMOUNT_DECIMALS
+                    ),
                 });
             }
             if *amount > crate::funnel::MAX_AMOUNT {
                 return Err(EventErrorKind::OutOfRange {
                     what: "the deal amount".into(),
                     value: amount.to_string(),
-                    max: crate::funnel::MAX_AMOUNT.to_string(),
+                    max: format!("at most {}", crate::funnel::MAX_AMOUNT),
                 });
             }
         }

@@ -307,13 +307,14 @@ pub enum EventErrorKind {
         amount: String,
     },
     /// A number beyond the crate's bound for it.
-    #[error("{what} {value} is beyond the bound of {max} in magnitude")]
+    #[error("{what} {value} is beyond its bound ({max})")]
     OutOfRange {
         /// Which number.
         what: String,
         /// The value given.
         value: String,
-        /// The bound.
+        /// The bound (`at most 6 decimal places`, `at most 10^12 in
+        /// magnitude` …).
         max: String,
     },
     /// A late event that would change the value of a recorded win (a

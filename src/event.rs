@@ -141,7 +141,7 @@ pub enum EventBody {
     /// be negative.
     Deal {
         /// The amount, exact.
-        #[serde(deserialize_with = "amount::deserialize")]
+        #[serde(deserialize_with = "crate::exact::decimal")]
         amount: Decimal,
     },
     /// A person's verdict on a grading criterion, overriding what the
@@ -169,44 +169,4 @@ pub enum EventBody {
         /// Why.
         reason: String,
     },
-}
-
-/// Reading a money amount from a JSON string or number without a float's
-/// binary error.
-mod amount {
-    use std::fmt;
-
-    use rust_decimal::Decimal;
-    use serde::de::{self, Visitor};
-
-    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Decimal;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a decimal amount, as a string (\"12000.00\") or a number")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Decimal, E> {
-                // Exact or refused: more than 28 decimals would be rounded.
-                Decimal::from_str_exact(v.trim())
-                    .map_err(|e| E::custom(format!("amount {v:?}: {e} (at most 28 decimals)")))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Decimal, E> {
-                Ok(Decimal::from(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Decimal, E> {
-                Ok(Decimal::from(v))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Decimal, E> {
-                // `{}` prints the shortest text that reads back as `v`: the
-                // number as the host wrote it, for up to 15 digits.
-                Decimal::from_str_exact(&format!("{v}")).map_err(|_| {
-                    E::custom(format!(
-                        "amount {v} has no exact decimal form in range: write it as a string"
-                    ))
-                })
-            }
-        }
-        d.deserialize_any(V)
-    }
 }

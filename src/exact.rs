@@ -112,6 +112,66 @@ pub(crate) fn apportion(target: i128, shares: &[f64]) -> Vec<i128> {
     parts
 }
 
+/// A decimal read exactly from a JSON string (`"12.5"`) or number (read
+/// as the shortest decimal that prints as that number: exact up to 15
+/// significant digits; write a string beyond). What cannot be held exactly
+/// is an error, never rounded: more than 28 digits after the point, or
+/// beyond the range of a `Decimal`.
+pub(crate) struct Exact(pub(crate) Decimal);
+
+impl<'de> serde::Deserialize<'de> for Exact {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, Visitor};
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Exact;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an exact decimal, as a string (\"12.5\") or a number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Exact, E> {
+                Decimal::from_str_exact(v.trim()).map(Exact).map_err(|_| {
+                    E::custom(format!(
+                        "{v:?} is not an exact decimal (at most 28 digits after the point, below 7.9e28)"
+                    ))
+                })
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Exact, E> {
+                Ok(Exact(Decimal::from(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Exact, E> {
+                Ok(Exact(Decimal::from(v)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Exact, E> {
+                // `{}` prints the shortest text that reads back as `v`: the
+                // number as the host wrote it, for up to 15 digits.
+                Decimal::from_str_exact(&format!("{v}"))
+                    .map(Exact)
+                    .map_err(|_| {
+                        E::custom(format!(
+                            "{v} has no exact decimal form in range: write it as a string"
+                        ))
+                    })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `deserialize_with` for an exact [`Decimal`] (see [`Exact`]).
+pub(crate) fn decimal<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+    <Exact as serde::Deserialize>::deserialize(d).map(|e| e.0)
+}
+
+/// `deserialize_with` for an optional exact [`Decimal`].
+pub(crate) fn option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    <Option<Exact> as serde::Deserialize>::deserialize(d).map(|o| o.map(|e| e.0))
+}
+
+/// `deserialize_with` for three exact [`Decimal`]s.
+pub(crate) fn three<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[Decimal; 3], D::Error> {
+    <[Exact; 3] as serde::Deserialize>::deserialize(d).map(|[a, b, c]| [a.0, b.0, c.0])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

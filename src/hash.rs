@@ -7,7 +7,7 @@ use std::hash::Hasher;
 /// keys that come from the compiled config (activity kinds, rule names) or
 /// are interned by the crate (channels), where a cheap hash matters and
 /// nobody outside can craft collisions. Maps keyed by event or lead ids
-/// from the host's data use std's randomly seeded hasher instead. Being
+/// from the host's data use [`IdMap`] (a randomly seeded hash) instead. Being
 /// fixed, it also serves stable fingerprints.
 #[derive(Default)]
 pub(crate) struct Fx(u64);

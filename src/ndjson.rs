@@ -180,6 +180,13 @@ impl<R: BufRead + Send + 'static> EventReader<R> {
     /// thread runs at most a few thousand events ahead. Dropping the
     /// iterator stops the thread at its next hand-over.
     ///
+    /// Events are handed over in chunks of up to 1 024: meant for files
+    /// and fast streams. A source that trickles (a pipe fed by hand, a live
+    /// socket) delivers an event only when its chunk fills or the stream
+    /// ends; iterate the reader itself there. If the underlying reader
+    /// panics, the events read before are delivered and the last item is an
+    /// I/O error saying so (the stream never just looks complete).
+    ///
     /// ```
     /// use leadflow::EventReader;
     /// let text = "{\"id\": \"e1\", \"lead\": \"ada\", \"at\": \"2026-03-02T09:00:00Z\", \"body\": {\"type\": \"identified\", \"visitor\": \"v-1\"}}\n";
@@ -198,7 +205,27 @@ impl<R: BufRead + Send + 'static> EventReader<R> {
             .name("leadflow-event-reader".into())
             .spawn(move || {
                 loop {
-                    let chunk: Vec<_> = self.by_ref().take(CHUNK).collect();
+                    let mut chunk = Vec::with_capacity(CHUNK);
+                    // A panic of the underlying reader ends the stream with
+                    // an error item, after what was read.
+                    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        for item in self.by_ref() {
+                            chunk.push(item);
+                            if chunk.len() == CHUNK {
+                                break;
+                            }
+                        }
+                    }));
+                    if read.is_err() {
+                        chunk.push(Err(ReadError::new(
+                            self.line,
+                            ReadErrorKind::Io {
+                                error: std::io::Error::other("the underlying reader panicked"),
+                            },
+                        )));
+                        let _ = send.send(chunk);
+                        break;
+                    }
                     // An empty chunk: the stream is over. A failed send:
                     // the consumer is gone.
                     if chunk.is_empty() || send.send(chunk).is_err() {

@@ -62,6 +62,7 @@ pub struct ScoreAtLeast {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     /// The threshold (inclusive), an exact decimal compared exactly.
+    #[serde(deserialize_with = "crate::exact::decimal")]
     pub min: Decimal,
 }
 
@@ -91,6 +92,7 @@ pub enum Rearm {
     #[default]
     Never,
     /// After the score falls below the threshold minus this margin.
+    #[serde(deserialize_with = "crate::exact::decimal")]
     Hysteresis(Decimal),
     /// When the lead starts a new cycle.
     NewCycle,

@@ -289,7 +289,7 @@ impl LeadStore {
             let kept = self.kept_copy(&member, &event.id);
             let same_content = kept
                 .as_ref()
-                .is_some_and(|k| *k == event || canonical(k) == canonical(&event));
+                .is_some_and(|k| canonical(k) == canonical(&event));
             let simple = kept.as_ref().is_some_and(|k| {
                 !claim
                     && !matches!(k.body, EventBody::Identified { .. })
@@ -519,7 +519,7 @@ impl LeadStore {
                 .collect();
             for event in repeats {
                 if let Some(copy) = seen.get(&event.id) {
-                    if *copy == event {
+                    if canonical(copy) == canonical(&event) {
                         continue;
                     }
                     // Another copy of an id in the batch: keep it for the
@@ -533,7 +533,7 @@ impl LeadStore {
                     .ids
                     .get(&event.id)
                     .and_then(|m| self.kept_copy(m, &event.id))
-                    .is_some_and(|k| k != event);
+                    .is_some_and(|k| canonical(&k) != canonical(&event));
                 seen.insert(event.id.clone(), event.clone());
                 late.push(event);
             }

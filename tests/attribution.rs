@@ -1288,3 +1288,38 @@ fn a_long_path_of_many_channels_solves_quickly_and_evenly() {
         assert!((conv - 1.0 / 1500.0).abs() < 1e-12, "{name}: {conv}");
     }
 }
+
+#[test]
+fn cr_only_rows_and_valued_rows_without_nulls_are_handled() {
+    // A CR that does not end a line: an error naming the row, not one
+    // merged row.
+    let err = read(
+        "total_conversions,path\n1,a\r2,b\r3,c\r",
+        &[PathModel::Linear],
+        1,
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("line 2: a carriage return inside the row"),
+        "{err}"
+    );
+    // A value without conversions is counted whether or not the row has
+    // nulls.
+    let r = read(
+        "path,total_conversions,total_conversion_value,total_null\na,0,5.00,0\nb,0,5.00,3\nb,1,1.00,0\n",
+        &[PathModel::Linear],
+        1,
+    )
+    .unwrap();
+    assert_eq!(r.valued_without_conversion, 2);
+    // One row of a path of one channel holds u64::MAX − 1 conversions
+    // exactly: nothing can saturate.
+    let big = u64::MAX - 1;
+    let r = read(
+        &format!("path,total_conversions\na,{big}\n"),
+        &[PathModel::Linear, PathModel::Markov],
+        1,
+    )
+    .unwrap();
+    assert_eq!(r.total_conversions, big);
+}

@@ -748,3 +748,40 @@ mod attrs_map {
         }
     }
 }
+
+mod background_panics {
+    use std::io::{BufRead, Read};
+
+    use leadflow::{EventReader, ReadErrorKind};
+
+    /// A reader that yields some lines, then panics.
+    struct Panicking(std::io::Cursor<Vec<u8>>);
+    impl Read for Panicking {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
+    impl BufRead for Panicking {
+        fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+            let rest = self.0.fill_buf()?;
+            assert!(!rest.is_empty(), "the source broke");
+            Ok(rest)
+        }
+        fn consume(&mut self, n: usize) {
+            self.0.consume(n)
+        }
+    }
+
+    #[test]
+    fn a_panicking_source_ends_with_an_error_not_a_clean_end() {
+        let line = r#"{"id": "e", "lead": "ada", "at": "2026-03-02T09:00:00Z", "body": {"type": "identified", "visitor": "v"}}"#;
+        let text = format!("{line}\n{line}\n");
+        let reader = EventReader::new(Panicking(std::io::Cursor::new(text.into_bytes())));
+        let items: Vec<_> = reader.in_background().unwrap().collect();
+        assert_eq!(items.len(), 3, "two events, then the error");
+        assert!(items[0].is_ok() && items[1].is_ok());
+        let err = items[2].as_ref().unwrap_err();
+        assert!(matches!(err.kind(), ReadErrorKind::Io { .. }), "{err}");
+        assert!(err.to_string().contains("panicked"), "{err}");
+    }
+}

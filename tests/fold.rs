@@ -1299,3 +1299,53 @@ fn points_beyond_the_bound_are_refused_and_scores_stay_finite() {
         .unwrap();
     assert_eq!(back, lead);
 }
+
+/// Copies of one id with equal values written differently (`100.0` and
+/// `100.00`, `1.0` and `1`) are different copies: the smallest encoding is
+/// kept whatever the arrival order and the entry point.
+#[test]
+fn equal_values_written_differently_are_settled_by_encoding() {
+    let e = Engine::from_json(MQL_RULE).unwrap();
+    let deal = |amount: &str| -> Event {
+        serde_json::from_str(&format!(
+            r#"{{"id": "d", "lead": "l", "at": "2026-03-02T09:00:00Z", "body": {{"type": "deal", "amount": "{amount}"}}}}"#
+        ))
+        .unwrap()
+    };
+    let created = created("c", "l", 0, "MQL", Source::Marketing);
+    let (a, b) = (deal("100.0"), deal("100.00"));
+    let kept = |lead: &leadflow::Lead| {
+        let d = lead
+            .events()
+            .iter()
+            .find(|ev| ev.id.as_str() == "d")
+            .unwrap();
+        (
+            serde_json::to_string(d).unwrap(),
+            lead.conflicting_duplicates().len(),
+        )
+    };
+    let want = kept(&e.replay("l", [created.clone(), a.clone(), b.clone()]));
+    assert!(want.0.contains("\"100.0\""), "{want:?}");
+    assert_eq!(want.1, 1);
+    for order in [[a.clone(), b.clone()], [b.clone(), a.clone()]] {
+        let mut lead = e.new_lead("l");
+        e.ingest(&mut lead, created.clone());
+        for ev in order.clone() {
+            e.ingest(&mut lead, ev);
+        }
+        assert_eq!(kept(&lead), want, "ingest");
+        let mut store = LeadStore::new(e.clone());
+        store.ingest(created.clone());
+        for ev in order.clone() {
+            store.ingest(ev);
+        }
+        assert_eq!(kept(store.lead(&"l".into()).unwrap()), want, "store ingest");
+        let mut all = LeadStore::new(e.clone());
+        all.ingest_all([created.clone()].into_iter().chain(order.clone()));
+        assert_eq!(kept(all.lead(&"l".into()).unwrap()), want, "ingest_all");
+        let mut batch = e.new_lead("l");
+        e.ingest_batch(&mut batch, [created.clone()].into_iter().chain(order));
+        assert_eq!(kept(&batch), want, "ingest_batch");
+    }
+}

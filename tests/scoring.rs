@@ -347,7 +347,7 @@ fn manual_adjustments_add_subtract_set_reset() {
         )
         .unwrap_err();
     assert!(
-        matches!(err.kind, EventErrorKind::OutOfRange { ref what, .. } if what.contains("decimal places")),
+        matches!(err.kind, EventErrorKind::OutOfRange { ref max, .. } if max.contains("decimal places")),
         "{err}"
     );
 }
@@ -1169,4 +1169,38 @@ fn caps_and_bands_are_exact_decimals() {
     assert_eq!(e.priority(&lead, t(3)).unwrap().engagement, 1);
     assert_eq!(e.priority(&lead, t(2)).unwrap().engagement, 2);
     assert_eq!(e.priority(&lead, t(1)).unwrap().engagement, 3);
+}
+
+/// Digits a decimal cannot hold exactly are refused, never rounded away:
+/// 29 places in a string, 1e-30 as a number, in configs and in events.
+#[test]
+fn decimals_beyond_exact_are_refused_not_rounded() {
+    let rule = |points: &str| {
+        format!(
+            r#"{{"lifecycle": {{"preset": "default"}},
+            "scoring": {{"rules": [{{"id": "r", "when": {{"kind": "visit"}}, "points": {points}}}]}}}}"#
+        )
+    };
+    for bad in ["\"0.10000000000000000000000000001\"", "1e-30"] {
+        let err = Engine::from_json(&rule(bad)).unwrap_err();
+        assert_eq!(err.path(), "scoring.rules[0].points", "{bad}: {err}");
+    }
+    let threshold = r#"{"lifecycle": {"preset": "default"},
+        "qualification": [{"id": "q", "when": {"score": {"min": "1.00000000000000000000000000001"}}, "then": "MQL"}]}"#;
+    let err = Engine::from_json(threshold).unwrap_err();
+    assert_eq!(err.path(), "qualification[0].when.score.min", "{err}");
+    let total = r#"{"lifecycle": {"preset": "default"}, "scoring": {"total_max": "0.00000000000000000000000000001"}}"#;
+    assert_eq!(
+        Engine::from_json(total).unwrap_err().path(),
+        "scoring.total_max"
+    );
+    let event = r#"{"id": "x", "lead": "l", "at": "2026-03-02T09:00:00Z", "body": {"type": "score_adjusted",
+        "change": {"add": "0.10000000000000000000000000001"}, "actor": "sales", "reason": "r"}}"#;
+    assert!(serde_json::from_str::<leadflow::Event>(event).is_err());
+    // The plain forms still read exactly.
+    let event = event.replace("0.10000000000000000000000000001", "0.1");
+    let ev: leadflow::Event = serde_json::from_str(&event).unwrap();
+    assert!(
+        matches!(ev.body, leadflow::EventBody::ScoreAdjusted { change: Adjustment::Add(d), .. } if d == pts(0.1))
+    );
 }

@@ -80,6 +80,22 @@ impl Attrs {
         }
     }
 
+    /// The value of an attribute, to change in place.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut AttrValue> {
+        let i = self.slot(name).ok()?;
+        self.entries.get_mut(i).map(|(_, v)| v)
+    }
+
+    /// Keeps the attributes for which `keep` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&String, &mut AttrValue) -> bool) {
+        self.entries.retain_mut(|(k, v)| keep(k, v));
+    }
+
+    /// Unsets every attribute.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
     /// Unsets an attribute; returns its value.
     pub fn remove(&mut self, name: &str) -> Option<AttrValue> {
         let i = self.slot(name).ok()?;
@@ -121,6 +137,15 @@ impl Extend<(String, AttrValue)> for Attrs {
         }
         for (k, v) in items.drain(..) {
             self.insert(k, v);
+        }
+    }
+}
+
+impl From<std::collections::BTreeMap<String, AttrValue>> for Attrs {
+    fn from(map: std::collections::BTreeMap<String, AttrValue>) -> Self {
+        // Already sorted, each name once.
+        Self {
+            entries: map.into_iter().collect(),
         }
     }
 }

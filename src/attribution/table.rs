@@ -244,7 +244,9 @@ impl<R: BufRead> PathReader<R> {
                 if Some(b) == delimiter {
                     self.fields.push((start, i));
                     start = i + 1;
-                } else if b == b'"' {
+                } else if b == b'"' || (b == b'\r' && avail.get(i + 1) != Some(&b'\n')) {
+                    // Quotes, and a CR that does not end the line: the
+                    // general path.
                     simple = false;
                 }
             }
@@ -299,6 +301,12 @@ impl<R: BufRead> PathReader<R> {
                 }
                 let line_no = self.line_no;
                 let line = self.buf.trim_end_matches(['\n', '\r']);
+                if line.contains('\r') {
+                    return Err(PathTableError {
+                        line: self.line_no,
+                        problem: "a carriage return inside the row: lines ending in CR alone are not supported (use LF or CRLF)".into(),
+                    });
+                }
                 let copied =
                     split_fields(line, self.delimiter, &mut self.fields, &mut self.unquoted)
                         .map_err(|problem| PathTableError {

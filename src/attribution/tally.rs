@@ -365,7 +365,7 @@ pub struct PathTally {
     limits: Limits,
     /// Set when tallies of different configurations were merged.
     mismatch: Option<String>,
-    /// Σ (conversions + nulls) × (path length + 1) over the rows: a bound
+    /// Σ (conversions + nulls) × path length over the rows: a bound
     /// on every count the models keep. While it fits a `u64`, no count can
     /// saturate; beyond, the report is a typed error, never a wrong total.
     weight: u128,
@@ -610,11 +610,9 @@ impl PathTally {
         if value.is_some() {
             self.has_value = true;
         }
-        if ids.is_empty() || (conversions == 0 && nulls == 0) {
-            return;
-        }
         // One rule for every model: a value without conversions is ignored
-        // (and counted), never credited by some models and not others.
+        // (and counted, whether or not the row has nulls), never credited
+        // by some models and not others.
         let value = if conversions == 0 {
             if value.is_some_and(|v| !v.is_zero()) {
                 self.valued_without_conversion = self.valued_without_conversion.saturating_add(1);
@@ -623,8 +621,13 @@ impl PathTally {
         } else {
             value
         };
+        if ids.is_empty() || (conversions == 0 && nulls == 0) {
+            return;
+        }
+        // A row adds its weight to an edge at most once per step of its
+        // path (its length), and to each total once.
         self.weight = self.weight.saturating_add(
-            (u128::from(conversions) + u128::from(nulls)) * (ids.len() as u128 + 1),
+            (u128::from(conversions) + u128::from(nulls)) * (ids.len().max(1) as u128),
         );
         self.conversions = self.conversions.saturating_add(conversions);
         self.nulls = self.nulls.saturating_add(nulls);
@@ -774,9 +777,9 @@ impl PathTally {
     /// [`AttributionError::InvalidModel`] when the tallies compute different
     /// models or Markov orders.
     pub fn merge_from(&mut self, other: &PathTally) -> Result<(), AttributionError> {
-        if other.models != self.models || other.order != self.order {
+        if other.models != self.models || other.order != self.order || other.limits != self.limits {
             return Err(AttributionError::InvalidModel {
-                problem: "cannot merge tallies of different models or orders".into(),
+                problem: "cannot merge tallies of different models, orders or limits".into(),
             });
         }
         let remap: Vec<u32> = other

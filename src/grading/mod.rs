@@ -128,6 +128,7 @@ pub struct CriterionConfig {
 pub struct MatrixConfig {
     /// Three descending score thresholds for bands 1, 2 and 3 (exact
     /// decimals).
+    #[serde(deserialize_with = "crate::exact::three")]
     pub bands: [Decimal; 3],
     /// The score group that measures engagement (default: the total score).
     #[serde(default, skip_serializing_if = "Option::is_none")]

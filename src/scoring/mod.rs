@@ -129,10 +129,18 @@ pub struct GroupConfig {
     /// The group's unique name.
     pub name: String,
     /// The lowest score the group can have.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::exact::option"
+    )]
     pub min: Option<Decimal>,
     /// The highest score the group can have.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::exact::option"
+    )]
     pub max: Option<Decimal>,
     /// The group's own decay (HubSpot: each score chooses its decay); the
     /// model's `decay` when not given.
@@ -167,6 +175,7 @@ pub struct RuleConfig {
     pub when: WhenConfig,
     /// Points per firing, an exact decimal; negative points are
     /// first-class.
+    #[serde(deserialize_with = "crate::exact::decimal")]
     pub points: Decimal,
     /// The group it adds to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,7 +205,11 @@ pub struct ScoringConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleConfig>,
     /// The highest total score.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::exact::option"
+    )]
     pub total_max: Option<Decimal>,
     /// How points decay (none by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -93,11 +93,14 @@ pub(crate) struct ScoreMark {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Adjustment {
     /// Add points.
+    #[serde(deserialize_with = "crate::exact::decimal")]
     Add(Decimal),
     /// Subtract points.
+    #[serde(deserialize_with = "crate::exact::decimal")]
     Subtract(Decimal),
     /// Make the group's score exactly this from the event on, replacing its
     /// earlier contributions.
+    #[serde(deserialize_with = "crate::exact::decimal")]
     Set(Decimal),
     /// Set to zero.
     Reset,

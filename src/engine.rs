@@ -147,6 +147,25 @@ pub enum IngestStatus {
     Rejected(EventError),
 }
 
+impl std::fmt::Display for IngestStatus {
+    /// `applied`, `duplicate`, `conflicting_duplicate (replaced)`,
+    /// `ignored: …`, `rejected: …` — the serde names, with the error.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Applied => f.write_str("applied"),
+            Self::Duplicate => f.write_str("duplicate"),
+            Self::ConflictingDuplicate { replaced: true } => {
+                f.write_str("conflicting_duplicate (replaced)")
+            }
+            Self::ConflictingDuplicate { replaced: false } => {
+                f.write_str("conflicting_duplicate (kept the other)")
+            }
+            Self::Ignored(e) => write!(f, "ignored: {e}"),
+            Self::Rejected(e) => write!(f, "rejected: {e}"),
+        }
+    }
+}
+
 /// The change to a lead, gathered while folding.
 #[derive(Debug, Default)]
 pub(crate) struct Change {

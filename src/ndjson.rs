@@ -65,6 +65,7 @@ impl<R: BufRead> EventReader<R> {
 
     /// The same reader with another limit on the length of one line, in
     /// bytes, line end excluded.
+    #[must_use]
     pub fn max_line_bytes(mut self, max: usize) -> Self {
         self.max_line = max;
         self

@@ -180,6 +180,48 @@ impl Span {
     }
 }
 
+impl From<Span> for TimeDelta {
+    fn from(span: Span) -> Self {
+        span.to_delta()
+    }
+}
+
+impl From<Span> for std::time::Duration {
+    fn from(span: Span) -> Self {
+        // A span is never negative.
+        std::time::Duration::from_secs(span.secs.unsigned_abs())
+    }
+}
+
+impl TryFrom<TimeDelta> for Span {
+    type Error = SpanError;
+    /// Whole seconds from 0 to 10^12; anything else is an error (never
+    /// clamped or truncated).
+    fn try_from(delta: TimeDelta) -> Result<Self, SpanError> {
+        let secs = delta.num_seconds();
+        if delta.subsec_nanos() != 0 || !(0..=MAX_SPAN_SECS).contains(&secs) {
+            return Err(SpanError {
+                text: delta.to_string(),
+            });
+        }
+        Ok(Self { secs })
+    }
+}
+
+impl TryFrom<std::time::Duration> for Span {
+    type Error = SpanError;
+    /// Whole seconds up to 10^12; anything else is an error (never clamped
+    /// or truncated).
+    fn try_from(d: std::time::Duration) -> Result<Self, SpanError> {
+        match i64::try_from(d.as_secs()) {
+            Ok(secs) if d.subsec_nanos() == 0 && secs <= MAX_SPAN_SECS => Ok(Self { secs }),
+            _ => Err(SpanError {
+                text: format!("{d:?}"),
+            }),
+        }
+    }
+}
+
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)] {
@@ -333,3 +375,32 @@ impl From<ReasonCode> for Reason {
         Self::new(code)
     }
 }
+
+/// Writes a unit enum variant by its serde name (`no_budget`, `due_soon`):
+/// what people print is what configs and events say.
+pub(crate) fn write_serde_name<T: Serialize + fmt::Debug>(
+    value: &T,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => f.write_str(&name),
+        _ => write!(f, "{value:?}"),
+    }
+}
+
+/// `Display` by serde name for unit enums.
+macro_rules! display_by_serde_name {
+    ($($t:ty),* $(,)?) => {
+        $(
+            impl std::fmt::Display for $t {
+                /// The serde name (`snake_case`), as configs and events write it.
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    $crate::types::write_serde_name(self, f)
+                }
+            }
+        )*
+    };
+}
+pub(crate) use display_by_serde_name;
+
+display_by_serde_name!(Actor, Source, ReasonCode);

@@ -785,3 +785,60 @@ mod background_panics {
         assert!(err.to_string().contains("panicked"), "{err}");
     }
 }
+
+mod names_and_spans {
+    use leadflow::lifecycle::{Milestone, SlaState, TransitionKind};
+    use leadflow::{Actor, IngestStatus, ReasonCode, Source, Span};
+
+    /// What people print is what configs and events write, and reads back.
+    #[test]
+    fn enums_display_their_serde_names() {
+        fn check<T>(values: &[T], names: &[&str])
+        where
+            T: std::fmt::Display + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+        {
+            for (v, name) in values.iter().zip(names) {
+                assert_eq!(v.to_string(), *name);
+                let back: T =
+                    serde_json::from_value(serde_json::Value::String(v.to_string())).unwrap();
+                assert_eq!(&back, v);
+            }
+        }
+        check(&[Actor::Marketing, Actor::System], &["marketing", "system"]);
+        check(&[Source::Partner, Source::Other], &["partner", "other"]);
+        check(
+            &[ReasonCode::NoBudget, ReasonCode::RuleFired],
+            &["no_budget", "rule_fired"],
+        );
+        check(
+            &[SlaState::DueSoon, SlaState::PastDue],
+            &["due_soon", "past_due"],
+        );
+        check(&[TransitionKind::Recycled], &["recycled"]);
+        check(&[Milestone::OpportunityCreated], &["opportunity_created"]);
+        assert_eq!(IngestStatus::Duplicate.to_string(), "duplicate");
+        assert_eq!(
+            IngestStatus::ConflictingDuplicate { replaced: true }.to_string(),
+            "conflicting_duplicate (replaced)"
+        );
+    }
+
+    #[test]
+    fn spans_convert_to_and_from_durations_without_clamping() {
+        let span: Span = "36h".parse().unwrap();
+        assert_eq!(chrono::TimeDelta::from(span), chrono::TimeDelta::hours(36));
+        assert_eq!(
+            std::time::Duration::from(span),
+            std::time::Duration::from_secs(36 * 3600)
+        );
+        assert_eq!(Span::try_from(chrono::TimeDelta::hours(36)).unwrap(), span);
+        assert_eq!(
+            Span::try_from(std::time::Duration::from_secs(36 * 3600)).unwrap(),
+            span
+        );
+        assert!(Span::try_from(chrono::TimeDelta::seconds(-1)).is_err());
+        assert!(Span::try_from(chrono::TimeDelta::milliseconds(1500)).is_err());
+        assert!(Span::try_from(std::time::Duration::from_millis(1)).is_err());
+        assert!(Span::try_from(std::time::Duration::from_secs(u64::MAX)).is_err());
+    }
+}

@@ -282,6 +282,7 @@ pub struct ShapleyModel {
 impl ShapleyModel {
     /// The same model clamping negative Shapley values to zero in
     /// aggregate credits.
+    #[must_use]
     pub fn with_clamping(mut self, clamp: bool) -> Self {
         self.clamp = clamp;
         self

@@ -128,6 +128,8 @@ pub enum Milestone {
     ClosedWon,
 }
 
+crate::types::display_by_serde_name!(Milestone);
+
 /// One stage as written in a config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -18,6 +18,8 @@ pub enum SlaState {
     PastDue,
 }
 
+crate::types::display_by_serde_name!(SlaState);
+
 /// A lead's SLA status in its current stage at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

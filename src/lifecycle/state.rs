@@ -22,6 +22,8 @@ pub enum TransitionKind {
     Regressed,
 }
 
+crate::types::display_by_serde_name!(TransitionKind);
+
 /// One recorded stage move.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -1323,3 +1323,38 @@ fn cr_only_rows_and_valued_rows_without_nulls_are_handled() {
     .unwrap();
     assert_eq!(r.total_conversions, big);
 }
+
+/// One very long path over few channels at order 3: a chain above the
+/// dense size whose sweeps converge too slowly (a state almost never
+/// leaves) is solved directly instead of stopping with "did not converge".
+#[test]
+fn a_long_slowly_mixing_chain_falls_back_to_a_direct_solve() {
+    let mut x: u64 = 7;
+    let path: Vec<String> = (0..20_000)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            format!("c{}", (x >> 33) % 8)
+        })
+        .collect();
+    let csv = format!(
+        "path,total_conversions,total_null\n{},1,0\n",
+        path.join(">")
+    );
+    let t = tally_of(&csv, &[PathModel::Markov], 3, Limits::default());
+    let model = t.markov().unwrap().unwrap();
+    assert!(
+        model.transitions().len() > 400 * 2,
+        "a chain above the dense size"
+    );
+    let r = t.finish().unwrap();
+    let credits = credits(&r, PathModel::Markov);
+    let sum: f64 = credits.iter().map(|c| c.1).sum();
+    assert!((sum - 1.0).abs() < 1e-9, "{sum}");
+    // Every channel is everywhere on the path: each is about equally
+    // necessary.
+    for (name, conv, _) in &credits {
+        assert!((conv - 0.125).abs() < 0.01, "{name}: {conv}");
+    }
+}

@@ -61,6 +61,12 @@ fn split(e: u64) -> (u32, u32) {
 /// they no longer change the result (to 1e-15 relative).
 const DENSE_MAX: usize = 400;
 
+/// Up to this many states a chain whose sweeps converge slowly (a state
+/// almost never leaves, as on one very long path) falls back to the direct
+/// solve (at most ~1 200³/3 operations per system); above, the sweep limit
+/// is a typed error.
+const DENSE_FALLBACK_MAX: usize = 1_200;
+
 /// The portable (serde) form of [`MarkovCounts`]: states as windows of
 /// channel ids; edges `(from, to, weight)` between state ids, with the
 /// start, conversion and null states as `u32::MAX`, `u32::MAX − 1` and
@@ -419,6 +425,7 @@ impl MarkovCounts {
             trans: &trans,
             sweep: &sweep,
             max_sweeps: sweeps,
+            dense: std::cell::Cell::new(false),
         };
         let visits = solve_visits(&chain, &removed_none)?;
         let p_conv: f64 = (0..n).map(|s| visits[s] * r[s]).sum();
@@ -511,6 +518,9 @@ struct Chain<'a> {
     trans: &'a [(usize, usize, f64)],
     sweep: &'a [usize],
     max_sweeps: usize,
+    /// Set once sweeps proved too slow: the chain's other systems are
+    /// solved directly at once.
+    dense: std::cell::Cell<bool>,
 }
 
 /// The states ordered by their distance (in steps) from the start, ties
@@ -552,69 +562,105 @@ fn flow_order(n: usize, p0: &[f64], trans: &[(usize, usize, f64)]) -> Vec<usize>
 /// `v = p0 + Qᵀ v` on the states not removed (a removed state absorbs into
 /// null, so its visits are zero and nothing flows on from it).
 fn solve_visits(chain: &Chain<'_>, removed: &[bool]) -> Result<Vec<f64>, AttributionError> {
-    let (n, p0, trans, max_sweeps) = (chain.n, chain.p0, chain.trans, chain.max_sweeps);
-    let live = |s: usize| !removed.get(s).copied().unwrap_or(true);
-    if n <= DENSE_MAX {
-        // A = I − Qᵀ on the live states, dense; Gaussian elimination with
-        // partial pivoting.
-        let idx: Vec<usize> = (0..n).filter(|&s| live(s)).collect();
-        let m = idx.len();
-        let mut local = vec![usize::MAX; n];
-        for (i, &s) in idx.iter().enumerate() {
-            local[s] = i;
-        }
-        let mut a = vec![0.0f64; m * m];
-        let mut b: Vec<f64> = idx.iter().map(|&s| p0[s]).collect();
-        for i in 0..m {
-            a[i * m + i] = 1.0;
-        }
-        for &(s, t, p) in trans {
-            if live(s) && live(t) {
-                let (row, col) = (local[t], local[s]);
-                a[row * m + col] -= p;
-            }
-        }
-        for k in 0..m {
-            let piv = (k..m)
-                .max_by(|&x, &y| a[x * m + k].abs().total_cmp(&a[y * m + k].abs()))
-                .unwrap_or(k);
-            if a[piv * m + k].abs() < 1e-300 {
-                return Err(AttributionError::Data {
-                    problem: "the Markov chain has a state that never reaches conversion or null"
-                        .into(),
-                });
-            }
-            if piv != k {
-                for j in 0..m {
-                    a.swap(k * m + j, piv * m + j);
-                }
-                b.swap(k, piv);
-            }
-            let d = a[k * m + k];
-            for i in k + 1..m {
-                let f = a[i * m + k] / d;
-                if f != 0.0 {
-                    for j in k..m {
-                        a[i * m + j] -= f * a[k * m + j];
-                    }
-                    b[i] -= f * b[k];
-                }
-            }
-        }
-        let mut x = vec![0.0f64; m];
-        for i in (0..m).rev() {
-            let mut s = b[i];
-            for j in i + 1..m {
-                s -= a[i * m + j] * x[j];
-            }
-            x[i] = s / a[i * m + i];
-        }
-        let mut v = vec![0.0; n];
-        for (i, &s) in idx.iter().enumerate() {
-            v[s] = x[i];
-        }
-        return Ok(v);
+    let n = chain.n;
+    if n <= DENSE_MAX || (n <= DENSE_FALLBACK_MAX && chain.dense.get()) {
+        return solve_dense(chain, removed);
     }
+    // A chain that could fall back to a direct solve gets a bounded number
+    // of sweeps first; one that cannot, the whole sweep limit.
+    let sweeps = if n <= DENSE_FALLBACK_MAX {
+        chain.max_sweeps.min(10 * n + 1_000)
+    } else {
+        chain.max_sweeps
+    };
+    match solve_sparse(chain, removed, sweeps) {
+        Some(v) => Ok(v),
+        None if n <= DENSE_FALLBACK_MAX => {
+            // Slow to converge (a state almost never leaves): solve this
+            // and the chain's other systems directly.
+            chain.dense.set(true);
+            solve_dense(chain, removed)
+        }
+        None => Err(AttributionError::LimitExceeded {
+            limit: Limit::SolverSweeps,
+            found: sweeps as u64 + 1,
+            max: chain.max_sweeps as u64,
+        }),
+    }
+}
+
+/// `v = p0 + Qᵀ v` on the live states by Gaussian elimination with partial
+/// pivoting on the dense `I − Qᵀ`.
+fn solve_dense(chain: &Chain<'_>, removed: &[bool]) -> Result<Vec<f64>, AttributionError> {
+    let (n, p0, trans) = (chain.n, chain.p0, chain.trans);
+    let live = |s: usize| !removed.get(s).copied().unwrap_or(true);
+    // A = I − Qᵀ on the live states, dense; Gaussian elimination with
+    // partial pivoting.
+    let idx: Vec<usize> = (0..n).filter(|&s| live(s)).collect();
+    let m = idx.len();
+    let mut local = vec![usize::MAX; n];
+    for (i, &s) in idx.iter().enumerate() {
+        local[s] = i;
+    }
+    let mut a = vec![0.0f64; m * m];
+    let mut b: Vec<f64> = idx.iter().map(|&s| p0[s]).collect();
+    for i in 0..m {
+        a[i * m + i] = 1.0;
+    }
+    for &(s, t, p) in trans {
+        if live(s) && live(t) {
+            let (row, col) = (local[t], local[s]);
+            a[row * m + col] -= p;
+        }
+    }
+    for k in 0..m {
+        let piv = (k..m)
+            .max_by(|&x, &y| a[x * m + k].abs().total_cmp(&a[y * m + k].abs()))
+            .unwrap_or(k);
+        if a[piv * m + k].abs() < 1e-300 {
+            return Err(AttributionError::Data {
+                problem: "the Markov chain has a state that never reaches conversion or null"
+                    .into(),
+            });
+        }
+        if piv != k {
+            for j in 0..m {
+                a.swap(k * m + j, piv * m + j);
+            }
+            b.swap(k, piv);
+        }
+        let d = a[k * m + k];
+        for i in k + 1..m {
+            let f = a[i * m + k] / d;
+            if f != 0.0 {
+                for j in k..m {
+                    a[i * m + j] -= f * a[k * m + j];
+                }
+                b[i] -= f * b[k];
+            }
+        }
+    }
+    let mut x = vec![0.0f64; m];
+    for i in (0..m).rev() {
+        let mut s = b[i];
+        for j in i + 1..m {
+            s -= a[i * m + j] * x[j];
+        }
+        x[i] = s / a[i * m + i];
+    }
+    let mut v = vec![0.0; n];
+    for (i, &s) in idx.iter().enumerate() {
+        v[s] = x[i];
+    }
+    Ok(v)
+}
+
+/// `v = p0 + Qᵀ v` by Gauss–Seidel sweeps in flow order, until the largest
+/// change is below `TOLERANCE` relative to the solution; `None` when
+/// `sweeps` are not enough.
+fn solve_sparse(chain: &Chain<'_>, removed: &[bool], sweeps: usize) -> Option<Vec<f64>> {
+    let (n, p0, trans) = (chain.n, chain.p0, chain.trans);
+    let live = |s: usize| !removed.get(s).copied().unwrap_or(true);
     // Sparse: incoming edges per state, Gauss–Seidel sweeps until the
     // largest change is below `TOLERANCE` relative to the solution.
     let mut incoming: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
@@ -624,7 +670,7 @@ fn solve_visits(chain: &Chain<'_>, removed: &[bool]) -> Result<Vec<f64>, Attribu
         }
     }
     let mut v: Vec<f64> = (0..n).map(|s| if live(s) { p0[s] } else { 0.0 }).collect();
-    for _ in 0..max_sweeps {
+    for _ in 0..sweeps {
         let mut change = 0.0f64;
         let mut size = 0.0f64;
         for &t in chain.sweep {
@@ -637,15 +683,10 @@ fn solve_visits(chain: &Chain<'_>, removed: &[bool]) -> Result<Vec<f64>, Attribu
             v[t] = new;
         }
         if change <= TOLERANCE * size.max(1e-300) {
-            return Ok(v);
+            return Some(v);
         }
     }
-    // Not converged to `TOLERANCE` within the bound: more sweeps needed.
-    Err(AttributionError::LimitExceeded {
-        limit: Limit::SolverSweeps,
-        found: max_sweeps as u64 + 1,
-        max: max_sweeps as u64,
-    })
+    None
 }
 
 /// A state of the fitted chain.

@@ -642,10 +642,11 @@ fn every_named_limit_is_a_typed_error_and_can_be_raised() {
         },
     );
     assert!(t.shapley().unwrap().is_some());
-    // Solver sweeps: a chain above the dense size with one sweep allowed.
+    // Solver sweeps: a chain above the direct-solve fallback size (1 200
+    // states) with one sweep allowed.
     let mut big = String::from("path,total_conversions,total_null\n");
-    for i in 0..450 {
-        big.push_str(&format!("c{i}>c{}>c{i},1,2\n", (i * 7 + 1) % 450));
+    for i in 0..1300 {
+        big.push_str(&format!("c{i}>c{}>c{i},1,2\n", (i * 7 + 1) % 1300));
     }
     let t = tally_of(
         &big,

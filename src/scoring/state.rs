@@ -11,6 +11,9 @@ use crate::event::{Event, EventBody};
 use crate::exact::apportion;
 use crate::types::{EventId, Timestamp};
 
+/// The `rule` of a contribution made by a manual adjustment.
+const MANUAL: u32 = u32::MAX;
+
 /// One scored contribution: points a rule (or a manual adjustment) added.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Contribution {
@@ -18,8 +21,10 @@ pub(crate) struct Contribution {
     /// Millionths of a point (at most 10^18 in magnitude).
     pub(crate) points: i64,
     pub(crate) group: u16,
-    /// The rule's index; `None` for a manual adjustment.
-    pub(crate) rule: Option<u32>,
+    /// The rule's index; [`MANUAL`] for a manual adjustment (a plain
+    /// `u32`, not an `Option`: it keeps a contribution at 32 bytes, and a
+    /// lead holds one or two per activity).
+    pub(crate) rule: u32,
     /// The event's index in the lead's log.
     pub(crate) event: u32,
 }
@@ -229,7 +234,7 @@ impl ScoreState {
                     at,
                     points: rule.points,
                     group: rule.group,
-                    rule: Some(r),
+                    rule: r,
                     event,
                 },
             );
@@ -254,7 +259,7 @@ impl ScoreState {
             at,
             points,
             group: g,
-            rule: None,
+            rule: MANUAL,
             event,
         };
         match change {
@@ -528,10 +533,8 @@ impl ScoreState {
                     Some(CardEntry {
                         event: event.id.clone(),
                         at: c.at,
-                        rule: c
-                            .rule
-                            .and_then(|r| model.rules.get(r as usize))
-                            .map(|r| r.id.clone()),
+                        // `MANUAL` is no rule index: `get` gives `None`.
+                        rule: model.rules.get(c.rule as usize).map(|r| r.id.clone()),
                         activity: match &event.body {
                             EventBody::Activity { kind, .. } => Some(kind.clone()),
                             _ => None,

@@ -1,7 +1,7 @@
 //! Attribute a ChannelAttribution path table from the command line.
 //!
 //! ```sh
-//! cargo run --release --example attribute -- [--model M]... [--order K] [--sep C] [--delimiter C] FILE
+//! cargo run --release --example attribute -- [--model M]... [--order K] [--sep C] [--delimiter C] [--solver-work STEPS] FILE
 //! ```
 //!
 //! FILE is a path table with a header (`-` reads stdin): columns `path`,
@@ -11,7 +11,9 @@
 //! Channels in a path are split on `--sep` (default `>`) and trimmed.
 //! `--model` is `first`, `last`, `linear`, `position`, `j_shaped`,
 //! `inverse_j`, `markov` or `shapley`, repeatable (default `markov`);
-//! `--order` is the Markov order (default 1). Values are printed as exact
+//! `--order` is the Markov order (default 1); `--solver-work` raises the
+//! bound on the Markov solves (`Limits::solver_work`, default 10^10
+//! steps, about ten seconds: many channels cost one solve each). Values are printed as exact
 //! decimals that sum to the file's total for each model.
 //!
 //! Output (stdout, CSV): `model,channel_name,conversions,value`, one row per
@@ -24,14 +26,15 @@
 use std::io::{BufReader, BufWriter};
 use std::process::ExitCode;
 
-use leadflow::attribution::{PathModel, PathReadOptions, PathReader, PathTally};
+use leadflow::attribution::{Limits, PathModel, PathReadOptions, PathReader, PathTally};
 
-const USAGE: &str = "usage: attribute [--model M]... [--order K] [--sep C] [--delimiter C] FILE";
+const USAGE: &str = "usage: attribute [--model M]... [--order K] [--sep C] [--delimiter C] [--solver-work STEPS] FILE";
 
 struct Args {
     models: Vec<PathModel>,
     order: usize,
     options: PathReadOptions,
+    limits: Limits,
     file: String,
 }
 
@@ -39,6 +42,7 @@ fn parse_args() -> Result<Args, String> {
     let mut models = Vec::new();
     let mut order = 1;
     let mut options = PathReadOptions::default();
+    let mut limits = Limits::default();
     let mut file = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -55,6 +59,12 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|_| format!("--order {v:?}: expected a whole number of at least 1"))?;
             }
             "--sep" => options.sep = value("--sep")?,
+            "--solver-work" => {
+                let v = value("--solver-work")?;
+                limits.solver_work = v
+                    .parse()
+                    .map_err(|_| format!("--solver-work {v:?}: expected a whole number"))?;
+            }
             "--delimiter" => {
                 let v = value("--delimiter")?;
                 let d = match v.as_str() {
@@ -84,13 +94,16 @@ fn parse_args() -> Result<Args, String> {
         models,
         order,
         options,
+        limits,
         file,
     })
 }
 
 fn run() -> Result<(), String> {
     let args = parse_args()?;
-    let mut tally = PathTally::new(&args.models, args.order).map_err(|e| e.to_string())?;
+    let mut tally = PathTally::new(&args.models, args.order)
+        .map_err(|e| e.to_string())?
+        .with_limits(args.limits);
     let name = if args.file == "-" {
         "stdin"
     } else {

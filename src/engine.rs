@@ -356,10 +356,15 @@ impl Engine {
     /// listed in [`Lead::conflicting_duplicates`]); the log is sorted by
     /// `(at, id)` and folded in that order. The same events under the same
     /// engine always give the same lead, in any order; replaying under an
-    /// edited config is how a host rescores.
+    /// edited config is how a host rescores. Events malformed on their own
+    /// (an empty id, a NaN or infinite attribute) are left out, as `ingest`
+    /// rejects them; [`Engine::ingest_batch`] lists them.
     pub fn replay(&self, id: impl Into<LeadId>, events: impl IntoIterator<Item = Event>) -> Lead {
         let mut lead = self.new_lead(id);
-        let mut events: Vec<Event> = events.into_iter().collect();
+        let mut events: Vec<Event> = events
+            .into_iter()
+            .filter(|e| Self::check_alone(e, None).is_ok())
+            .collect();
         if !events.is_sorted_by(|a, b| a.key() <= b.key()) {
             events.sort_by(|a, b| a.key().cmp(&b.key()));
         }
@@ -496,6 +501,24 @@ impl Engine {
             return Err(EventErrorKind::WrongLead {
                 lead: lead.clone(),
                 named: event.lead.clone(),
+            });
+        }
+        // A NaN or infinite attribute has no JSON form (it would encode as
+        // `null`), so copies could not be told apart and the lead could not
+        // be saved: refused like any malformed event.
+        let attrs = match &event.body {
+            EventBody::Activity { attrs, .. } => Some(attrs),
+            EventBody::Attributes { set, .. } => Some(set),
+            _ => None,
+        };
+        if let Some((name, value)) = attrs.and_then(|a| {
+            a.iter()
+                .find(|(_, v)| matches!(v, crate::attr::AttrValue::Number(n) if !n.is_finite()))
+        }) {
+            return Err(EventErrorKind::OutOfRange {
+                what: format!("attribute {name:?}"),
+                value: value.to_string(),
+                max: "a finite number".into(),
             });
         }
         Ok(())

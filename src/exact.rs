@@ -129,11 +129,15 @@ impl<'de> serde::Deserialize<'de> for Exact {
                 f.write_str("an exact decimal, as a string (\"12.5\") or a number")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Exact, E> {
-                Decimal::from_str_exact(v.trim()).map(Exact).map_err(|_| {
+                let refuse = || {
                     E::custom(format!(
-                        "{v:?} is not an exact decimal (at most 28 digits after the point, below 7.9e28)"
+                        "{v:?} is not an exact decimal (digits with an optional minus sign and point, such as \"-12.50\"; at most 28 digits after the point, below 7.9e28)"
                     ))
-                })
+                };
+                if !plain_decimal(v) {
+                    return Err(refuse());
+                }
+                Decimal::from_str_exact(v).map(Exact).map_err(|_| refuse())
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Exact, E> {
                 Ok(Exact(Decimal::from(v)))
@@ -143,18 +147,36 @@ impl<'de> serde::Deserialize<'de> for Exact {
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Exact, E> {
                 // `{}` prints the shortest text that reads back as `v`: the
-                // number as the host wrote it, for up to 15 digits.
-                Decimal::from_str_exact(&format!("{v}"))
-                    .map(Exact)
-                    .map_err(|_| {
-                        E::custom(format!(
-                            "{v} has no exact decimal form in range: write it as a string"
-                        ))
-                    })
+                // number as the host wrote it when it has at most 15
+                // significant digits. With more, the float may already have
+                // rounded what was written: refused, never guessed.
+                let text = format!("{v}");
+                let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+                let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+                if !v.is_finite() || significant > 15 {
+                    return Err(E::custom(format!(
+                        "{v:e} has more significant digits than a JSON number carries exactly: write it as a string"
+                    )));
+                }
+                Decimal::from_str_exact(&text).map(Exact).map_err(|_| {
+                    E::custom(format!(
+                        "{v:e} has no exact decimal form in range: write it as a string"
+                    ))
+                })
             }
         }
         d.deserialize_any(V)
     }
+}
+
+/// `-?digits(.digits)?`: the only text form a decimal is read from (no
+/// spaces, `+`, `_` separators or bare points, which the decimal parser
+/// would otherwise accept).
+fn plain_decimal(text: &str) -> bool {
+    let t = text.strip_prefix('-').unwrap_or(text);
+    let (int, frac) = t.split_once('.').unwrap_or((t, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(int) && digits(frac)
 }
 
 /// `deserialize_with` for an exact [`Decimal`] (see [`Exact`]).

@@ -383,7 +383,8 @@ pub(crate) fn write_serde_name<T: Serialize + fmt::Debug>(
     f: &mut fmt::Formatter<'_>,
 ) -> fmt::Result {
     match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => f.write_str(&name),
+        // `pad`: width and alignment (`{:>12}`) apply as for a string.
+        Ok(serde_json::Value::String(name)) => f.pad(&name),
         _ => write!(f, "{value:?}"),
     }
 }

@@ -1359,3 +1359,40 @@ fn a_long_slowly_mixing_chain_falls_back_to_a_direct_solve() {
         assert!((conv - 0.125).abs() < 0.01, "{name}: {conv}");
     }
 }
+
+#[test]
+fn the_solver_work_bound_is_a_typed_error_and_can_be_raised() {
+    let mut csv = String::from("path,total_conversions,total_null\n");
+    for i in 0..300 {
+        csv.push_str(&format!(
+            "c{i}>c{}>c{},1,1\n",
+            (i * 7 + 1) % 300,
+            (i * 13 + 5) % 300
+        ));
+    }
+    let small = Limits {
+        solver_work: 1_000_000,
+        ..Limits::default()
+    };
+    let err = tally_of(&csv, &[PathModel::Markov], 1, small)
+        .markov()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AttributionError::LimitExceeded {
+                limit: Limit::SolverWork,
+                max: 1_000_000,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("Limits::solver_work"), "{err}");
+    assert!(
+        tally_of(&csv, &[PathModel::Markov], 1, Limits::default())
+            .markov()
+            .unwrap()
+            .is_some()
+    );
+}

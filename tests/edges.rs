@@ -842,3 +842,141 @@ mod names_and_spans {
         assert!(Span::try_from(std::time::Duration::from_secs(u64::MAX)).is_err());
     }
 }
+
+mod second_probe {
+    use leadflow::attribution::{PathReadOptions, PathReader};
+    use leadflow::{Actor, AttrValue, Engine, Event, EventBody, IngestStatus};
+
+    use crate::common::{activity, t};
+
+    /// Only plain decimal text is read, and only numbers a JSON float
+    /// carries exactly.
+    #[test]
+    fn decimals_are_read_from_plain_forms_only() {
+        let config = |points: &str| {
+            format!(
+                r#"{{"lifecycle": {{"preset": "default"}},
+                "scoring": {{"rules": [{{"id": "r", "when": {{"kind": "visit"}}, "points": {points}}}]}}}}"#
+            )
+        };
+        for bad in [
+            r#""1_000""#,
+            r#""+5""#,
+            r#"".5""#,
+            r#""5.""#,
+            r#"" 12""#,
+            r#""12\n""#,
+            r#""1e3""#,
+            "123456789012.123456",
+            "1e-30",
+            "1e300",
+        ] {
+            let err = Engine::from_json(&config(bad)).unwrap_err();
+            assert_eq!(err.path(), "scoring.rules[0].points", "{bad}: {err}");
+        }
+        let err = Engine::from_json(&config("1e300")).unwrap_err().to_string();
+        assert!(err.contains("1e300"), "{err}");
+        for good in [
+            "0.1",
+            "12",
+            "-3.5",
+            r#""123456789012.123456""#,
+            r#""-0.25""#,
+        ] {
+            Engine::from_json(&config(good)).unwrap();
+        }
+        let deal = r#"{"id": "d", "lead": "l", "at": "2026-03-02T09:00:00Z", "body": {"type": "deal", "amount": 123456789012345.678901}}"#;
+        assert!(serde_json::from_str::<Event>(deal).is_err());
+    }
+
+    /// A NaN or infinite attribute has no JSON form: refused by every entry
+    /// point, so copies cannot depend on arrival order and leads save.
+    #[test]
+    fn non_finite_attributes_are_refused() {
+        let e = Engine::from_json(r#"{"lifecycle": {"preset": "default"}}"#).unwrap();
+        let nan = activity("e1", "l", 1, "visit", &[("x", AttrValue::Number(f64::NAN))]);
+        let inf = activity(
+            "e1",
+            "l",
+            1,
+            "visit",
+            &[("x", AttrValue::Number(f64::INFINITY))],
+        );
+        let mut lead = e.new_lead("l");
+        let out = e.ingest(&mut lead, nan.clone());
+        assert!(
+            matches!(out.status, IngestStatus::Rejected(_)),
+            "{:?}",
+            out.status
+        );
+        assert_eq!(
+            e.ingest(&mut lead, inf.clone())
+                .status
+                .to_string()
+                .split(':')
+                .next(),
+            Some("rejected")
+        );
+        assert!(lead.events().is_empty());
+        let replayed = e.replay("l", [nan, inf, activity("e2", "l", 2, "visit", &[])]);
+        assert_eq!(replayed.events().len(), 1);
+        let json = serde_json::to_string(&replayed).unwrap();
+        assert_eq!(
+            e.restore(serde_json::from_str(&json).unwrap()).unwrap(),
+            replayed
+        );
+        let _ = EventBody::Identified {
+            visitor: "v".into(),
+        };
+        let _ = t(0);
+    }
+
+    #[test]
+    fn enum_names_respect_width_and_alignment() {
+        assert_eq!(format!("[{:>8}]", Actor::Sales), "[   sales]");
+        assert_eq!(format!("[{:<8}]", Actor::Sales), "[sales   ]");
+    }
+
+    /// Blank lines are ASCII whitespace however the input is buffered, and
+    /// a line that is not UTF-8 still counts for the numbers after it.
+    #[test]
+    fn path_rows_read_the_same_whatever_the_buffering() {
+        let rows = |bytes: &[u8], capacity: Option<usize>| -> Vec<String> {
+            let input: Box<dyn std::io::BufRead> = match capacity {
+                None => Box::new(std::io::Cursor::new(bytes.to_vec())),
+                Some(k) => Box::new(std::io::BufReader::with_capacity(
+                    k,
+                    std::io::Cursor::new(bytes.to_vec()),
+                )),
+            };
+            let mut reader = PathReader::new(input, PathReadOptions::default()).unwrap();
+            let mut out = Vec::new();
+            for _ in 0..5 {
+                match reader.next_row() {
+                    Ok(Some(r)) => out.push(format!("{:?}", r.channels().collect::<Vec<_>>())),
+                    Ok(None) => break,
+                    Err(e) => out.push(format!("line {}", e.line)),
+                }
+            }
+            out
+        };
+        for text in [
+            &b"path,total_conversions\na,1\n\xe3\x80\x80\nb,2\n"[..],
+            &b"path,total_conversions\n\xff,1\n,1\n"[..],
+            &b"path,total_conversions\n\"\xff\",1\n,1\n"[..],
+        ] {
+            let want = rows(text, None);
+            for k in 1..16 {
+                assert_eq!(
+                    rows(text, Some(k)),
+                    want,
+                    "{text:?} through {k}-byte buffers"
+                );
+            }
+        }
+        assert_eq!(
+            rows(b"path,total_conversions\n\xff,1\n,1\n", None),
+            ["line 2", "line 3"]
+        );
+    }
+}

@@ -26,6 +26,12 @@ pub struct Limits {
     /// The most Gauss–Seidel sweeps of one solve of a chain with more than
     /// 400 states (smaller chains are solved directly). Default 100 000.
     pub solver_sweeps: usize,
+    /// The most arithmetic steps of all the Markov solves together (one per
+    /// edge and state visited by a sweep; n³/3 for a direct solve of n
+    /// states). The chain is solved once, then once more per channel for its
+    /// removal effect, so this bounds channels × chain size. Default 10^10
+    /// (about ten seconds on a laptop core).
+    pub solver_work: u64,
     /// The most distinct channels in one converting channel set for
     /// Shapley (its subsets are enumerated: 2^n). Default 20, at most 24.
     pub shapley_channels: usize,
@@ -39,6 +45,7 @@ impl Default for Limits {
         Self {
             markov_states: 100_000,
             solver_sweeps: 100_000,
+            solver_work: 10_000_000_000,
             shapley_channels: 20,
             shapley_subsets: 1 << 26,
         }
@@ -57,6 +64,8 @@ pub enum Limit {
     MarkovStates,
     /// [`Limits::solver_sweeps`].
     SolverSweeps,
+    /// [`Limits::solver_work`].
+    SolverWork,
     /// [`Limits::shapley_channels`].
     ShapleyChannels,
     /// [`Limits::shapley_subsets`].
@@ -72,6 +81,9 @@ impl std::fmt::Display for Limit {
             }
             Limit::SolverSweeps => {
                 "Gauss-Seidel sweeps of the Markov solve (Limits::solver_sweeps; a state almost never leaves — a lower order mixes better)"
+            }
+            Limit::SolverWork => {
+                "steps of the Markov solves (Limits::solver_work; one solve per channel: fewer channels or a lower order cost less)"
             }
             Limit::ShapleyChannels => {
                 "distinct channels in a converting set for Shapley (Limits::shapley_channels, at most 24)"

@@ -426,6 +426,8 @@ impl MarkovCounts {
             sweep: &sweep,
             max_sweeps: sweeps,
             dense: std::cell::Cell::new(false),
+            work: std::cell::Cell::new(0),
+            max_work: limits.solver_work,
         };
         let visits = solve_visits(&chain, &removed_none)?;
         let p_conv: f64 = (0..n).map(|s| visits[s] * r[s]).sum();
@@ -521,6 +523,25 @@ struct Chain<'a> {
     /// Set once sweeps proved too slow: the chain's other systems are
     /// solved directly at once.
     dense: std::cell::Cell<bool>,
+    /// Arithmetic steps spent so far, and the bound.
+    work: std::cell::Cell<u64>,
+    max_work: u64,
+}
+
+impl Chain<'_> {
+    /// Spends `steps` of the work bound.
+    fn charge(&self, steps: u64) -> Result<(), AttributionError> {
+        let work = self.work.get().saturating_add(steps);
+        self.work.set(work);
+        if work > self.max_work {
+            return Err(AttributionError::LimitExceeded {
+                limit: Limit::SolverWork,
+                found: work,
+                max: self.max_work,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// The states ordered by their distance (in steps) from the start, ties
@@ -573,7 +594,7 @@ fn solve_visits(chain: &Chain<'_>, removed: &[bool]) -> Result<Vec<f64>, Attribu
     } else {
         chain.max_sweeps
     };
-    match solve_sparse(chain, removed, sweeps) {
+    match solve_sparse(chain, removed, sweeps)? {
         Some(v) => Ok(v),
         None if n <= DENSE_FALLBACK_MAX => {
             // Slow to converge (a state almost never leaves): solve this
@@ -598,6 +619,8 @@ fn solve_dense(chain: &Chain<'_>, removed: &[bool]) -> Result<Vec<f64>, Attribut
     // partial pivoting.
     let idx: Vec<usize> = (0..n).filter(|&s| live(s)).collect();
     let m = idx.len();
+    let m3 = (m as u64).saturating_pow(3);
+    chain.charge(m3 / 3 + 1)?;
     let mut local = vec![usize::MAX; n];
     for (i, &s) in idx.iter().enumerate() {
         local[s] = i;
@@ -658,7 +681,11 @@ fn solve_dense(chain: &Chain<'_>, removed: &[bool]) -> Result<Vec<f64>, Attribut
 /// `v = p0 + Qᵀ v` by Gauss–Seidel sweeps in flow order, until the largest
 /// change is below `TOLERANCE` relative to the solution; `None` when
 /// `sweeps` are not enough.
-fn solve_sparse(chain: &Chain<'_>, removed: &[bool], sweeps: usize) -> Option<Vec<f64>> {
+fn solve_sparse(
+    chain: &Chain<'_>,
+    removed: &[bool],
+    sweeps: usize,
+) -> Result<Option<Vec<f64>>, AttributionError> {
     let (n, p0, trans) = (chain.n, chain.p0, chain.trans);
     let live = |s: usize| !removed.get(s).copied().unwrap_or(true);
     // Sparse: incoming edges per state, Gauss–Seidel sweeps until the
@@ -670,7 +697,9 @@ fn solve_sparse(chain: &Chain<'_>, removed: &[bool], sweeps: usize) -> Option<Ve
         }
     }
     let mut v: Vec<f64> = (0..n).map(|s| if live(s) { p0[s] } else { 0.0 }).collect();
+    let per_sweep = incoming.iter().map(|e| e.len() as u64 + 1).sum::<u64>();
     for _ in 0..sweeps {
+        chain.charge(per_sweep)?;
         let mut change = 0.0f64;
         let mut size = 0.0f64;
         for &t in chain.sweep {
@@ -683,10 +712,10 @@ fn solve_sparse(chain: &Chain<'_>, removed: &[bool], sweeps: usize) -> Option<Ve
             v[t] = new;
         }
         if change <= TOLERANCE * size.max(1e-300) {
-            return Some(v);
+            return Ok(Some(v));
         }
     }
-    None
+    Ok(None)
 }
 
 /// A state of the fitted chain.

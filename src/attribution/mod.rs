@@ -144,7 +144,9 @@ impl Touch {
 pub struct Conversion {
     /// When it happened.
     pub at: Timestamp,
-    /// Its value (deal amount, revenue).
+    /// Its value (deal amount, revenue), read exactly (see the crate's
+    /// decimal rules: a string or a number of at most 15 significant digits).
+    #[serde(deserialize_with = "crate::exact::decimal")]
     pub value: Decimal,
 }
 

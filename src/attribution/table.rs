@@ -284,18 +284,26 @@ impl<R: BufRead> PathReader<R> {
             None => {
                 loop {
                     self.buf.clear();
-                    let n = self
-                        .input
-                        .read_line(&mut self.buf)
-                        .map_err(|e| PathTableError {
-                            line: self.line_no + 1,
-                            problem: format!("cannot read: {e}"),
-                        })?;
+                    let read = self.input.read_line(&mut self.buf);
+                    let n = match read {
+                        Ok(n) => n,
+                        Err(e) => {
+                            // The line was read (invalid UTF-8, say): it
+                            // counts, so later rows keep their numbers.
+                            self.line_no += 1;
+                            return Err(PathTableError {
+                                line: self.line_no,
+                                problem: format!("cannot read: {e}"),
+                            });
+                        }
+                    };
                     if n == 0 {
                         return Ok(None);
                     }
                     self.line_no += 1;
-                    if !self.buf.trim().is_empty() {
+                    // Blank means ASCII whitespace only, as on the in-place
+                    // path: the same line reads the same however buffered.
+                    if !self.buf.trim_ascii().is_empty() {
                         break;
                     }
                 }

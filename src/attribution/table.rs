@@ -232,22 +232,26 @@ impl<R: BufRead> PathReader<R> {
             if avail.is_empty() {
                 return Ok(None);
             }
-            let mut end = None;
+            // The line end, then the fields' delimiters, quotes and CRs,
+            // each found with a vectorized byte search.
+            let end = memchr::memchr(b'\n', avail);
             let mut simple = delimiter.is_some();
             self.fields.clear();
             let mut start = 0;
-            for (i, &b) in avail.iter().enumerate() {
-                if b == b'\n' {
-                    end = Some(i);
-                    break;
-                }
-                if Some(b) == delimiter {
-                    self.fields.push((start, i));
-                    start = i + 1;
-                } else if b == b'"' || (b == b'\r' && avail.get(i + 1) != Some(&b'\n')) {
-                    // Quotes, and a CR that does not end the line: the
-                    // general path.
-                    simple = false;
+            if let (Some(end), Some(d)) = (end, delimiter) {
+                let line = avail.get(..end).unwrap_or(&[]);
+                for i in memchr::memchr3_iter(d, b'"', b'\r', line) {
+                    match line.get(i) {
+                        Some(&b) if b == d => {
+                            self.fields.push((start, i));
+                            start = i + 1;
+                        }
+                        // A CR only ends the line.
+                        Some(b'\r') if i + 1 == end => {}
+                        // Quotes, and a CR inside the line: the general
+                        // path.
+                        _ => simple = false,
+                    }
                 }
             }
             let Some(end) = end.filter(|_| simple) else {

@@ -218,173 +218,40 @@ impl<R: BufRead> PathReader<R> {
             self.input.consume(self.pending);
             self.pending = 0;
         }
-        // The usual row is read in place from the input's buffer, its line
-        // end and fields found in one pass; a row that crosses the buffer's
-        // end, or has quotes, is copied and split as a whole.
-        let delimiter = u8::try_from(self.delimiter).ok().filter(u8::is_ascii);
-        let mut in_place = None;
-        loop {
-            let line_no = self.line_no + 1;
-            let avail = self.input.fill_buf().map_err(|e| PathTableError {
-                line: line_no,
-                problem: format!("cannot read: {e}"),
-            })?;
-            if avail.is_empty() {
-                return Ok(None);
-            }
-            // The line end, then the fields' delimiters, quotes and CRs,
-            // each found with a vectorized byte search.
-            let end = memchr::memchr(b'\n', avail);
-            let mut simple = delimiter.is_some();
-            self.fields.clear();
-            let mut start = 0;
-            if let (Some(end), Some(d)) = (end, delimiter) {
-                let line = avail.get(..end).unwrap_or(&[]);
-                for i in memchr::memchr3_iter(d, b'"', b'\r', line) {
-                    match line.get(i) {
-                        Some(&b) if b == d => {
-                            self.fields.push((start, i));
-                            start = i + 1;
-                        }
-                        // A CR only ends the line.
-                        Some(b'\r') if i + 1 == end => {}
-                        // Quotes, and a CR inside the line: the general
-                        // path.
-                        _ => simple = false,
-                    }
-                }
-            }
-            let Some(end) = end.filter(|_| simple) else {
-                break;
-            };
-            self.line_no += 1;
-            let line = avail.get(..end).unwrap_or(&[]);
-            let trimmed = line.strip_suffix(b"\r").unwrap_or(line);
-            if trimmed.iter().all(u8::is_ascii_whitespace) {
-                self.input.consume(end + 1);
-                continue;
-            }
-            self.fields.push((start, trimmed.len().max(start)));
-            if let Some(last) = self.fields.last_mut() {
-                last.1 = last.1.min(trimmed.len());
-            }
-            self.pending = end + 1;
-            in_place = Some(trimmed.len());
-            break;
-        }
-        let line_no_next = self.line_no + 1;
-        let text: &str = match in_place {
-            Some(len) => {
+        // The usual row is read in place from the input's buffer; a row
+        // that crosses the buffer's end, or has quotes, is copied and split
+        // as a whole.
+        let text: &str = match self.next_in_place()? {
+            Located::End => return Ok(None),
+            Located::InPlace(len) => {
+                let line_no = self.line_no;
                 let avail = self.input.fill_buf().map_err(|e| PathTableError {
-                    line: line_no_next,
+                    line: line_no + 1,
                     problem: format!("cannot read: {e}"),
                 })?;
-                let line = avail.get(..len).unwrap_or(&[]);
-                std::str::from_utf8(line).map_err(|_| PathTableError {
-                    line: self.line_no,
-                    problem: "cannot read: stream did not contain valid UTF-8".into(),
+                std::str::from_utf8(avail.get(..len).unwrap_or(&[])).map_err(|_| {
+                    PathTableError {
+                        line: line_no,
+                        problem: "cannot read: stream did not contain valid UTF-8".into(),
+                    }
                 })?
             }
-            None => {
-                loop {
-                    self.buf.clear();
-                    let read = self.input.read_line(&mut self.buf);
-                    let n = match read {
-                        Ok(n) => n,
-                        Err(e) => {
-                            // The line was read (invalid UTF-8, say): it
-                            // counts, so later rows keep their numbers.
-                            self.line_no += 1;
-                            return Err(PathTableError {
-                                line: self.line_no,
-                                problem: format!("cannot read: {e}"),
-                            });
-                        }
-                    };
-                    if n == 0 {
-                        return Ok(None);
-                    }
-                    self.line_no += 1;
-                    // Blank means ASCII whitespace only, as on the in-place
-                    // path: the same line reads the same however buffered.
-                    if !self.buf.trim_ascii().is_empty() {
-                        break;
-                    }
-                }
-                let line_no = self.line_no;
-                let line = self.buf.trim_end_matches(['\n', '\r']);
-                if line.contains('\r') {
-                    return Err(PathTableError {
-                        line: self.line_no,
-                        problem: "a carriage return inside the row: lines ending in CR alone are not supported (use LF or CRLF)".into(),
-                    });
-                }
-                let copied =
-                    split_fields(line, self.delimiter, &mut self.fields, &mut self.unquoted)
-                        .map_err(|problem| PathTableError {
-                            line: line_no,
-                            problem,
-                        })?;
-                if copied { self.unquoted.as_str() } else { line }
-            }
+            Located::General => match self.next_copied()? {
+                None => return Ok(None),
+                Some(true) => self.unquoted.as_str(),
+                Some(false) => self.buf.trim_end_matches(['\n', '\r']),
+            },
         };
-        let line_no = self.line_no;
-        let err = |problem: String| PathTableError {
-            line: line_no,
-            problem,
-        };
-        let field = |i: usize, name: &str| -> Result<&str, PathTableError> {
-            self.fields
-                .get(i)
-                .and_then(|&(a, b)| text.get(a..b))
-                .map(str::trim_ascii)
-                .ok_or_else(|| err(format!("missing field {name:?}")))
-        };
-        let conversions =
-            count(field(self.conv, "total_conversions")?, "total_conversions").map_err(err)?;
-        let nulls = match self.null {
-            Some(i) => count(field(i, "total_null")?, "total_null").map_err(err)?,
-            None => 0,
-        };
-        let value = match self.value {
-            Some(i) => Some(amount(field(i, "total_conversion_value")?).map_err(err)?),
-            None => None,
-        };
-        let (pa, pb) = self
+        let line = self.line_no;
+        let err = |problem: String| PathTableError { line, problem };
+        let columns = (self.conv, self.null, self.value);
+        let (conversions, nulls, value) = row_numbers(text, &self.fields, columns).map_err(err)?;
+        let path = self
             .fields
             .get(self.path)
             .copied()
             .ok_or_else(|| err("missing field \"path\"".into()))?;
-        let path = text.get(pa..pb).unwrap_or("");
-        if path.trim_ascii().is_empty() {
-            return Err(err("empty path".into()));
-        }
-        self.spans.clear();
-        let sep = self.sep.as_bytes();
-        let bytes = path.as_bytes();
-        let mut start = 0;
-        loop {
-            let end = match sep {
-                [one] => bytes
-                    .get(start..)
-                    .and_then(|rest| rest.iter().position(|b| b == one))
-                    .map(|i| start + i),
-                _ => path
-                    .get(start..)
-                    .and_then(|rest| rest.find(self.sep.as_str()))
-                    .map(|i| start + i),
-            };
-            let piece_end = end.unwrap_or(bytes.len());
-            let (a, b) = trim_ascii(bytes, start, piece_end);
-            if a == b {
-                return Err(err(format!("empty channel name in path {:?}", path.trim())));
-            }
-            self.spans.push((pa + a, pa + b));
-            match end {
-                Some(e) => start = e + sep.len(),
-                None => break,
-            }
-        }
+        split_path(text, path, &self.sep, &mut self.spans).map_err(err)?;
         Ok(Some(PathRow {
             line: text,
             spans: &self.spans,
@@ -392,6 +259,169 @@ impl<R: BufRead> PathReader<R> {
             nulls,
             value,
         }))
+    }
+
+    /// Finds the next non-blank line in the input's buffer, with its line
+    /// end and the fields' delimiters found by a vectorized byte search.
+    /// `InPlace(len)`: the line (without its line end) is the buffer's first
+    /// `len` bytes and `fields` holds its fields; `General`: it needs the
+    /// copying path (it crosses the buffer's end, has quotes or a stray
+    /// CR, or the delimiter is not ASCII).
+    fn next_in_place(&mut self) -> Result<Located, PathTableError> {
+        let delimiter = u8::try_from(self.delimiter).ok().filter(u8::is_ascii);
+        loop {
+            let line_no = self.line_no + 1;
+            let avail = self.input.fill_buf().map_err(|e| PathTableError {
+                line: line_no,
+                problem: format!("cannot read: {e}"),
+            })?;
+            if avail.is_empty() {
+                return Ok(Located::End);
+            }
+            let (Some(end), Some(d)) = (memchr::memchr(b'\n', avail), delimiter) else {
+                return Ok(Located::General);
+            };
+            let line = avail.get(..end).unwrap_or(&[]);
+            self.fields.clear();
+            let mut start = 0;
+            for i in memchr::memchr3_iter(d, b'"', b'\r', line) {
+                match line.get(i) {
+                    Some(&b) if b == d => {
+                        self.fields.push((start, i));
+                        start = i + 1;
+                    }
+                    // A CR only ends the line.
+                    Some(b'\r') if i + 1 == end => {}
+                    // Quotes, and a CR inside the line: the general path.
+                    _ => return Ok(Located::General),
+                }
+            }
+            self.line_no += 1;
+            let trimmed = line.strip_suffix(b"\r").unwrap_or(line);
+            if trimmed.iter().all(u8::is_ascii_whitespace) {
+                self.input.consume(end + 1);
+                continue;
+            }
+            self.fields.push((start.min(trimmed.len()), trimmed.len()));
+            self.pending = end + 1;
+            return Ok(Located::InPlace(trimmed.len()));
+        }
+    }
+
+    /// Reads the next non-blank line into `buf` and splits it into
+    /// `fields`; whether the fields point into `unquoted` (`Some(true)`) or
+    /// into the line; `None` at the end.
+    fn next_copied(&mut self) -> Result<Option<bool>, PathTableError> {
+        loop {
+            self.buf.clear();
+            let n = match self.input.read_line(&mut self.buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    // The line was read (invalid UTF-8, say): it counts, so
+                    // later rows keep their numbers.
+                    self.line_no += 1;
+                    return Err(PathTableError {
+                        line: self.line_no,
+                        problem: format!("cannot read: {e}"),
+                    });
+                }
+            };
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line_no += 1;
+            // Blank means ASCII whitespace only, as on the in-place path:
+            // the same line reads the same however buffered.
+            if !self.buf.trim_ascii().is_empty() {
+                break;
+            }
+        }
+        let line = self.buf.trim_end_matches(['\n', '\r']);
+        let err = |problem: String| PathTableError {
+            line: self.line_no,
+            problem,
+        };
+        if line.contains('\r') {
+            return Err(err("a carriage return inside the row: lines ending in CR alone are not supported (use LF or CRLF)".into()));
+        }
+        split_fields(line, self.delimiter, &mut self.fields, &mut self.unquoted)
+            .map(Some)
+            .map_err(err)
+    }
+}
+
+/// Where the next row's line is.
+enum Located {
+    /// The input is over.
+    End,
+    /// In the input's buffer, this many bytes long (line end excluded).
+    InPlace(usize),
+    /// To be read by the copying path.
+    General,
+}
+
+/// A row's counts and value, from its fields.
+fn row_numbers(
+    text: &str,
+    fields: &[(usize, usize)],
+    (conv, null, value): (usize, Option<usize>, Option<usize>),
+) -> Result<(u64, u64, Option<Decimal>), String> {
+    let field = |i: usize, name: &str| -> Result<&str, String> {
+        fields
+            .get(i)
+            .and_then(|&(a, b)| text.get(a..b))
+            .map(str::trim_ascii)
+            .ok_or_else(|| format!("missing field {name:?}"))
+    };
+    let conversions = count(field(conv, "total_conversions")?, "total_conversions")?;
+    let nulls = match null {
+        Some(i) => count(field(i, "total_null")?, "total_null")?,
+        None => 0,
+    };
+    let value = match value {
+        Some(i) => Some(amount(field(i, "total_conversion_value")?)?),
+        None => None,
+    };
+    Ok((conversions, nulls, value))
+}
+
+/// Splits the path field `(pa, pb)` of `text` on `sep` into trimmed
+/// channel names, as ranges of `text` in `spans`.
+fn split_path(
+    text: &str,
+    (pa, pb): (usize, usize),
+    sep: &str,
+    spans: &mut Vec<(usize, usize)>,
+) -> Result<(), String> {
+    let path = text.get(pa..pb).unwrap_or("");
+    if path.trim_ascii().is_empty() {
+        return Err("empty path".into());
+    }
+    spans.clear();
+    let bytes = path.as_bytes();
+    let mut start = 0;
+    loop {
+        let end = match sep.as_bytes() {
+            // Channel names are short: a plain scan beats a library call.
+            [one] => bytes
+                .get(start..)
+                .and_then(|rest| rest.iter().position(|b| b == one))
+                .map(|i| start + i),
+            _ => path
+                .get(start..)
+                .and_then(|rest| rest.find(sep))
+                .map(|i| start + i),
+        };
+        let piece_end = end.unwrap_or(bytes.len());
+        let (a, b) = trim_ascii(bytes, start, piece_end);
+        if a == b {
+            return Err(format!("empty channel name in path {:?}", path.trim()));
+        }
+        spans.push((pa + a, pa + b));
+        match end {
+            Some(e) => start = e + sep.len(),
+            None => return Ok(()),
+        }
     }
 }
 

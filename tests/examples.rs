@@ -245,3 +245,20 @@ fn funnel_example_runs_end_to_end() {
     let _ = std::fs::remove_file(&svg);
     assert!(drawn.starts_with("<svg") && drawn.contains("Opportunity"));
 }
+
+/// The two story examples run and tell what they claim: the MQL rule fires
+/// on its own, the score card adds up, sales takes over.
+#[test]
+fn quickstart_and_story_run_and_tell_their_story() {
+    let out = crate::common::run_example::<&str>("quickstart", &[]);
+    assert!(out.contains("Anonymous -> MQL       by system"), "{out}");
+    assert!(out.contains("MQL -> SQL       by sales"), "{out}");
+    assert!(out.contains("score at +6h: 65"), "{out}");
+    assert!(out.contains("grade C, priority C2"), "{out}");
+    let story = crate::common::run_example::<&str>("story", &[]);
+    assert!(story.contains("reason RuleFired (mql)"), "{story}");
+    assert!(
+        story.contains("merged anonymous visitor visitor-42"),
+        "{story}"
+    );
+}

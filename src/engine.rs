@@ -166,6 +166,24 @@ impl std::fmt::Display for IngestStatus {
     }
 }
 
+/// Where a batch's events come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The host: each event is checked on its own and must name the lead.
+    Host,
+    /// A store's routing: each event was checked there, and merged
+    /// visitors' events name their visitor.
+    Store,
+}
+
+/// A batch event's verdict (see `Engine::admit`).
+#[derive(Debug, PartialEq)]
+enum Admit {
+    New,
+    Repeat,
+    Rejected(EventErrorKind),
+}
+
 /// The change to a lead, gathered while folding.
 #[derive(Debug, Default)]
 pub(crate) struct Change {
@@ -549,16 +567,15 @@ impl Engine {
             // values written differently (`100.0` and `100.00`) are
             // different copies, settled by the smallest encoding like any
             // other, whatever the order they arrive in.
-            let codes = Some((canonical(&event), canonical(kept)));
-            let differ = codes.as_ref().is_some_and(|(new, old)| new != old);
-            if !differ {
+            let (new_code, old_code) = (canonical(&event), canonical(kept));
+            if new_code == old_code {
                 out.status = IngestStatus::Duplicate;
             } else if mode.strict {
                 return Err(EventError {
                     event: id,
                     kind: EventErrorKind::ConflictingDuplicate,
                 });
-            } else if codes.as_ref().is_some_and(|(new, old)| new < old) {
+            } else if new_code < old_code {
                 let old = lead.events.remove(pos);
                 insert_duplicate(&mut lead.duplicates, old);
                 let at = lead.events.partition_point(|e| e.key() < event.key());
@@ -664,16 +681,34 @@ impl Engine {
     /// order (a fully reversed stream costs O(n log n) here, O(n²) event by
     /// event).
     pub fn ingest_batch(&self, lead: &mut Lead, events: impl IntoIterator<Item = Event>) -> Batch {
-        self.insert_batch(lead, events.into_iter().collect(), true)
+        self.insert_batch(lead, events.into_iter().collect(), Origin::Host)
     }
 
-    /// The body of `ingest_batch`; `own_lead` says whether every event must
-    /// name the lead (a store routes merged visitors' events without).
+    /// Whether a batch's event goes in as new, is a copy of an id already
+    /// in the log or earlier in the batch, or is refused on its own.
+    fn admit(lead: &mut Lead, event: &Event, origin: Origin) -> Admit {
+        if origin == Origin::Host
+            && let Err(kind) = Self::check_alone(event, Some(&lead.id))
+        {
+            return Admit::Rejected(kind);
+        }
+        match lead.index.entry(event.id.clone()) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(event.at);
+                Admit::New
+            }
+            std::collections::hash_map::Entry::Occupied(_) => Admit::Repeat,
+        }
+    }
+
+    /// The body of `ingest_batch`, for events from the host (each checked
+    /// here, and each must name the lead) or routed by a store (checked
+    /// there; merged visitors' events name their visitor).
     pub(crate) fn insert_batch(
         &self,
         lead: &mut Lead,
         events: Vec<Event>,
-        own_lead: bool,
+        origin: Origin,
     ) -> Batch {
         let mut summary = Batch {
             stage_before: lead.state.stage.current(),
@@ -681,37 +716,27 @@ impl Engine {
             ..Batch::default()
         };
         let mut change = self.adopt_change(lead).unwrap_or_default();
-        // New ids go straight in (no allocation per event); copies of an id
-        // already in the log or earlier in the batch are set aside and
-        // settled together, as the set decides (rare).
-        // The leading run of new, valid events stays where it is (no move
-        // per event); the rest, if any, is sorted out one by one.
+        // New ids go straight in; copies of an id already in the log or
+        // earlier in the batch are set aside and settled together, as the
+        // set decides (rare). The leading run of new events stays where it
+        // is (no move per event); the rest, if any, is sorted one by one.
         let mut new_events = events;
         let mut clean = 0;
         for event in &new_events {
-            if Self::check_alone(event, own_lead.then_some(&lead.id)).is_err() {
+            if Self::admit(lead, event, origin) != Admit::New {
                 break;
             }
-            match lead.index.entry(event.id.clone()) {
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(event.at);
-                    clean += 1;
-                }
-                std::collections::hash_map::Entry::Occupied(_) => break,
-            }
+            clean += 1;
         }
+        // The event that ended the run is judged again below: a repeat or a
+        // refusal changed nothing, so the second verdict is the same.
         let rest = new_events.split_off(clean);
         let mut repeats: Vec<Event> = Vec::new();
         for event in rest {
-            match Self::check_alone(&event, own_lead.then_some(&lead.id)) {
-                Ok(()) => match lead.index.entry(event.id.clone()) {
-                    std::collections::hash_map::Entry::Vacant(slot) => {
-                        slot.insert(event.at);
-                        new_events.push(event);
-                    }
-                    std::collections::hash_map::Entry::Occupied(_) => repeats.push(event),
-                },
-                Err(kind) => summary.rejected.push(EventError {
+            match Self::admit(lead, &event, origin) {
+                Admit::New => new_events.push(event),
+                Admit::Repeat => repeats.push(event),
+                Admit::Rejected(kind) => summary.rejected.push(EventError {
                     event: event.id.clone(),
                     kind,
                 }),
@@ -1120,14 +1145,7 @@ impl Engine {
                     Some(v) => st.verdicts.insert(criterion.clone(), *v),
                     None => st.verdicts.remove(criterion),
                 };
-                let grade = self.inner.grading.grade_with(&st.attrs, &st.verdicts);
-                if grade != st.grade {
-                    st.grade = grade;
-                    st.grades.push(GradeChange {
-                        at: event.at,
-                        grade,
-                    });
-                }
+                self.regrade(st, event.at);
             }
             EventBody::Attributes { set, unset } => {
                 for (k, v) in set {
@@ -1136,14 +1154,7 @@ impl Engine {
                 for k in unset {
                     st.attrs.remove(k);
                 }
-                let grade = self.inner.grading.grade_with(&st.attrs, &st.verdicts);
-                if grade != st.grade {
-                    st.grade = grade;
-                    st.grades.push(GradeChange {
-                        at: event.at,
-                        grade,
-                    });
-                }
+                self.regrade(st, event.at);
             }
             _ => {}
         }
@@ -1155,6 +1166,16 @@ impl Engine {
         }
         self.record_wins(st, moves_before);
         Ok(points)
+    }
+
+    /// Grades the lead's attributes and verdicts again; a change of grade
+    /// is recorded at `at`.
+    fn regrade(&self, st: &mut Folded, at: Timestamp) {
+        let grade = self.inner.grading.grade_with(&st.attrs, &st.verdicts);
+        if grade != st.grade {
+            st.grade = grade;
+            st.grades.push(GradeChange { at, grade });
+        }
     }
 
     /// Records a win for every move into a won stage since history

@@ -62,16 +62,13 @@ impl ExactSum {
         self.mantissa as f64 / 10f64.powi(self.scale as i32)
     }
 
-    /// The mantissa and scale, unless the sum overflowed.
-    pub(crate) fn parts(self) -> Option<(i128, u32)> {
-        (!self.overflowed).then_some((self.mantissa, self.scale))
-    }
-
     /// The sum as a `Decimal`: `None` when it overflowed or does not fit a
     /// `Decimal` exactly.
     pub(crate) fn to_decimal(self) -> Option<Decimal> {
-        let (m, s) = self.parts()?;
-        Decimal::try_from_i128_with_scale(m, s).ok()
+        if self.overflowed {
+            return None;
+        }
+        Decimal::try_from_i128_with_scale(self.mantissa, self.scale).ok()
     }
 }
 

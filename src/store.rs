@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Engine, IngestStatus, Mode, Outcome, multiset_diff};
+use crate::engine::{Engine, IngestStatus, Mode, Origin, Outcome, multiset_diff};
 use crate::error::EventError;
 use crate::event::{Event, EventBody};
 use crate::hash::{IdMap, IdSet};
@@ -573,7 +573,7 @@ impl LeadStore {
             } else {
                 lists.into_iter().flatten().collect()
             };
-            engine.insert_batch(lead, all, false);
+            engine.insert_batch(lead, all, Origin::Store);
         }
     }
 
@@ -685,7 +685,7 @@ impl LeadStore {
                 big.id = l.clone();
                 let mut events = small.events;
                 events.extend(small.duplicates);
-                self.engine.insert_batch(&mut big, events, false);
+                self.engine.insert_batch(&mut big, events, Origin::Store);
                 big
             }
         };

@@ -399,12 +399,7 @@ impl MarkovCounts {
         for e in self.ends.values() {
             total.add_sum(e.1);
         }
-        let total_value = total
-            .to_decimal()
-            .ok_or_else(|| AttributionError::TotalOutOfRange {
-                what: "conversion values".into(),
-                            remedy: "it needs more than 28 significant digits at the finest decimal scale among the values; round them to fewer decimals".into(),
-            })?;
+        let total_value = super::exact_total(total)?;
         let window = |i: usize| -> Vec<u32> {
             order
                 .get(i)

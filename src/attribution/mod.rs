@@ -366,6 +366,15 @@ pub enum AttributionError {
     },
 }
 
+/// The exact total of a tally's conversion values, or the error that says
+/// it cannot be held.
+pub(crate) fn exact_total(sum: crate::exact::ExactSum) -> Result<Decimal, AttributionError> {
+    sum.to_decimal().ok_or_else(|| AttributionError::TotalOutOfRange {
+        what: "conversion values".into(),
+        remedy: "it needs more than 28 significant digits at the finest decimal scale among the values; round them to fewer decimals".into(),
+    })
+}
+
 /// One touch's share of a conversion.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -135,12 +135,7 @@ impl ShapleyCounts {
                     ids,
                     conversions,
                     nulls,
-                    value: value
-                        .to_decimal()
-                        .ok_or_else(|| AttributionError::TotalOutOfRange {
-                            what: "conversion values".into(),
-                            remedy: "it needs more than 28 significant digits at the finest decimal scale among the values; round them to fewer decimals".into(),
-                        })?,
+                    value: super::exact_total(value)?,
                 })
             })
             .collect::<Result<_, AttributionError>>()?;

@@ -877,15 +877,8 @@ impl PathTally {
         let shapley = self.shapley()?;
         // The exact total the value credits of every model add up to.
         let total = if self.has_value {
-            Some(
-                self.value
-                    .parts()
-                    .filter(|_| self.value.to_decimal().is_some())
-                    .ok_or_else(|| AttributionError::TotalOutOfRange {
-                        what: "conversion values".into(),
-                            remedy: "it needs more than 28 significant digits at the finest decimal scale among the values; round them to fewer decimals".into(),
-                    })?,
-            )
+            let d = super::exact_total(self.value)?;
+            Some((d.mantissa(), d.scale()))
         } else {
             None
         };

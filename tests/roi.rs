@@ -284,20 +284,11 @@ fn roi_example_csv_on_the_shipped_data() {
 fn accounts_roll_up_score_grade_and_stage() {
     use leadflow::funnel::{AccountConfig, Accounts, ScoreRollup};
     let e = scoring_engine();
-    let member = |id: &str, account: &str| {
-        attrs(
-            &format!("{id}-a"),
-            id,
-            0,
-            &[("account", leadflow::AttrValue::from(account))],
-            &[],
-        )
-    };
     let leads: Vec<Lead> = vec![
         e.replay(
             "ada",
             [
-                member("ada", "acme"),
+                member("ada", "acme", 0),
                 activity("1", "ada", 1, "demo_request", &[]),
                 attrs(
                     "2",
@@ -311,7 +302,7 @@ fn accounts_roll_up_score_grade_and_stage() {
         e.replay(
             "bob",
             [
-                member("bob", "acme"),
+                member("bob", "acme", 0),
                 activity(
                     "1",
                     "bob",
@@ -329,7 +320,7 @@ fn accounts_roll_up_score_grade_and_stage() {
                 ),
             ],
         ),
-        e.replay("cy", [member("cy", "globex")]),
+        e.replay("cy", [member("cy", "globex", 0)]),
         e.replay("dee", [activity("1", "dee", 1, "demo_request", &[])]),
     ];
     let acc = Accounts::new(&e, AccountConfig::default()).unwrap();
@@ -370,15 +361,6 @@ fn accounts_roll_up_score_grade_and_stage() {
 fn buying_groups_count_accounts_not_leads() {
     use leadflow::funnel::{Funnel, FunnelOptions};
     let e = engine(Preset::Default);
-    let member = |id: &str, account: &str, m| {
-        attrs(
-            &format!("{id}-a"),
-            id,
-            m,
-            &[("account", leadflow::AttrValue::from(account))],
-            &[],
-        )
-    };
     let leads: Vec<Lead> = vec![
         // Two members of acme enter MQL; the second one reaches SQL later.
         e.replay(
@@ -586,15 +568,6 @@ fn deal_amounts_have_at_most_six_decimals_so_sums_stay_exact() {
 #[test]
 fn the_first_member_of_an_account_decides_its_acquisition() {
     let e = engine(Preset::Default);
-    let member = |id: &str, account: &str, m| {
-        attrs(
-            &format!("{id}-a"),
-            id,
-            m,
-            &[("account", leadflow::AttrValue::from(account))],
-            &[],
-        )
-    };
     let leads = vec![
         e.replay(
             "e",
@@ -663,4 +636,15 @@ fn the_roi_example_refuses_ambiguous_cost_files() {
     let (code, out, _) = run("\ncampaign,cost\n\"Say \"\"hi\"\"\",5\n");
     assert_eq!(code, Some(0));
     assert!(out.contains("\"Say \"\"hi\"\"\",5.00,"), "{out}");
+}
+
+/// Lead `id`'s attributes naming its account, at minute `m`.
+fn member(id: &str, account: &str, m: i64) -> Event {
+    attrs(
+        &format!("{id}-a"),
+        id,
+        m,
+        &[("account", leadflow::AttrValue::from(account))],
+        &[],
+    )
 }

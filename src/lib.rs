@@ -88,6 +88,7 @@ pub mod lifecycle;
 mod merge;
 mod ndjson;
 mod persist;
+pub mod predict;
 pub mod qualify;
 pub mod scoring;
 mod store;

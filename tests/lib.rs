@@ -10,6 +10,7 @@ mod fold;
 mod funnel;
 mod lifecycle;
 mod lifecycle_props;
+mod predict;
 mod roi;
 mod scoring;
 mod scoring_props;

@@ -1,0 +1,502 @@
+//! Naive Bayes, Odoo-style: won and lost counts per (feature, value) with
+//! additive smoothing, priors from the counts, unseen and missing values
+//! skipped, numeric features cut into bins at training quantiles.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::explain::{Condition, Explanation, Factor, sigmoid};
+use super::table::{Column, FeatureKind, Table, Values};
+use super::{PredictError, check_labels, record_level, record_number};
+use crate::attr::Attrs;
+use crate::merge::Mergeable;
+
+/// Naive Bayes settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct NaiveBayesOptions {
+    /// Added to every won and lost count of a seen value (Odoo: 0.1).
+    pub smoothing: f64,
+    /// Bins per numeric feature, cut at training-set quantiles (10:
+    /// deciles). Ties can make fewer.
+    pub bins: u16,
+}
+
+impl Default for NaiveBayesOptions {
+    fn default() -> Self {
+        Self {
+            smoothing: 0.1,
+            bins: 10,
+        }
+    }
+}
+
+impl NaiveBayesOptions {
+    /// Sets the smoothing.
+    #[must_use]
+    pub fn smoothing(mut self, smoothing: f64) -> Self {
+        self.smoothing = smoothing;
+        self
+    }
+
+    /// Sets the number of bins per numeric feature.
+    #[must_use]
+    pub fn bins(mut self, bins: u16) -> Self {
+        self.bins = bins;
+        self
+    }
+
+    fn check(&self) -> Result<(), PredictError> {
+        if !(self.smoothing.is_finite() && self.smoothing > 0.0) {
+            return Err(PredictError::BadOption {
+                option: "smoothing",
+                reason: format!("must be a positive number, got {}", self.smoothing),
+            });
+        }
+        if self.bins == 0 {
+            return Err(PredictError::BadOption {
+                option: "bins",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// How one feature's values are keyed: levels as written, or bins cut at
+/// fixed edges.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Binning {
+    Levels,
+    /// Ascending, distinct edges: bin `k` holds `(edges[k-1], edges[k]]`,
+    /// bin 0 everything up to `edges[0]`, the last bin everything above
+    /// the last edge.
+    Edges(Vec<f64>),
+}
+
+impl Binning {
+    fn bin(edges: &[f64], x: f64) -> u32 {
+        u32::try_from(edges.partition_point(|e| *e < x)).unwrap_or(u32::MAX)
+    }
+
+    fn range(edges: &[f64], bin: u32) -> Condition {
+        let k = bin as usize;
+        Condition::InRange {
+            above: k.checked_sub(1).and_then(|i| edges.get(i)).copied(),
+            up_to: edges.get(k).copied(),
+        }
+    }
+}
+
+/// The fixed part of a naive Bayes model, decided before counting: the
+/// features, their kinds and the numeric bin edges. Partitions counted
+/// under one spec merge exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NaiveBayesSpec {
+    features: Vec<(String, Binning)>,
+}
+
+impl NaiveBayesSpec {
+    /// Every column of `table` as a feature; numeric ones binned at the
+    /// quantiles of their present values (nearest rank: edge `k` of `B` is
+    /// the value at rank ⌈k·m/B⌉ of the `m` sorted values; repeated edges
+    /// are dropped).
+    ///
+    /// # Errors
+    /// [`PredictError::BadOption`] for options out of range.
+    pub fn from_table(table: &Table, options: &NaiveBayesOptions) -> Result<Self, PredictError> {
+        options.check()?;
+        let features = table
+            .columns
+            .iter()
+            .map(|c| {
+                let binning = match &c.values {
+                    Values::Numeric(v) => Binning::Edges(quantile_edges(v, options.bins)),
+                    Values::Categorical { .. } => Binning::Levels,
+                };
+                (c.name.clone(), binning)
+            })
+            .collect();
+        Ok(Self { features })
+    }
+
+    /// The features' names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.features.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// The key of row `i` of `column` under feature `f`'s binning.
+    fn key(binning: &Binning, column: &Column, i: usize) -> Option<Key> {
+        match binning {
+            Binning::Levels => column.level(i).map(|l| Key::Level(l.into_owned())),
+            Binning::Edges(edges) => column.number(i).map(|x| Key::Bin(Binning::bin(edges, x))),
+        }
+    }
+}
+
+fn quantile_edges(values: &[f64], bins: u16) -> Vec<f64> {
+    let mut present: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+    present.sort_unstable_by(f64::total_cmp);
+    let m = present.len();
+    let b = usize::from(bins);
+    let mut edges: Vec<f64> = Vec::with_capacity(b.saturating_sub(1));
+    if m == 0 {
+        return edges;
+    }
+    for k in 1..b {
+        let rank = (k * m).div_ceil(b).max(1);
+        if let Some(&e) = present.get(rank - 1)
+            && edges.last().is_none_or(|last| *last < e)
+        {
+            edges.push(e);
+        }
+    }
+    // An edge at the maximum would leave the last bin empty.
+    if edges.last() == present.last() {
+        edges.pop();
+    }
+    edges
+}
+
+/// A value's key in the counts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Key {
+    Level(String),
+    Bin(u32),
+}
+
+/// Won and lost counts per (feature, value): naive Bayes' training state,
+/// a [`Mergeable`] partial state. Count partitions under one
+/// [`NaiveBayesSpec`], merge in any grouping and order, and
+/// [`NaiveBayes::from_tally`] gives exactly the model of one pass (the
+/// counts are integers).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct NaiveBayesTally {
+    won: u64,
+    lost: u64,
+    #[serde(with = "crate::merge::entries")]
+    counts: BTreeMap<(u32, Key), [u64; 2]>,
+}
+
+impl NaiveBayesTally {
+    /// Counts the rows of `table` (labelled by `labels`, `true` = won)
+    /// under `spec`. A feature the table lacks counts as missing.
+    ///
+    /// # Errors
+    /// [`PredictError::LabelCount`] when `labels` is not as long as the
+    /// table.
+    pub fn add(
+        &mut self,
+        spec: &NaiveBayesSpec,
+        table: &Table,
+        labels: &[bool],
+    ) -> Result<(), PredictError> {
+        if labels.len() != table.len() {
+            return Err(PredictError::LabelCount {
+                rows: table.len(),
+                labels: labels.len(),
+            });
+        }
+        let won = labels.iter().filter(|l| **l).count() as u64;
+        self.won += won;
+        self.lost += labels.len() as u64 - won;
+        for (f, (name, binning)) in spec.features.iter().enumerate() {
+            let Some(column) = table.column(name) else {
+                continue;
+            };
+            let f = u32::try_from(f).unwrap_or(u32::MAX);
+            // Count per key locally first: one map probe per row, not one
+            // per row into the large shared map.
+            let mut local: BTreeMap<Key, [u64; 2]> = BTreeMap::new();
+            match (&column.values, binning) {
+                (Values::Categorical { codes, .. }, Binning::Levels) => {
+                    let mut per_code: Vec<[u64; 2]> = Vec::new();
+                    for (&code, &label) in codes.iter().zip(labels) {
+                        if code == super::table::MISSING {
+                            continue;
+                        }
+                        let c = code as usize;
+                        if per_code.len() <= c {
+                            per_code.resize(c + 1, [0, 0]);
+                        }
+                        if let Some(slot) = per_code.get_mut(c) {
+                            slot[usize::from(!label)] += 1;
+                        }
+                    }
+                    for (code, n) in per_code.into_iter().enumerate() {
+                        if n != [0, 0]
+                            && let Some(level) = column.level_name(code)
+                        {
+                            local.insert(Key::Level(level.to_owned()), n);
+                        }
+                    }
+                }
+                _ => {
+                    for (i, &label) in labels.iter().enumerate() {
+                        if let Some(key) = NaiveBayesSpec::key(binning, column, i) {
+                            local.entry(key).or_default()[usize::from(!label)] += 1;
+                        }
+                    }
+                }
+            }
+            for (key, [w, l]) in local {
+                let slot = self.counts.entry((f, key)).or_default();
+                slot[0] += w;
+                slot[1] += l;
+            }
+        }
+        Ok(())
+    }
+
+    /// The number of won and lost rows counted.
+    pub fn totals(&self) -> (u64, u64) {
+        (self.won, self.lost)
+    }
+}
+
+impl Mergeable for NaiveBayesTally {
+    fn merge(&mut self, other: Self) {
+        self.won += other.won;
+        self.lost += other.lost;
+        for (k, [w, l]) in other.counts {
+            let slot = self.counts.entry(k).or_default();
+            slot[0] += w;
+            slot[1] += l;
+        }
+    }
+}
+
+/// One value's counts and its log-likelihood ratio.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ValueStats {
+    key: Key,
+    won: u64,
+    lost: u64,
+    /// `ln(P(value | won) / P(value | lost))`, smoothed.
+    llr: f64,
+}
+
+/// A fitted naive Bayes model (Odoo's predictive lead scoring).
+///
+/// For a row, the log-odds of winning are `ln(W / L)` (the won and lost
+/// row counts) plus, for each feature whose value is present and was seen
+/// in training, `ln(P(v | won) / P(v | lost))` with
+/// `P(v | won) = (won(v) + α) / Σ_u (won(u) + α)` over the feature's seen
+/// values `u` (likewise for lost), α the smoothing. Missing and unseen
+/// values are skipped. This is Odoo's `s_won / (s_won + s_lost)` computed
+/// in log space, so that many features never underflow.
+///
+/// ```
+/// use leadflow::predict::{NaiveBayes, NaiveBayesOptions, Table};
+/// let table = Table::new(4).with_categorical("industry",
+///     [Some("software"), Some("software"), Some("retail"), Some("retail")])?;
+/// let won = [true, true, false, true];
+/// let model = NaiveBayes::fit(&table, &won, &NaiveBayesOptions::default())?;
+/// let p = model.predict(&table)?;
+/// // Priors 3:1; software 2.1/3.2 won vs 0.1/1.2 lost.
+/// let odds = 3.0 * (2.1 / 3.2) / (0.1 / 1.2);
+/// assert!((p[0] - odds / (1.0 + odds)).abs() < 1e-12);
+/// # Ok::<(), leadflow::predict::PredictError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NaiveBayes {
+    spec: NaiveBayesSpec,
+    smoothing: f64,
+    won: u64,
+    lost: u64,
+    prior: f64,
+    /// Per feature, its seen values sorted by key.
+    values: Vec<Vec<ValueStats>>,
+}
+
+impl NaiveBayes {
+    /// Fits a model: the spec from `table`, then the counts.
+    ///
+    /// # Errors
+    /// [`PredictError::LabelCount`] when the labels do not match the rows,
+    /// [`PredictError::OneClass`] when the labels are all one class,
+    /// [`PredictError::BadOption`] for options out of range.
+    pub fn fit(
+        table: &Table,
+        labels: &[bool],
+        options: &NaiveBayesOptions,
+    ) -> Result<Self, PredictError> {
+        check_labels(table, labels)?;
+        let spec = NaiveBayesSpec::from_table(table, options)?;
+        let mut tally = NaiveBayesTally::default();
+        tally.add(&spec, table, labels)?;
+        Self::from_tally(spec, tally, options)
+    }
+
+    /// The model of counts gathered under `spec` (merged partitions
+    /// included).
+    ///
+    /// # Errors
+    /// [`PredictError::OneClass`] when the counts hold one class only,
+    /// [`PredictError::BadOption`] for options out of range.
+    pub fn from_tally(
+        spec: NaiveBayesSpec,
+        tally: NaiveBayesTally,
+        options: &NaiveBayesOptions,
+    ) -> Result<Self, PredictError> {
+        options.check()?;
+        if tally.won == 0 || tally.lost == 0 {
+            return Err(PredictError::OneClass {
+                positives: tally.won,
+                negatives: tally.lost,
+            });
+        }
+        let a = options.smoothing;
+        let mut values: Vec<Vec<ValueStats>> = vec![Vec::new(); spec.features.len()];
+        for ((f, key), [won, lost]) in tally.counts {
+            if let Some(list) = values.get_mut(f as usize) {
+                list.push(ValueStats {
+                    key,
+                    won,
+                    lost,
+                    llr: 0.0,
+                });
+            }
+        }
+        for list in &mut values {
+            let won_total: f64 = list.iter().map(|v| v.won as f64 + a).sum();
+            let lost_total: f64 = list.iter().map(|v| v.lost as f64 + a).sum();
+            for v in list.iter_mut() {
+                v.llr =
+                    ((v.won as f64 + a) / won_total).ln() - ((v.lost as f64 + a) / lost_total).ln();
+            }
+        }
+        Ok(Self {
+            prior: (tally.won as f64 / tally.lost as f64).ln(),
+            spec,
+            smoothing: a,
+            won: tally.won,
+            lost: tally.lost,
+            values,
+        })
+    }
+
+    /// The spec (features and bin edges) the model was counted under.
+    pub fn spec(&self) -> &NaiveBayesSpec {
+        &self.spec
+    }
+
+    /// The won and lost row counts.
+    pub fn totals(&self) -> (u64, u64) {
+        (self.won, self.lost)
+    }
+
+    fn stats(&self, f: usize, key: &Key) -> Option<&ValueStats> {
+        let list = self.values.get(f)?;
+        list.binary_search_by(|v| v.key.cmp(key))
+            .ok()
+            .and_then(|i| list.get(i))
+    }
+
+    fn condition(&self, f: usize, key: &Key) -> Condition {
+        match (self.spec.features.get(f), key) {
+            (Some((_, Binning::Edges(edges))), Key::Bin(b)) => Binning::range(edges, *b),
+            (_, Key::Level(l)) => Condition::Equals(l.clone()),
+            (_, Key::Bin(b)) => Condition::Equals(b.to_string()),
+        }
+    }
+
+    /// Probabilities of the positive class, one per row of `table`.
+    ///
+    /// # Errors
+    /// [`PredictError::MissingColumn`] when `table` lacks a feature.
+    pub fn predict(&self, table: &Table) -> Result<Vec<f64>, PredictError> {
+        let columns = self.columns(table)?;
+        let mut z = vec![self.prior; table.len()];
+        for (f, ((_, binning), column)) in self.spec.features.iter().zip(columns).enumerate() {
+            match (&column.values, binning) {
+                (Values::Categorical { levels, codes }, Binning::Levels) => {
+                    // One lookup per level, not per row.
+                    let llr: Vec<f64> = levels
+                        .iter()
+                        .map(|l| self.stats(f, &Key::Level(l.clone())).map_or(0.0, |s| s.llr))
+                        .collect();
+                    for (zi, &code) in z.iter_mut().zip(codes) {
+                        *zi += llr.get(code as usize).copied().unwrap_or(0.0);
+                    }
+                }
+                (_, Binning::Edges(edges)) => {
+                    let llr: Vec<f64> = (0..=edges.len())
+                        .map(|b| {
+                            let b = u32::try_from(b).unwrap_or(u32::MAX);
+                            self.stats(f, &Key::Bin(b)).map_or(0.0, |s| s.llr)
+                        })
+                        .collect();
+                    for (i, zi) in z.iter_mut().enumerate() {
+                        if let Some(x) = column.number(i) {
+                            *zi += llr
+                                .get(Binning::bin(edges, x) as usize)
+                                .copied()
+                                .unwrap_or(0.0);
+                        }
+                    }
+                }
+                (_, binning) => {
+                    for (i, zi) in z.iter_mut().enumerate() {
+                        if let Some(key) = NaiveBayesSpec::key(binning, column, i) {
+                            *zi += self.stats(f, &key).map_or(0.0, |s| s.llr);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(z.into_iter().map(sigmoid).collect())
+    }
+
+    fn columns<'t>(&self, table: &'t Table) -> Result<Vec<&'t Column>, PredictError> {
+        self.spec
+            .features
+            .iter()
+            .map(|(name, _)| {
+                table
+                    .column(name)
+                    .ok_or_else(|| PredictError::MissingColumn {
+                        column: name.clone(),
+                    })
+            })
+            .collect()
+    }
+
+    /// The probability for one record and the factors behind it, largest
+    /// effect first.
+    pub fn explain(&self, record: &Attrs) -> Explanation {
+        let mut factors = Vec::new();
+        for (f, (name, binning)) in self.spec.features.iter().enumerate() {
+            let key = match binning {
+                Binning::Levels => record_level(record, name).map(Key::Level),
+                Binning::Edges(edges) => {
+                    record_number(record, name).map(|x| Key::Bin(Binning::bin(edges, x)))
+                }
+            };
+            let Some(key) = key else { continue };
+            if let Some(stats) = self.stats(f, &key) {
+                factors.push(Factor::new(
+                    name.clone(),
+                    self.condition(f, &key),
+                    stats.llr,
+                ));
+            }
+        }
+        Explanation::new(self.prior, factors)
+    }
+
+    /// The kind each feature is read as.
+    pub fn kinds(&self) -> impl Iterator<Item = (&str, FeatureKind)> {
+        self.spec.features.iter().map(|(n, b)| {
+            let kind = match b {
+                Binning::Levels => FeatureKind::Categorical,
+                Binning::Edges(_) => FeatureKind::Numeric,
+            };
+            (n.as_str(), kind)
+        })
+    }
+}

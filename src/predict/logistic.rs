@@ -1,0 +1,719 @@
+//! Logistic regression with L2 regularisation, solved by Newton's method
+//! to a tight tolerance.
+
+use serde::{Deserialize, Serialize};
+
+use super::explain::{Condition, Explanation, Factor, sigmoid};
+use super::table::{Column, FeatureKind, MISSING, Table, Values, format_number};
+use super::{PredictError, check_labels, record_level, record_number};
+use crate::attr::Attrs;
+
+/// The most coefficients (intercept and one per numeric feature and per
+/// categorical level) a model may have: Newton's method keeps a dense
+/// Hessian of `d²` numbers (32 MiB at the limit) and factors it in `d³/3`
+/// steps per iteration.
+pub const MAX_DIMENSIONS: usize = 2048;
+
+/// Newton iterations before [`PredictError::NotConverged`]; the method
+/// converges quadratically, so a well-posed problem takes about ten.
+const MAX_ITERATIONS: u32 = 100;
+
+/// Armijo's sufficient-decrease fraction for the backtracking line search.
+const ARMIJO: f64 = 1e-4;
+
+/// Halvings of the step before the line search gives up.
+const MAX_HALVINGS: u32 = 60;
+
+/// Logistic regression settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct LogisticOptions {
+    /// Inverse regularisation strength: the objective is
+    /// `C · Σ log-loss + ½‖w‖²` (the intercept not penalised), as in
+    /// scikit-learn's `LogisticRegression(C=…)`.
+    pub c: f64,
+    /// Stop when every component of the objective's gradient is at most
+    /// `tolerance · max(1, C · n)` in absolute value (`n` rows).
+    pub tolerance: f64,
+}
+
+impl Default for LogisticOptions {
+    fn default() -> Self {
+        Self {
+            c: 1.0,
+            tolerance: 1e-8,
+        }
+    }
+}
+
+impl LogisticOptions {
+    /// Sets `C`.
+    #[must_use]
+    pub fn c(mut self, c: f64) -> Self {
+        self.c = c;
+        self
+    }
+
+    /// Sets the tolerance.
+    #[must_use]
+    pub fn tolerance(mut self, tolerance: f64) -> Self {
+        self.tolerance = tolerance;
+        self
+    }
+
+    fn check(&self) -> Result<(), PredictError> {
+        if !(self.c.is_finite() && self.c > 0.0) {
+            return Err(PredictError::BadOption {
+                option: "c",
+                reason: format!("must be a positive number, got {}", self.c),
+            });
+        }
+        if !(self.tolerance.is_finite() && self.tolerance > 0.0) {
+            return Err(PredictError::BadOption {
+                option: "tolerance",
+                reason: format!("must be a positive number, got {}", self.tolerance),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One feature of a fitted model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Linear {
+    /// Read as `(x / unit − mean) / scale` (see [`Standard`]); missing is
+    /// the mean.
+    Numeric {
+        name: String,
+        #[serde(flatten)]
+        standard: Standard,
+        weight: f64,
+    },
+    /// One indicator per level seen in training (sorted by level); an
+    /// unseen or missing level is all zeros.
+    Categorical {
+        name: String,
+        levels: Vec<(String, f64)>,
+    },
+}
+
+impl Linear {
+    fn name(&self) -> &str {
+        match self {
+            Self::Numeric { name, .. } | Self::Categorical { name, .. } => name,
+        }
+    }
+
+    fn level_weight(levels: &[(String, f64)], level: &str) -> Option<f64> {
+        levels
+            .binary_search_by(|(l, _)| l.as_str().cmp(level))
+            .ok()
+            .and_then(|i| levels.get(i))
+            .map(|(_, w)| *w)
+    }
+}
+
+/// A numeric feature's standardisation. Values are first divided by
+/// `unit`, a power of two at least the largest magnitude seen, so that the
+/// mean and deviation of any finite values (1e308 included) never
+/// overflow; dividing by a power of two is exact.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Standard {
+    unit: f64,
+    mean: f64,
+    scale: f64,
+}
+
+impl Standard {
+    fn z(&self, x: f64) -> f64 {
+        (x / self.unit - self.mean) / self.scale
+    }
+
+    /// Mean and population standard deviation of a column's present
+    /// values (scale 1 for a constant or empty column).
+    fn of(column: &Column, n: usize) -> Self {
+        let present = || (0..n).filter_map(|i| column.number(i));
+        let largest = present().fold(0.0f64, |m, x| m.max(x.abs()));
+        let unit = if largest > 0.0 {
+            // The smallest power of two ≥ largest, within f64's range.
+            let e = largest.log2().ceil().clamp(-1000.0, 1023.0);
+            2f64.powi(e as i32)
+        } else {
+            1.0
+        };
+        let (mut count, mut sum) = (0usize, 0.0);
+        for x in present() {
+            count += 1;
+            sum += x / unit;
+        }
+        if count == 0 {
+            return Self {
+                unit,
+                mean: 0.0,
+                scale: 1.0,
+            };
+        }
+        let mean = sum / count as f64;
+        let ss: f64 = present().map(|x| (x / unit - mean).powi(2)).sum();
+        let sd = (ss / count as f64).sqrt();
+        Self {
+            unit,
+            mean,
+            scale: if sd > 0.0 && sd.is_finite() { sd } else { 1.0 },
+        }
+    }
+}
+
+/// How the solver ended.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FitReport {
+    /// Newton iterations taken.
+    pub iterations: u32,
+    /// The largest absolute component of the objective's gradient at the
+    /// solution.
+    pub gradient: f64,
+    /// The objective at the solution, `C · Σ log-loss + ½‖w‖²`.
+    pub objective: f64,
+}
+
+/// A fitted logistic regression.
+///
+/// Numeric features are standardised on the training set (mean and
+/// population standard deviation of the present values; a constant column
+/// keeps scale 1; a missing value is the mean), categorical ones one-hot
+/// encoded (every level seen in training; an unseen or missing level is all
+/// zeros). The coefficients minimise `C · Σ log-loss + ½‖w‖²`, the
+/// intercept not penalised — scikit-learn's `LogisticRegression` objective
+/// with the same preprocessing — solved by Newton's method with a
+/// backtracking line search until the gradient is below
+/// [`LogisticOptions::tolerance`].
+///
+/// ```
+/// use leadflow::predict::{LogisticOptions, LogisticRegression, Table};
+/// let table = Table::new(6)
+///     .with_numeric("visits", [1.0, 2.0, 3.0, 4.0, 5.0, 6.0].map(Some))?;
+/// let bought = [false, false, true, false, true, true];
+/// let model = LogisticRegression::fit(&table, &bought, &LogisticOptions::default())?;
+/// let p = model.predict(&table)?;
+/// assert!(p[0] < 0.5 && p[5] > 0.5);
+/// // Stopped once every gradient component was at most 1e-8 · C · n.
+/// assert!(model.report().gradient <= 1e-8 * 6.0);
+/// # Ok::<(), leadflow::predict::PredictError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogisticRegression {
+    intercept: f64,
+    features: Vec<Linear>,
+    c: f64,
+    report: FitReport,
+}
+
+/// The training rows encoded: standardised numerics (row-major) and
+/// global coefficient indices of the categorical levels (row-major,
+/// [`MISSING`] for none).
+struct Design {
+    n: usize,
+    dims: usize,
+    numeric: usize,
+    xs: Vec<f64>,
+    categorical: usize,
+    cats: Vec<u32>,
+    y: Vec<f64>,
+}
+
+impl Design {
+    /// `z = w·x` for row `i`.
+    fn dot(&self, w: &[f64], i: usize) -> f64 {
+        let mut z = w.first().copied().unwrap_or(0.0);
+        let xs = self
+            .xs
+            .get(i * self.numeric..(i + 1) * self.numeric)
+            .unwrap_or(&[]);
+        for (x, wj) in xs.iter().zip(w.get(1..).unwrap_or(&[])) {
+            z += x * wj;
+        }
+        let cats = self
+            .cats
+            .get(i * self.categorical..(i + 1) * self.categorical)
+            .unwrap_or(&[]);
+        for &c in cats {
+            if c != MISSING {
+                z += w.get(c as usize).copied().unwrap_or(0.0);
+            }
+        }
+        z
+    }
+
+    /// The objective at `w`.
+    fn objective(&self, w: &[f64], c: f64) -> f64 {
+        let mut loss = 0.0;
+        for (i, y) in self.y.iter().enumerate() {
+            let z = self.dot(w, i);
+            loss += softplus(if *y > 0.5 { -z } else { z });
+        }
+        c * loss + 0.5 * w.iter().skip(1).map(|x| x * x).sum::<f64>()
+    }
+
+    /// The objective, its gradient and its Hessian (dense, upper triangle
+    /// filled, row-major) at `w`.
+    fn derivatives(&self, w: &[f64], c: f64, g: &mut [f64], h: &mut [f64]) -> f64 {
+        g.fill(0.0);
+        h.fill(0.0);
+        let d = self.dims;
+        let mut loss = 0.0;
+        let mut idx: Vec<usize> = Vec::with_capacity(1 + self.numeric + self.categorical);
+        let mut val: Vec<f64> = Vec::with_capacity(idx.capacity());
+        for (i, y) in self.y.iter().enumerate() {
+            let z = self.dot(w, i);
+            let p = sigmoid(z);
+            loss += softplus(if *y > 0.5 { -z } else { z });
+            let r = p - y;
+            let s = p * (1.0 - p);
+            idx.clear();
+            val.clear();
+            idx.push(0);
+            val.push(1.0);
+            let xs = self
+                .xs
+                .get(i * self.numeric..(i + 1) * self.numeric)
+                .unwrap_or(&[]);
+            for (j, x) in xs.iter().enumerate() {
+                idx.push(1 + j);
+                val.push(*x);
+            }
+            let cats = self
+                .cats
+                .get(i * self.categorical..(i + 1) * self.categorical)
+                .unwrap_or(&[]);
+            for &k in cats {
+                if k != MISSING {
+                    idx.push(k as usize);
+                    val.push(1.0);
+                }
+            }
+            for (a, (&ia, &va)) in idx.iter().zip(&val).enumerate() {
+                if let Some(ga) = g.get_mut(ia) {
+                    *ga += r * va;
+                }
+                let sv = s * va;
+                let row = ia * d;
+                for (&ib, &vb) in idx.iter().zip(&val).skip(a) {
+                    if let Some(hab) = h.get_mut(row + ib) {
+                        *hab += sv * vb;
+                    }
+                }
+            }
+        }
+        for gj in g.iter_mut() {
+            *gj *= c;
+        }
+        for hj in h.iter_mut() {
+            *hj *= c;
+        }
+        for j in 1..d {
+            if let (Some(gj), Some(wj)) = (g.get_mut(j), w.get(j)) {
+                *gj += wj;
+            }
+            if let Some(hjj) = h.get_mut(j * d + j) {
+                *hjj += 1.0;
+            }
+        }
+        c * loss + 0.5 * w.iter().skip(1).map(|x| x * x).sum::<f64>()
+    }
+}
+
+/// `ln(1 + e^x)` without overflow.
+fn softplus(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+/// Solves `h x = b` for a symmetric positive definite `h` (upper triangle
+/// given, row-major `d × d`) by Cholesky; `None` when `h` is not positive
+/// definite to working precision.
+fn cholesky_solve(h: &[f64], b: &[f64], d: usize) -> Option<Vec<f64>> {
+    // Lower factor l (row-major), h = l lᵀ; h's upper triangle read as its
+    // transpose.
+    let mut l = vec![0.0; d * d];
+    for j in 0..d {
+        let mut diag = *h.get(j * d + j)?;
+        for k in 0..j {
+            let ljk = *l.get(j * d + k)?;
+            diag -= ljk * ljk;
+        }
+        if !(diag.is_finite() && diag > 0.0) {
+            return None;
+        }
+        let diag = diag.sqrt();
+        *l.get_mut(j * d + j)? = diag;
+        for i in j + 1..d {
+            let mut v = *h.get(j * d + i)?;
+            let (ri, rj) = (i * d, j * d);
+            for k in 0..j {
+                v -= l.get(ri + k)? * l.get(rj + k)?;
+            }
+            *l.get_mut(ri + j)? = v / diag;
+        }
+    }
+    // Forward then back substitution.
+    let mut y = vec![0.0; d];
+    for i in 0..d {
+        let mut v = *b.get(i)?;
+        for k in 0..i {
+            v -= l.get(i * d + k)? * y.get(k)?;
+        }
+        *y.get_mut(i)? = v / l.get(i * d + i)?;
+    }
+    let mut x = vec![0.0; d];
+    for i in (0..d).rev() {
+        let mut v = *y.get(i)?;
+        for k in i + 1..d {
+            v -= l.get(k * d + i)? * x.get(k)?;
+        }
+        *x.get_mut(i)? = v / l.get(i * d + i)?;
+    }
+    Some(x)
+}
+
+impl LogisticRegression {
+    /// Fits a model on every column of `table`.
+    ///
+    /// # Errors
+    /// [`PredictError::LabelCount`], [`PredictError::OneClass`],
+    /// [`PredictError::BadOption`]; [`PredictError::TooManyDimensions`]
+    /// when the encoded features exceed [`MAX_DIMENSIONS`] (drop
+    /// high-cardinality columns such as company names, or use naive
+    /// Bayes); [`PredictError::NotConverged`] if Newton's method stalls.
+    pub fn fit(
+        table: &Table,
+        labels: &[bool],
+        options: &LogisticOptions,
+    ) -> Result<Self, PredictError> {
+        options.check()?;
+        check_labels(table, labels)?;
+        let positives = labels.iter().filter(|l| **l).count() as u64;
+        let negatives = labels.len() as u64 - positives;
+        if positives == 0 || negatives == 0 {
+            return Err(PredictError::OneClass {
+                positives,
+                negatives,
+            });
+        }
+        let (mut features, design) = encode(table, labels)?;
+        let (w, report) = newton(&design, options)?;
+        // Hand the coefficients back to the features, in the design's
+        // index order: numerics first, then every level.
+        let mut next_numeric = 1;
+        let mut next_level = 1 + design.numeric;
+        for f in &mut features {
+            match f {
+                Linear::Numeric { weight, .. } => {
+                    *weight = w.get(next_numeric).copied().unwrap_or(0.0);
+                    next_numeric += 1;
+                }
+                Linear::Categorical { levels, .. } => {
+                    for (_, weight) in levels.iter_mut() {
+                        *weight = w.get(next_level).copied().unwrap_or(0.0);
+                        next_level += 1;
+                    }
+                    levels.sort_by(|a, b| a.0.cmp(&b.0));
+                }
+            }
+        }
+        Ok(Self {
+            intercept: w.first().copied().unwrap_or(0.0),
+            features,
+            c: options.c,
+            report,
+        })
+    }
+
+    /// How the solver ended.
+    pub fn report(&self) -> FitReport {
+        self.report
+    }
+
+    /// The intercept (log-odds of a row at every numeric mean with no
+    /// level present).
+    pub fn intercept(&self) -> f64 {
+        self.intercept
+    }
+
+    /// Every coefficient: `(feature, level, weight)`, the level `None` for
+    /// a numeric feature (whose weight applies to the standardised value).
+    pub fn coefficients(&self) -> Vec<(&str, Option<&str>, f64)> {
+        let mut out = Vec::new();
+        for f in &self.features {
+            match f {
+                Linear::Numeric { name, weight, .. } => out.push((name.as_str(), None, *weight)),
+                Linear::Categorical { name, levels } => {
+                    for (l, w) in levels {
+                        out.push((name.as_str(), Some(l.as_str()), *w));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The standardisation of a numeric feature, `(mean, scale)`: the
+    /// feature enters the model as `(x − mean) / scale`.
+    pub fn standardisation(&self, feature: &str) -> Option<(f64, f64)> {
+        self.features.iter().find_map(|f| match f {
+            Linear::Numeric { name, standard, .. } if name == feature => Some((
+                standard.mean * standard.unit,
+                standard.scale * standard.unit,
+            )),
+            _ => None,
+        })
+    }
+
+    /// The kind each feature is read as.
+    pub fn kinds(&self) -> impl Iterator<Item = (&str, FeatureKind)> {
+        self.features.iter().map(|f| match f {
+            Linear::Numeric { name, .. } => (name.as_str(), FeatureKind::Numeric),
+            Linear::Categorical { name, .. } => (name.as_str(), FeatureKind::Categorical),
+        })
+    }
+
+    /// Probabilities of the positive class, one per row of `table`.
+    ///
+    /// # Errors
+    /// [`PredictError::MissingColumn`] when `table` lacks a feature.
+    pub fn predict(&self, table: &Table) -> Result<Vec<f64>, PredictError> {
+        let mut z = vec![self.intercept; table.len()];
+        for f in &self.features {
+            let column = table
+                .column(f.name())
+                .ok_or_else(|| PredictError::MissingColumn {
+                    column: f.name().to_owned(),
+                })?;
+            match f {
+                Linear::Numeric {
+                    standard, weight, ..
+                } => {
+                    for (i, zi) in z.iter_mut().enumerate() {
+                        if let Some(x) = column.number(i) {
+                            *zi += weight * standard.z(x);
+                        }
+                    }
+                }
+                Linear::Categorical { levels, .. } => add_levels(&mut z, column, levels),
+            }
+        }
+        Ok(z.into_iter().map(sigmoid).collect())
+    }
+
+    /// The probability for one record and the factors behind it, largest
+    /// effect first. A numeric factor is its coefficient times the
+    /// standardised value; a level's is its coefficient.
+    pub fn explain(&self, record: &Attrs) -> Explanation {
+        let mut factors = Vec::new();
+        for f in &self.features {
+            match f {
+                Linear::Numeric {
+                    name,
+                    standard,
+                    weight,
+                } => {
+                    if let Some(x) = record_number(record, name) {
+                        let effect = weight * standard.z(x);
+                        factors.push(Factor::new(
+                            name.clone(),
+                            Condition::Equals(format_number(x)),
+                            effect,
+                        ));
+                    }
+                }
+                Linear::Categorical { name, levels } => {
+                    if let Some(level) = record_level(record, name)
+                        && let Some(w) = Linear::level_weight(levels, &level)
+                    {
+                        factors.push(Factor::new(name.clone(), Condition::Equals(level), w));
+                    }
+                }
+            }
+        }
+        Explanation::new(self.intercept, factors)
+    }
+}
+
+/// Adds each row's level weight (per level of the column, looked up once).
+fn add_levels(z: &mut [f64], column: &Column, levels: &[(String, f64)]) {
+    match &column.values {
+        Values::Categorical {
+            levels: names,
+            codes,
+        } => {
+            let weights: Vec<f64> = names
+                .iter()
+                .map(|l| Linear::level_weight(levels, l).unwrap_or(0.0))
+                .collect();
+            for (zi, &code) in z.iter_mut().zip(codes) {
+                *zi += weights.get(code as usize).copied().unwrap_or(0.0);
+            }
+        }
+        Values::Numeric(_) => {
+            for (i, zi) in z.iter_mut().enumerate() {
+                if let Some(level) = column.level(i) {
+                    *zi += Linear::level_weight(levels, &level).unwrap_or(0.0);
+                }
+            }
+        }
+    }
+}
+
+/// The features (weights still zero) and the encoded training rows.
+fn encode(table: &Table, labels: &[bool]) -> Result<(Vec<Linear>, Design), PredictError> {
+    let n = table.len();
+    let numeric_columns: Vec<&Column> = table
+        .columns
+        .iter()
+        .filter(|c| matches!(c.values, Values::Numeric(_)))
+        .collect();
+    let categorical_columns: Vec<&Column> = table
+        .columns
+        .iter()
+        .filter(|c| matches!(c.values, Values::Categorical { .. }))
+        .collect();
+    let mut dims = 1 + numeric_columns.len();
+    let mut features = Vec::new();
+    let p = numeric_columns.len();
+    let mut xs = vec![0.0; n * p];
+    for (j, column) in numeric_columns.iter().enumerate() {
+        let standard = Standard::of(column, n);
+        for i in 0..n {
+            if let (Some(x), Some(slot)) = (column.number(i), xs.get_mut(i * p + j)) {
+                *slot = standard.z(x);
+            }
+        }
+        features.push(Linear::Numeric {
+            name: column.name.clone(),
+            standard,
+            weight: 0.0,
+        });
+    }
+    let q = categorical_columns.len();
+    let mut cats = vec![MISSING; n * q];
+    for (k, column) in categorical_columns.iter().enumerate() {
+        let Values::Categorical { levels, codes } = &column.values else {
+            continue;
+        };
+        // Only levels that occur get a coefficient (a table built by
+        // filtering may name levels no row has).
+        let mut used = vec![false; levels.len()];
+        for &c in codes {
+            if let Some(u) = used.get_mut(c as usize) {
+                *u = true;
+            }
+        }
+        let mut global = vec![MISSING; levels.len()];
+        let mut kept = Vec::new();
+        for (code, level) in levels.iter().enumerate() {
+            if used.get(code).copied().unwrap_or(false) {
+                if let Some(g) = global.get_mut(code) {
+                    *g = u32::try_from(dims).unwrap_or(MISSING);
+                }
+                dims += 1;
+                kept.push((level.clone(), 0.0));
+            }
+        }
+        for (i, &c) in codes.iter().enumerate() {
+            if let (Some(slot), Some(&g)) = (cats.get_mut(i * q + k), global.get(c as usize)) {
+                *slot = g;
+            }
+        }
+        features.push(Linear::Categorical {
+            name: column.name.clone(),
+            levels: kept,
+        });
+        if dims > MAX_DIMENSIONS {
+            return Err(PredictError::TooManyDimensions {
+                dimensions: dims,
+                limit: MAX_DIMENSIONS,
+                column: column.name.clone(),
+            });
+        }
+    }
+    // Features in table order for the model; the design keeps numerics
+    // first, which `fit` follows when it hands back the weights.
+    let order: Vec<&str> = table.names().collect();
+    features.sort_by_key(|f| order.iter().position(|n| *n == f.name()));
+    let y = labels.iter().map(|l| f64::from(u8::from(*l))).collect();
+    Ok((
+        features,
+        Design {
+            n,
+            dims,
+            numeric: p,
+            xs,
+            categorical: q,
+            cats,
+            y,
+        },
+    ))
+}
+
+/// Newton's method with a backtracking line search.
+fn newton(
+    design: &Design,
+    options: &LogisticOptions,
+) -> Result<(Vec<f64>, FitReport), PredictError> {
+    let d = design.dims;
+    let c = options.c;
+    let bound = options.tolerance * (c * design.n as f64).max(1.0);
+    let mut w = vec![0.0; d];
+    let mut g = vec![0.0; d];
+    let mut h = vec![0.0; d * d];
+    let mut f = design.derivatives(&w, c, &mut g, &mut h);
+    for iteration in 0..=MAX_ITERATIONS {
+        let gmax = g.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        if gmax <= bound {
+            return Ok((
+                w,
+                FitReport {
+                    iterations: iteration,
+                    gradient: gmax,
+                    objective: f,
+                },
+            ));
+        }
+        if iteration == MAX_ITERATIONS {
+            break;
+        }
+        let step = cholesky_solve(&h, &g, d).ok_or(PredictError::NotConverged {
+            iterations: iteration,
+            gradient: gmax,
+        })?;
+        let decrement: f64 = g.iter().zip(&step).map(|(a, b)| a * b).sum();
+        let mut t = 1.0;
+        let mut accepted = false;
+        let mut trial = vec![0.0; d];
+        for _ in 0..MAX_HALVINGS {
+            for ((tj, wj), sj) in trial.iter_mut().zip(&w).zip(&step) {
+                *tj = wj - t * sj;
+            }
+            let ft = design.objective(&trial, c);
+            if ft <= f - ARMIJO * t * decrement {
+                accepted = true;
+                break;
+            }
+            t *= 0.5;
+        }
+        if !accepted {
+            return Err(PredictError::NotConverged {
+                iterations: iteration,
+                gradient: gmax,
+            });
+        }
+        w = trial;
+        f = design.derivatives(&w, c, &mut g, &mut h);
+    }
+    let gradient = g.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    Err(PredictError::NotConverged {
+        iterations: MAX_ITERATIONS,
+        gradient,
+    })
+}

@@ -1,0 +1,467 @@
+//! Predictive scoring against hand-computed tables, an independent
+//! implementation's coefficients, and the lead lifecycle.
+
+use leadflow::predict::{
+    Condition, FeatureKind, LeadFeatures, LogisticOptions, LogisticRegression, Model, NaiveBayes,
+    NaiveBayesOptions, PredictError, Table, TableBuilder, Target, Tiers, roc_auc, training_set,
+};
+use leadflow::{AttrValue, Attrs, Preset, ReasonCode, Source, Span};
+
+use crate::common::{advance, advance_because, attrs, created, engine, t};
+
+fn record(pairs: &[(&str, AttrValue)]) -> Attrs {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+/// Seven closed deals: industry and country, one country missing.
+fn deals() -> (Table, Vec<bool>) {
+    let industry = [
+        "software", "software", "software", "retail", "retail", "retail", "finance",
+    ];
+    let country = [
+        Some("US"),
+        Some("DE"),
+        Some("US"),
+        Some("US"),
+        Some("DE"),
+        None,
+        Some("US"),
+    ];
+    let won = vec![true, true, false, false, false, true, false];
+    let table = Table::new(7)
+        .with_categorical("industry", industry.map(Some))
+        .unwrap()
+        .with_categorical("country", country)
+        .unwrap();
+    (table, won)
+}
+
+/// Odoo's formula, written out the way Odoo computes it (products of
+/// frequencies, not log-odds): `s_won = P(won) Π won(v)/won_total`.
+fn odoo(prior_won: f64, prior_lost: f64, factors: &[(f64, f64, f64, f64)]) -> f64 {
+    let (mut s_won, mut s_lost) = (prior_won, prior_lost);
+    for (won, won_total, lost, lost_total) in factors {
+        s_won *= won / won_total;
+        s_lost *= lost / lost_total;
+    }
+    s_won / (s_won + s_lost)
+}
+
+#[test]
+fn naive_bayes_matches_a_hand_computed_frequency_table() {
+    let (table, won) = deals();
+    let model = NaiveBayes::fit(&table, &won, &NaiveBayesOptions::default()).unwrap();
+    assert_eq!(model.totals(), (3, 4));
+    // industry: software 2 won / 1 lost, retail 1/2, finance 0/1, each +0.1:
+    // won total 2.1 + 1.1 + 0.1 = 3.3, lost total 1.1 + 2.1 + 1.1 = 4.3.
+    // country (set on six rows): US 1/3, DE 1/1: won total 2.2, lost 4.2.
+    let software_de = odoo(
+        3.0 / 7.0,
+        4.0 / 7.0,
+        &[(2.1, 3.3, 1.1, 4.3), (1.1, 2.2, 1.1, 4.2)],
+    );
+    let p = model.explain(&record(&[
+        ("industry", "software".into()),
+        ("country", "DE".into()),
+    ]));
+    assert!(
+        (p.probability - software_de).abs() < 1e-12,
+        "{p:?} vs {software_de}"
+    );
+
+    // An unseen level is skipped (Odoo: no frequency row), as is a
+    // missing one; nothing known leaves the prior.
+    let energy_us = odoo(3.0 / 7.0, 4.0 / 7.0, &[(1.1, 2.2, 3.1, 4.2)]);
+    let p = model.explain(&record(&[
+        ("industry", "energy".into()),
+        ("country", "US".into()),
+    ]));
+    assert!((p.probability - energy_us).abs() < 1e-12);
+    assert_eq!(p.factors.len(), 1);
+    assert!((model.explain(&Attrs::new()).probability - 3.0 / 7.0).abs() < 1e-12);
+
+    // The table path agrees with the record path row by row.
+    let rows = model.predict(&table).unwrap();
+    let first = odoo(
+        3.0 / 7.0,
+        4.0 / 7.0,
+        &[(2.1, 3.3, 1.1, 4.3), (1.1, 2.2, 3.1, 4.2)],
+    );
+    assert!((rows[0] - first).abs() < 1e-12);
+    let retail_missing = odoo(3.0 / 7.0, 4.0 / 7.0, &[(1.1, 3.3, 2.1, 4.3)]);
+    assert!((rows[5] - retail_missing).abs() < 1e-12);
+}
+
+#[test]
+fn naive_bayes_factors_read_as_odds_ratios() {
+    let (table, won) = deals();
+    let model = NaiveBayes::fit(&table, &won, &NaiveBayesOptions::default()).unwrap();
+    let why = model.explain(&record(&[
+        ("industry", "finance".into()),
+        ("country", "DE".into()),
+    ]));
+    // finance: (0.1/3.3)/(1.1/4.3) = 0.118…; DE: (1.1/2.2)/(1.1/4.2) = 1.909…
+    let lines: Vec<String> = why.factors.iter().map(ToString::to_string).collect();
+    assert_eq!(lines, ["industry = finance: ×0.12", "country = DE: ×1.91"]);
+    let z = why.baseline + why.factors.iter().map(|f| f.log_odds).sum::<f64>();
+    assert!((why.probability - 1.0 / (1.0 + (-z).exp())).abs() < 1e-15);
+    assert!(why.to_string().starts_with("probability 0.1"));
+}
+
+#[test]
+fn numeric_features_are_binned_at_training_quantiles() {
+    let values: Vec<Option<f64>> = (1..=20).map(|x| Some(f64::from(x))).collect();
+    let won: Vec<bool> = (1..=20).map(|x| x > 12).collect();
+    let table = Table::new(20).with_numeric("employees", values).unwrap();
+    let model = NaiveBayes::fit(&table, &won, &NaiveBayesOptions::default().bins(4)).unwrap();
+    // Nearest rank: edges at ranks ⌈20k/4⌉ = 5, 10, 15.
+    let bin = |x: f64| {
+        model.explain(&record(&[("employees", x.into())])).factors[0]
+            .condition
+            .clone()
+    };
+    let range = |above: Option<f64>, up_to: Option<f64>| Condition::InRange { above, up_to };
+    assert_eq!(bin(-3.0), range(None, Some(5.0)));
+    assert_eq!(bin(5.0), range(None, Some(5.0)));
+    assert_eq!(bin(5.5), range(Some(5.0), Some(10.0)));
+    assert_eq!(bin(12.0), range(Some(10.0), Some(15.0)));
+    assert_eq!(bin(1e9), range(Some(15.0), None));
+    // Text in a common number form is read as its number.
+    let text = model.explain(&record(&[("employees", "1,000".into())]));
+    assert_eq!(text.factors[0].condition, range(Some(15.0), None));
+    assert_eq!(
+        model
+            .explain(&record(&[("employees", 12.0.into())]))
+            .factors[0]
+            .to_string(),
+        format!(
+            "employees in (10, 15]: ×{:.2}",
+            // Bin (10, 15]: rows 11..=15, won 13, 14, 15 (3), lost 11, 12 (2).
+            // Won rows by bin: 0, 0, 3, 5 → total 8 + 0.4; lost: 5, 5, 2, 0 → 12.4.
+            (3.1 / 8.4) / (2.1 / 12.4)
+        )
+    );
+
+    // Ties collapse edges: four 1s and a 2 have one edge, at 1.
+    let table = Table::new(5)
+        .with_numeric("x", [1.0, 1.0, 1.0, 1.0, 2.0].map(Some))
+        .unwrap();
+    let model = NaiveBayes::fit(
+        &table,
+        &[true, false, true, false, true],
+        &NaiveBayesOptions::default().bins(4),
+    )
+    .unwrap();
+    let cond = model.explain(&record(&[("x", 2.0.into())])).factors[0]
+        .condition
+        .clone();
+    assert_eq!(cond, range(Some(1.0), None));
+}
+
+#[test]
+fn bad_inputs_get_typed_errors() {
+    let (table, won) = deals();
+    let nb = NaiveBayesOptions::default();
+    assert_eq!(
+        NaiveBayes::fit(&table, &won[..3], &nb),
+        Err(PredictError::LabelCount { rows: 7, labels: 3 })
+    );
+    assert_eq!(
+        NaiveBayes::fit(&table, &[true; 7], &nb),
+        Err(PredictError::OneClass {
+            positives: 7,
+            negatives: 0
+        })
+    );
+    assert!(matches!(
+        LogisticRegression::fit(&table, &[false; 7], &LogisticOptions::default()),
+        Err(PredictError::OneClass { positives: 0, .. })
+    ));
+    assert!(matches!(
+        NaiveBayes::fit(&table, &won, &nb.smoothing(0.0)),
+        Err(PredictError::BadOption {
+            option: "smoothing",
+            ..
+        })
+    ));
+    assert!(matches!(
+        NaiveBayes::fit(&table, &won, &nb.bins(0)),
+        Err(PredictError::BadOption { option: "bins", .. })
+    ));
+    assert!(matches!(
+        LogisticRegression::fit(&table, &won, &LogisticOptions::default().c(f64::NAN)),
+        Err(PredictError::BadOption { option: "c", .. })
+    ));
+    let model = Model::naive_bayes(&table, &won, &nb).unwrap();
+    let other = Table::new(7)
+        .with_categorical("industry", [Some("x"); 7])
+        .unwrap();
+    let err = model.predict(&other).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the table has no column \"country\", a feature of the model"
+    );
+    assert!(matches!(
+        Table::new(2).with_numeric("a", [Some(1.0)]),
+        Err(PredictError::ColumnLength {
+            expected: 2,
+            got: 1,
+            ..
+        })
+    ));
+    assert!(matches!(
+        Table::new(1)
+            .with_numeric("a", [Some(1.0)])
+            .unwrap()
+            .with_numeric("a", [Some(1.0)]),
+        Err(PredictError::DuplicateColumn { .. })
+    ));
+    let mut rows = TableBuilder::new(["a", "b"]);
+    assert!(matches!(
+        rows.push([None]),
+        Err(PredictError::RowLength {
+            expected: 2,
+            got: 1,
+            ..
+        })
+    ));
+    // A company-name column with thousands of levels: a typed limit, not a
+    // 30-second factorisation.
+    let names: Vec<Option<String>> = (0..3000).map(|i| Some(format!("company {i}"))).collect();
+    let labels: Vec<bool> = (0..3000).map(|i| i % 2 == 0).collect();
+    let wide = Table::new(3000).with_categorical("company", names).unwrap();
+    assert!(matches!(
+        LogisticRegression::fit(&wide, &labels, &LogisticOptions::default()),
+        Err(PredictError::TooManyDimensions { limit: 2048, .. })
+    ));
+}
+
+#[test]
+fn hostile_values_never_panic_and_stay_probabilities() {
+    let table = Table::new(6)
+        .with_numeric(
+            "x",
+            [
+                Some(1e308),
+                Some(-1e308),
+                Some(f64::NAN),
+                Some(f64::INFINITY),
+                Some(5e-324),
+                None,
+            ],
+        )
+        .unwrap()
+        .with_categorical(
+            "c",
+            [Some(""), Some("a"), None, Some("a"), Some("b"), Some("é")],
+        )
+        .unwrap();
+    let labels = [true, false, true, false, true, false];
+    for model in [
+        Model::naive_bayes(&table, &labels, &NaiveBayesOptions::default()).unwrap(),
+        Model::logistic(&table, &labels, &LogisticOptions::default()).unwrap(),
+    ] {
+        for p in model.predict(&table).unwrap() {
+            assert!((0.0..=1.0).contains(&p), "{p}");
+        }
+        for x in [f64::MAX, f64::MIN, f64::NAN, 0.0] {
+            let p = model.probability(&record(&[("x", x.into()), ("c", "zz".into())]));
+            assert!((0.0..=1.0).contains(&p), "{p}");
+        }
+        let p = model.probability(&record(&[("x", "not a number".into())]));
+        assert!((0.0..=1.0).contains(&p));
+    }
+    // An empty table is one class short of training.
+    assert!(matches!(
+        NaiveBayes::fit(&Table::new(0), &[], &NaiveBayesOptions::default()),
+        Err(PredictError::OneClass { .. })
+    ));
+}
+
+/// A two-feature problem solved independently: scikit-learn 1.7's
+/// `LogisticRegression(C=1.0, tol=1e-12, max_iter=10000)` on the same
+/// standardised / one-hot design (golden values printed by
+/// `benches/predict_compare.py --golden`).
+#[test]
+fn logistic_regression_matches_an_independent_solver_on_two_features() {
+    let visits = [1.0, 2.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+    let plan = [
+        "free", "free", "trial", "free", "trial", "free", "trial", "trial", "free", "trial",
+    ];
+    let bought = [
+        false, false, false, true, false, true, true, false, true, true,
+    ];
+    let table = Table::new(10)
+        .with_numeric("visits", visits.map(Some))
+        .unwrap()
+        .with_categorical("plan", plan.map(Some))
+        .unwrap();
+    let model = LogisticRegression::fit(&table, &bought, &LogisticOptions::default()).unwrap();
+    let (mean, scale) = model.standardisation("visits").unwrap();
+    assert!((mean - 4.7).abs() < 1e-12);
+    // Population standard deviation of the visits.
+    let sd = (visits.iter().map(|v| (v - 4.7f64).powi(2)).sum::<f64>() / 10.0).sqrt();
+    assert!((scale - sd).abs() < 1e-12);
+    let coef = |feature: &str, level: Option<&str>| {
+        model
+            .coefficients()
+            .into_iter()
+            .find(|(f, l, _)| *f == feature && *l == level)
+            .map(|(_, _, w)| w)
+            .unwrap()
+    };
+    let golden = [
+        (model.intercept(), GOLDEN_INTERCEPT),
+        (coef("visits", None), GOLDEN_VISITS),
+        (coef("plan", Some("free")), GOLDEN_FREE),
+        (coef("plan", Some("trial")), GOLDEN_TRIAL),
+    ];
+    for (got, want) in golden {
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    }
+}
+
+const GOLDEN_INTERCEPT: f64 = 0.01583802934779542;
+const GOLDEN_VISITS: f64 = 0.9972940412159953;
+const GOLDEN_FREE: f64 = 0.43244227333316065;
+const GOLDEN_TRIAL: f64 = -0.43244227401989216;
+
+#[test]
+fn auc_and_tiers_by_hand() {
+    // Positives 0.9 and 0.3, negatives 0.8 and 0.1: pairs (0.9>0.8, 0.9>0.1,
+    // 0.3<0.8, 0.3>0.1) = 3 of 4.
+    assert_eq!(
+        roc_auc(&[0.9, 0.8, 0.3, 0.1], &[true, false, true, false]),
+        Some(0.75)
+    );
+    assert_eq!(roc_auc(&[0.2, 0.2, 0.2], &[true, false, false]), Some(0.5));
+    assert_eq!(roc_auc(&[0.2, 0.4], &[true, true]), None);
+    assert_eq!(roc_auc(&[0.2], &[true, false]), None);
+    assert_eq!(roc_auc(&[f64::NAN, 0.1], &[true, false]), None);
+    let tiers = Tiers::quartiles(&[0.8, 0.1, 0.4, 0.3, 0.6, 0.7, 0.2, 0.5]).unwrap();
+    assert_eq!(tiers.cuts(), [0.2, 0.4, 0.6]);
+    let got: Vec<u8> = [0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
+        .iter()
+        .map(|p| tiers.tier(*p))
+        .collect();
+    assert_eq!(got, [1, 1, 2, 2, 3, 3, 4, 4]);
+    assert_eq!(Tiers::quartiles(&[]), None);
+}
+
+#[test]
+fn models_round_trip_through_json() {
+    let (table, won) = deals();
+    for model in [
+        Model::naive_bayes(&table, &won, &NaiveBayesOptions::default()).unwrap(),
+        Model::logistic(&table, &won, &LogisticOptions::default()).unwrap(),
+    ] {
+        let json = serde_json::to_string(&model).unwrap();
+        let back: Model = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, model);
+        assert_eq!(
+            back.predict(&table).unwrap(),
+            model.predict(&table).unwrap()
+        );
+    }
+    let model = Model::naive_bayes(&table, &won, &NaiveBayesOptions::default()).unwrap();
+    let json = serde_json::to_value(&model).unwrap();
+    assert_eq!(json["model"], "naive_bayes");
+    assert_eq!(
+        model.features(),
+        [
+            ("industry", FeatureKind::Categorical),
+            ("country", FeatureKind::Categorical)
+        ]
+    );
+}
+
+#[test]
+fn training_sets_come_from_the_lifecycle_without_leaking_the_outcome() {
+    let e = engine(Preset::Waterfall);
+    let mut leads = Vec::new();
+    // a: won; its industry is set before the win, its region at the win.
+    let mut a = e.new_lead("a");
+    e.ingest(&mut a, created("a1", "a", 0, "SQL", Source::Sales));
+    e.ingest(
+        &mut a,
+        attrs("a2", "a", 1, &[("industry", "software".into())], &[]),
+    );
+    e.ingest(
+        &mut a,
+        crate::common::activity("a3", "a", 2, "page_view", &[]),
+    );
+    e.ingest(&mut a, advance("a4", "a", 5, "Won"));
+    e.ingest(&mut a, attrs("a5", "a", 5, &[("region", "EU".into())], &[]));
+    leads.push(a);
+    // b: lost.
+    let mut b = e.new_lead("b");
+    e.ingest(&mut b, created("b1", "b", 0, "SQL", Source::Sales));
+    e.ingest(
+        &mut b,
+        attrs("b2", "b", 1, &[("industry", "retail".into())], &[]),
+    );
+    e.ingest(
+        &mut b,
+        advance_because("b3", "b", 4, "Lost", ReasonCode::NoBudget),
+    );
+    leads.push(b);
+    // c: still open.
+    let mut c = e.new_lead("c");
+    e.ingest(&mut c, created("c1", "c", 0, "MQL", Source::Marketing));
+    leads.push(c);
+
+    let features = LeadFeatures::new(["industry", "region"], ["page_view"]);
+    let set = training_set(&e, &leads, &features, &Target::WonOrLost, t(10)).unwrap();
+    assert_eq!(set.labels, [true, false]);
+    assert_eq!(
+        set.leads.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    // The region set with the win (same minute, id after it) is not a
+    // feature of the win.
+    let model = NaiveBayes::fit(&set.table, &set.labels, &NaiveBayesOptions::default()).unwrap();
+    let a_features = features.record(&leads[0], t(4));
+    assert_eq!(
+        a_features.get("activities.page_view"),
+        Some(&AttrValue::Number(1.0))
+    );
+    assert!(features.record(&leads[0], t(10)).get("region").is_some());
+    assert_eq!(
+        set.table.kind("activities.page_view"),
+        Some(FeatureKind::Numeric)
+    );
+    let explained = model.explain(&features.record(&leads[0], t(4)));
+    assert!(explained.factors.iter().all(|f| f.feature != "region"));
+    // As of minute 3 nothing is closed.
+    assert!(matches!(
+        training_set(&e, &leads, &features, &Target::WonOrLost, t(3)),
+        Ok(s) if s.labels.is_empty()
+    ));
+
+    // Reaching SQL within 2 minutes of creation, features at creation:
+    // c (MQL at 0) never reached it; a and b were created in SQL, which
+    // they had reached at the feature time, so they are left out.
+    let reached = Target::Reached {
+        stage: "SQL".into(),
+        within: Span::seconds(120),
+        observe: Span::seconds(0),
+    };
+    let set = training_set(&e, &leads, &features, &reached, t(10)).unwrap();
+    assert_eq!(set.labels, [false]);
+    assert_eq!(set.leads[0].as_str(), "c");
+    // Before the horizon has passed, c is left out too.
+    let set = training_set(&e, &leads, &features, &reached, t(1)).unwrap();
+    assert!(set.labels.is_empty());
+    let unknown = Target::Reached {
+        stage: "Nope".into(),
+        within: Span::seconds(1),
+        observe: Span::seconds(0),
+    };
+    assert!(matches!(
+        training_set(&e, &leads, &features, &unknown, t(10)),
+        Err(PredictError::UnknownStage { .. })
+    ));
+}

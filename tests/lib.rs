@@ -11,6 +11,7 @@ mod funnel;
 mod lifecycle;
 mod lifecycle_props;
 mod predict;
+mod predict_props;
 mod roi;
 mod scoring;
 mod scoring_props;

@@ -14,6 +14,7 @@ scikit-learn). Nothing here is run by CI.
 """
 import csv
 import math
+import re
 import sys
 import time
 
@@ -34,15 +35,29 @@ def golden():
         print(f"const GOLDEN_{name}: f64 = {float(w)!r};")
 
 
+THOUSANDS = re.compile(r"^-?\d{1,3}([,_ ]\d{3})+(\.\d+)?$")
+
+
 def number(text):
+    """The number forms leadflow reads: 1000, 1,000, $5,000, 500+."""
     t = text.strip()
     if t == "":
         return None
+    t = t[:-1].rstrip() if t.endswith("+") else t
+    for c in "$€£":
+        if t.startswith(c):
+            t = t[1:].lstrip()
+            break
     try:
         v = float(t)
         return v if math.isfinite(v) else None
     except ValueError:
-        return None
+        pass
+    if THOUSANDS.match(t):
+        sep = next(c for c in ",_ " if c in t)
+        if all(c not in t for c in ",_ " if c != sep):
+            return float(t.replace(sep, ""))
+    return None
 
 
 def read(path):

@@ -235,6 +235,22 @@ impl NaiveBayesTally {
                         }
                     }
                 }
+                (Values::Numeric(xs), Binning::Edges(edges)) => {
+                    let mut per_bin = vec![[0u64; 2]; edges.len() + 1];
+                    for (&x, &label) in xs.iter().zip(labels) {
+                        if x.is_nan() {
+                            continue;
+                        }
+                        if let Some(slot) = per_bin.get_mut(Binning::bin(edges, x) as usize) {
+                            slot[usize::from(!label)] += 1;
+                        }
+                    }
+                    for (bin, n) in per_bin.into_iter().enumerate() {
+                        if n != [0, 0] {
+                            local.insert(Key::Bin(u32::try_from(bin).unwrap_or(u32::MAX)), n);
+                        }
+                    }
+                }
                 _ => {
                     for (i, &label) in labels.iter().enumerate() {
                         if let Some(key) = NaiveBayesSpec::key(binning, column, i) {

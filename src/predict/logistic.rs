@@ -24,6 +24,15 @@ const ARMIJO: f64 = 1e-4;
 /// Halvings of the step before the line search gives up.
 const MAX_HALVINGS: u32 = 60;
 
+/// Row partitions of a pass over the training rows, each summed on its
+/// own (in parallel when the machine has cores) and then in order: a fixed
+/// number, so results never depend on the machine.
+const PARTITIONS: usize = 4;
+
+/// The most memory the partitions' Hessians may take together; wide
+/// models use fewer partitions.
+const PARTITION_BYTES: usize = 64 << 20;
+
 /// Logistic regression settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -247,29 +256,92 @@ impl Design {
         z
     }
 
-    /// The objective at `w`.
-    fn objective(&self, w: &[f64], c: f64) -> f64 {
+    /// The log-loss of rows `range` at `w`.
+    fn loss(&self, w: &[f64], range: std::ops::Range<usize>) -> f64 {
         let mut loss = 0.0;
-        for (i, y) in self.y.iter().enumerate() {
+        for i in range {
             let z = self.dot(w, i);
-            loss += softplus(if *y > 0.5 { -z } else { z });
+            let y = self.y.get(i).copied().unwrap_or(0.0);
+            loss += softplus(if y > 0.5 { -z } else { z });
         }
-        c * loss + 0.5 * w.iter().skip(1).map(|x| x * x).sum::<f64>()
+        loss
     }
 
-    /// The objective, its gradient and its Hessian (dense, upper triangle
-    /// filled, row-major) at `w`.
-    fn derivatives(&self, w: &[f64], c: f64, g: &mut [f64], h: &mut [f64]) -> f64 {
-        g.fill(0.0);
-        h.fill(0.0);
+    /// The objective at `w`.
+    fn objective(&self, w: &[f64], c: f64) -> f64 {
+        let parts = self.partitions(|range| self.loss(w, range));
+        c * parts.iter().sum::<f64>() + 0.5 * w.iter().skip(1).map(|x| x * x).sum::<f64>()
+    }
+
+    /// Runs `work` on the fixed row partitions (on up to as many threads as
+    /// the machine has) and returns their results in partition order. The
+    /// partitions depend only on the data's shape, never on the machine, so
+    /// sums over them are the same everywhere.
+    fn partitions<T: Send>(&self, work: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
+        // Each partition of the Hessian pass holds a d × d matrix: keep
+        // their total under PARTITION_BYTES.
+        let per = self.dims * self.dims * 8;
+        let parts = (PARTITION_BYTES / per.max(1)).clamp(1, PARTITIONS);
+        let size = self.n.div_ceil(parts).max(1);
+        let ranges: Vec<std::ops::Range<usize>> = (0..parts)
+            .map(|p| (p * size).min(self.n)..((p + 1) * size).min(self.n))
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(parts);
+        if threads <= 1 {
+            return ranges.into_iter().map(&work).collect();
+        }
+        let work = &work;
+        let mut out: Vec<Option<T>> = (0..parts).map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let mine: Vec<(usize, std::ops::Range<usize>)> = ranges
+                        .iter()
+                        .cloned()
+                        .enumerate()
+                        .filter(|(p, _)| p % threads == t)
+                        .collect();
+                    scope.spawn(move || {
+                        mine.into_iter()
+                            .map(|(p, r)| (p, work(r)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for h in handles {
+                if let Ok(results) = h.join() {
+                    for (p, r) in results {
+                        if let Some(slot) = out.get_mut(p) {
+                            *slot = Some(r);
+                        }
+                    }
+                }
+            }
+        });
+        // A partition whose worker died is computed here, so a result is
+        // never silently short.
+        out.into_iter()
+            .zip(ranges)
+            .map(|(r, range)| r.unwrap_or_else(|| work(range)))
+            .collect()
+    }
+
+    /// The log-loss, gradient and Hessian (upper triangle, row-major) of
+    /// rows `range` at `w`, unscaled and unregularised.
+    fn partial(&self, w: &[f64], range: std::ops::Range<usize>) -> (f64, Vec<f64>, Vec<f64>) {
         let d = self.dims;
+        let mut g = vec![0.0; d];
+        let mut h = vec![0.0; d * d];
         let mut loss = 0.0;
         let mut idx: Vec<usize> = Vec::with_capacity(1 + self.numeric + self.categorical);
         let mut val: Vec<f64> = Vec::with_capacity(idx.capacity());
-        for (i, y) in self.y.iter().enumerate() {
+        for i in range {
             let z = self.dot(w, i);
+            let y = self.y.get(i).copied().unwrap_or(0.0);
             let p = sigmoid(z);
-            loss += softplus(if *y > 0.5 { -z } else { z });
+            loss += softplus(if y > 0.5 { -z } else { z });
             let r = p - y;
             let s = p * (1.0 - p);
             idx.clear();
@@ -280,10 +352,8 @@ impl Design {
                 .xs
                 .get(i * self.numeric..(i + 1) * self.numeric)
                 .unwrap_or(&[]);
-            for (j, x) in xs.iter().enumerate() {
-                idx.push(1 + j);
-                val.push(*x);
-            }
+            idx.extend(1..=xs.len());
+            val.extend_from_slice(xs);
             let cats = self
                 .cats
                 .get(i * self.categorical..(i + 1) * self.categorical)
@@ -299,12 +369,33 @@ impl Design {
                     *ga += r * va;
                 }
                 let sv = s * va;
-                let row = ia * d;
+                let Some(row) = h.get_mut(ia * d..(ia + 1) * d) else {
+                    continue;
+                };
                 for (&ib, &vb) in idx.iter().zip(&val).skip(a) {
-                    if let Some(hab) = h.get_mut(row + ib) {
+                    if let Some(hab) = row.get_mut(ib) {
                         *hab += sv * vb;
                     }
                 }
+            }
+        }
+        (loss, g, h)
+    }
+
+    /// The objective, its gradient and its Hessian (dense, upper triangle
+    /// filled, row-major) at `w`.
+    fn derivatives(&self, w: &[f64], c: f64, g: &mut [f64], h: &mut [f64]) -> f64 {
+        g.fill(0.0);
+        h.fill(0.0);
+        let d = self.dims;
+        let mut loss = 0.0;
+        for (l, pg, ph) in self.partitions(|range| self.partial(w, range)) {
+            loss += l;
+            for (a, b) in g.iter_mut().zip(pg) {
+                *a += b;
+            }
+            for (a, b) in h.iter_mut().zip(ph) {
+                *a += b;
             }
         }
         for gj in g.iter_mut() {

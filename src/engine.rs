@@ -9,16 +9,17 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::attr::compile_lists;
+use crate::attr::{Attrs, compile_lists};
 use crate::error::{ConfigError, ConfigErrorKind, EventError, EventErrorKind};
 use crate::event::{Event, EventBody};
-use crate::grading::{Grade, GradeCard, GradingConfig, Priority, Profile};
+use crate::grading::{Engagement, Grade, GradeCard, GradingConfig, Priority, Profile};
 use crate::hash::{Fx, IdMap, hash_str};
 use crate::lead::{
     CHECKPOINT_EVERY, Folded, GradeChange, Lead, Rewound, Win, canonical, choose, dedup_set,
     insert_duplicate,
 };
 use crate::lifecycle::{Lifecycle, LifecycleConfig, SlaStatus, StageId, StageState, Transition};
+use crate::predict::{Explanation, PredictiveConfig, Tiers};
 use crate::qualify::{Arm, QualificationConfig, Qualifier, Rearm, ScoreSource};
 use crate::scoring::{Adjustment, Model, PointsProblem, ScoreCard, ScoreState, ScoringConfig};
 use crate::types::{EventId, LeadId, Timestamp};
@@ -53,6 +54,53 @@ pub struct EngineConfig {
     /// Named lists for the `in_list` operator (target accounts …).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub lists: BTreeMap<String, Vec<String>>,
+    /// A fitted predictive model: each lead's probability beside its
+    /// score, readable by qualification rules and the priority matrix (see
+    /// [`PredictiveConfig`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictive: Option<PredictiveConfig>,
+}
+
+/// Checks the predictive model against its features and the items that
+/// read it.
+fn check_predictive(config: &EngineConfig) -> Result<(), ConfigError> {
+    let Some(p) = &config.predictive else {
+        if config.grading.matrix.engagement == Engagement::Probability {
+            return Err(ConfigError::new(
+                "grading.matrix.engagement",
+                ConfigErrorKind::Needs {
+                    what: "engagement by probability".into(),
+                    needs: "a predictive model (`predictive`)".into(),
+                },
+            ));
+        }
+        return Ok(());
+    };
+    let names = p.features.names();
+    for (feature, _) in p.model.features() {
+        if !names.iter().any(|n| n == feature) {
+            return Err(ConfigError::new(
+                "predictive.model",
+                ConfigErrorKind::Needs {
+                    what: "the model".into(),
+                    needs: format!(
+                        "feature {feature:?} (list it in predictive.features: an attribute, \
+                         or activity_counts for activities.<kind>)"
+                    ),
+                },
+            ));
+        }
+    }
+    if let Some(problem) = p.tiers.as_ref().and_then(Tiers::problem) {
+        return Err(ConfigError::new(
+            "predictive.tiers",
+            ConfigErrorKind::OutOfRange {
+                value: problem,
+                expected: "three ascending probabilities from 0 to 1".into(),
+            },
+        ));
+    }
+    Ok(())
 }
 
 /// A compiled config: immutable, cheap to clone (an `Arc`), `Send + Sync`,
@@ -73,6 +121,7 @@ struct Inner {
     scoring: Model,
     grading: Profile,
     qualifiers: Vec<Qualifier>,
+    predictive: Option<PredictiveConfig>,
 }
 
 /// What ingesting one event did: its status and the whole change it caused
@@ -242,13 +291,21 @@ impl Engine {
         let scoring = Model::compile(&config.scoring, &lists)?;
         let groups = scoring.group_names();
         let grading = Profile::compile(&config.grading, &lists, &groups)?;
-        let qualifiers =
-            Qualifier::compile_all(&config.qualification, &lifecycle, &groups, &lists)?;
+        check_predictive(&config)?;
+        let qualifiers = Qualifier::compile_all(
+            &config.qualification,
+            &lifecycle,
+            &groups,
+            &lists,
+            config.predictive.is_some(),
+        )?;
         let text = serde_json::to_string(&config).unwrap_or_else(|_| format!("{config:?}"));
         let fingerprint = hash_str(&format!("leadflow/{FORMAT_VERSION}/{text}"));
+        let predictive = config.predictive.clone();
         Ok(Self {
             inner: Arc::new(Inner {
                 fingerprint,
+                predictive,
                 config,
                 lifecycle,
                 scoring,
@@ -366,6 +423,13 @@ impl Engine {
             deal: None,
             wins: Vec::new(),
             verdicts: Default::default(),
+            activity: vec![
+                0;
+                self.inner
+                    .predictive
+                    .as_ref()
+                    .map_or(0, |p| p.features.activity_counts.len())
+            ],
         }
     }
 
@@ -1002,13 +1066,49 @@ impl Engine {
         let grade = lead.grade_at(at)?;
         let model = &self.inner.scoring;
         let score = &lead.state.score;
-        let engagement = match &self.inner.grading.matrix_group {
-            Some(g) => model
+        let engagement = match (
+            &self.inner.grading.engagement,
+            &self.inner.grading.matrix_group,
+        ) {
+            // A probability in millionths, as the bands are.
+            (Engagement::Probability, _) => (self.probability(&lead, at)? * 1e6).round() as i128,
+            (_, Some(g)) => model
                 .group_index(g)
                 .map_or(0, |g| score.group_at(model, g, at)),
-            None => score.total_at(model, at),
+            (_, None) => score.total_at(model, at),
         };
         Some(self.inner.grading.priority(grade, engagement))
+    }
+
+    /// The predictive model's probability for the lead at `at` (its
+    /// profile and activity counts then), `None` without a model.
+    pub fn probability(&self, lead: &Lead, at: Timestamp) -> Option<f64> {
+        let predictive = self.inner.predictive.as_ref()?;
+        let lead = self.view(lead);
+        Some(
+            predictive
+                .model
+                .probability(&predictive.features.record(&lead, at)),
+        )
+    }
+
+    /// The probability at `at` and the factors behind it, `None` without a
+    /// model.
+    pub fn explain_probability(&self, lead: &Lead, at: Timestamp) -> Option<Explanation> {
+        let predictive = self.inner.predictive.as_ref()?;
+        let lead = self.view(lead);
+        Some(
+            predictive
+                .model
+                .explain(&predictive.features.record(&lead, at)),
+        )
+    }
+
+    /// The lead's priority tier at `at`, 1 (most likely quarter) to 4, by
+    /// the model's tiers; `None` without a model or tiers.
+    pub fn tier(&self, lead: &Lead, at: Timestamp) -> Option<u8> {
+        let tiers = self.inner.predictive.as_ref()?.tiers?;
+        Some(tiers.tier(self.probability(lead, at)?))
     }
 
     /// One fold step over every part of the state; returns the raw points
@@ -1137,6 +1237,16 @@ impl Engine {
                 ) {
                     points = p;
                 }
+                if let Some(predictive) = &self.inner.predictive
+                    && let Some(i) = predictive
+                        .features
+                        .activity_counts
+                        .iter()
+                        .position(|k| k == kind)
+                    && let Some(n) = st.activity.get_mut(i)
+                {
+                    *n = n.saturating_add(1);
+                }
             }
             EventBody::Verdict {
                 criterion, verdict, ..
@@ -1205,12 +1315,50 @@ impl Engine {
         }
     }
 
+    /// The predictive model's probability for the folded state (its
+    /// profile and activity counts), if the engine has a model.
+    fn clause_probability(&self, st: &Folded) -> Option<f64> {
+        let predictive = self.inner.predictive.as_ref()?;
+        let mut record = Attrs::new();
+        for name in &predictive.features.attributes {
+            if let Some(v) = st.attrs.get(name) {
+                record.insert(name.clone(), v.clone());
+            }
+        }
+        for (kind, n) in predictive.features.activity_counts.iter().zip(&st.activity) {
+            record.insert(
+                format!("activities.{kind}"),
+                crate::attr::AttrValue::Number(f64::from(*n)),
+            );
+        }
+        Some(predictive.model.probability(&record))
+    }
+
+    /// Whether rule `q`'s whole condition holds at `at` with the lead in
+    /// `stage`; `probability` caches the model's answer for this state.
+    fn holds(
+        &self,
+        st: &mut Folded,
+        q: &Qualifier,
+        stage: StageId,
+        at: Timestamp,
+        probability: &mut Option<Option<f64>>,
+    ) -> bool {
+        q.holds_besides_score(st.grade, stage, &st.attrs)
+            && q.probability.is_none_or(|min| {
+                probability
+                    .get_or_insert_with(|| self.clause_probability(st))
+                    .is_some_and(|p| p >= min)
+            })
+            && q.score
+                .is_none_or(|(source, min)| self.clause_score(st, source, at) >= min)
+    }
+
     /// Whether each rule's condition holds at `at` with the lead in `stage`.
     fn conditions(&self, st: &mut Folded, stage: StageId, at: Timestamp, out: &mut [bool]) {
+        let mut probability = None;
         for (q, held) in self.inner.qualifiers.iter().zip(out.iter_mut()) {
-            *held = q.holds_besides_score(st.grade, stage, &st.attrs)
-                && q.score
-                    .is_none_or(|(source, min)| self.clause_score(st, source, at) >= min);
+            *held = self.holds(st, q, stage, at, &mut probability);
         }
     }
 
@@ -1228,7 +1376,10 @@ impl Engine {
                 Rearm::NewCycle => st.stage.cycle() > arm.fired_cycle,
                 Rearm::Hysteresis(_) => match q.score {
                     Some((source, min)) => self.clause_score(st, source, at) < min - q.margin,
-                    None => !q.holds_besides_score(st.grade, st.stage.current(), &st.attrs),
+                    None => {
+                        let stage = st.stage.current();
+                        !self.holds(st, q, stage, at, &mut None)
+                    }
                 },
             };
             if rearm && let Some(a) = st.arms.get_mut(i) {
@@ -1241,6 +1392,9 @@ impl Engine {
     /// true at this event.
     fn qualify(&self, st: &mut Folded, event: &Event, before: &[bool]) {
         self.rearm(st, event.at);
+        // Rules move stages, never the profile or the counts the model
+        // reads: one probability serves every rule.
+        let mut probability = None;
         for (i, q) in self.inner.qualifiers.iter().enumerate() {
             if before.get(i).copied().unwrap_or(false) {
                 continue;
@@ -1248,12 +1402,8 @@ impl Engine {
             if !st.arms.get(i).is_some_and(|a| a.armed) {
                 continue;
             }
-            if !q.holds_besides_score(st.grade, st.stage.current(), &st.attrs) {
-                continue;
-            }
-            if let Some((source, min)) = q.score
-                && self.clause_score(st, source, event.at) < min
-            {
+            let stage = st.stage.current();
+            if !self.holds(st, q, stage, event.at, &mut probability) {
                 continue;
             }
             let cycle = st.stage.cycle();

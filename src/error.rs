@@ -182,6 +182,14 @@ pub enum ConfigErrorKind {
         /// What is empty.
         what: String,
     },
+    /// An item reads something the config does not provide.
+    #[error("{what} needs {needs}, which the config does not have")]
+    Needs {
+        /// What reads it.
+        what: String,
+        /// What it needs (`a predictive model`, `feature "employees"`).
+        needs: String,
+    },
 }
 
 /// An event the lead's state machine rejected, naming the event.

@@ -110,6 +110,10 @@ pub(crate) struct Folded {
     pub(crate) wins: Vec<Win>,
     /// A person's verdicts on grading criteria.
     pub(crate) verdicts: crate::grading::Verdicts,
+    /// Activities counted per kind the predictive model reads, in the
+    /// order of its features' `activity_counts`.
+    #[serde(default)]
+    pub(crate) activity: Vec<u32>,
 }
 
 /// The state after the first `pos` events of the log.
@@ -126,6 +130,7 @@ pub(crate) struct Checkpoint {
     deal: Option<rust_decimal::Decimal>,
     wins: usize,
     verdicts: crate::grading::Verdicts,
+    activity: Vec<u32>,
 }
 
 /// What a rewind took off the append-only parts of the state: compared
@@ -152,6 +157,7 @@ impl Folded {
             deal: self.deal,
             wins: self.wins.len(),
             verdicts: self.verdicts.clone(),
+            activity: self.activity.clone(),
         }
     }
 
@@ -165,6 +171,7 @@ impl Folded {
         self.arms.clone_from(&cp.arms);
         self.deal = cp.deal;
         self.verdicts.clone_from(&cp.verdicts);
+        self.activity.clone_from(&cp.activity);
         let wins = if cp.wins < self.wins.len() {
             self.wins.split_off(cp.wins)
         } else {

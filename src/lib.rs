@@ -104,7 +104,7 @@ pub use engine::{Batch, Engine, EngineConfig, FORMAT_VERSION, IngestStatus, Outc
 pub use error::{ConfigError, ConfigErrorKind, EventError, EventErrorKind};
 pub use event::{Event, EventBody};
 pub use grading::{
-    CriterionConfig, CriterionResult, Grade, GradeCard, GradeParseError, GradingConfig,
+    CriterionConfig, CriterionResult, Engagement, Grade, GradeCard, GradeParseError, GradingConfig,
     MatrixConfig, PersonaConfig, Priority, Verdict,
 };
 pub use lead::{Lead, Win};
@@ -115,7 +115,7 @@ pub use lifecycle::{
 pub use merge::Mergeable;
 pub use ndjson::{BackgroundReader, DEFAULT_MAX_LINE_BYTES, EventReader, ReadError, ReadErrorKind};
 pub use persist::{RestoreError, SavedLead};
-pub use qualify::{ConditionConfig, QualificationConfig, Rearm, ScoreAtLeast};
+pub use qualify::{ConditionConfig, ProbabilityAtLeast, QualificationConfig, Rearm, ScoreAtLeast};
 pub use scoring::{
     Adjustment, CardEntry, DecayConfig, Frequency, GroupCard, GroupConfig, MAX_POINTS,
     POINTS_DECIMALS, RuleConfig, ScoreCard, ScoringConfig, WhenConfig,

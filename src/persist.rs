@@ -76,6 +76,8 @@ struct SavedState {
     wins: Vec<SavedWin>,
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     verdicts: crate::grading::Verdicts,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    activity: Vec<u32>,
 }
 
 /// A win as saved: the stage by name.
@@ -125,6 +127,7 @@ impl From<&Lead> for SavedLead {
                 ignored: st.ignored.clone(),
                 deal: st.deal,
                 verdicts: st.verdicts.clone(),
+                activity: st.activity.clone(),
                 wins: st
                     .wins
                     .iter()
@@ -236,6 +239,7 @@ impl Engine {
                     deal: st.deal,
                     wins,
                     verdicts: st.verdicts,
+                    activity: st.activity,
                 };
                 return Ok(lead);
             }

@@ -82,6 +82,18 @@ pub struct ConditionConfig {
     /// Predicates on the lead's profile attributes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attrs: Vec<PredicateConfig>,
+    /// The predictive model's probability must be at least this (the
+    /// engine needs a `predictive` model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<ProbabilityAtLeast>,
+}
+
+/// A probability clause.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbabilityAtLeast {
+    /// The threshold (inclusive), from 0 to 1.
+    pub min: f64,
 }
 
 /// When a fired rule may fire again.
@@ -126,6 +138,8 @@ pub(crate) struct Qualifier {
     /// The clause's source and threshold in millionths.
     pub(crate) score: Option<(ScoreSource, i128)>,
     pub(crate) min_grade: Option<Grade>,
+    /// The probability threshold.
+    pub(crate) probability: Option<f64>,
     pub(crate) stages: Vec<StageId>,
     pub(crate) attrs: Vec<Predicate>,
     pub(crate) then: StageId,
@@ -156,6 +170,7 @@ impl Qualifier {
         lifecycle: &Lifecycle,
         groups: &[String],
         lists: &Lists,
+        has_model: bool,
     ) -> Result<Vec<Self>, ConfigError> {
         let group_index: std::collections::HashMap<&str, usize> = groups
             .iter()
@@ -173,6 +188,7 @@ impl Qualifier {
                 && w.min_grade.is_none()
                 && w.stages.is_empty()
                 && w.attrs.is_empty()
+                && w.probability.is_none()
             {
                 return Err(err(
                     ".when",
@@ -269,9 +285,32 @@ impl Qualifier {
                 .enumerate()
                 .map(|(j, pc)| Predicate::compile(pc, lists, &p(&format!(".when.attrs[{j}]"))))
                 .collect::<Result<Vec<_>, _>>()?;
+            let probability = match w.probability {
+                None => None,
+                Some(_) if !has_model => {
+                    return Err(err(
+                        ".when.probability",
+                        ConfigErrorKind::Needs {
+                            what: "a probability clause".into(),
+                            needs: "a predictive model (`predictive`)".into(),
+                        },
+                    ));
+                }
+                Some(ProbabilityAtLeast { min }) if !(0.0..=1.0).contains(&min) => {
+                    return Err(err(
+                        ".when.probability.min",
+                        ConfigErrorKind::OutOfRange {
+                            value: min.to_string(),
+                            expected: "a probability from 0 to 1".into(),
+                        },
+                    ));
+                }
+                Some(ProbabilityAtLeast { min }) => Some(min),
+            };
             out.push(Qualifier {
                 id: r.id.clone(),
                 score,
+                probability,
                 min_grade: w.min_grade,
                 stages,
                 attrs,

@@ -559,3 +559,197 @@ fn a_known_logistic_ground_truth_comes_back() {
     assert!(truth_auc - lr_auc < 0.005, "truth {truth_auc}, lr {lr_auc}");
     assert!(truth_auc - nb_auc < 0.03, "truth {truth_auc}, nb {nb_auc}");
 }
+
+/// A naive Bayes model of industry and demo requests: more demos and
+/// software both raise the odds.
+fn demo_model() -> Model {
+    let industry = [
+        "software", "software", "software", "software", "retail", "retail", "retail", "retail",
+    ];
+    let demos = [0.0, 1.0, 2.0, 3.0, 0.0, 1.0, 2.0, 3.0];
+    let won = [false, false, true, true, false, false, false, true];
+    let table = Table::new(8)
+        .with_categorical("industry", industry.map(Some))
+        .unwrap()
+        .with_numeric("activities.demo_request", demos.map(Some))
+        .unwrap();
+    Model::naive_bayes(&table, &won, &NaiveBayesOptions::default().bins(4)).unwrap()
+}
+
+fn predictive_engine(extra: &str, tiers: Option<Tiers>) -> leadflow::Engine {
+    let mut predictive = leadflow::predict::PredictiveConfig::new(
+        LeadFeatures::new(["industry"], ["demo_request"]),
+        demo_model(),
+    );
+    if let Some(t) = tiers {
+        predictive = predictive.with_tiers(t);
+    }
+    let predictive = serde_json::to_string(&predictive).unwrap();
+    leadflow::Engine::from_json(&format!(
+        r#"{{"lifecycle": {{"preset": "waterfall"}}, "predictive": {predictive} {extra}}}"#
+    ))
+    .unwrap()
+}
+
+fn demo(id: &str, lead: &str, m: i64) -> leadflow::Event {
+    crate::common::activity(id, lead, m, "demo_request", &[])
+}
+
+#[test]
+fn the_engine_reports_a_probability_beside_the_score_and_rules_read_it() {
+    let model = demo_model();
+    let p = |industry: &str, demos: f64| {
+        model.probability(&record(&[
+            ("industry", industry.into()),
+            ("activities.demo_request", demos.into()),
+        ]))
+    };
+    let (one, two) = (p("software", 1.0), p("software", 2.0));
+    assert!(one < two, "{one} {two}");
+    let min = (one + two) / 2.0;
+    let rule = format!(
+        r#", "qualification": [{{"id": "hot", "when": {{"probability": {{"min": {min}}}}}, "then": "MQL"}}]"#
+    );
+    let e = predictive_engine(&rule, None);
+    let events = [
+        created("c", "l", 0, "Anonymous", Source::Marketing),
+        attrs("i", "l", 1, &[("industry", "software".into())], &[]),
+        demo("d1", "l", 2),
+        demo("d2", "l", 3),
+        demo("d3", "l", 4),
+    ];
+    // Any arrival order: the rule fires at the second demo, when the
+    // probability first reaches the threshold.
+    for order in [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0, 4, 1, 3]] {
+        let mut lead = e.new_lead("l");
+        for i in order {
+            e.ingest(&mut lead, events[i].clone());
+        }
+        let fired: Vec<(String, i64)> = lead
+            .history()
+            .iter()
+            .skip(1)
+            .map(|t| {
+                (
+                    e.lifecycle().name(t.to).to_owned(),
+                    (t.at - crate::common::t(0)).num_minutes(),
+                )
+            })
+            .collect();
+        assert_eq!(fired, [("MQL".to_owned(), 3)], "order {order:?}");
+        assert_eq!(e.probability(&lead, t(2)), Some(one));
+        assert_eq!(e.probability(&lead, t(3)), Some(two));
+        let why = e.explain_probability(&lead, t(3)).unwrap();
+        assert_eq!(why.probability, two);
+        assert!(
+            why.factors
+                .iter()
+                .any(|f| f.feature == "activities.demo_request")
+        );
+        // The fold's counts survive a save and restore.
+        let saved = leadflow::SavedLead::from(&lead);
+        let json = serde_json::to_string(&saved).unwrap();
+        let back = e.restore(serde_json::from_str(&json).unwrap()).unwrap();
+        assert_eq!(back, lead);
+        let mut more = back;
+        e.ingest(&mut more, demo("d4", "l", 5));
+        assert_eq!(
+            more,
+            e.replay("l", events.iter().cloned().chain([demo("d4", "l", 5)]))
+        );
+    }
+    // An engine without a model has no probability.
+    let plain = engine(Preset::Waterfall);
+    assert_eq!(plain.probability(&plain.new_lead("x"), t(0)), None);
+}
+
+#[test]
+fn tiers_and_the_matrix_read_the_probability() {
+    let model = demo_model();
+    let probabilities: Vec<f64> = (0..4)
+        .map(|d| {
+            model.probability(&record(&[
+                ("industry", "software".into()),
+                ("activities.demo_request", f64::from(d).into()),
+            ]))
+        })
+        .collect();
+    let tiers = Tiers::quartiles(&probabilities).unwrap();
+    let grading = r#", "grading": {"criteria": [{"id": "sw", "when": {"attr": "industry", "op": "equals", "value": "software"}, "weight": 3}],
+                      "matrix": {"engagement": "probability", "bands": [0.9, 0.5, 0.2]}}"#;
+    let e = predictive_engine(grading, Some(tiers));
+    let mut lead = e.new_lead("l");
+    e.ingest(
+        &mut lead,
+        created("c", "l", 0, "Anonymous", Source::Marketing),
+    );
+    e.ingest(
+        &mut lead,
+        attrs("i", "l", 1, &[("industry", "software".into())], &[]),
+    );
+    for m in 2..5 {
+        e.ingest(&mut lead, demo(&format!("d{m}"), "l", m));
+    }
+    for (m, p) in (1..5).zip(&probabilities) {
+        assert_eq!(e.probability(&lead, t(m)), Some(*p));
+        assert_eq!(e.tier(&lead, t(m)), Some(tiers.tier(*p)));
+        let band = [0.9, 0.5, 0.2]
+            .iter()
+            .position(|b| *p >= *b)
+            .map_or(4, |i| i as u8 + 1);
+        let cell = e.priority(&lead, t(m)).unwrap();
+        assert_eq!(cell.engagement, band, "minute {m}, p {p}");
+    }
+    assert_eq!(e.tier(&lead, t(4)), Some(1));
+}
+
+#[test]
+fn predictive_configs_are_checked() {
+    let err = |json: &str| leadflow::Engine::from_json(json).unwrap_err().to_string();
+    let model = serde_json::to_string(&demo_model()).unwrap();
+    // The model reads a feature the features do not list.
+    let e = err(&format!(
+        r#"{{"lifecycle": {{"preset": "default"}}, "predictive": {{"features": {{"attributes": ["industry"]}}, "model": {model}}}}}"#
+    ));
+    assert!(
+        e.starts_with("predictive.model: the model needs feature \"activities.demo_request\""),
+        "{e}"
+    );
+    // A probability clause without a model.
+    let e = err(
+        r#"{"lifecycle": {"preset": "default"}, "qualification": [{"id": "p", "when": {"probability": {"min": 0.5}}, "then": "SQL"}]}"#,
+    );
+    assert_eq!(
+        e,
+        "qualification[0].when.probability: a probability clause needs a predictive model (`predictive`), which the config does not have"
+    );
+    let with_model = |extra: &str| {
+        format!(
+            r#"{{"lifecycle": {{"preset": "default"}}, "predictive": {{"features": {{"attributes": ["industry"], "activity_counts": ["demo_request"]}}, "model": {model}}} {extra}}}"#
+        )
+    };
+    let e = err(&with_model(
+        r#", "qualification": [{"id": "p", "when": {"probability": {"min": 1.5}}, "then": "SQL"}]"#,
+    ));
+    assert!(
+        e.starts_with("qualification[0].when.probability.min: 1.5 is out of range"),
+        "{e}"
+    );
+    let e = err(&with_model(
+        r#", "grading": {"matrix": {"engagement": "probability", "bands": [90, 50, 20]}}"#,
+    ));
+    assert!(
+        e.starts_with("grading.matrix.bands[0]: 90 is out of range"),
+        "{e}"
+    );
+    let e = err(
+        r#"{"lifecycle": {"preset": "default"}, "grading": {"matrix": {"engagement": "probability", "bands": [0.9, 0.5, 0.2]}}}"#,
+    );
+    assert!(e.starts_with("grading.matrix.engagement:"), "{e}");
+    let e = err(&with_model("").replace(
+        r#""model""#,
+        r#""tiers": {"cuts": [0.9, 0.5, 0.1]}, "model""#,
+    ));
+    assert!(e.starts_with("predictive.tiers:"), "{e}");
+    assert!(leadflow::Engine::from_json(&with_model("")).is_ok());
+}

@@ -133,6 +133,27 @@ pub struct MatrixConfig {
     /// The score group that measures engagement (default: the total score).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// What measures engagement: the rule-based score (default) or the
+    /// predictive model's probability (then `bands` are probabilities, from
+    /// 0 to 1, and the engine needs a `predictive` model).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub engagement: Engagement,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+/// What the priority matrix measures engagement by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Engagement {
+    /// The rule-based score (or the matrix's group).
+    #[default]
+    Score,
+    /// The predicted probability of the engine's `predictive` model.
+    Probability,
 }
 
 impl Default for MatrixConfig {
@@ -140,6 +161,7 @@ impl Default for MatrixConfig {
         Self {
             bands: [Decimal::from(100), Decimal::from(50), Decimal::from(25)],
             group: None,
+            engagement: Engagement::Score,
         }
     }
 }
@@ -264,6 +286,7 @@ pub(crate) struct Profile {
     /// In millionths.
     bands: [i128; 3],
     pub(crate) matrix_group: Option<String>,
+    pub(crate) engagement: Engagement,
 }
 
 /// Compiles one list of criteria found at `path`.
@@ -353,6 +376,34 @@ impl Profile {
                 },
             ));
         }
+        if c.matrix.engagement == Engagement::Probability {
+            let one = micros(Decimal::ONE).unwrap_or(1_000_000);
+            if let Some((i, d)) = c
+                .matrix
+                .bands
+                .iter()
+                .enumerate()
+                .find(|(i, _)| !(0..=one).contains(&b[*i]))
+            {
+                return Err(ConfigError::new(
+                    format!("grading.matrix.bands[{i}]"),
+                    ConfigErrorKind::OutOfRange {
+                        value: d.to_string(),
+                        expected: "a probability from 0 to 1 (engagement is the probability)"
+                            .into(),
+                    },
+                ));
+            }
+            if let Some(g) = &c.matrix.group {
+                return Err(ConfigError::new(
+                    "grading.matrix.group",
+                    ConfigErrorKind::OutOfRange {
+                        value: g.clone(),
+                        expected: "no group when engagement is the probability".into(),
+                    },
+                ));
+            }
+        }
         if let Some(g) = &c.matrix.group
             && !groups.contains(g)
         {
@@ -369,6 +420,7 @@ impl Profile {
             personas,
             bands: b,
             matrix_group: c.matrix.group.clone(),
+            engagement: c.matrix.engagement,
         })
     }
 

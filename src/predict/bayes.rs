@@ -482,26 +482,41 @@ impl NaiveBayes {
             .collect()
     }
 
+    /// The factors of one record, in feature order: each present value
+    /// seen in training, with its log-likelihood ratio.
+    fn factors<'a>(&'a self, record: &'a Attrs) -> impl Iterator<Item = (usize, Key, f64)> + 'a {
+        self.spec
+            .features
+            .iter()
+            .enumerate()
+            .filter_map(move |(f, (name, binning))| {
+                let key = match binning {
+                    Binning::Levels => record_level(record, name).map(Key::Level),
+                    Binning::Edges(edges) => {
+                        record_number(record, name).map(|x| Key::Bin(Binning::bin(edges, x)))
+                    }
+                }?;
+                let llr = self.stats(f, &key)?.llr;
+                Some((f, key, llr))
+            })
+    }
+
+    /// The log-odds of one record.
+    pub(crate) fn log_odds(&self, record: &Attrs) -> f64 {
+        self.factors(record)
+            .fold(self.prior, |z, (_, _, llr)| z + llr)
+    }
+
     /// The probability for one record and the factors behind it, largest
     /// effect first.
     pub fn explain(&self, record: &Attrs) -> Explanation {
-        let mut factors = Vec::new();
-        for (f, (name, binning)) in self.spec.features.iter().enumerate() {
-            let key = match binning {
-                Binning::Levels => record_level(record, name).map(Key::Level),
-                Binning::Edges(edges) => {
-                    record_number(record, name).map(|x| Key::Bin(Binning::bin(edges, x)))
-                }
-            };
-            let Some(key) = key else { continue };
-            if let Some(stats) = self.stats(f, &key) {
-                factors.push(Factor::new(
-                    name.clone(),
-                    self.condition(f, &key),
-                    stats.llr,
-                ));
-            }
-        }
+        let factors = self
+            .factors(record)
+            .map(|(f, key, llr)| {
+                let name = self.spec.features.get(f).map(|(n, _)| n.clone());
+                Factor::new(name.unwrap_or_default(), self.condition(f, &key), llr)
+            })
+            .collect();
         Explanation::new(self.prior, factors)
     }
 

@@ -597,36 +597,47 @@ impl LogisticRegression {
         Ok(z.into_iter().map(sigmoid).collect())
     }
 
+    /// The factors of one record, in feature order: `(feature, value,
+    /// effect on the log-odds)`.
+    fn factors<'a>(
+        &'a self,
+        record: &'a Attrs,
+    ) -> impl Iterator<Item = (&'a str, Condition, f64)> + 'a {
+        self.features.iter().filter_map(move |f| match f {
+            Linear::Numeric {
+                name,
+                standard,
+                weight,
+            } => {
+                let x = record_number(record, name)?;
+                Some((
+                    name.as_str(),
+                    Condition::Equals(format_number(x)),
+                    weight * standard.z(x),
+                ))
+            }
+            Linear::Categorical { name, levels } => {
+                let level = record_level(record, name)?;
+                let w = Linear::level_weight(levels, &level)?;
+                Some((name.as_str(), Condition::Equals(level), w))
+            }
+        })
+    }
+
+    /// The log-odds of one record.
+    pub(crate) fn log_odds(&self, record: &Attrs) -> f64 {
+        self.factors(record)
+            .fold(self.intercept, |z, (_, _, effect)| z + effect)
+    }
+
     /// The probability for one record and the factors behind it, largest
     /// effect first. A numeric factor is its coefficient times the
     /// standardised value; a level's is its coefficient.
     pub fn explain(&self, record: &Attrs) -> Explanation {
-        let mut factors = Vec::new();
-        for f in &self.features {
-            match f {
-                Linear::Numeric {
-                    name,
-                    standard,
-                    weight,
-                } => {
-                    if let Some(x) = record_number(record, name) {
-                        let effect = weight * standard.z(x);
-                        factors.push(Factor::new(
-                            name.clone(),
-                            Condition::Equals(format_number(x)),
-                            effect,
-                        ));
-                    }
-                }
-                Linear::Categorical { name, levels } => {
-                    if let Some(level) = record_level(record, name)
-                        && let Some(w) = Linear::level_weight(levels, &level)
-                    {
-                        factors.push(Factor::new(name.clone(), Condition::Equals(level), w));
-                    }
-                }
-            }
-        }
+        let factors = self
+            .factors(record)
+            .map(|(name, condition, effect)| Factor::new(name.to_owned(), condition, effect))
+            .collect();
         Explanation::new(self.intercept, factors)
     }
 }

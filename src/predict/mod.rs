@@ -223,9 +223,13 @@ impl Model {
     }
 
     /// The probability of one record (attributes by feature name; absent
-    /// is missing).
+    /// is missing): exactly the [`Explanation::probability`] of
+    /// [`Model::explain`], without building the factors.
     pub fn probability(&self, record: &Attrs) -> f64 {
-        self.explain(record).probability
+        explain::sigmoid(match self {
+            Self::NaiveBayes(m) => m.log_odds(record),
+            Self::LogisticRegression(m) => m.log_odds(record),
+        })
     }
 
     /// One record's probability and the factors behind it.
@@ -242,6 +246,60 @@ impl Model {
             Self::NaiveBayes(m) => m.kinds().collect(),
             Self::LogisticRegression(m) => m.kinds().collect(),
         }
+    }
+}
+
+/// A fitted model wired into an engine (`EngineConfig::predictive`): the
+/// engine then reports each lead's probability beside its rule-based score
+/// ([`Engine::probability`](crate::Engine::probability)), qualification
+/// rules can require one (`"when": {"probability": {"min": 0.6}}`), the
+/// priority matrix can measure engagement by it, and `tiers` split leads
+/// into four priority tiers ([`Engine::tier`](crate::Engine::tier)).
+///
+/// Every feature the model reads must be one of `features`; a lead's
+/// features are read as [`LeadFeatures::record`] reads them (profile
+/// attributes and activity counts as of the time asked).
+///
+/// ```
+/// use leadflow::predict::{LeadFeatures, Model, NaiveBayesOptions, PredictiveConfig, Table};
+/// let table = Table::new(4).with_categorical("industry",
+///     [Some("software"), Some("software"), Some("retail"), Some("retail")])?;
+/// let model = Model::naive_bayes(&table, &[true, true, false, true], &NaiveBayesOptions::default())?;
+/// let predictive = PredictiveConfig::new(LeadFeatures::new(["industry"], [] as [&str; 0]), model);
+/// let json = serde_json::to_string(&predictive).unwrap();
+/// let config = format!(r#"{{"lifecycle": {{"preset": "default"}}, "predictive": {json}}}"#);
+/// let engine = leadflow::Engine::from_json(&config).unwrap();
+/// # Ok::<(), leadflow::predict::PredictError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PredictiveConfig {
+    /// Which lead data the model reads.
+    pub features: LeadFeatures,
+    /// The fitted model.
+    pub model: Model,
+    /// Priority tiers, usually [`Tiers::quartiles`] of the probabilities
+    /// of the leads the host holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiers: Option<Tiers>,
+}
+
+impl PredictiveConfig {
+    /// A model reading these features, without tiers.
+    pub fn new(features: LeadFeatures, model: Model) -> Self {
+        Self {
+            features,
+            model,
+            tiers: None,
+        }
+    }
+
+    /// Sets the tiers.
+    #[must_use]
+    pub fn with_tiers(mut self, tiers: Tiers) -> Self {
+        self.tiers = Some(tiers);
+        self
     }
 }
 
@@ -332,6 +390,14 @@ impl Tiers {
     /// The cut points, ascending.
     pub fn cuts(&self) -> [f64; 3] {
         self.cuts
+    }
+
+    /// Why these cut points are not tiers, if they are not: they must be
+    /// probabilities in ascending order.
+    pub(crate) fn problem(&self) -> Option<String> {
+        let [a, b, c] = self.cuts;
+        let valid = self.cuts.iter().all(|x| (0.0..=1.0).contains(x)) && a <= b && b <= c;
+        (!valid).then(|| format!("cut points [{a}, {b}, {c}]: three ascending probabilities"))
     }
 
     /// The tier of a probability: 1 (most likely quarter) to 4.

@@ -262,3 +262,101 @@ fn quickstart_and_story_run_and_tell_their_story() {
         "{story}"
     );
 }
+
+/// The `predict` example end to end on generated tables: one probability
+/// per test row, the AUC it reports is the AUC of what it printed, the
+/// explanation names the first row's probability, and bad input is a
+/// clear error.
+#[test]
+fn predict_example_scores_a_generated_table() {
+    let dir = std::env::temp_dir().join(format!("leadflow-predict-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let train = dir.join("train.csv");
+    let test = dir.join("test.csv");
+    std::fs::write(
+        &train,
+        crate::common::run_example("gen_leads", &["3000", "--seed", "1"]),
+    )
+    .unwrap();
+    std::fs::write(
+        &test,
+        crate::common::run_example("gen_leads", &["500", "--seed", "2"]),
+    )
+    .unwrap();
+    let labels: Vec<bool> = std::fs::read_to_string(&test)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.ends_with(",won"))
+        .collect();
+    assert_eq!(labels.len(), 500);
+    let mut by_model = Vec::new();
+    for model in ["nb", "lr"] {
+        let out = std::process::Command::new(crate::common::example_binary("predict"))
+            .args([
+                "--train",
+                train.to_str().unwrap(),
+                "--test",
+                test.to_str().unwrap(),
+            ])
+            .args([
+                "--target",
+                "outcome",
+                "--positive",
+                "won",
+                "--model",
+                model,
+                "--explain",
+                "0",
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let mut lines = stdout.lines();
+        assert_eq!(lines.next(), Some("score"));
+        let scores: Vec<f64> = lines.map(|l| l.parse().unwrap()).collect();
+        assert_eq!(scores.len(), 500);
+        assert!(scores.iter().all(|p| (0.0..=1.0).contains(p)));
+        let auc = leadflow::predict::roc_auc(&scores, &labels).unwrap();
+        assert!(
+            stderr.contains(&format!("test ROC AUC {auc:.6} (500 rows)")),
+            "{stderr}"
+        );
+        assert!(auc > 0.7, "{model}: {auc}");
+        assert!(
+            stderr.contains(&format!("row 0: probability {:.3}", scores[0])),
+            "{stderr}"
+        );
+        by_model.push(scores);
+    }
+    assert_ne!(by_model[0], by_model[1]);
+
+    // A ragged line and a missing option are errors that say where.
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "a,b,outcome\n1,2,won\n3,lost\n").unwrap();
+    let out = std::process::Command::new(crate::common::example_binary("predict"))
+        .args([
+            "--train",
+            bad.to_str().unwrap(),
+            "--test",
+            bad.to_str().unwrap(),
+        ])
+        .args(["--target", "outcome", "--positive", "won"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 3 has 2 fields, the header has 3"),
+        "{stderr}"
+    );
+    let out = std::process::Command::new(crate::common::example_binary("predict"))
+        .args(["--test", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--train FILE is required"));
+    std::fs::remove_dir_all(&dir).ok();
+}

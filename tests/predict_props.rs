@@ -221,3 +221,106 @@ proptest! {
         }
     }
 }
+
+/// A naive Bayes model of industry and demo requests.
+fn demo_model() -> Model {
+    let industry = [
+        "software", "software", "software", "retail", "retail", "retail",
+    ];
+    let demos = [0.0, 1.0, 3.0, 0.0, 2.0, 3.0];
+    let won = [false, true, true, false, false, true];
+    let table = Table::new(6)
+        .with_categorical("industry", industry.map(Some))
+        .unwrap()
+        .with_numeric("activities.demo_request", demos.map(Some))
+        .unwrap();
+    Model::naive_bayes(&table, &won, &NaiveBayesOptions::default().bins(3)).unwrap()
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Industry(Option<&'static str>),
+    Demo,
+    PageView,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        prop_oneof![Just(Some("software")), Just(Some("retail")), Just(None)]
+            .prop_map(Step::Industry),
+        Just(Step::Demo),
+        Just(Step::PageView),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A probability rule fires at the first event after which the model's
+    /// probability of the lead — computed here from the events so far —
+    /// reaches the threshold, whatever the arrival order.
+    #[test]
+    fn probability_rules_fire_where_the_prefix_first_crosses(
+        steps in proptest::collection::vec(step(), 1..12),
+        pick in any::<proptest::sample::Index>(),
+        keys in proptest::collection::vec(any::<u32>(), 13),
+    ) {
+        use crate::common::{activity, attrs, created, t};
+        let model = demo_model();
+        // The probability after each prefix, by hand.
+        let (mut industry, mut demos) = (None, 0u32);
+        let mut p = Vec::new();
+        let prob = |industry: Option<&str>, demos: u32| {
+            let mut r = Attrs::new();
+            if let Some(i) = industry {
+                r.insert("industry".into(), AttrValue::Text(i.into()));
+            }
+            r.insert("activities.demo_request".into(), AttrValue::Number(f64::from(demos)));
+            model.probability(&r)
+        };
+        p.push(prob(industry, demos));
+        let mut events = vec![created("c", "l", 0, "Anonymous", leadflow::Source::Marketing)];
+        for (i, s) in steps.iter().enumerate() {
+            let m = i as i64 + 1;
+            let id = format!("e{m:02}");
+            events.push(match s {
+                Step::Industry(Some(v)) => {
+                    industry = Some(*v);
+                    attrs(&id, "l", m, &[("industry", (*v).into())], &[])
+                }
+                Step::Industry(None) => {
+                    industry = None;
+                    attrs(&id, "l", m, &[], &["industry"])
+                }
+                Step::Demo => {
+                    demos += 1;
+                    activity(&id, "l", m, "demo_request", &[])
+                }
+                Step::PageView => activity(&id, "l", m, "page_view", &[]),
+            });
+            p.push(prob(industry, demos));
+        }
+        let min = p[pick.index(p.len())];
+        let first = p.iter().position(|x| *x >= min).unwrap() as i64;
+        let predictive = serde_json::json!({
+            "features": {"attributes": ["industry"], "activity_counts": ["demo_request"]},
+            "model": model,
+        });
+        let engine = leadflow::Engine::from_json(&serde_json::json!({
+            "lifecycle": {"preset": "waterfall"},
+            "predictive": predictive,
+            "qualification": [{"id": "hot", "when": {"probability": {"min": min}}, "then": "MQL"}],
+        }).to_string()).unwrap();
+        let mut lead = engine.new_lead("l");
+        for e in permuted(&events, &keys) {
+            engine.ingest(&mut lead, e);
+        }
+        let moves: Vec<i64> = lead.history().iter().skip(1)
+            .map(|tr| (tr.at - t(0)).num_minutes())
+            .collect();
+        prop_assert_eq!(moves, vec![first]);
+        for (m, want) in p.iter().enumerate() {
+            prop_assert_eq!(engine.probability(&lead, t(m as i64)), Some(*want));
+        }
+    }
+}

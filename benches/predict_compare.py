@@ -3,6 +3,9 @@
     python benches/predict_compare.py --golden
         prints the coefficients of tests/predict.rs's two-feature problem as
         scikit-learn solves it (the test's golden values).
+    python benches/predict_compare.py --export-breast-cancer DIR
+        writes DIR/train.csv and DIR/test.csv from scikit-learn's bundled
+        breast cancer table (a small real dataset; target `diagnosis`).
     python benches/predict_compare.py TRAIN.csv TEST.csv TARGET POSITIVE [--numeric A,B]
         fits scikit-learn's LogisticRegression with the preprocessing of
         `cargo run --release --example predict -- --model lr` and Odoo's naive
@@ -167,9 +170,30 @@ def compare(train_path, test_path, target, positive, numeric_hint):
     print(f"Odoo naive Bayes (Python):  test AUC {roc_auc_score(yt, scores):.6f}  fit {t1 - t0:.3f} s")
 
 
+def export_breast_cancer(directory):
+    """scikit-learn's bundled Wisconsin breast cancer table (569 rows, 30
+    numeric features), split 70/30 by a fixed seed, as CSV with a target
+    column `diagnosis` (`malignant` / `benign`)."""
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(data.target))
+    cut = int(0.7 * len(order))
+    names = [n.replace(" ", "_") for n in data.feature_names]
+    for part, rows in (("train", order[:cut]), ("test", order[cut:])):
+        with open(f"{directory}/{part}.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(names + ["diagnosis"])
+            for i in rows:
+                w.writerow([repr(float(x)) for x in data.data[i]] + [data.target_names[data.target[i]]])
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--golden"]:
         golden()
+    elif sys.argv[1:2] == ["--export-breast-cancer"]:
+        export_breast_cancer(sys.argv[2])
     else:
         args = sys.argv[1:]
         hint = set()

@@ -5,8 +5,10 @@
 //! opportunity → won / lost / recycled), with SLAs, identity merging and full
 //! history; behavioural scoring ([`scoring`]), fit grading ([`grading`]) and
 //! qualification rules that move leads on their own ([`QualificationConfig`]);
-//! and multi-touch attribution with exact money, rule-based models and
-//! exact data-driven models ([`attribution`]).
+//! multi-touch attribution with exact money, rule-based models and
+//! exact data-driven models ([`attribution`]); funnel reports
+//! ([`funnel`]); and predictive scoring learned from won and lost leads,
+//! explained factor by factor ([`predict`]).
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};

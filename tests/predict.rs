@@ -449,10 +449,20 @@ fn training_sets_come_from_the_lifecycle_without_leaking_the_outcome() {
         within: Span::seconds(120),
         observe: Span::seconds(0),
     };
+    // d reaches SQL within the horizon (at minute 2), f after it (minute 3).
+    let mut d = e.new_lead("d");
+    e.ingest(&mut d, created("d1", "d", 0, "MQL", Source::Marketing));
+    e.ingest(&mut d, advance("d2", "d", 2, "SQL"));
+    leads.push(d);
+    let mut f = e.new_lead("f");
+    e.ingest(&mut f, created("f1", "f", 0, "MQL", Source::Marketing));
+    e.ingest(&mut f, advance("f2", "f", 3, "SQL"));
+    leads.push(f);
     let set = training_set(&e, &leads, &features, &reached, t(10)).unwrap();
-    assert_eq!(set.labels, [false]);
-    assert_eq!(set.leads[0].as_str(), "c");
-    // Before the horizon has passed, c is left out too.
+    assert_eq!(set.labels, [false, true, false]);
+    let ids: Vec<&str> = set.leads.iter().map(|l| l.as_str()).collect();
+    assert_eq!(ids, ["c", "d", "f"]);
+    // Before the horizon has passed, every lead is left out.
     let set = training_set(&e, &leads, &features, &reached, t(1)).unwrap();
     assert!(set.labels.is_empty());
     let unknown = Target::Reached {

@@ -365,6 +365,7 @@ pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
 /// assert_eq!(tiers.tier(0.15), 4);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Tiers {
     /// Ascending cut points: a probability above `cuts[2]` is tier 1,
     /// above `cuts[1]` tier 2, above `cuts[0]` tier 3, else tier 4.

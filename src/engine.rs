@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attr::{Attrs, compile_lists};
 use crate::error::{ConfigError, ConfigErrorKind, EventError, EventErrorKind};
+use crate::event::Adjustment;
 use crate::event::{Event, EventBody};
 use crate::grading::{Engagement, Grade, GradeCard, GradingConfig, Priority, Profile};
 use crate::hash::{Fx, IdMap, hash_str};
@@ -19,9 +20,10 @@ use crate::lead::{
     insert_duplicate,
 };
 use crate::lifecycle::{Lifecycle, LifecycleConfig, SlaStatus, StageId, StageState, Transition};
+use crate::points::PointsProblem;
 use crate::predict::{Explanation, PredictiveConfig, Tiers};
 use crate::qualify::{Arm, QualificationConfig, Qualifier, Rearm, ScoreSource};
-use crate::scoring::{Adjustment, Model, PointsProblem, ScoreCard, ScoreState, ScoringConfig};
+use crate::scoring::{Model, ScoreCard, ScoreState, ScoringConfig};
 use crate::types::{EventId, LeadId, Timestamp};
 
 /// The version of the serialized lead format ([`Engine::restore`] refuses
@@ -294,10 +296,12 @@ impl Engine {
         check_predictive(&config)?;
         let qualifiers = Qualifier::compile_all(
             &config.qualification,
-            &lifecycle,
-            &groups,
-            &lists,
-            config.predictive.is_some(),
+            &crate::qualify::Context {
+                lifecycle: &lifecycle,
+                groups: &groups,
+                lists: &lists,
+                has_model: config.predictive.is_some(),
+            },
         )?;
         let text = serde_json::to_string(&config).unwrap_or_else(|_| format!("{config:?}"));
         let fingerprint = hash_str(&format!("leadflow/{FORMAT_VERSION}/{text}"));
@@ -720,7 +724,7 @@ impl Engine {
             change.absorb(c);
         }
         self.finish(lead, &mut out, change);
-        out.points = crate::scoring::decimal(points);
+        out.points = crate::points::decimal(points);
         Ok(out)
     }
 
@@ -1030,7 +1034,7 @@ impl Engine {
     /// qualification compares at an event at `at`.
     pub fn score(&self, lead: &Lead, at: Timestamp) -> Decimal {
         let lead = self.view(lead);
-        crate::scoring::decimal(lead.state.score.total_at(&self.inner.scoring, at))
+        crate::points::decimal(lead.state.score.total_at(&self.inner.scoring, at))
     }
 
     /// Every contribution to the score at `at`, per group, after decay and
@@ -1131,13 +1135,13 @@ impl Engine {
                             value,
                             max: format!(
                                 "at most {} decimal places",
-                                crate::scoring::POINTS_DECIMALS
+                                crate::points::POINTS_DECIMALS
                             ),
                         },
                         PointsProblem::TooLarge => EventErrorKind::OutOfRange {
                             what: "the adjustment".into(),
                             value,
-                            max: format!("at most {} in magnitude", crate::scoring::MAX_POINTS),
+                            max: format!("at most {} in magnitude", crate::points::MAX_POINTS),
                         },
                     }
                 })?;
@@ -1166,21 +1170,21 @@ impl Engine {
                     amount: amount.to_string(),
                 });
             }
-            if amount.normalize().scale() > crate::funnel::MAX_AMOUNT_DECIMALS {
+            if amount.normalize().scale() > crate::event::MAX_AMOUNT_DECIMALS {
                 return Err(EventErrorKind::OutOfRange {
                     what: "the deal amount".into(),
                     value: amount.to_string(),
                     max: format!(
                         "at most {} decimal places",
-                        crate::funnel::MAX_AMOUNT_DECIMALS
+                        crate::event::MAX_AMOUNT_DECIMALS
                     ),
                 });
             }
-            if *amount > crate::funnel::MAX_AMOUNT {
+            if *amount > crate::event::MAX_AMOUNT {
                 return Err(EventErrorKind::OutOfRange {
                     what: "the deal amount".into(),
                     value: amount.to_string(),
-                    max: format!("at most {}", crate::funnel::MAX_AMOUNT),
+                    max: format!("at most {}", crate::event::MAX_AMOUNT),
                 });
             }
         }

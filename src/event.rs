@@ -5,8 +5,17 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::attr::Attrs;
-use crate::scoring::Adjustment;
+use crate::points::{PointsProblem, micros};
 use crate::types::{Actor, EventId, LeadId, Reason, Source, Timestamp};
+
+/// The largest deal amount (10^15): every sum of amounts a report makes
+/// stays far inside `Decimal`'s range.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
+
+/// The most decimal places a deal amount may have (6): with amounts of at
+/// most [`MAX_AMOUNT`], sums of up to ten million amounts stay exact within
+/// `Decimal`'s 28 digits.
+pub const MAX_AMOUNT_DECIMALS: u32 = 6;
 
 /// Something that happened to a lead at a point in time.
 ///
@@ -169,4 +178,47 @@ pub enum EventBody {
         /// Why.
         reason: String,
     },
+}
+
+/// A manual score change.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Adjustment {
+    /// Add points.
+    #[serde(deserialize_with = "crate::exact::decimal")]
+    Add(Decimal),
+    /// Subtract points.
+    #[serde(deserialize_with = "crate::exact::decimal")]
+    Subtract(Decimal),
+    /// Make the group's score exactly this from the event on, replacing its
+    /// earlier contributions.
+    #[serde(deserialize_with = "crate::exact::decimal")]
+    Set(Decimal),
+    /// Set to zero.
+    Reset,
+}
+
+/// A manual change in millionths, validated at event time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Add (or, negative, subtract) points.
+    Add(i64),
+    /// Replace the group's points with this value.
+    Set(i64),
+    /// Replace the group's (or every group's) points with zero.
+    Reset,
+}
+
+impl Adjustment {
+    /// The change in millionths, or what is wrong with its amount.
+    pub(crate) fn change(self) -> Result<Change, PointsProblem> {
+        // `micros` bounds the magnitude by 10^18, which fits an i64.
+        let m = |d| micros(d).map(|m| m as i64);
+        Ok(match self {
+            Adjustment::Add(d) => Change::Add(m(d)?),
+            Adjustment::Subtract(d) => Change::Add(-m(d)?),
+            Adjustment::Set(d) => Change::Set(m(d)?),
+            Adjustment::Reset => Change::Reset,
+        })
+    }
 }

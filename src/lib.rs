@@ -3,7 +3,7 @@
 //! The B2B lead lifecycle as an embeddable library: a stage machine whose
 //! state is a deterministic fold over events (anonymous → MQL → SQL →
 //! opportunity → won / lost / recycled), with SLAs, identity merging and full
-//! history; behavioural scoring ([`scoring`]), fit grading ([`grading`]) and
+//! history; behavioural scoring ([`ScoringConfig`]), fit grading ([`GradingConfig`]) and
 //! qualification rules that move leads on their own ([`QualificationConfig`]);
 //! multi-touch attribution with exact money, rule-based models and
 //! exact data-driven models ([`attribution`]); funnel reports
@@ -70,8 +70,16 @@
 //!   behind a score, after decay and caps; [`Engine::grade_card`] every
 //!   criterion behind a grade; each transition its actor and reason.
 //!
-//! See the [`lifecycle`], [`scoring`] and [`grading`] modules for the exact
-//! semantics, and [`QualificationConfig`] for qualification rules.
+//! The exact semantics are on the configs: [`LifecycleConfig`] (stages and
+//! moves), [`ScoringConfig`] (rules, groups, decay), [`GradingConfig`]
+//! (fit and the priority matrix) and [`QualificationConfig`].
+//!
+//! ## One path per item
+//!
+//! The core types live at the crate root. Three namespaces hold what is
+//! theirs alone: [`attribution`] (journeys, models, path tables),
+//! [`funnel`] (reports, ROI, planner) and [`predict`] (predictive
+//! scoring); nothing is reachable by two paths.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -83,16 +91,17 @@ mod error;
 mod event;
 mod exact;
 pub mod funnel;
-pub mod grading;
+mod grading;
 mod hash;
 mod lead;
-pub mod lifecycle;
+mod lifecycle;
 mod merge;
 mod ndjson;
 mod persist;
+mod points;
 pub mod predict;
-pub mod qualify;
-pub mod scoring;
+mod qualify;
+mod scoring;
 mod store;
 mod types;
 
@@ -104,7 +113,7 @@ pub struct ReadmeDoctests;
 pub use attr::{AttrValue, Attrs, PredicateConfig};
 pub use engine::{Batch, Engine, EngineConfig, FORMAT_VERSION, IngestStatus, Outcome};
 pub use error::{ConfigError, ConfigErrorKind, EventError, EventErrorKind};
-pub use event::{Event, EventBody};
+pub use event::{Adjustment, Event, EventBody};
 pub use grading::{
     CriterionConfig, CriterionResult, Engagement, Grade, GradeCard, GradeParseError, GradingConfig,
     MatrixConfig, PersonaConfig, Priority, Verdict,
@@ -117,10 +126,11 @@ pub use lifecycle::{
 pub use merge::Mergeable;
 pub use ndjson::{BackgroundReader, DEFAULT_MAX_LINE_BYTES, EventReader, ReadError, ReadErrorKind};
 pub use persist::{RestoreError, SavedLead};
+pub use points::{MAX_POINTS, POINTS_DECIMALS};
 pub use qualify::{ConditionConfig, ProbabilityAtLeast, QualificationConfig, Rearm, ScoreAtLeast};
 pub use scoring::{
-    Adjustment, CardEntry, DecayConfig, Frequency, GroupCard, GroupConfig, MAX_POINTS,
-    POINTS_DECIMALS, RuleConfig, ScoreCard, ScoringConfig, WhenConfig,
+    CardEntry, DecayConfig, Frequency, GroupCard, GroupConfig, RuleConfig, ScoreCard,
+    ScoringConfig, WhenConfig,
 };
 pub use store::{
     ConflictReason, IdentityConflict, LeadStore, RescoreChange, SavedStore, SlaReport,

@@ -1,47 +1,4 @@
-//! Qualification rules: conditions joining score, grade, stage and profile
-//! attributes that move a lead when they become true.
-//!
-//! ```
-//! let rule: leadflow::QualificationConfig = serde_json::from_str(r#"{
-//!   "id": "mql",
-//!   "when": {"score": {"min": 100}, "min_grade": "B-", "stages": ["Anonymous"]},
-//!   "then": "MQL",
-//!   "rearm": {"hysteresis": 20}
-//! }"#).unwrap();
-//! assert_eq!(rule.then, "MQL");
-//! ```
-//!
-//! # Semantics
-//!
-//! A rule's condition holds when every clause given holds: the score (total,
-//! or one group's) is at least `min`; the grade is at least `min_grade`; the
-//! lead is in one of `stages`; every attribute predicate matches the lead's
-//! profile. Conditions are evaluated at every event that is not a stage
-//! move (activities, profile changes, score adjustments, identifications and
-//! creation), since the library has no clock: once just before the event's
-//! effects (at the event's time, so decay up to it counts) and once after.
-//!
-//! A rule **fires on an edge**: when it is armed and its condition went from
-//! false before the event to true after it — the score crossing its
-//! threshold upward, or another clause becoming true (the grade rising, an
-//! attribute set). A condition that stays true never fires again, so an
-//! event that lowers the score never fires a rule. Stage moves (`advanced`,
-//! `recycled`, `regressed`) never fire rules: the state after a move is the
-//! baseline the next event is compared with, so a person's recycle or
-//! regress is not undone on the spot by a rule the move made true; the lead
-//! re-qualifies on its next upward crossing. A lead created while the
-//! condition holds (a 0-point threshold) fires at its creation. Firing
-//! disarms the rule and moves the lead to `then` with an
-//! ordinary transition (actor `system`, reason `rule_fired` with the rule id
-//! as note); if that move is not allowed (the lead is already there or
-//! beyond, or in a terminal stage) nothing moves, and the edge is still
-//! spent. Re-arming: `never` (default), `{"hysteresis": h}` (when the score
-//! falls below `min − h`, or, for a rule without a score clause, when the
-//! condition stops holding), or `new_cycle` (when the lead is recycled);
-//! a re-armed rule fires on its next edge. `then` must be a stage a forward
-//! move can enter: neither the recycled nor the initial stage.
-//! Rules are evaluated in config order, each seeing the moves of the ones
-//! before.
+//! Qualification rules: compile and run-time (semantics on `QualificationConfig`).
 
 use std::collections::HashSet;
 
@@ -52,7 +9,7 @@ use crate::attr::{Attrs, Lists, Predicate, PredicateConfig};
 use crate::error::{ConfigError, ConfigErrorKind, unique_id};
 use crate::grading::Grade;
 use crate::lifecycle::{Lifecycle, StageId};
-use crate::scoring::micros;
+use crate::points::micros;
 
 /// A score clause.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +68,50 @@ pub enum Rearm {
 }
 
 /// A qualification rule as written in configs.
+///
+/// ```
+/// let rule: leadflow::QualificationConfig = serde_json::from_str(r#"{
+///   "id": "mql",
+///   "when": {"score": {"min": 100}, "min_grade": "B-", "stages": ["Anonymous"]},
+///   "then": "MQL",
+///   "rearm": {"hysteresis": 20}
+/// }"#).unwrap();
+/// assert_eq!(rule.then, "MQL");
+/// ```
+///
+/// # Semantics
+///
+/// A rule's condition holds when every clause given holds: the score (total,
+/// or one group's) is at least `min`; the grade is at least `min_grade`; the
+/// lead is in one of `stages`; every attribute predicate matches the lead's
+/// profile; the engine's predictive model gives at least
+/// `probability.min` (its features read from the folded profile and
+/// activity counts). Conditions are evaluated at every event that is not a stage
+/// move (activities, profile changes, score adjustments, identifications and
+/// creation), since the library has no clock: once just before the event's
+/// effects (at the event's time, so decay up to it counts) and once after.
+///
+/// A rule **fires on an edge**: when it is armed and its condition went from
+/// false before the event to true after it — the score crossing its
+/// threshold upward, or another clause becoming true (the grade rising, an
+/// attribute set). A condition that stays true never fires again, so an
+/// event that lowers the score never fires a rule. Stage moves (`advanced`,
+/// `recycled`, `regressed`) never fire rules: the state after a move is the
+/// baseline the next event is compared with, so a person's recycle or
+/// regress is not undone on the spot by a rule the move made true; the lead
+/// re-qualifies on its next upward crossing. A lead created while the
+/// condition holds (a 0-point threshold) fires at its creation. Firing
+/// disarms the rule and moves the lead to `then` with an
+/// ordinary transition (actor `system`, reason `rule_fired` with the rule id
+/// as note); if that move is not allowed (the lead is already there or
+/// beyond, or in a terminal stage) nothing moves, and the edge is still
+/// spent. Re-arming: `never` (default), `{"hysteresis": h}` (when the score
+/// falls below `min − h`, or, for a rule without a score clause, when the
+/// condition stops holding), or `new_cycle` (when the lead is recycled);
+/// a re-armed rule fires on its next edge. `then` must be a stage a forward
+/// move can enter: neither the recycled nor the initial stage.
+/// Rules are evaluated in config order, each seeing the moves of the ones
+/// before.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QualificationConfig {
@@ -165,161 +166,67 @@ impl Default for Arm {
 }
 
 impl Qualifier {
+    /// Compiles the rules in order; every error names the rule's item.
     pub(crate) fn compile_all(
         rules: &[QualificationConfig],
-        lifecycle: &Lifecycle,
-        groups: &[String],
-        lists: &Lists,
-        has_model: bool,
+        cx: &Context<'_>,
     ) -> Result<Vec<Self>, ConfigError> {
-        let group_index: std::collections::HashMap<&str, usize> = groups
+        let mut ids: HashSet<&str> = HashSet::with_capacity(rules.len());
+        rules
             .iter()
             .enumerate()
-            .map(|(i, g)| (g.as_str(), i))
-            .collect();
-        let mut out: Vec<Qualifier> = Vec::with_capacity(rules.len());
-        let mut ids: HashSet<&str> = HashSet::with_capacity(rules.len());
-        for (i, r) in rules.iter().enumerate() {
-            let p = |f: &str| format!("qualification[{i}]{f}");
-            let err = |f: &str, k| ConfigError::new(p(f), k);
-            unique_id(&mut ids, &r.id, || p(".id"))?;
-            let w = &r.when;
-            if w.score.is_none()
-                && w.min_grade.is_none()
-                && w.stages.is_empty()
-                && w.attrs.is_empty()
-                && w.probability.is_none()
-            {
-                return Err(err(
-                    ".when",
-                    ConfigErrorKind::Empty {
-                        what: "a qualification condition".into(),
-                    },
-                ));
-            }
-            let stage = |name: &str, f: &str| {
-                lifecycle.find(name).ok_or_else(|| {
-                    err(
-                        f,
-                        ConfigErrorKind::UnknownStage {
-                            name: name.to_owned(),
-                        },
-                    )
-                })
-            };
-            let then = stage(&r.then, ".then")?;
-            // A rule's move is an ordinary forward move: it can never enter
-            // the recycled stage (only a recycle does) or the initial stage
-            // (every lead starts there; nothing moves up into it).
-            if Some(then) == lifecycle.recycled() || then == lifecycle.initial() {
-                return Err(err(
-                    ".then",
-                    ConfigErrorKind::Unreachable {
-                        stage: r.then.clone(),
-                        why: if Some(then) == lifecycle.recycled() {
-                            "only a recycle event enters the recycled stage".into()
-                        } else {
-                            "it is the initial stage, which no forward move enters".into()
-                        },
-                    },
-                ));
-            }
-            let stages = w
-                .stages
-                .iter()
-                .enumerate()
-                .map(|(j, s)| stage(s, &format!(".when.stages[{j}]")))
-                .collect::<Result<Vec<_>, _>>()?;
-            let score = match &w.score {
-                None => None,
-                Some(s) => {
-                    let min = micros(s.min).map_err(|problem| {
-                        err(
-                            ".when.score.min",
-                            ConfigErrorKind::OutOfRange {
-                                value: s.min.to_string(),
-                                expected: problem.expected("a threshold"),
-                            },
-                        )
-                    })?;
-                    let source = match &s.group {
-                        None => ScoreSource::Total,
-                        Some(g) => ScoreSource::Group(
-                            group_index.get(g.as_str()).copied().ok_or_else(|| {
-                                err(
-                                    ".when.score.group",
-                                    ConfigErrorKind::Unknown {
-                                        what: "score group".into(),
-                                        name: g.clone(),
-                                    },
-                                )
-                            })? as u16,
-                        ),
-                    };
-                    Some((source, min))
-                }
-            };
-            let margin = match r.rearm {
-                Rearm::Hysteresis(h) => {
-                    let out_of_range = |expected: String| {
-                        err(
-                            ".rearm.hysteresis",
-                            ConfigErrorKind::OutOfRange {
-                                value: h.to_string(),
-                                expected,
-                            },
-                        )
-                    };
-                    let m =
-                        micros(h).map_err(|problem| out_of_range(problem.expected("a margin")))?;
-                    if m < 0 {
-                        return Err(out_of_range("a margin of at least 0".into()));
-                    }
-                    m
-                }
-                Rearm::Never | Rearm::NewCycle => 0,
-            };
-            let attrs = w
-                .attrs
-                .iter()
-                .enumerate()
-                .map(|(j, pc)| Predicate::compile(pc, lists, &p(&format!(".when.attrs[{j}]"))))
-                .collect::<Result<Vec<_>, _>>()?;
-            let probability = match w.probability {
-                None => None,
-                Some(_) if !has_model => {
-                    return Err(err(
-                        ".when.probability",
-                        ConfigErrorKind::Needs {
-                            what: "a probability clause".into(),
-                            needs: "a predictive model (`predictive`)".into(),
-                        },
-                    ));
-                }
-                Some(ProbabilityAtLeast { min }) if !(0.0..=1.0).contains(&min) => {
-                    return Err(err(
-                        ".when.probability.min",
-                        ConfigErrorKind::OutOfRange {
-                            value: min.to_string(),
-                            expected: "a probability from 0 to 1".into(),
-                        },
-                    ));
-                }
-                Some(ProbabilityAtLeast { min }) => Some(min),
-            };
-            out.push(Qualifier {
-                id: r.id.clone(),
-                score,
-                probability,
-                min_grade: w.min_grade,
-                stages,
-                attrs,
-                then,
-                rearm: r.rearm,
-                margin,
-            });
+            .map(|(i, r)| {
+                let path = format!("qualification[{i}]");
+                unique_id(&mut ids, &r.id, || format!("{path}.id"))?;
+                Self::compile(r, cx, &Here(&path))
+            })
+            .collect()
+    }
+
+    fn compile(
+        r: &QualificationConfig,
+        cx: &Context<'_>,
+        here: &Here<'_>,
+    ) -> Result<Self, ConfigError> {
+        let w = &r.when;
+        if w.score.is_none()
+            && w.min_grade.is_none()
+            && w.stages.is_empty()
+            && w.attrs.is_empty()
+            && w.probability.is_none()
+        {
+            return Err(here.error(
+                ".when",
+                ConfigErrorKind::Empty {
+                    what: "a qualification condition".into(),
+                },
+            ));
         }
-        Ok(out)
+        let stages = w
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(j, s)| cx.stage(s, here, &format!(".when.stages[{j}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let attrs = w
+            .attrs
+            .iter()
+            .enumerate()
+            .map(|(j, pc)| {
+                Predicate::compile(pc, cx.lists, &here.path(&format!(".when.attrs[{j}]")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Qualifier {
+            id: r.id.clone(),
+            score: w.score.as_ref().map(|s| cx.score(s, here)).transpose()?,
+            probability: cx.probability(w.probability, here)?,
+            min_grade: w.min_grade,
+            stages,
+            attrs,
+            then: cx.then(&r.then, here)?,
+            rearm: r.rearm,
+            margin: margin(r.rearm, here)?,
+        })
     }
 
     /// Whether the non-score clauses hold.
@@ -333,4 +240,134 @@ impl Qualifier {
             && (self.stages.is_empty() || self.stages.contains(&stage))
             && self.attrs.iter().all(|p| p.eval(attrs) == Some(true))
     }
+}
+
+/// Where in the config a rule is, for its errors.
+struct Here<'a>(&'a str);
+
+impl Here<'_> {
+    fn path(&self, field: &str) -> String {
+        format!("{}{field}", self.0)
+    }
+
+    fn error(&self, field: &str, kind: ConfigErrorKind) -> ConfigError {
+        ConfigError::new(self.path(field), kind)
+    }
+}
+
+/// What rules are compiled against: the lifecycle, the score groups, the
+/// named lists and whether the engine has a predictive model.
+pub(crate) struct Context<'a> {
+    pub(crate) lifecycle: &'a Lifecycle,
+    pub(crate) groups: &'a [String],
+    pub(crate) lists: &'a Lists,
+    pub(crate) has_model: bool,
+}
+
+impl Context<'_> {
+    fn stage(&self, name: &str, here: &Here<'_>, field: &str) -> Result<StageId, ConfigError> {
+        self.lifecycle.find(name).ok_or_else(|| {
+            here.error(
+                field,
+                ConfigErrorKind::UnknownStage {
+                    name: name.to_owned(),
+                },
+            )
+        })
+    }
+
+    /// The stage a rule moves to: a forward move can never enter the
+    /// recycled stage (only a recycle does) or the initial stage (every
+    /// lead starts there; nothing moves up into it).
+    fn then(&self, name: &str, here: &Here<'_>) -> Result<StageId, ConfigError> {
+        let then = self.stage(name, here, ".then")?;
+        let why = if Some(then) == self.lifecycle.recycled() {
+            "only a recycle event enters the recycled stage"
+        } else if then == self.lifecycle.initial() {
+            "it is the initial stage, which no forward move enters"
+        } else {
+            return Ok(then);
+        };
+        Err(here.error(
+            ".then",
+            ConfigErrorKind::Unreachable {
+                stage: name.to_owned(),
+                why: why.into(),
+            },
+        ))
+    }
+
+    fn score(&self, s: &ScoreAtLeast, here: &Here<'_>) -> Result<(ScoreSource, i128), ConfigError> {
+        let min = micros(s.min).map_err(|problem| {
+            here.error(
+                ".when.score.min",
+                ConfigErrorKind::OutOfRange {
+                    value: s.min.to_string(),
+                    expected: problem.expected("a threshold"),
+                },
+            )
+        })?;
+        let source = match &s.group {
+            None => ScoreSource::Total,
+            Some(g) => {
+                let index = self.groups.iter().position(|x| x == g).ok_or_else(|| {
+                    here.error(
+                        ".when.score.group",
+                        ConfigErrorKind::Unknown {
+                            what: "score group".into(),
+                            name: g.clone(),
+                        },
+                    )
+                })?;
+                ScoreSource::Group(u16::try_from(index).unwrap_or(u16::MAX))
+            }
+        };
+        Ok((source, min))
+    }
+
+    fn probability(
+        &self,
+        clause: Option<ProbabilityAtLeast>,
+        here: &Here<'_>,
+    ) -> Result<Option<f64>, ConfigError> {
+        match clause {
+            None => Ok(None),
+            Some(_) if !self.has_model => Err(here.error(
+                ".when.probability",
+                ConfigErrorKind::Needs {
+                    what: "a probability clause".into(),
+                    needs: "a predictive model (`predictive`)".into(),
+                },
+            )),
+            Some(ProbabilityAtLeast { min }) if !(0.0..=1.0).contains(&min) => Err(here.error(
+                ".when.probability.min",
+                ConfigErrorKind::OutOfRange {
+                    value: min.to_string(),
+                    expected: "a probability from 0 to 1".into(),
+                },
+            )),
+            Some(ProbabilityAtLeast { min }) => Ok(Some(min)),
+        }
+    }
+}
+
+/// A hysteresis margin in millionths (0 for the other re-arm policies).
+fn margin(rearm: Rearm, here: &Here<'_>) -> Result<i128, ConfigError> {
+    let Rearm::Hysteresis(h) = rearm else {
+        return Ok(0);
+    };
+    let out_of_range = |expected: String| {
+        here.error(
+            ".rearm.hysteresis",
+            ConfigErrorKind::OutOfRange {
+                value: h.to_string(),
+                expected,
+            },
+        )
+    };
+    let m = micros(h).map_err(|problem| out_of_range(problem.expected("a margin")))?;
+    if m < 0 {
+        return Err(out_of_range("a margin of at least 0".into()));
+    }
+    Ok(m)
 }

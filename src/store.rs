@@ -867,26 +867,6 @@ impl LeadStore {
         report
     }
 
-    /// The journeys of every lead (see
-    /// [`attribution::journeys_of`](crate::attribution::journeys_of)), by
-    /// lead id: ready for any attribution model, for fitting Markov and
-    /// Shapley models through
-    /// [`attribution::tally_journeys`](crate::attribution::tally_journeys),
-    /// and for reports by channel and campaign.
-    pub fn journeys(
-        &self,
-        options: &crate::attribution::JourneyOptions,
-    ) -> Vec<(LeadId, crate::attribution::Journey)> {
-        self.leads
-            .values()
-            .flat_map(|lead| {
-                crate::attribution::journeys_of(&self.engine, lead, options)
-                    .into_iter()
-                    .map(|j| (lead.id.clone(), j))
-            })
-            .collect()
-    }
-
     /// What a config change would do, without doing it: every lead
     /// refolded under `engine` (a dry run) and compared with its state
     /// under the store's engine at `now` — stage and score. Only leads whose

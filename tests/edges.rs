@@ -787,7 +787,7 @@ mod background_panics {
 }
 
 mod names_and_spans {
-    use leadflow::lifecycle::{Milestone, SlaState, TransitionKind};
+    use leadflow::{Milestone, SlaState, TransitionKind};
     use leadflow::{Actor, IngestStatus, ReasonCode, Source, Span};
 
     /// What people print is what configs and events write, and reads back.

@@ -1,6 +1,7 @@
 //! The one integration-test binary: each module tests one capability.
 
 mod allocations;
+mod api;
 mod attribution;
 mod attribution_props;
 mod common;

@@ -414,7 +414,7 @@ fn training_sets_come_from_the_lifecycle_without_leaking_the_outcome() {
     leads.push(c);
 
     let features = LeadFeatures::new(["industry", "region"], ["page_view"]);
-    let set = training_set(&e, &leads, &features, &Target::WonOrLost, t(10)).unwrap();
+    let set = training_set(&leads, &features, &Target::WonOrLost, t(10)).unwrap();
     assert_eq!(set.labels, [true, false]);
     assert_eq!(
         set.leads.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
@@ -437,7 +437,7 @@ fn training_sets_come_from_the_lifecycle_without_leaking_the_outcome() {
     assert!(explained.factors.iter().all(|f| f.feature != "region"));
     // As of minute 3 nothing is closed.
     assert!(matches!(
-        training_set(&e, &leads, &features, &Target::WonOrLost, t(3)),
+        training_set(&leads, &features, &Target::WonOrLost, t(3)),
         Ok(s) if s.labels.is_empty()
     ));
 
@@ -458,12 +458,12 @@ fn training_sets_come_from_the_lifecycle_without_leaking_the_outcome() {
     e.ingest(&mut f, created("f1", "f", 0, "MQL", Source::Marketing));
     e.ingest(&mut f, advance("f2", "f", 3, "SQL"));
     leads.push(f);
-    let set = training_set(&e, &leads, &features, &reached, t(10)).unwrap();
+    let set = training_set(&leads, &features, &reached, t(10)).unwrap();
     assert_eq!(set.labels, [false, true, false]);
     let ids: Vec<&str> = set.leads.iter().map(|l| l.as_str()).collect();
     assert_eq!(ids, ["c", "d", "f"]);
     // Before the horizon has passed, every lead is left out.
-    let set = training_set(&e, &leads, &features, &reached, t(1)).unwrap();
+    let set = training_set(&leads, &features, &reached, t(1)).unwrap();
     assert!(set.labels.is_empty());
     let unknown = Target::Reached {
         stage: "Nope".into(),
@@ -471,7 +471,7 @@ fn training_sets_come_from_the_lifecycle_without_leaking_the_outcome() {
         observe: Span::seconds(0),
     };
     assert!(matches!(
-        training_set(&e, &leads, &features, &unknown, t(10)),
+        training_set(&leads, &features, &unknown, t(10)),
         Err(PredictError::UnknownStage { .. })
     ));
 }

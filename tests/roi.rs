@@ -440,7 +440,7 @@ fn buying_groups_count_accounts_not_leads() {
     // The store gives every lead's journeys.
     let mut store = LeadStore::new(e.clone());
     store.ingest_all(leads.iter().flat_map(|l| l.events().to_vec()));
-    let journeys = store.journeys(&JourneyOptions::default());
+    let journeys = leadflow::attribution::journeys_of_store(&store, &JourneyOptions::default());
     assert_eq!(
         journeys
             .iter()

@@ -208,3 +208,21 @@ pub fn tally_journeys<'a>(
         }
     }
 }
+
+/// The journeys of every lead of a store (see [`journeys_of`]), by lead
+/// id: ready for any attribution model, for fitting Markov and Shapley
+/// models through [`tally_journeys`](crate::attribution::tally_journeys),
+/// and for reports by channel and campaign.
+pub fn journeys_of_store(
+    store: &crate::LeadStore,
+    options: &JourneyOptions,
+) -> Vec<(crate::LeadId, Journey)> {
+    store
+        .leads()
+        .flat_map(|lead| {
+            journeys_of(store.engine(), lead, options)
+                .into_iter()
+                .map(|j| (lead.id().clone(), j))
+        })
+        .collect()
+}

@@ -70,7 +70,8 @@ mod tally;
 
 pub use config::ModelConfig;
 pub use from_lead::{
-    ConversionPoint, JourneyOptions, TouchRequirement, journeys_of, tally_journeys,
+    ConversionPoint, JourneyOptions, TouchRequirement, journeys_of, journeys_of_store,
+    tally_journeys,
 };
 pub use heuristic::{
     AnchorWeights, Anchored, FirstTouch, LastNonDirect, LastTouch, Linear, PositionBased, TimeDecay,

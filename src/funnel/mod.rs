@@ -122,14 +122,7 @@ use crate::lifecycle::{Lifecycle, StageId, StageKind, TransitionKind};
 use crate::merge::Mergeable;
 use crate::types::{ReasonCode, Timestamp};
 
-/// The largest deal amount (10^15): every sum of amounts a report makes
-/// stays far inside `Decimal`'s range.
-pub const MAX_AMOUNT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
-
-/// The most decimal places a deal amount may have (6): with amounts of at
-/// most [`MAX_AMOUNT`], sums of up to ten million amounts stay exact within
-/// `Decimal`'s 28 digits.
-pub const MAX_AMOUNT_DECIMALS: u32 = 6;
+pub use crate::event::{MAX_AMOUNT, MAX_AMOUNT_DECIMALS};
 
 /// How to split a report.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

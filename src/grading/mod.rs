@@ -1,33 +1,4 @@
-//! Fit grading on Pardot's 13-step scale, a numeric fit score, and the
-//! fit × engagement priority matrix.
-//!
-//! ```
-//! use leadflow::Grade;
-//! let b_minus: Grade = "B-".parse()?;
-//! assert!(b_minus > Grade::D);
-//! assert_eq!(b_minus.raised(5), Grade::A_PLUS, "clamps at A+");
-//! assert_eq!(Grade::D.raised(-9), Grade::F, "clamps at F");
-//! # Ok::<(), leadflow::GradeParseError>(())
-//! ```
-//!
-//! # Semantics
-//!
-//! A profile is a list of criteria on the lead's profile attributes, each
-//! worth one to three thirds of a letter. Every lead starts at `D`; each
-//! criterion whose attribute is known raises the grade by its weight on a
-//! match and lowers it on a mismatch; an unknown attribute leaves it. The sum
-//! is clamped to `F ..= A+` once, at the end, so the grade does not depend on
-//! the order of the criteria. A lead is ungraded until at least one
-//! criterion's attribute is known. Fit never decays: the grade changes only
-//! when the attributes or the profile change.
-//!
-//! The numeric fit score is the share of the profile's total weight that the
-//! lead matches, from 0 to 100 (unknown attributes count as not matched).
-//!
-//! The priority matrix crosses the grade's letter (A, B, C, D; F counts as D)
-//! with an engagement band from the score: `bands` are three descending
-//! thresholds, `[100, 50, 25]` by default, so a score of 100 or more is band
-//! 1, 50 or more band 2, 25 or more band 3, anything else band 4.
+//! Fit grading: the scale, profiles, criteria and the priority matrix (semantics on `GradingConfig`).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -37,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attr::{Attrs, Lists, Predicate, PredicateConfig};
 use crate::error::{ConfigError, ConfigErrorKind, unique_id};
-use crate::scoring::micros;
+use crate::points::micros;
 
 /// A grade on Pardot's scale: `F, D-, D, D+, C-, C, C+, B-, B, B+, A-, A, A+`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -167,6 +138,34 @@ impl Default for MatrixConfig {
 }
 
 /// A grading profile as written in configs.
+///
+/// ```
+/// use leadflow::Grade;
+/// let b_minus: Grade = "B-".parse()?;
+/// assert!(b_minus > Grade::D);
+/// assert_eq!(b_minus.raised(5), Grade::A_PLUS, "clamps at A+");
+/// assert_eq!(Grade::D.raised(-9), Grade::F, "clamps at F");
+/// # Ok::<(), leadflow::GradeParseError>(())
+/// ```
+///
+/// # Semantics
+///
+/// A profile is a list of criteria on the lead's profile attributes, each
+/// worth one to three thirds of a letter. Every lead starts at `D`; each
+/// criterion whose attribute is known raises the grade by its weight on a
+/// match and lowers it on a mismatch; an unknown attribute leaves it. The sum
+/// is clamped to `F ..= A+` once, at the end, so the grade does not depend on
+/// the order of the criteria. A lead is ungraded until at least one
+/// criterion's attribute is known. Fit never decays: the grade changes only
+/// when the attributes or the profile change.
+///
+/// The numeric fit score is the share of the profile's total weight that the
+/// lead matches, from 0 to 100 (unknown attributes count as not matched).
+///
+/// The priority matrix crosses the grade's letter (A, B, C, D; F counts as D)
+/// with an engagement band from the score: `bands` are three descending
+/// thresholds, `[100, 50, 25]` by default, so a score of 100 or more is band
+/// 1, 50 or more band 2, 25 or more band 3, anything else band 4.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GradingConfig {

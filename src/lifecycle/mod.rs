@@ -1,29 +1,4 @@
-//! Stages as data: a lifecycle config, its two presets, and the compiled
-//! [`Lifecycle`] that the state machine runs on.
-//!
-//! ```
-//! use leadflow::{Lifecycle, LifecycleConfig, Preset, StageKind};
-//!
-//! let lifecycle = Lifecycle::new(LifecycleConfig::preset(Preset::Waterfall))?;
-//! let mql = lifecycle.find("MQL").expect("the waterfall has an MQL stage");
-//! assert!(matches!(lifecycle.stage(mql).map(|s| s.kind()), Some(StageKind::Sla { .. })));
-//! # Ok::<(), leadflow::ConfigError>(())
-//! ```
-//!
-//! # Semantics
-//!
-//! * Every stage has a unique name and a unique rank. Ordinary moves go
-//!   forward by rank; moving down is only possible through an explicit
-//!   recycle (to the lifecycle's one `recycled` stage, starting a new cycle)
-//!   or regress (to a lower open or SLA stage), both of which require a
-//!   [`Reason`](crate::Reason).
-//! * `won`, `lost` and `disqualified` stages are terminal: the only way out is
-//!   a recycle. Entering a `lost` or `disqualified` stage requires a reason.
-//! * The optional `allowed` rules restrict, per stage, which stages an
-//!   ordinary move may go to. A stage without a rule allows every forward
-//!   move.
-//! * A stage of kind `sla` carries a duration (`within`) and a warning window
-//!   (`due_soon`, default a quarter of `within`).
+//! Stages as data: the lifecycle config, its presets and the compiled lifecycle (semantics on `LifecycleConfig`).
 
 mod sla;
 mod state;
@@ -218,6 +193,30 @@ pub enum Preset {
 /// assert_eq!(lifecycle.stages().len(), 3);
 /// # Ok::<(), leadflow::ConfigError>(())
 /// ```
+///
+/// ```
+/// use leadflow::{Lifecycle, LifecycleConfig, Preset, StageKind};
+///
+/// let lifecycle = Lifecycle::new(LifecycleConfig::preset(Preset::Waterfall))?;
+/// let mql = lifecycle.find("MQL").expect("the waterfall has an MQL stage");
+/// assert!(matches!(lifecycle.stage(mql).map(|s| s.kind()), Some(StageKind::Sla { .. })));
+/// # Ok::<(), leadflow::ConfigError>(())
+/// ```
+///
+/// # Semantics
+///
+/// * Every stage has a unique name and a unique rank. Ordinary moves go
+///   forward by rank; moving down is only possible through an explicit
+///   recycle (to the lifecycle's one `recycled` stage, starting a new cycle)
+///   or regress (to a lower open or SLA stage), both of which require a
+///   [`Reason`](crate::Reason).
+/// * `won`, `lost` and `disqualified` stages are terminal: the only way out is
+///   a recycle. Entering a `lost` or `disqualified` stage requires a reason.
+/// * The optional `allowed` rules restrict, per stage, which stages an
+///   ordinary move may go to. A stage without a rule allows every forward
+///   move.
+/// * A stage of kind `sla` carries a duration (`within`) and a warning window
+///   (`due_soon`, default a quarter of `within`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LifecycleConfig {
@@ -334,12 +333,11 @@ impl Lifecycle {
     }
 
     pub(crate) fn compile(config: LifecycleConfig, prefix: &str) -> Result<Self, ConfigError> {
-        let at = |p: String| format!("{prefix}{p}");
-        let err = |p: String, k| ConfigError::new(at(p), k);
+        let at = At(prefix);
         let spelled;
         let source = match (config.preset, config.stages.is_empty()) {
             (Some(_), false) => {
-                return Err(err("preset".into(), ConfigErrorKind::PresetAndStages));
+                return Err(at.error("preset", ConfigErrorKind::PresetAndStages));
             }
             (Some(p), true) => {
                 spelled = LifecycleConfig::preset(p);
@@ -348,168 +346,25 @@ impl Lifecycle {
             (None, _) => &config,
         };
         if source.stages.is_empty() {
-            return Err(err("stages".into(), ConfigErrorKind::NoStages));
+            return Err(at.error("stages", ConfigErrorKind::NoStages));
         }
         if source.stages.len() > MAX_STAGES {
-            return Err(err(
-                "stages".into(),
-                ConfigErrorKind::TooManyStages { max: MAX_STAGES },
-            ));
+            return Err(at.error("stages", ConfigErrorKind::TooManyStages { max: MAX_STAGES }));
         }
         let mut stages: Vec<Stage> = Vec::with_capacity(source.stages.len());
-        let mut recycled = None;
-        let mut milestones: Vec<(Milestone, usize)> = Vec::new();
         for (i, sc) in source.stages.iter().enumerate() {
-            let p = |f: &str| format!("stages[{i}]{f}");
-            if sc.name.trim().is_empty() {
-                return Err(err(p(".name"), ConfigErrorKind::EmptyName));
-            }
-            if stages.iter().any(|s| s.name == sc.name) {
-                return Err(err(
-                    p(".name"),
-                    ConfigErrorKind::DuplicateStageName {
-                        name: sc.name.clone(),
-                    },
-                ));
-            }
-            if let Some(other) = stages.iter().find(|s| s.rank == sc.rank) {
-                return Err(err(
-                    p(".rank"),
-                    ConfigErrorKind::DuplicateRank {
-                        rank: sc.rank,
-                        other: other.name.clone(),
-                    },
-                ));
-            }
-            let kind = match sc.kind {
-                StageKindName::Sla => {
-                    let within = sc
-                        .within
-                        .ok_or_else(|| err(p(".within"), ConfigErrorKind::SlaWithoutDuration))?;
-                    if within.is_zero() {
-                        return Err(err(p(".within"), ConfigErrorKind::ZeroDuration));
-                    }
-                    let due_soon = sc
-                        .due_soon
-                        .unwrap_or_else(|| Span::seconds(within.as_secs() / 4));
-                    if due_soon >= within {
-                        return Err(err(
-                            p(".due_soon"),
-                            ConfigErrorKind::DueSoonTooLong {
-                                due_soon: due_soon.to_string(),
-                                within: within.to_string(),
-                            },
-                        ));
-                    }
-                    StageKind::Sla { within, due_soon }
-                }
-                other => {
-                    if sc.within.is_some() || sc.due_soon.is_some() {
-                        let f = if sc.within.is_some() {
-                            ".within"
-                        } else {
-                            ".due_soon"
-                        };
-                        return Err(err(p(f), ConfigErrorKind::DurationOnNonSla));
-                    }
-                    match other {
-                        StageKindName::Won => StageKind::Won,
-                        StageKindName::Lost => StageKind::Lost,
-                        StageKindName::Disqualified => StageKind::Disqualified,
-                        StageKindName::Recycled => StageKind::Recycled,
-                        _ => StageKind::Open,
-                    }
-                }
-            };
-            if kind == StageKind::Recycled {
-                if let Some(r) = recycled {
-                    let other: &Stage = &stages[r];
-                    return Err(err(
-                        p(".kind"),
-                        ConfigErrorKind::DuplicateRole {
-                            what: "of kind recycled".into(),
-                            other: other.name.clone(),
-                        },
-                    ));
-                }
-                recycled = Some(i);
-            }
-            if let Some(m) = sc.milestone {
-                if let Some(&(_, j)) = milestones.iter().find(|(mm, _)| *mm == m) {
-                    return Err(err(
-                        p(".milestone"),
-                        ConfigErrorKind::DuplicateRole {
-                            what: format!("the {m:?} milestone"),
-                            other: stages[j].name.clone(),
-                        },
-                    ));
-                }
-                milestones.push((m, i));
-            }
-            stages.push(Stage {
-                name: sc.name.clone(),
-                rank: sc.rank,
-                kind,
-                milestone: sc.milestone,
-            });
+            let stage = compile_stage(sc, &stages, &at, &format!("stages[{i}]"))?;
+            stages.push(stage);
         }
-        let find = |name: &str| {
-            stages
-                .iter()
-                .position(|s| s.name == name)
-                .map(|i| StageId(i as u16))
-        };
-        let initial_name = source.initial.as_deref().ok_or_else(|| {
-            err(
-                "initial".into(),
-                ConfigErrorKind::BadInitial {
-                    problem: "no initial stage: name the stage new leads start in".into(),
-                },
-            )
-        })?;
-        let initial = find(initial_name).ok_or_else(|| {
-            err(
-                "initial".into(),
-                ConfigErrorKind::UnknownStage {
-                    name: initial_name.to_owned(),
-                },
-            )
-        })?;
-        if !stages[initial.index()].kind.is_on_path() {
-            return Err(err(
-                "initial".into(),
-                ConfigErrorKind::BadInitial {
-                    problem: format!("initial stage {initial_name:?} must be an open or sla stage"),
-                },
-            ));
-        }
-        let mut allowed: Vec<Option<Vec<StageId>>> = vec![None; stages.len()];
-        for (i, rule) in source.allowed.iter().enumerate() {
-            let from = find(&rule.from).ok_or_else(|| {
-                err(
-                    format!("allowed[{i}].from"),
-                    ConfigErrorKind::UnknownStage {
-                        name: rule.from.clone(),
-                    },
-                )
-            })?;
-            let mut to = Vec::with_capacity(rule.to.len());
-            for (j, name) in rule.to.iter().enumerate() {
-                to.push(find(name).ok_or_else(|| {
-                    err(
-                        format!("allowed[{i}].to[{j}]"),
-                        ConfigErrorKind::UnknownStage { name: name.clone() },
-                    )
-                })?);
-            }
-            match &mut allowed[from.index()] {
-                Some(existing) => existing.extend(to),
-                slot @ None => *slot = Some(to),
-            }
-        }
+        let recycled = stages
+            .iter()
+            .position(|s| s.kind == StageKind::Recycled)
+            .map(StageId::of);
+        let initial = compile_initial(source.initial.as_deref(), &stages, &at)?;
+        let allowed = compile_allowed(&source.allowed, &stages, &at)?;
         let mut path: Vec<StageId> = (0..stages.len())
             .filter(|&i| stages[i].kind.is_on_path())
-            .map(|i| StageId(i as u16))
+            .map(StageId::of)
             .collect();
         path.sort_by_key(|id| stages[id.index()].rank);
         Ok(Self {
@@ -517,7 +372,7 @@ impl Lifecycle {
                 config,
                 stages,
                 initial,
-                recycled: recycled.map(|i| StageId(i as u16)),
+                recycled,
                 allowed,
                 path,
             }),
@@ -608,4 +463,200 @@ impl Lifecycle {
             })
             .collect()
     }
+}
+
+/// Where in the config the lifecycle is, for its errors.
+struct At<'a>(&'a str);
+
+impl At<'_> {
+    fn error(&self, field: &str, kind: ConfigErrorKind) -> ConfigError {
+        ConfigError::new(format!("{}{field}", self.0), kind)
+    }
+}
+
+impl StageId {
+    /// The id of the stage at `index` (below [`MAX_STAGES`]).
+    fn of(index: usize) -> Self {
+        StageId(u16::try_from(index).unwrap_or(u16::MAX))
+    }
+}
+
+/// One stage, checked against the stages before it: a unique name and
+/// rank, a kind with its durations, at most one recycled stage and one
+/// stage per milestone.
+fn compile_stage(
+    sc: &StageConfig,
+    before: &[Stage],
+    at: &At<'_>,
+    path: &str,
+) -> Result<Stage, ConfigError> {
+    let p = |f: &str| format!("{path}{f}");
+    if sc.name.trim().is_empty() {
+        return Err(at.error(&p(".name"), ConfigErrorKind::EmptyName));
+    }
+    if before.iter().any(|s| s.name == sc.name) {
+        return Err(at.error(
+            &p(".name"),
+            ConfigErrorKind::DuplicateStageName {
+                name: sc.name.clone(),
+            },
+        ));
+    }
+    if let Some(other) = before.iter().find(|s| s.rank == sc.rank) {
+        return Err(at.error(
+            &p(".rank"),
+            ConfigErrorKind::DuplicateRank {
+                rank: sc.rank,
+                other: other.name.clone(),
+            },
+        ));
+    }
+    let kind = stage_kind(sc, at, path)?;
+    if kind == StageKind::Recycled
+        && let Some(other) = before.iter().find(|s| s.kind == StageKind::Recycled)
+    {
+        return Err(at.error(
+            &p(".kind"),
+            ConfigErrorKind::DuplicateRole {
+                what: "of kind recycled".into(),
+                other: other.name.clone(),
+            },
+        ));
+    }
+    if let Some(m) = sc.milestone
+        && let Some(other) = before.iter().find(|s| s.milestone == Some(m))
+    {
+        return Err(at.error(
+            &p(".milestone"),
+            ConfigErrorKind::DuplicateRole {
+                what: format!("the {m:?} milestone"),
+                other: other.name.clone(),
+            },
+        ));
+    }
+    Ok(Stage {
+        name: sc.name.clone(),
+        rank: sc.rank,
+        kind,
+        milestone: sc.milestone,
+    })
+}
+
+/// A stage's compiled kind: an SLA stage needs a positive `within` and a
+/// `due_soon` shorter than it (default a quarter of it); no other kind
+/// takes durations.
+fn stage_kind(sc: &StageConfig, at: &At<'_>, path: &str) -> Result<StageKind, ConfigError> {
+    let p = |f: &str| format!("{path}{f}");
+    if sc.kind != StageKindName::Sla {
+        if sc.within.is_some() || sc.due_soon.is_some() {
+            let f = if sc.within.is_some() {
+                ".within"
+            } else {
+                ".due_soon"
+            };
+            return Err(at.error(&p(f), ConfigErrorKind::DurationOnNonSla));
+        }
+        return Ok(match sc.kind {
+            StageKindName::Won => StageKind::Won,
+            StageKindName::Lost => StageKind::Lost,
+            StageKindName::Disqualified => StageKind::Disqualified,
+            StageKindName::Recycled => StageKind::Recycled,
+            _ => StageKind::Open,
+        });
+    }
+    let within = sc
+        .within
+        .ok_or_else(|| at.error(&p(".within"), ConfigErrorKind::SlaWithoutDuration))?;
+    if within.is_zero() {
+        return Err(at.error(&p(".within"), ConfigErrorKind::ZeroDuration));
+    }
+    let due_soon = sc
+        .due_soon
+        .unwrap_or_else(|| Span::seconds(within.as_secs() / 4));
+    if due_soon >= within {
+        return Err(at.error(
+            &p(".due_soon"),
+            ConfigErrorKind::DueSoonTooLong {
+                due_soon: due_soon.to_string(),
+                within: within.to_string(),
+            },
+        ));
+    }
+    Ok(StageKind::Sla { within, due_soon })
+}
+
+fn find(stages: &[Stage], name: &str) -> Option<StageId> {
+    stages.iter().position(|s| s.name == name).map(StageId::of)
+}
+
+/// The initial stage: named, known, and on the path (open or SLA).
+fn compile_initial(
+    initial: Option<&str>,
+    stages: &[Stage],
+    at: &At<'_>,
+) -> Result<StageId, ConfigError> {
+    let name = initial.ok_or_else(|| {
+        at.error(
+            "initial",
+            ConfigErrorKind::BadInitial {
+                problem: "no initial stage: name the stage new leads start in".into(),
+            },
+        )
+    })?;
+    let id = find(stages, name).ok_or_else(|| {
+        at.error(
+            "initial",
+            ConfigErrorKind::UnknownStage {
+                name: name.to_owned(),
+            },
+        )
+    })?;
+    if !stages.get(id.index()).is_some_and(|s| s.kind.is_on_path()) {
+        return Err(at.error(
+            "initial",
+            ConfigErrorKind::BadInitial {
+                problem: format!("initial stage {name:?} must be an open or sla stage"),
+            },
+        ));
+    }
+    Ok(id)
+}
+
+/// The `allowed` rules per stage (`None`: every forward move); several
+/// rules for one stage add up.
+fn compile_allowed(
+    rules: &[AllowedMoves],
+    stages: &[Stage],
+    at: &At<'_>,
+) -> Result<Vec<Option<Vec<StageId>>>, ConfigError> {
+    let mut allowed: Vec<Option<Vec<StageId>>> = vec![None; stages.len()];
+    for (i, rule) in rules.iter().enumerate() {
+        let from = find(stages, &rule.from).ok_or_else(|| {
+            at.error(
+                &format!("allowed[{i}].from"),
+                ConfigErrorKind::UnknownStage {
+                    name: rule.from.clone(),
+                },
+            )
+        })?;
+        let to = rule
+            .to
+            .iter()
+            .enumerate()
+            .map(|(j, name)| {
+                find(stages, name).ok_or_else(|| {
+                    at.error(
+                        &format!("allowed[{i}].to[{j}]"),
+                        ConfigErrorKind::UnknownStage { name: name.clone() },
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        match allowed.get_mut(from.index()) {
+            Some(Some(existing)) => existing.extend(to),
+            Some(slot) => *slot = Some(to),
+            None => {}
+        }
+    }
+    Ok(allowed)
 }

@@ -6,10 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::PredictError;
 use super::table::{FeatureKind, Table, TableBuilder};
 use crate::attr::{AttrValue, Attrs};
-use crate::engine::Engine;
 use crate::event::EventBody;
 use crate::lead::Lead;
-use crate::lifecycle::{StageId, StageKind};
+use crate::lifecycle::{Lifecycle, StageId, StageKind};
 use crate::types::{LeadId, Span, Timestamp};
 
 /// Which of a lead's data become features.
@@ -147,9 +146,9 @@ pub struct TrainingSet {
     pub leads: Vec<LeadId>,
 }
 
-/// Draws a training set from `leads` under `target` as of `as_of`, with
-/// the engine that folded them. Activity counts are numeric; attribute
-/// kinds are inferred from the values.
+/// Draws a training set from `leads` under `target` as of `as_of`, each
+/// lead read under the lifecycle it was folded with. Activity counts are
+/// numeric; attribute kinds are inferred from the values.
 ///
 /// ```
 /// use chrono::{TimeZone, Utc};
@@ -169,30 +168,20 @@ pub struct TrainingSet {
 ///     to: "Lost".into(), actor: Actor::Sales, reason: Some(Reason::new(ReasonCode::NoBudget)) }));
 ///
 /// let features = LeadFeatures::new(["industry"], ["page_view"]);
-/// let set = training_set(&engine, [&won, &lost], &features, &Target::WonOrLost, t(9))?;
+/// let set = training_set([&won, &lost], &features, &Target::WonOrLost, t(9))?;
 /// assert_eq!(set.labels, [true, false]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Errors
 /// [`PredictError::UnknownStage`] when a [`Target::Reached`] stage is not
-/// in the lifecycle.
+/// in a lead's lifecycle.
 pub fn training_set<'a>(
-    engine: &Engine,
     leads: impl IntoIterator<Item = &'a Lead>,
     features: &LeadFeatures,
     target: &Target,
     as_of: Timestamp,
 ) -> Result<TrainingSet, PredictError> {
-    let lc = engine.lifecycle();
-    let reached = match target {
-        Target::Reached { stage, .. } => {
-            Some(lc.find(stage).ok_or_else(|| PredictError::UnknownStage {
-                stage: stage.clone(),
-            })?)
-        }
-        Target::WonOrLost => None,
-    };
     let names = features.names();
     let mut rows = TableBuilder::new(names.iter().cloned());
     for kind in &features.activity_counts {
@@ -201,14 +190,19 @@ pub fn training_set<'a>(
     let mut labels = Vec::new();
     let mut ids = Vec::new();
     for lead in leads {
-        let row = match (target, reached) {
-            (
-                Target::Reached {
-                    within, observe, ..
-                },
-                Some(stage),
-            ) => reached_row(lead, features, stage, *within, *observe, as_of),
-            _ => closed_row(engine, lead, features, as_of),
+        let lc = &lead.lifecycle;
+        let row = match target {
+            Target::Reached {
+                stage,
+                within,
+                observe,
+            } => {
+                let stage = lc.find(stage).ok_or_else(|| PredictError::UnknownStage {
+                    stage: stage.clone(),
+                })?;
+                reached_row(lead, features, stage, *within, *observe, as_of)
+            }
+            Target::WonOrLost => closed_row(lc, lead, features, as_of),
         };
         if let Some((record, label)) = row {
             rows.push_record(&record);
@@ -225,12 +219,11 @@ pub fn training_set<'a>(
 
 /// A closed lead's features before its closing move, and whether it won.
 fn closed_row(
-    engine: &Engine,
+    lc: &Lifecycle,
     lead: &Lead,
     features: &LeadFeatures,
     as_of: Timestamp,
 ) -> Option<(Attrs, bool)> {
-    let lc = engine.lifecycle();
     let close = lead.stage().history_until(as_of).last()?;
     let won = match lc.kind(close.to) {
         StageKind::Won => true,

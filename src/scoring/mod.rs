@@ -1,84 +1,9 @@
-//! Behavioural scoring: rules over activities, groups, caps, frequency
-//! policies, decay, manual adjustments, and the score card that explains a
-//! score.
-//!
-//! ```
-//! use leadflow::ScoringConfig;
-//! let config: ScoringConfig = serde_json::from_str(r#"{
-//!   "groups": [{"name": "engagement", "max": 150}],
-//!   "rules": [
-//!     {"id": "pricing", "when": {"kind": "page_view",
-//!       "attrs": [{"attr": "url", "op": "starts_with", "value": "/pricing"}]},
-//!      "points": 10, "frequency": {"window": "1d"}},
-//!     {"id": "unsubscribe", "when": {"kind": "email_unsubscribe"}, "points": -25}
-//!   ],
-//!   "decay": {"half_life": "30d"}
-//! }"#).unwrap();
-//! assert_eq!(config.rules.len(), 2);
-//! ```
-//!
-//! # Semantics
-//!
-//! * **Matching.** A rule matches an activity of its `kind` whose attributes
-//!   satisfy every predicate (and whose `channel` / `campaign` equal the
-//!   rule's, when given), at a time inside the rule's optional validity
-//!   window. Rules are indexed by kind, so an activity costs work in
-//!   proportion to the rules of its kind only.
-//! * **Frequency.** `every` (default) fires on each match; `once` fires once
-//!   per lead; `{"window": "1d"}` fires at most once per window (a match
-//!   fires if the rule's last firing for the lead is at least the window
-//!   ago). `max_count` caps the firings per lead.
-//! * **Groups.** Each rule adds to one named group (default: the first
-//!   declared group, or `default` when none is declared). A lead has a score
-//!   per group; the total is the sum of the group scores.
-//! * **Caps.** A group's score is its raw sum clamped to the group's
-//!   `min` / `max`; the total is clamped to `total_max`. Caps are applied
-//!   when the score is read, after decay, so they never depend on the order
-//!   events arrived in.
-//! * **Exact points.** Points, caps, `total_max`, thresholds, bands and
-//!   adjustments are exact decimals with at most [`POINTS_DECIMALS`] (6)
-//!   places and at most [`MAX_POINTS`] (10^12) in magnitude; anything else
-//!   is a config error (or a rejected event) naming the field. In JSON
-//!   write a number (`0.1` means the decimal 0.1: the shortest decimal
-//!   that prints as the number) or, for more than 15 significant digits, a
-//!   string (`"123456789012.123456"`). Without decay, and under
-//!   `expire_after`, a score is an exact sum (ten +0.1 are exactly 1) and a
-//!   threshold compares exactly. Values are held in whole millionths in
-//!   128-bit integers: bounded inputs can never overflow, so a score is
-//!   never infinite, NaN or saturated. Reported values ([`ScoreCard`],
-//!   `Outcome::points`, `Engine::score`) are `rust_decimal::Decimal`s, which
-//!   serialize as strings (`"12.5"`), exact.
-//! * **Decay** (one mode for the model, none by default, and optionally
-//!   one per group: a group's `decay` replaces the model's for its
-//!   points), evaluated at the time the score is read; a contribution
-//!   counts from its own time on:
-//!   `{"half_life": "30d"}`: points × 2^(−age / half-life);
-//!   `{"percent_per_period": {"percent": 10, "period": "30d"}}`: points lose
-//!   `percent` at every period boundary after they were earned, boundaries
-//!   aligned to the Unix epoch (like a scheduled decay job);
-//!   `{"expire_after": "90d"}`: points count while younger than the span.
-//!   Under half-life and percentage decay a group's value is real: it is
-//!   folded contribution by contribution (`v ← v × factor(previous, now) +
-//!   points`, in `f64`) and the value at a time `t` is `v × factor(last,
-//!   t)` rounded to six places (half away from zero). Qualification, the
-//!   score card, `score` and `priority` all read that one rounded number,
-//!   so a rule fires exactly when the card's total reaches its threshold.
-//!   A `set` is points earned at its time like any other: it decays, and
-//!   under `expire_after` it expires (a set of 80 under a 1-day expiry reads
-//!   0 two days later) — the score was made 80 *then*.
-//! * **Manual adjustments** are events: `add` and `subtract` are
-//!   contributions like any other (they decay too); `set` replaces the
-//!   group's contributions so far with one of the given value; `reset` is
-//!   `set` to zero (of one group, or of every group when none is named). What
-//!   a `set` or `reset` replaced is gone from the score card too, so the card
-//!   and the score never drift apart.
+//! Behavioural scoring: rules compiled per kind, decay, caps and score cards (semantics on `ScoringConfig`).
 
-mod points;
 mod state;
 
-pub use points::{MAX_POINTS, POINTS_DECIMALS};
-pub(crate) use points::{PointsProblem, decimal, micros};
-pub use state::{Adjustment, CardEntry, GroupCard, ScoreCard};
+use crate::points::micros;
+pub use state::{CardEntry, GroupCard, ScoreCard};
 pub(crate) use state::{ScoreMark, ScoreState};
 
 use std::collections::{HashMap, HashSet};
@@ -195,6 +120,77 @@ pub struct RuleConfig {
 }
 
 /// A scoring model as written in configs.
+///
+/// ```
+/// use leadflow::ScoringConfig;
+/// let config: ScoringConfig = serde_json::from_str(r#"{
+///   "groups": [{"name": "engagement", "max": 150}],
+///   "rules": [
+///     {"id": "pricing", "when": {"kind": "page_view",
+///       "attrs": [{"attr": "url", "op": "starts_with", "value": "/pricing"}]},
+///      "points": 10, "frequency": {"window": "1d"}},
+///     {"id": "unsubscribe", "when": {"kind": "email_unsubscribe"}, "points": -25}
+///   ],
+///   "decay": {"half_life": "30d"}
+/// }"#).unwrap();
+/// assert_eq!(config.rules.len(), 2);
+/// ```
+///
+/// # Semantics
+///
+/// * **Matching.** A rule matches an activity of its `kind` whose attributes
+///   satisfy every predicate (and whose `channel` / `campaign` equal the
+///   rule's, when given), at a time inside the rule's optional validity
+///   window. Rules are indexed by kind, so an activity costs work in
+///   proportion to the rules of its kind only.
+/// * **Frequency.** `every` (default) fires on each match; `once` fires once
+///   per lead; `{"window": "1d"}` fires at most once per window (a match
+///   fires if the rule's last firing for the lead is at least the window
+///   ago). `max_count` caps the firings per lead.
+/// * **Groups.** Each rule adds to one named group (default: the first
+///   declared group, or `default` when none is declared). A lead has a score
+///   per group; the total is the sum of the group scores.
+/// * **Caps.** A group's score is its raw sum clamped to the group's
+///   `min` / `max`; the total is clamped to `total_max`. Caps are applied
+///   when the score is read, after decay, so they never depend on the order
+///   events arrived in.
+/// * **Exact points.** Points, caps, `total_max`, thresholds, bands and
+///   adjustments are exact decimals with at most [`POINTS_DECIMALS`](crate::POINTS_DECIMALS) (6)
+///   places and at most [`MAX_POINTS`](crate::MAX_POINTS) (10^12) in magnitude; anything else
+///   is a config error (or a rejected event) naming the field. In JSON
+///   write a number (`0.1` means the decimal 0.1: the shortest decimal
+///   that prints as the number) or, for more than 15 significant digits, a
+///   string (`"123456789012.123456"`). Without decay, and under
+///   `expire_after`, a score is an exact sum (ten +0.1 are exactly 1) and a
+///   threshold compares exactly. Values are held in whole millionths in
+///   128-bit integers: bounded inputs can never overflow, so a score is
+///   never infinite, NaN or saturated. Reported values ([`ScoreCard`],
+///   `Outcome::points`, `Engine::score`) are `rust_decimal::Decimal`s, which
+///   serialize as strings (`"12.5"`), exact.
+/// * **Decay** (one mode for the model, none by default, and optionally
+///   one per group: a group's `decay` replaces the model's for its
+///   points), evaluated at the time the score is read; a contribution
+///   counts from its own time on:
+///   `{"half_life": "30d"}`: points × 2^(−age / half-life);
+///   `{"percent_per_period": {"percent": 10, "period": "30d"}}`: points lose
+///   `percent` at every period boundary after they were earned, boundaries
+///   aligned to the Unix epoch (like a scheduled decay job);
+///   `{"expire_after": "90d"}`: points count while younger than the span.
+///   Under half-life and percentage decay a group's value is real: it is
+///   folded contribution by contribution (`v ← v × factor(previous, now) +
+///   points`, in `f64`) and the value at a time `t` is `v × factor(last,
+///   t)` rounded to six places (half away from zero). Qualification, the
+///   score card, `score` and `priority` all read that one rounded number,
+///   so a rule fires exactly when the card's total reaches its threshold.
+///   A `set` is points earned at its time like any other: it decays, and
+///   under `expire_after` it expires (a set of 80 under a 1-day expiry reads
+///   0 two days later) — the score was made 80 *then*.
+/// * **Manual adjustments** are events: `add` and `subtract` are
+///   contributions like any other (they decay too); `set` replaces the
+///   group's contributions so far with one of the given value; `reset` is
+///   `set` to zero (of one group, or of every group when none is named). What
+///   a `set` or `reset` replaced is gone from the score card too, so the card
+///   and the score never drift apart.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScoringConfig {

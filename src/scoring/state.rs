@@ -4,11 +4,12 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::points::{PointsProblem, decimal, micros, round};
 use super::{Decay, Model};
 use crate::attr::{AttrValue, Attrs, lookup};
+use crate::event::Change;
 use crate::event::{Event, EventBody};
 use crate::exact::apportion;
+use crate::points::{decimal, round};
 use crate::types::{EventId, Timestamp};
 
 /// The `rule` of a contribution made by a manual adjustment.
@@ -91,49 +92,6 @@ pub(crate) struct ScoreMark {
     supersessions: usize,
     runs: Vec<Run>,
     hits: Vec<Hit>,
-}
-
-/// A manual score change.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Adjustment {
-    /// Add points.
-    #[serde(deserialize_with = "crate::exact::decimal")]
-    Add(Decimal),
-    /// Subtract points.
-    #[serde(deserialize_with = "crate::exact::decimal")]
-    Subtract(Decimal),
-    /// Make the group's score exactly this from the event on, replacing its
-    /// earlier contributions.
-    #[serde(deserialize_with = "crate::exact::decimal")]
-    Set(Decimal),
-    /// Set to zero.
-    Reset,
-}
-
-/// A manual change in millionths, validated at event time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Change {
-    /// Add (or, negative, subtract) points.
-    Add(i64),
-    /// Replace the group's points with this value.
-    Set(i64),
-    /// Replace the group's (or every group's) points with zero.
-    Reset,
-}
-
-impl Adjustment {
-    /// The change in millionths, or what is wrong with its amount.
-    pub(crate) fn change(self) -> Result<Change, PointsProblem> {
-        // `micros` bounds the magnitude by 10^18, which fits an i64.
-        let m = |d| micros(d).map(|m| m as i64);
-        Ok(match self {
-            Adjustment::Add(d) => Change::Add(m(d)?),
-            Adjustment::Subtract(d) => Change::Add(-m(d)?),
-            Adjustment::Set(d) => Change::Set(m(d)?),
-            Adjustment::Reset => Change::Reset,
-        })
-    }
 }
 
 impl ScoreState {

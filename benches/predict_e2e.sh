@@ -9,14 +9,15 @@ cd "$(dirname "$0")/.."
 train=${1:-1000000}
 test=${2:-200000}
 cargo build --release --example predict --example gen_leads
+bin=${CARGO_TARGET_DIR:-target}/release/examples
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-./target/release/examples/gen_leads "$train" --seed 1 > "$dir/train.csv"
-./target/release/examples/gen_leads "$test" --seed 2 > "$dir/test.csv"
+"$bin"/gen_leads "$train" --seed 1 > "$dir/train.csv"
+"$bin"/gen_leads "$test" --seed 2 > "$dir/test.csv"
 echo "train: $train rows ($(du -h "$dir/train.csv" | cut -f1)), test: $test rows, $(nproc) cores"
 for model in nb lr; do
   /usr/bin/time -f "%e s wall, %M KB peak  [predict --model $model]" \
-    ./target/release/examples/predict --train "$dir/train.csv" --test "$dir/test.csv" \
+    "$bin"/predict --train "$dir/train.csv" --test "$dir/test.csv" \
     --target outcome --positive won --model "$model" > /dev/null
 done
 if [ -n "${SKL_PYTHON:-}" ]; then

@@ -16,7 +16,11 @@
 //! AUC goes to stderr when the test table has the target column.
 //!
 //! CSV: RFC 4180 (commas, double quotes with `""` escapes, quoted line
-//! breaks), a header row, an empty cell is a missing value.
+//! breaks), a header row (a leading byte-order mark is dropped), an empty
+//! cell is a missing value, a blank line is no row (in a one-column file,
+//! write a missing value as `""`). An empty target cell in a table is an
+//! error; errors name the physical line. `--numeric C` reads C's values as
+//! numbers: text that is not a number in a common form is missing.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -53,20 +57,26 @@ fn parse_args() -> Result<Args, String> {
             .collect()
     };
     while let Some(a) = it.next() {
+        // Every option takes a value, and a value never starts with `--`
+        // (`--train --test x.csv` is a missing value, not a file).
+        let mut value = || match it.next() {
+            Some(v) if !v.starts_with("--") => Ok(v),
+            _ => Err(format!("{a} needs a value")),
+        };
         match a.as_str() {
-            "--train" => train = it.next(),
-            "--test" => test = it.next(),
-            "--target" => target = it.next(),
-            "--positive" => positive = it.next(),
-            "--model" => model = it.next().ok_or("--model needs nb or lr")?,
-            "--categorical" => categorical.extend(list(it.next())),
-            "--numeric" => numeric.extend(list(it.next())),
-            "--drop" => drop.extend(list(it.next())),
+            "--train" => train = Some(value()?),
+            "--test" => test = Some(value()?),
+            "--target" => target = Some(value()?),
+            "--positive" => positive = Some(value()?),
+            "--model" => model = value()?,
+            "--categorical" => categorical.extend(list(Some(value()?))),
+            "--numeric" => numeric.extend(list(Some(value()?))),
+            "--drop" => drop.extend(list(Some(value()?))),
             "--explain" => {
                 explain = Some(
-                    it.next()
-                        .and_then(|n| n.parse().ok())
-                        .ok_or("--explain needs a row number")?,
+                    value()?
+                        .parse()
+                        .map_err(|_| "--explain needs a row number".to_owned())?,
                 )
             }
             other => return Err(format!("unknown argument {other:?}")),
@@ -134,20 +144,38 @@ fn read_record(
     Ok(true)
 }
 
-/// A CSV file as a table (target column apart, as labels when present).
+/// A CSV file as a table (target column apart, as labels when present),
+/// and the row asked for by `--explain` as a record.
 struct Loaded {
     table: Table,
     labels: Option<Vec<bool>>,
+    captured: Option<leadflow::Attrs>,
 }
 
-fn load(path: &str, args: &Args, kinds: &[(String, FeatureKind)]) -> Result<Loaded, String> {
+fn load(
+    path: &str,
+    args: &Args,
+    kinds: &[(String, FeatureKind)],
+    capture: Option<usize>,
+) -> Result<Loaded, String> {
     let file = File::open(path).map_err(|e| format!("{path}: {e}"))?;
     let mut input = BufReader::with_capacity(1 << 20, file);
     let (mut line, mut fields) = (String::new(), Vec::new());
     if !read_record(&mut input, &mut line, &mut fields).map_err(|e| format!("{path}: {e}"))? {
         return Err(format!("{path}: empty file, a header row is needed"));
     }
+    // Spreadsheet exports often start with a byte-order mark.
+    if let Some(first) = fields.first_mut()
+        && let Some(rest) = first.strip_prefix('\u{feff}')
+    {
+        *first = rest.to_owned();
+    }
     let header = fields.clone();
+    for (name, _) in kinds {
+        if !header.contains(name) {
+            return Err(format!("{path}: no column {name:?}"));
+        }
+    }
     let target = header.iter().position(|h| *h == args.target);
     let keep: Vec<usize> = (0..header.len())
         .filter(|&i| Some(i) != target && !args.drop.contains(&header[i]))
@@ -157,10 +185,15 @@ fn load(path: &str, args: &Args, kinds: &[(String, FeatureKind)]) -> Result<Load
         rows = rows.kind(name, *kind);
     }
     let mut labels = target.map(|_| Vec::new());
-    let mut number = 1;
+    let mut captured = None;
+    // The physical line the next record starts on.
+    let mut next_line = 1 + line.matches('\n').count();
     while read_record(&mut input, &mut line, &mut fields).map_err(|e| format!("{path}: {e}"))? {
-        number += 1;
-        if fields.len() == 1 && fields[0].is_empty() {
+        let number = next_line;
+        next_line += line.matches('\n').count();
+        // A blank line is no row (a missing value in a one-column file is
+        // written `""`).
+        if line.trim_end_matches(['\n', '\r']).is_empty() {
             continue;
         }
         if fields.len() != header.len() {
@@ -170,14 +203,34 @@ fn load(path: &str, args: &Args, kinds: &[(String, FeatureKind)]) -> Result<Load
                 header.len()
             ));
         }
+        if capture == Some(rows.len()) {
+            let mut record = leadflow::Attrs::new();
+            for &i in &keep {
+                if !fields[i].trim().is_empty() {
+                    record.insert(header[i].clone(), fields[i].as_str().into());
+                }
+            }
+            captured = Some(record);
+        }
         rows.push_text(keep.iter().map(|&i| Some(fields[i].as_str())))
             .map_err(|e| format!("{path}: line {number}: {e}"))?;
         if let (Some(t), Some(labels)) = (target, labels.as_mut()) {
-            labels.push(fields[t].trim() == args.positive);
+            let label = fields[t].trim();
+            if label.is_empty() {
+                return Err(format!(
+                    "{path}: line {number}: the target {:?} is empty",
+                    args.target
+                ));
+            }
+            labels.push(label == args.positive);
         }
     }
     let table = rows.build().map_err(|e| format!("{path}: {e}"))?;
-    Ok(Loaded { table, labels })
+    Ok(Loaded {
+        table,
+        labels,
+        captured,
+    })
 }
 
 fn run() -> Result<(), String> {
@@ -195,7 +248,7 @@ fn run() -> Result<(), String> {
     );
 
     let started = Instant::now();
-    let train = load(&args.train, &args, &kinds)?;
+    let train = load(&args.train, &args, &kinds, None)?;
     let labels = train
         .labels
         .ok_or_else(|| format!("{}: no column {:?}", args.train, args.target))?;
@@ -223,7 +276,7 @@ fn run() -> Result<(), String> {
         .into_iter()
         .map(|(n, k)| (n.to_owned(), k))
         .collect();
-    let test = load(&args.test, &args, &test_kinds)?;
+    let test = load(&args.test, &args, &test_kinds, args.explain)?;
     let scores = model
         .predict(&test.table)
         .map_err(|e| format!("{}: {e}", args.test))?;
@@ -239,41 +292,17 @@ fn run() -> Result<(), String> {
     if let Some(labels) = &test.labels {
         match roc_auc(&scores, labels) {
             Some(auc) => eprintln!("test ROC AUC {auc:.6} ({} rows)", scores.len()),
+            None if scores.is_empty() => eprintln!("test ROC AUC undefined: no test rows"),
             None => eprintln!("test ROC AUC undefined: the test rows hold one class"),
         }
     }
     if let Some(row) = args.explain {
-        let record = record_of(row, &args, &test_kinds)?;
+        let record = test
+            .captured
+            .ok_or_else(|| format!("--explain {row}: the test table has {} rows", scores.len()))?;
         eprintln!("row {row}: {}", model.explain(&record));
     }
     Ok(())
-}
-
-/// Row `row` of the test file as a record, read again from the file so the
-/// explanation shows the values as written.
-fn record_of(
-    row: usize,
-    args: &Args,
-    kinds: &[(String, FeatureKind)],
-) -> Result<leadflow::Attrs, String> {
-    let file = File::open(&args.test).map_err(|e| format!("{}: {e}", args.test))?;
-    let mut input = BufReader::new(file);
-    let (mut line, mut fields) = (String::new(), Vec::new());
-    read_record(&mut input, &mut line, &mut fields).map_err(|e| e.to_string())?;
-    let header = fields.clone();
-    for _ in 0..=row {
-        if !read_record(&mut input, &mut line, &mut fields).map_err(|e| e.to_string())? {
-            return Err(format!("--explain {row}: the test table has fewer rows"));
-        }
-    }
-    let mut record = leadflow::Attrs::new();
-    for (name, value) in header.iter().zip(&fields) {
-        if value.trim().is_empty() || !kinds.iter().any(|(n, _)| n == name) {
-            continue;
-        }
-        record.insert(name.clone(), value.as_str().into());
-    }
-    Ok(record)
 }
 
 fn main() -> ExitCode {

@@ -21,7 +21,7 @@ use crate::lead::{
 };
 use crate::lifecycle::{Lifecycle, LifecycleConfig, SlaStatus, StageId, StageState, Transition};
 use crate::points::PointsProblem;
-use crate::predict::{Explanation, PredictiveConfig, Tiers};
+use crate::predict::{Explanation, PredictiveConfig};
 use crate::qualify::{Arm, QualificationConfig, Qualifier, Rearm, ScoreSource};
 use crate::scoring::{Model, ScoreCard, ScoreState, ScoringConfig};
 use crate::types::{EventId, LeadId, Timestamp};
@@ -92,15 +92,6 @@ fn check_predictive(config: &EngineConfig) -> Result<(), ConfigError> {
                 },
             ));
         }
-    }
-    if let Some(problem) = p.tiers.as_ref().and_then(Tiers::problem) {
-        return Err(ConfigError::new(
-            "predictive.tiers",
-            ConfigErrorKind::OutOfRange {
-                value: problem,
-                expected: "three ascending probabilities from 0 to 1".into(),
-            },
-        ));
     }
     Ok(())
 }
@@ -1074,8 +1065,10 @@ impl Engine {
             &self.inner.grading.engagement,
             &self.inner.grading.matrix_group,
         ) {
-            // A probability in millionths, as the bands are.
-            (Engagement::Probability, _) => (self.probability(&lead, at)? * 1e6).round() as i128,
+            (Engagement::Probability, _) => {
+                let p = self.probability(&lead, at)?;
+                return Some(self.inner.grading.priority_by_probability(grade, p));
+            }
             (_, Some(g)) => model
                 .group_index(g)
                 .map_or(0, |g| score.group_at(model, g, at)),

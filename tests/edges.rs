@@ -787,8 +787,8 @@ mod background_panics {
 }
 
 mod names_and_spans {
-    use leadflow::{Milestone, SlaState, TransitionKind};
     use leadflow::{Actor, IngestStatus, ReasonCode, Source, Span};
+    use leadflow::{Milestone, SlaState, TransitionKind};
 
     /// What people print is what configs and events write, and reads back.
     #[test]

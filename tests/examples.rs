@@ -358,5 +358,101 @@ fn predict_example_scores_a_generated_table() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--train FILE is required"));
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(crate::common::example_binary("predict"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    // A value that is another option is a missing value.
+    let (code, _, err) = run(&["--train", "--test", "x.csv"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--train needs a value"), "{err}");
+    // A byte-order mark, a blank line between rows, and a quoted line
+    // break: --explain names the same row the scores list, and errors
+    // name physical lines.
+    let train = write(
+        "bom.csv",
+        "\u{feff}industry,visits,outcome\nsoftware,3,won\nretail,1,lost\nsoftware,5,won\nretail,2,lost\n",
+    );
+    let test = write(
+        "blank.csv",
+        "industry,visits,outcome\nsoftware,3,won\n\nretail,1,lost\n",
+    );
+    let (code, scores, err) = run(&[
+        "--train",
+        &train,
+        "--test",
+        &test,
+        "--target",
+        "outcome",
+        "--positive",
+        "won",
+        "--model",
+        "nb",
+        "--explain",
+        "1",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let scores: Vec<f64> = scores.lines().skip(1).map(|l| l.parse().unwrap()).collect();
+    assert_eq!(scores.len(), 2);
+    assert!(
+        err.contains(&format!("row 1: probability {:.3}", scores[1])),
+        "{err}"
+    );
+    assert!(err.contains("industry = retail"), "{err}");
+    let ragged = write("ragged.csv", "a,outcome\n\"x\ny\",won\n1,won,3\n");
+    let (code, _, err) = run(&[
+        "--train",
+        &ragged,
+        "--test",
+        &ragged,
+        "--target",
+        "outcome",
+        "--positive",
+        "won",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("line 4 has 3 fields"), "{err}");
+    let empty_target = write("empty_target.csv", "a,outcome\n1,won\n2,\n");
+    let (code, _, err) = run(&[
+        "--train",
+        &empty_target,
+        "--test",
+        &empty_target,
+        "--target",
+        "outcome",
+        "--positive",
+        "won",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("line 3: the target \"outcome\" is empty"),
+        "{err}"
+    );
+    let (code, _, err) = run(&[
+        "--train",
+        &train,
+        "--test",
+        &test,
+        "--target",
+        "outcome",
+        "--positive",
+        "won",
+        "--categorical",
+        "nosuch",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no column \"nosuch\""), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -763,3 +763,281 @@ fn predictive_configs_are_checked() {
     assert!(e.starts_with("predictive.tiers:"), "{e}");
     assert!(leadflow::Engine::from_json(&with_model("")).is_ok());
 }
+
+/// The probe's findings, each pinned.
+#[test]
+fn extreme_values_never_make_a_probability_nan() {
+    // A constant column gets weight 0; 1e308 at prediction would be 0 × ∞.
+    let table = Table::new(6)
+        .with_numeric("rate", [Some(0.5); 6])
+        .unwrap()
+        .with_numeric("visits", [1.0, 2.0, 3.0, 4.0, 5.0, 6.0].map(Some))
+        .unwrap()
+        .with_numeric("a", [1.0, 2.0, 1.0, 2.0, 1.0, 2.0].map(Some))
+        .unwrap()
+        .with_numeric("b", [-1.0, -2.0, -1.0, -2.0, -1.0, -2.0].map(Some))
+        .unwrap();
+    let labels = [false, false, true, false, true, true];
+    let model = Model::logistic(&table, &labels, &LogisticOptions::default()).unwrap();
+    for (rate, a, b) in [
+        (1e308, 0.0, 0.0),
+        (0.5, 1e308, -1e308),
+        (-1e308, f64::MAX, f64::MAX),
+    ] {
+        let r = record(&[
+            ("rate", rate.into()),
+            ("visits", 3.0.into()),
+            ("a", a.into()),
+            ("b", b.into()),
+        ]);
+        let p = model.probability(&r);
+        assert!((0.0..=1.0).contains(&p), "{p}");
+        let why = model.explain(&r);
+        assert_eq!(why.probability, p);
+        assert!(why.factors.iter().all(|f| f.log_odds.is_finite()));
+        // Huge values read as scientific notation, not 309 digits.
+        assert!(why.to_string().len() < 400, "{why}");
+    }
+}
+
+#[test]
+fn the_dimension_limit_counts_numeric_columns_too() {
+    let mut table = Table::new(4);
+    for j in 0..2100 {
+        table = table
+            .with_numeric(format!("x{j:04}"), [0.0, 1.0, f64::from(j), 2.0].map(Some))
+            .unwrap();
+    }
+    let err = LogisticRegression::fit(
+        &table,
+        &[true, false, true, false],
+        &LogisticOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        PredictError::TooManyDimensions {
+            dimensions: 2049,
+            limit: 2048,
+            column: "x2047".into()
+        }
+    );
+}
+
+#[test]
+fn a_categorical_feature_never_reads_a_numeric_column_lossily() {
+    let zips = ["02134", "02134", "90210", "90210"];
+    let mut rows = TableBuilder::new(["zip"]).kind("zip", FeatureKind::Categorical);
+    for z in zips {
+        rows.push_text([Some(z)]).unwrap();
+    }
+    let train = rows.build().unwrap();
+    let labels = [true, true, false, true];
+    for model in [
+        Model::naive_bayes(&train, &labels, &NaiveBayesOptions::default()).unwrap(),
+        Model::logistic(&train, &labels, &LogisticOptions::default()).unwrap(),
+    ] {
+        // Inferred numeric: "02134" became 2134.
+        let mut inferred = TableBuilder::new(["zip"]);
+        inferred.push_text([Some("02134")]).unwrap();
+        let inferred = inferred.build().unwrap();
+        assert_eq!(
+            model.predict(&inferred),
+            Err(PredictError::KindMismatch {
+                column: "zip".into()
+            })
+        );
+        // Built for the model, it reads as trained.
+        let mut matching = TableBuilder::for_model(&model);
+        matching.push_text([Some("02134")]).unwrap();
+        let p = model.predict(&matching.build().unwrap()).unwrap();
+        assert_eq!(p[0], model.probability(&record(&[("zip", "02134".into())])));
+    }
+    // Counting a partition with the wrong kind is refused, not miscounted.
+    let spec = leadflow::predict::NaiveBayesSpec::from_table(&train, &NaiveBayesOptions::default())
+        .unwrap();
+    let mut tally = leadflow::predict::NaiveBayesTally::default();
+    let numeric = Table::new(1).with_numeric("zip", [Some(2134.0)]).unwrap();
+    assert!(matches!(
+        tally.add(&spec, &numeric, &[true]),
+        Err(PredictError::KindMismatch { .. })
+    ));
+    assert_eq!(tally.totals(), (0, 0));
+}
+
+#[test]
+fn blank_levels_are_missing_everywhere() {
+    let table = Table::new(6)
+        .with_categorical(
+            "c",
+            [
+                Some(""),
+                Some(""),
+                Some(" "),
+                Some("x"),
+                Some("x"),
+                Some("y"),
+            ],
+        )
+        .unwrap();
+    let labels = [true, true, true, false, false, true];
+    for model in [
+        Model::naive_bayes(&table, &labels, &NaiveBayesOptions::default()).unwrap(),
+        Model::logistic(&table, &labels, &LogisticOptions::default()).unwrap(),
+    ] {
+        let p = model.predict(&table).unwrap();
+        assert_eq!(p[0], model.probability(&record(&[("c", "".into())])));
+        assert_eq!(p[0], model.probability(&Attrs::new()));
+    }
+    // -0 and 0 are one level.
+    let mut rows = TableBuilder::new(["n"]).kind("n", FeatureKind::Categorical);
+    rows.push([Some((-0.0).into())]).unwrap();
+    rows.push([Some(0.0.into())]).unwrap();
+    let model = Model::naive_bayes(
+        &rows.build().unwrap(),
+        &[true, false],
+        &NaiveBayesOptions::default(),
+    )
+    .unwrap();
+    let json = serde_json::to_string(&model).unwrap();
+    assert!(!json.contains("-0"), "{json}");
+}
+
+#[test]
+fn saved_models_are_checked_on_the_way_in() {
+    let (table, won) = deals();
+    let lr =
+        serde_json::to_value(Model::logistic(&table, &won, &LogisticOptions::default()).unwrap())
+            .unwrap();
+    let nb = serde_json::to_value(
+        Model::naive_bayes(&table, &won, &NaiveBayesOptions::default()).unwrap(),
+    )
+    .unwrap();
+    let read = |v: serde_json::Value| serde_json::from_value::<Model>(v).map_err(|e| e.to_string());
+    assert!(read(lr.clone()).is_ok() && read(nb.clone()).is_ok());
+    let mut bogus = lr.clone();
+    bogus["bogus"] = 1.into();
+    assert!(read(bogus).unwrap_err().contains("unknown field"));
+    let mut unsorted = lr.clone();
+    let levels = unsorted["features"][0]["levels"].as_array_mut().unwrap();
+    levels.reverse();
+    assert!(read(unsorted).unwrap_err().contains("sorted"));
+    let mut nan = lr;
+    nan["intercept"] = serde_json::Value::Null;
+    assert!(read(nan).is_err());
+    let mut wrong = nb.clone();
+    wrong["smoothing"] = 0.into();
+    assert!(read(wrong).unwrap_err().contains("smoothing"));
+    let mut unknown = nb;
+    unknown["values"][0][0]["extra"] = 1.into();
+    assert!(read(unknown).unwrap_err().contains("unknown field"));
+    // A scale of 0 in a numeric feature.
+    let numeric = Table::new(4)
+        .with_numeric("v", [1.0, 2.0, 3.0, 4.0].map(Some))
+        .unwrap();
+    let mut m = serde_json::to_value(
+        Model::logistic(
+            &numeric,
+            &[false, true, false, true],
+            &LogisticOptions::default(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    m["features"][0]["scale"] = 0.into();
+    assert!(read(m).unwrap_err().contains("scale"));
+    // Tiers too.
+    assert!(serde_json::from_str::<Tiers>(r#"{"cuts": [0.9, 0.5, 0.1]}"#).is_err());
+    assert!(serde_json::from_str::<Tiers>(r#"{"cuts": [0.1, 0.5, 0.9]}"#).is_ok());
+}
+
+#[test]
+fn tallies_of_different_specs_do_not_merge_silently() {
+    use leadflow::Mergeable;
+    use leadflow::predict::{NaiveBayesSpec, NaiveBayesTally};
+    let (table, won) = deals();
+    let a = NaiveBayesSpec::from_table(&table, &NaiveBayesOptions::default()).unwrap();
+    let other = Table::new(7)
+        .with_categorical("industry", [Some("x"); 7])
+        .unwrap();
+    let b = NaiveBayesSpec::from_table(&other, &NaiveBayesOptions::default()).unwrap();
+    let mut ta = NaiveBayesTally::default();
+    ta.add(&a, &table, &won).unwrap();
+    let mut tb = NaiveBayesTally::default();
+    tb.add(&b, &other, &won).unwrap();
+    ta.merge(tb);
+    assert_eq!(
+        NaiveBayes::from_tally(a, ta, &NaiveBayesOptions::default()),
+        Err(PredictError::MixedSpecs)
+    );
+}
+
+#[test]
+fn reached_targets_cannot_read_past_their_horizon() {
+    let target = Target::Reached {
+        stage: "SQL".into(),
+        within: Span::seconds(60),
+        observe: Span::seconds(120),
+    };
+    let features = LeadFeatures::new(["industry"], [] as [&str; 0]);
+    let none: [&leadflow::Lead; 0] = [];
+    assert!(matches!(
+        training_set(none, &features, &target, t(10)),
+        Err(PredictError::BadOption {
+            option: "observe",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn tiers_put_the_likeliest_lead_first_even_in_small_populations() {
+    let tiers = Tiers::quartiles(&[0.1, 0.2, 0.3]).unwrap();
+    assert_eq!(tiers.tier(0.3), 1);
+    assert_eq!(tiers.tier(0.1), 4);
+    assert_eq!(Tiers::quartiles(&[0.2, f64::INFINITY]), None);
+    assert_eq!(Tiers::quartiles(&[0.2, 1.5]), None);
+}
+
+/// A model of priors only: p = won / (won + lost) exactly.
+fn prior_model(won: u64, lost: u64) -> Model {
+    serde_json::from_value(serde_json::json!({
+        "model": "naive_bayes",
+        "spec": {"features": []},
+        "smoothing": 0.1,
+        "won": won,
+        "lost": lost,
+        "values": []
+    }))
+    .unwrap()
+}
+
+#[test]
+fn the_matrix_rule_and_tiers_compare_the_same_probability() {
+    // p = 999 999 / 1 999 999 = 0.49999975…: below 0.5 by less than a
+    // millionth.
+    let model = prior_model(999_999, 1_000_000);
+    let p = model.probability(&Attrs::new());
+    assert!(p < 0.5 && p > 0.4999997);
+    let predictive = serde_json::json!({"features": {}, "model": model});
+    let e = leadflow::Engine::from_json(&serde_json::json!({
+        "lifecycle": {"preset": "waterfall"},
+        "predictive": predictive,
+        "grading": {"criteria": [{"id": "any", "when": {"attr": "industry", "op": "exists"}, "weight": 1}],
+                    "matrix": {"engagement": "probability", "bands": [0.5, 0.3, 0.1]}},
+        "qualification": [{"id": "half", "when": {"probability": {"min": 0.5}}, "then": "MQL"}]
+    }).to_string())
+    .unwrap();
+    let mut lead = e.new_lead("l");
+    e.ingest(
+        &mut lead,
+        created("c", "l", 0, "Anonymous", Source::Marketing),
+    );
+    e.ingest(
+        &mut lead,
+        attrs("i", "l", 1, &[("industry", "x".into())], &[]),
+    );
+    assert_eq!(e.probability(&lead, t(1)), Some(p));
+    assert_eq!(e.priority(&lead, t(1)).unwrap().engagement, 2);
+    assert_eq!(lead.history().len(), 1, "the 0.5 rule does not fire");
+}

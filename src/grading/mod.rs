@@ -284,6 +284,9 @@ pub(crate) struct Profile {
     personas: Vec<Persona>,
     /// In millionths.
     bands: [i128; 3],
+    /// The bands as the doubles nearest their decimals, for engagement by
+    /// probability (compared as a qualification rule's `min` is).
+    probability_bands: [f64; 3],
     pub(crate) matrix_group: Option<String>,
     pub(crate) engagement: Engagement,
 }
@@ -420,6 +423,10 @@ impl Profile {
             bands: b,
             matrix_group: c.matrix.group.clone(),
             engagement: c.matrix.engagement,
+            probability_bands: c
+                .matrix
+                .bands
+                .map(|d| d.to_string().parse::<f64>().unwrap_or(f64::NAN)),
         })
     }
 
@@ -512,18 +519,25 @@ impl Profile {
 
     /// The matrix cell for a grade and an engagement score in millionths.
     pub(crate) fn priority(&self, grade: Grade, engagement: i128) -> Priority {
+        let band = self.bands.iter().position(|&b| engagement >= b);
+        Self::cell(grade, band)
+    }
+
+    /// The matrix cell for a grade and a probability, compared exactly
+    /// with the bands (as the doubles nearest them).
+    pub(crate) fn priority_by_probability(&self, grade: Grade, p: f64) -> Priority {
+        let band = self.probability_bands.iter().position(|&b| p >= b);
+        Self::cell(grade, band)
+    }
+
+    fn cell(grade: Grade, band: Option<usize>) -> Priority {
         let fit = match grade.letter() {
             'F' => 'D',
             l => l,
         };
-        let band = self
-            .bands
-            .iter()
-            .position(|&b| engagement >= b)
-            .map_or(4, |i| i as u8 + 1);
         Priority {
             fit,
-            engagement: band,
+            engagement: band.map_or(4, |i| i as u8 + 1),
         }
     }
 }

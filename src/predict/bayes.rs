@@ -95,8 +95,34 @@ impl Binning {
 /// features, their kinds and the numeric bin edges. Partitions counted
 /// under one spec merge exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "SpecData")]
 pub struct NaiveBayesSpec {
     features: Vec<(String, Binning)>,
+}
+
+/// A spec as written, checked on the way in.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecData {
+    features: Vec<(String, Binning)>,
+}
+
+impl TryFrom<SpecData> for NaiveBayesSpec {
+    type Error = String;
+    fn try_from(data: SpecData) -> Result<Self, String> {
+        for (name, binning) in &data.features {
+            if let Binning::Edges(edges) = binning
+                && !(edges.iter().all(|e| e.is_finite()) && edges.windows(2).all(|w| w[0] < w[1]))
+            {
+                return Err(format!(
+                    "feature {name:?}: bin edges must be finite and strictly ascending"
+                ));
+            }
+        }
+        Ok(Self {
+            features: data.features,
+        })
+    }
 }
 
 impl NaiveBayesSpec {
@@ -126,6 +152,13 @@ impl NaiveBayesSpec {
     /// The features' names, in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.features.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// A stable fingerprint, so that tallies counted under different
+    /// specs are never merged unnoticed.
+    fn fingerprint(&self) -> u64 {
+        let text = serde_json::to_string(self).unwrap_or_default();
+        crate::hash::hash_str(&text)
     }
 
     /// The key of row `i` of `column` under feature `f`'s binning.
@@ -175,7 +208,14 @@ enum Key {
 /// [`NaiveBayes::from_tally`] gives exactly the model of one pass (the
 /// counts are integers).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NaiveBayesTally {
+    /// The fingerprint of the spec the rows were counted under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spec: Option<u64>,
+    /// Whether tallies of different specs were merged into this one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    mixed: bool,
     won: u64,
     lost: u64,
     #[serde(with = "crate::merge::entries")]
@@ -188,7 +228,8 @@ impl NaiveBayesTally {
     ///
     /// # Errors
     /// [`PredictError::LabelCount`] when `labels` is not as long as the
-    /// table.
+    /// table; [`PredictError::KindMismatch`] when a categorical feature's
+    /// column is numeric. On error nothing is counted.
     pub fn add(
         &mut self,
         spec: &NaiveBayesSpec,
@@ -200,6 +241,22 @@ impl NaiveBayesTally {
                 rows: table.len(),
                 labels: labels.len(),
             });
+        }
+        // A categorical feature from a numeric column would lose levels
+        // (`02134` read as 2134): refuse before counting anything.
+        for (name, binning) in &spec.features {
+            if let (Some(column), Binning::Levels) = (table.column(name), binning)
+                && matches!(column.values, Values::Numeric(_))
+            {
+                return Err(PredictError::KindMismatch {
+                    column: name.clone(),
+                });
+            }
+        }
+        let fingerprint = spec.fingerprint();
+        match self.spec {
+            Some(f) if f != fingerprint => self.mixed = true,
+            _ => self.spec = Some(fingerprint),
         }
         let won = labels.iter().filter(|l| **l).count() as u64;
         self.won += won;
@@ -275,7 +332,15 @@ impl NaiveBayesTally {
 }
 
 impl Mergeable for NaiveBayesTally {
+    /// Adds the counts. Tallies counted under different specs merge into
+    /// one marked mixed, which [`NaiveBayes::from_tally`] refuses.
     fn merge(&mut self, other: Self) {
+        self.mixed |= other.mixed;
+        match (self.spec, other.spec) {
+            (Some(a), Some(b)) if a != b => self.mixed = true,
+            (None, b) => self.spec = b,
+            _ => {}
+        }
         self.won += other.won;
         self.lost += other.lost;
         for (k, [w, l]) in other.counts {
@@ -287,7 +352,7 @@ impl Mergeable for NaiveBayesTally {
 }
 
 /// One value's counts and its log-likelihood ratio.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 struct ValueStats {
     key: Key,
     won: u64,
@@ -319,6 +384,7 @@ struct ValueStats {
 /// # Ok::<(), leadflow::predict::PredictError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "NaiveBayesData", into = "NaiveBayesData")]
 pub struct NaiveBayes {
     spec: NaiveBayesSpec,
     smoothing: f64,
@@ -360,24 +426,59 @@ impl NaiveBayes {
         options: &NaiveBayesOptions,
     ) -> Result<Self, PredictError> {
         options.check()?;
-        if tally.won == 0 || tally.lost == 0 {
-            return Err(PredictError::OneClass {
-                positives: tally.won,
-                negatives: tally.lost,
-            });
+        if tally.mixed || tally.spec.is_some_and(|f| f != spec.fingerprint()) {
+            return Err(PredictError::MixedSpecs);
         }
-        let a = options.smoothing;
-        let mut values: Vec<Vec<ValueStats>> = vec![Vec::new(); spec.features.len()];
+        let mut values: Vec<Vec<Counted>> = vec![Vec::new(); spec.features.len()];
         for ((f, key), [won, lost]) in tally.counts {
             if let Some(list) = values.get_mut(f as usize) {
-                list.push(ValueStats {
-                    key,
-                    won,
-                    lost,
-                    llr: 0.0,
-                });
+                list.push(Counted { key, won, lost });
             }
         }
+        Self::build(NaiveBayesData {
+            spec,
+            smoothing: options.smoothing,
+            won: tally.won,
+            lost: tally.lost,
+            values,
+        })
+    }
+
+    /// The model of checked counts: priors and log-likelihood ratios are
+    /// always computed here, never read from outside.
+    fn build(data: NaiveBayesData) -> Result<Self, PredictError> {
+        let NaiveBayesData {
+            spec,
+            smoothing: a,
+            won,
+            lost,
+            values,
+        } = data;
+        if !(a.is_finite() && a > 0.0) {
+            return Err(PredictError::BadOption {
+                option: "smoothing",
+                reason: format!("must be a positive number, got {a}"),
+            });
+        }
+        if won == 0 || lost == 0 {
+            return Err(PredictError::OneClass {
+                positives: won,
+                negatives: lost,
+            });
+        }
+        let mut values: Vec<Vec<ValueStats>> = values
+            .into_iter()
+            .map(|list| {
+                list.into_iter()
+                    .map(|c| ValueStats {
+                        key: c.key,
+                        won: c.won,
+                        lost: c.lost,
+                        llr: 0.0,
+                    })
+                    .collect()
+            })
+            .collect();
         for list in &mut values {
             let won_total: f64 = list.iter().map(|v| v.won as f64 + a).sum();
             let lost_total: f64 = list.iter().map(|v| v.lost as f64 + a).sum();
@@ -387,11 +488,11 @@ impl NaiveBayes {
             }
         }
         Ok(Self {
-            prior: (tally.won as f64 / tally.lost as f64).ln(),
+            prior: (won as f64 / lost as f64).ln(),
             spec,
             smoothing: a,
-            won: tally.won,
-            lost: tally.lost,
+            won,
+            lost,
             values,
         })
     }
@@ -424,7 +525,9 @@ impl NaiveBayes {
     /// Probabilities of the positive class, one per row of `table`.
     ///
     /// # Errors
-    /// [`PredictError::MissingColumn`] when `table` lacks a feature.
+    /// [`PredictError::MissingColumn`] when `table` lacks a feature;
+    /// [`PredictError::KindMismatch`] when a categorical feature's column
+    /// is numeric (a numeric feature reads text in number forms).
     pub fn predict(&self, table: &Table) -> Result<Vec<f64>, PredictError> {
         let columns = self.columns(table)?;
         let mut z = vec![self.prior; table.len()];
@@ -456,12 +559,10 @@ impl NaiveBayes {
                         }
                     }
                 }
-                (_, binning) => {
-                    for (i, zi) in z.iter_mut().enumerate() {
-                        if let Some(key) = NaiveBayesSpec::key(binning, column, i) {
-                            *zi += self.stats(f, &key).map_or(0.0, |s| s.llr);
-                        }
-                    }
+                (Values::Numeric(_), Binning::Levels) => {
+                    return Err(PredictError::KindMismatch {
+                        column: column.name.clone(),
+                    });
                 }
             }
         }
@@ -529,5 +630,83 @@ impl NaiveBayes {
             };
             (n.as_str(), kind)
         })
+    }
+}
+
+/// A value's counts as saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Counted {
+    key: Key,
+    won: u64,
+    lost: u64,
+}
+
+/// A naive Bayes model as saved: its spec and counts (the log-odds are
+/// recomputed on the way in, so a saved model cannot carry inconsistent
+/// ones).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NaiveBayesData {
+    spec: NaiveBayesSpec,
+    smoothing: f64,
+    won: u64,
+    lost: u64,
+    /// Per feature, its seen values sorted by key.
+    values: Vec<Vec<Counted>>,
+}
+
+impl From<NaiveBayes> for NaiveBayesData {
+    fn from(m: NaiveBayes) -> Self {
+        Self {
+            spec: m.spec,
+            smoothing: m.smoothing,
+            won: m.won,
+            lost: m.lost,
+            values: m
+                .values
+                .into_iter()
+                .map(|list| {
+                    list.into_iter()
+                        .map(|v| Counted {
+                            key: v.key,
+                            won: v.won,
+                            lost: v.lost,
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TryFrom<NaiveBayesData> for NaiveBayes {
+    type Error = String;
+    fn try_from(data: NaiveBayesData) -> Result<Self, String> {
+        if data.values.len() != data.spec.features.len() {
+            return Err(format!(
+                "{} value lists for {} features",
+                data.values.len(),
+                data.spec.features.len()
+            ));
+        }
+        for (list, (name, binning)) in data.values.iter().zip(&data.spec.features) {
+            if !list.windows(2).all(|w| w[0].key < w[1].key) {
+                return Err(format!(
+                    "feature {name:?}: values must be sorted and distinct"
+                ));
+            }
+            let fits = |k: &Key| match (binning, k) {
+                (Binning::Levels, Key::Level(_)) => true,
+                (Binning::Edges(edges), Key::Bin(b)) => (*b as usize) <= edges.len(),
+                _ => false,
+            };
+            if !list.iter().all(|c| fits(&c.key)) {
+                return Err(format!(
+                    "feature {name:?}: a value does not fit its binning"
+                ));
+            }
+        }
+        NaiveBayes::build(data).map_err(|e| e.to_string())
     }
 }

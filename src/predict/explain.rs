@@ -15,6 +15,17 @@ pub(crate) fn sigmoid(z: f64) -> f64 {
     }
 }
 
+/// A number as an explanation shows it: as written for everyday
+/// magnitudes, in scientific notation beyond them (`1e308`, not 309
+/// digits).
+pub(crate) fn display_number(x: f64) -> String {
+    if x != 0.0 && !(1e-4..1e15).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        crate::attr::AttrValue::Number(if x == 0.0 { 0.0 } else { x }).to_string()
+    }
+}
+
 /// What a factor says about a feature's value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,7 +76,7 @@ impl Factor {
 impl fmt::Display for Factor {
     /// `industry = software: ×2.30`, `employees in (50, 200]: ×0.81`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let num = |x: f64| crate::attr::AttrValue::Number(x).to_string();
+        let num = display_number;
         match &self.condition {
             Condition::Equals(v) => write!(f, "{} = {v}", self.feature)?,
             Condition::InRange { above, up_to } => {

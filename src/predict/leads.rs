@@ -113,9 +113,9 @@ impl LeadFeatures {
 pub enum Target {
     /// Won against lost or disqualified (Odoo's probability to win): the
     /// leads whose stage at `as_of` is terminal, labelled `true` when won,
-    /// with features as of just before the move that closed them (the
-    /// events strictly earlier than it), so the closing itself never leaks
-    /// into the features. Open leads are left out.
+    /// with features from the events strictly earlier than the move that
+    /// closed them (not even events at the same time count), so the
+    /// closing never leaks into the features. Open leads are left out.
     WonOrLost,
     /// Reaching a stage (entering it, or passing it on the path) within a
     /// horizon of creation: the leads created at least `within` before
@@ -123,6 +123,7 @@ pub enum Target {
     /// `observe` after creation, labelled `true` when they reached `stage`
     /// by creation + `within`. Leads that had already reached it at the
     /// feature time are left out: there is nothing left to predict.
+    /// `observe` must not be longer than `within`.
     Reached {
         /// The stage, by name.
         stage: String,
@@ -175,13 +176,26 @@ pub struct TrainingSet {
 ///
 /// # Errors
 /// [`PredictError::UnknownStage`] when a [`Target::Reached`] stage is not
-/// in a lead's lifecycle.
+/// in a lead's lifecycle; [`PredictError::BadOption`] when its `observe`
+/// is longer than `within`.
 pub fn training_set<'a>(
     leads: impl IntoIterator<Item = &'a Lead>,
     features: &LeadFeatures,
     target: &Target,
     as_of: Timestamp,
 ) -> Result<TrainingSet, PredictError> {
+    if let Target::Reached {
+        within, observe, ..
+    } = target
+        && observe > within
+    {
+        return Err(PredictError::BadOption {
+            option: "observe",
+            reason: format!(
+                "features read {observe} after creation would come after the {within} horizon"
+            ),
+        });
+    }
     let names = features.names();
     let mut rows = TableBuilder::new(names.iter().cloned());
     for kind in &features.activity_counts {
@@ -230,12 +244,11 @@ fn closed_row(
         StageKind::Lost | StageKind::Disqualified => false,
         _ => return None,
     };
-    let (at, id) = (close.at, &close.event);
-    // Strictly before the closing event in log order.
-    Some((
-        features.record_where(lead, |e| (e.at, &e.id) < (at, id)),
-        won,
-    ))
+    // Strictly earlier than the closing move: a CRM often stamps the
+    // outcome's fields (a lost reason, a final amount) at the very time of
+    // the close, so nothing at that time counts.
+    let at = close.at;
+    Some((features.record_where(lead, |e| e.at < at), won))
 }
 
 /// A lead's features at creation + `observe`, and whether it reached

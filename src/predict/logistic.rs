@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::explain::{Condition, Explanation, Factor, sigmoid};
-use super::table::{Column, FeatureKind, MISSING, Table, Values, format_number};
+use super::table::{Column, FeatureKind, MISSING, Table, Values};
 use super::{PredictError, check_labels, record_level, record_number};
 use crate::attr::Attrs;
 
@@ -13,6 +13,10 @@ use crate::attr::Attrs;
 /// Hessian of `d²` numbers (32 MiB at the limit) and factors it in `d³/3`
 /// steps per iteration.
 pub const MAX_DIMENSIONS: usize = 2048;
+
+/// The largest standardised value a numeric feature enters the model
+/// with, in standard deviations (see `Standard::z`).
+const MAX_STANDARD: f64 = 1e6;
 
 /// Newton iterations before [`PredictError::NotConverged`]; the method
 /// converges quadratically, so a well-posed problem takes about ten.
@@ -89,14 +93,13 @@ impl LogisticOptions {
 }
 
 /// One feature of a fitted model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
+
 enum Linear {
     /// Read as `(x / unit − mean) / scale` (see [`Standard`]); missing is
     /// the mean.
     Numeric {
         name: String,
-        #[serde(flatten)]
         standard: Standard,
         weight: f64,
     },
@@ -128,7 +131,7 @@ impl Linear {
 /// `unit`, a power of two at least the largest magnitude seen, so that the
 /// mean and deviation of any finite values (1e308 included) never
 /// overflow; dividing by a power of two is exact.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Standard {
     unit: f64,
     mean: f64,
@@ -136,8 +139,17 @@ struct Standard {
 }
 
 impl Standard {
+    /// The standardised value, within ±[`MAX_STANDARD`]: a value a
+    /// million deviations out carries no more information than one at the
+    /// bound, and the bound keeps `weight × z` finite (a constant training
+    /// column has weight 0, and 0 × ∞ would be NaN).
     fn z(&self, x: f64) -> f64 {
-        (x / self.unit - self.mean) / self.scale
+        let z = (x / self.unit - self.mean) / self.scale;
+        if z.is_nan() {
+            0.0
+        } else {
+            z.clamp(-MAX_STANDARD, MAX_STANDARD)
+        }
     }
 
     /// Mean and population standard deviation of a column's present
@@ -177,6 +189,7 @@ impl Standard {
 
 /// How the solver ended.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct FitReport {
     /// Newton iterations taken.
@@ -213,6 +226,7 @@ pub struct FitReport {
 /// # Ok::<(), leadflow::predict::PredictError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "LogisticData", into = "LogisticData")]
 pub struct LogisticRegression {
     intercept: f64,
     features: Vec<Linear>,
@@ -572,7 +586,9 @@ impl LogisticRegression {
     /// Probabilities of the positive class, one per row of `table`.
     ///
     /// # Errors
-    /// [`PredictError::MissingColumn`] when `table` lacks a feature.
+    /// [`PredictError::MissingColumn`] when `table` lacks a feature;
+    /// [`PredictError::KindMismatch`] when a categorical feature's column
+    /// is numeric (a numeric feature reads text in number forms).
     pub fn predict(&self, table: &Table) -> Result<Vec<f64>, PredictError> {
         let mut z = vec![self.intercept; table.len()];
         for f in &self.features {
@@ -591,7 +607,7 @@ impl LogisticRegression {
                         }
                     }
                 }
-                Linear::Categorical { levels, .. } => add_levels(&mut z, column, levels),
+                Linear::Categorical { levels, .. } => add_levels(&mut z, column, levels)?,
             }
         }
         Ok(z.into_iter().map(sigmoid).collect())
@@ -612,7 +628,7 @@ impl LogisticRegression {
                 let x = record_number(record, name)?;
                 Some((
                     name.as_str(),
-                    Condition::Equals(format_number(x)),
+                    Condition::Equals(super::explain::display_number(x)),
                     weight * standard.z(x),
                 ))
             }
@@ -643,7 +659,11 @@ impl LogisticRegression {
 }
 
 /// Adds each row's level weight (per level of the column, looked up once).
-fn add_levels(z: &mut [f64], column: &Column, levels: &[(String, f64)]) {
+fn add_levels(
+    z: &mut [f64],
+    column: &Column,
+    levels: &[(String, f64)],
+) -> Result<(), PredictError> {
     match &column.values {
         Values::Categorical {
             levels: names,
@@ -658,13 +678,45 @@ fn add_levels(z: &mut [f64], column: &Column, levels: &[(String, f64)]) {
             }
         }
         Values::Numeric(_) => {
-            for (i, zi) in z.iter_mut().enumerate() {
-                if let Some(level) = column.level(i) {
-                    *zi += Linear::level_weight(levels, &level).unwrap_or(0.0);
+            return Err(PredictError::KindMismatch {
+                column: column.name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses, before anything is allocated, a design wider than
+/// [`MAX_DIMENSIONS`]: the intercept, one coefficient per numeric column
+/// and one per level that occurs, counted in the design's order.
+fn check_dimensions(numeric: &[&Column], categorical: &[&Column]) -> Result<(), PredictError> {
+    let too_many = |dimensions: usize, column: &Column| PredictError::TooManyDimensions {
+        dimensions,
+        limit: MAX_DIMENSIONS,
+        column: column.name.clone(),
+    };
+    let mut dims = 1;
+    for column in numeric {
+        dims += 1;
+        if dims > MAX_DIMENSIONS {
+            return Err(too_many(dims, column));
+        }
+    }
+    for column in categorical {
+        if let Values::Categorical { levels, codes } = &column.values {
+            let mut used = vec![false; levels.len()];
+            for &c in codes {
+                if let Some(u) = used.get_mut(c as usize) {
+                    *u = true;
                 }
+            }
+            dims += used.iter().filter(|u| **u).count();
+            if dims > MAX_DIMENSIONS {
+                return Err(too_many(dims, column));
             }
         }
     }
+    Ok(())
 }
 
 /// The features (weights still zero) and the encoded training rows.
@@ -680,6 +732,7 @@ fn encode(table: &Table, labels: &[bool]) -> Result<(Vec<Linear>, Design), Predi
         .iter()
         .filter(|c| matches!(c.values, Values::Categorical { .. }))
         .collect();
+    check_dimensions(&numeric_columns, &categorical_columns)?;
     let mut dims = 1 + numeric_columns.len();
     let mut features = Vec::new();
     let p = numeric_columns.len();
@@ -731,13 +784,6 @@ fn encode(table: &Table, labels: &[bool]) -> Result<(Vec<Linear>, Design), Predi
             name: column.name.clone(),
             levels: kept,
         });
-        if dims > MAX_DIMENSIONS {
-            return Err(PredictError::TooManyDimensions {
-                dimensions: dims,
-                limit: MAX_DIMENSIONS,
-                column: column.name.clone(),
-            });
-        }
     }
     // Features in table order for the model; the design keeps numerics
     // first, which `fit` follows when it hands back the weights.
@@ -818,4 +864,120 @@ fn newton(
         iterations: MAX_ITERATIONS,
         gradient,
     })
+}
+
+/// A logistic regression as saved, checked on the way in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogisticData {
+    intercept: f64,
+    features: Vec<LinearData>,
+    c: f64,
+    report: FitReport,
+}
+
+/// A feature as saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum LinearData {
+    Numeric {
+        name: String,
+        unit: f64,
+        mean: f64,
+        scale: f64,
+        weight: f64,
+    },
+    Categorical {
+        name: String,
+        levels: Vec<(String, f64)>,
+    },
+}
+
+impl From<LogisticRegression> for LogisticData {
+    fn from(m: LogisticRegression) -> Self {
+        Self {
+            intercept: m.intercept,
+            c: m.c,
+            report: m.report,
+            features: m
+                .features
+                .into_iter()
+                .map(|f| match f {
+                    Linear::Numeric {
+                        name,
+                        standard,
+                        weight,
+                    } => LinearData::Numeric {
+                        name,
+                        unit: standard.unit,
+                        mean: standard.mean,
+                        scale: standard.scale,
+                        weight,
+                    },
+                    Linear::Categorical { name, levels } => {
+                        LinearData::Categorical { name, levels }
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TryFrom<LogisticData> for LogisticRegression {
+    type Error = String;
+    fn try_from(data: LogisticData) -> Result<Self, String> {
+        let finite = |what: &str, x: f64| {
+            if x.is_finite() {
+                Ok(())
+            } else {
+                Err(format!("{what} must be finite, got {x}"))
+            }
+        };
+        finite("the intercept", data.intercept)?;
+        if !(data.c.is_finite() && data.c > 0.0) {
+            return Err(format!("c must be a positive number, got {}", data.c));
+        }
+        let mut features = Vec::with_capacity(data.features.len());
+        for f in data.features {
+            features.push(match f {
+                LinearData::Numeric {
+                    name,
+                    unit,
+                    mean,
+                    scale,
+                    weight,
+                } => {
+                    if !(unit.is_finite() && unit > 0.0 && scale.is_finite() && scale > 0.0) {
+                        return Err(format!(
+                            "feature {name:?}: unit and scale must be positive numbers"
+                        ));
+                    }
+                    finite(&format!("feature {name:?}'s mean"), mean)?;
+                    finite(&format!("feature {name:?}'s weight"), weight)?;
+                    Linear::Numeric {
+                        name,
+                        standard: Standard { unit, mean, scale },
+                        weight,
+                    }
+                }
+                LinearData::Categorical { name, levels } => {
+                    if !levels.windows(2).all(|w| w[0].0 < w[1].0) {
+                        return Err(format!(
+                            "feature {name:?}: levels must be sorted and distinct"
+                        ));
+                    }
+                    for (level, w) in &levels {
+                        finite(&format!("feature {name:?}, level {level:?}"), *w)?;
+                    }
+                    Linear::Categorical { name, levels }
+                }
+            });
+        }
+        Ok(Self {
+            intercept: data.intercept,
+            features,
+            c: data.c,
+            report: data.report,
+        })
+    }
 }

@@ -138,6 +138,23 @@ pub enum PredictError {
         /// The largest gradient component reached.
         gradient: f64,
     },
+    /// Naive Bayes tallies counted under different specs were merged.
+    #[error(
+        "the tally merges counts made under different specs: count every partition under one \
+         NaiveBayesSpec"
+    )]
+    MixedSpecs,
+    /// A table column has another kind than the model's feature, and
+    /// reading it as the model's would lose information (a categorical
+    /// feature such as a zip code given as numbers: `02134` became 2134).
+    #[error(
+        "column {column:?} is numeric in the table but categorical in the model: build the table \
+         with TableBuilder::for_model"
+    )]
+    KindMismatch {
+        /// The column.
+        column: String,
+    },
     /// A target names a stage the lifecycle does not have.
     #[error("the target names stage {stage:?}, which the lifecycle does not have")]
     UnknownStage {
@@ -214,7 +231,10 @@ impl Model {
     /// Probabilities of the positive class, one per row.
     ///
     /// # Errors
-    /// [`PredictError::MissingColumn`] when `table` lacks a feature.
+    /// [`PredictError::MissingColumn`] when `table` lacks a feature;
+    /// [`PredictError::KindMismatch`] when a categorical feature's column
+    /// is numeric (build tables to predict on with
+    /// [`TableBuilder::for_model`]).
     pub fn predict(&self, table: &Table) -> Result<Vec<f64>, PredictError> {
         match self {
             Self::NaiveBayes(m) => m.predict(table),
@@ -365,7 +385,7 @@ pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
 /// assert_eq!(tiers.tier(0.15), 4);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "TiersData")]
 pub struct Tiers {
     /// Ascending cut points: a probability above `cuts[2]` is tier 1,
     /// above `cuts[1]` tier 2, above `cuts[0]` tier 3, else tier 4.
@@ -373,16 +393,20 @@ pub struct Tiers {
 }
 
 impl Tiers {
-    /// The tiers of a population: cut points at its quartiles (nearest
-    /// rank). `None` for an empty population or one with a NaN.
+    /// The tiers of a population: cut points at its quartiles, the value
+    /// at rank ⌊k·m/4⌋ (at least 1) of the `m` ascending probabilities for
+    /// k = 1, 2, 3, so the most likely lead is in tier 1 even in a
+    /// population of two or three. `None` for an empty population or one
+    /// with a value that is not a probability (NaN, infinite, outside
+    /// 0 to 1).
     pub fn quartiles(probabilities: &[f64]) -> Option<Self> {
-        if probabilities.is_empty() || probabilities.iter().any(|p| p.is_nan()) {
+        if probabilities.is_empty() || !probabilities.iter().all(|p| (0.0..=1.0).contains(p)) {
             return None;
         }
         let mut sorted = probabilities.to_vec();
         sorted.sort_unstable_by(f64::total_cmp);
         let m = sorted.len();
-        let at = |k: usize| sorted.get((k * m).div_ceil(4).max(1) - 1).copied();
+        let at = |k: usize| sorted.get((k * m / 4).max(1) - 1).copied();
         Some(Self {
             cuts: [at(1)?, at(2)?, at(3)?],
         })
@@ -395,15 +419,37 @@ impl Tiers {
 
     /// Why these cut points are not tiers, if they are not: they must be
     /// probabilities in ascending order.
-    pub(crate) fn problem(&self) -> Option<String> {
+    fn problem(&self) -> Option<String> {
         let [a, b, c] = self.cuts;
         let valid = self.cuts.iter().all(|x| (0.0..=1.0).contains(x)) && a <= b && b <= c;
-        (!valid).then(|| format!("cut points [{a}, {b}, {c}]: three ascending probabilities"))
+        (!valid).then(|| {
+            format!(
+                "tier cut points [{a}, {b}, {c}] must be three ascending probabilities from 0 to 1"
+            )
+        })
     }
 
     /// The tier of a probability: 1 (most likely quarter) to 4.
     pub fn tier(&self, probability: f64) -> u8 {
         let above = self.cuts.iter().filter(|c| probability > **c).count();
         4 - u8::try_from(above).unwrap_or(3)
+    }
+}
+
+/// Tiers as written, checked on the way in.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TiersData {
+    cuts: [f64; 3],
+}
+
+impl TryFrom<TiersData> for Tiers {
+    type Error = String;
+    fn try_from(data: TiersData) -> Result<Self, String> {
+        let tiers = Self { cuts: data.cuts };
+        match tiers.problem() {
+            Some(problem) => Err(problem),
+            None => Ok(tiers),
+        }
     }
 }

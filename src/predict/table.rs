@@ -84,7 +84,8 @@ impl Column {
 
 /// A number as a level: `250`, not `250.0`.
 pub(crate) fn format_number(x: f64) -> String {
-    AttrValue::Number(x).to_string()
+    // -0 and 0 are one level.
+    AttrValue::Number(if x == 0.0 { 0.0 } else { x }).to_string()
 }
 
 /// Rows of feature values by named column, each column numeric or
@@ -180,8 +181,8 @@ impl Table {
         Ok(self)
     }
 
-    /// Adds a categorical column (`None` is missing; levels are compared
-    /// as written).
+    /// Adds a categorical column (`None` or a blank text is missing, as
+    /// everywhere else; levels are compared as written).
     ///
     /// # Errors
     /// As [`Table::with_numeric`].
@@ -193,7 +194,10 @@ impl Table {
         let mut levels = Levels::default();
         let codes: Vec<u32> = values
             .into_iter()
-            .map(|v| v.map_or(MISSING, |s| levels.code(s.as_ref())))
+            .map(|v| match v {
+                Some(s) if !s.as_ref().trim().is_empty() => levels.code(s.as_ref()),
+                _ => MISSING,
+            })
             .collect();
         let got = codes.len();
         self.push(
@@ -291,6 +295,8 @@ impl Cells {
     fn push(&mut self, value: Option<AttrValue>) {
         match value {
             Some(AttrValue::Number(x)) => {
+                // -0 and 0 are one value (and one level).
+                let x = if x == 0.0 { 0.0 } else { x };
                 let code = match self.numbers.get(&x.to_bits()) {
                     Some(&c) => c,
                     None => {
@@ -378,6 +384,17 @@ impl TableBuilder {
             names,
             rows: 0,
         }
+    }
+
+    /// A builder for the features of `model`, each read as the model
+    /// reads it: rows pushed to it predict without a kind mismatch.
+    pub fn for_model(model: &super::Model) -> Self {
+        let features = model.features();
+        let mut builder = Self::new(features.iter().map(|(n, _)| *n));
+        for (kind, (_, k)) in builder.kinds.iter_mut().zip(&features) {
+            *kind = Some(*k);
+        }
+        builder
     }
 
     /// Sets the kind of the column `name` instead of inferring it (a name

@@ -96,6 +96,10 @@ fn check_predictive(config: &EngineConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Qualification rules whose before-state is held on the stack during a
+/// step; more spill to the heap.
+const INLINE_RULES: usize = 16;
+
 /// A compiled config: immutable, cheap to clone (an `Arc`), `Send + Sync`,
 /// meant to be shared across threads.
 ///
@@ -619,34 +623,7 @@ impl Engine {
         let id = event.id.clone();
         let mut points = 0;
         if let Some(pos) = lead.position(&id) {
-            let Some(kept) = lead.events.get(pos) else {
-                return Ok(out);
-            };
-            // Copies are the same event when their encodings are: equal
-            // values written differently (`100.0` and `100.00`) are
-            // different copies, settled by the smallest encoding like any
-            // other, whatever the order they arrive in.
-            let (new_code, old_code) = (canonical(&event), canonical(kept));
-            if new_code == old_code {
-                out.status = IngestStatus::Duplicate;
-            } else if mode.strict {
-                return Err(EventError {
-                    event: id,
-                    kind: EventErrorKind::ConflictingDuplicate,
-                });
-            } else if new_code < old_code {
-                let old = lead.events.remove(pos);
-                insert_duplicate(&mut lead.duplicates, old);
-                let at = lead.events.partition_point(|e| e.key() < event.key());
-                lead.index.insert(id.clone(), event.at);
-                lead.events.insert(at, event);
-                let (c, _) = self.refold_from(lead, pos.min(at), None);
-                change.absorb(c);
-                out.status = IngestStatus::ConflictingDuplicate { replaced: true };
-            } else {
-                insert_duplicate(&mut lead.duplicates, event);
-                out.status = IngestStatus::ConflictingDuplicate { replaced: false };
-            }
+            out.status = self.insert_copy(lead, event, pos, mode, &mut change)?;
         } else if lead
             .events
             .last()
@@ -663,52 +640,8 @@ impl Engine {
             lead.index.insert(id, at);
             added_since(lead, tail, &mut change);
         } else {
-            // Late: insert at its place and refold from the checkpoint
-            // before it; strict mode takes it out again when it is rejected
-            // there or rewrites what is recorded.
-            let pos = lead.events.partition_point(|e| e.key() < event.key());
-            lead.index.insert(id.clone(), event.at);
-            lead.events.insert(pos, event);
-            let (mut c, p) = self.refold_from(lead, pos, Some(pos));
+            let (c, p, own) = self.insert_late(lead, event, mode)?;
             points = p;
-            let own = c.take_own(&id);
-            if mode.strict {
-                let refusal = own.clone().or_else(|| {
-                    c.now_ignored
-                        .first()
-                        .map(|later| EventError {
-                            event: id.clone(),
-                            kind: EventErrorKind::ConflictsWithLater {
-                                later: later.event.clone(),
-                                problem: Box::new(later.kind.clone()),
-                            },
-                        })
-                        .or_else(|| {
-                            c.retracted.first().map(|t| EventError {
-                                event: id.clone(),
-                                kind: EventErrorKind::RewritesHistory {
-                                    later: t.event.clone(),
-                                    stage: self.lifecycle().name(t.to).to_owned(),
-                                },
-                            })
-                        })
-                        .or_else(|| {
-                            c.wins_retracted.first().map(|w| EventError {
-                                event: id.clone(),
-                                kind: EventErrorKind::ChangesWin {
-                                    win: w.event.clone(),
-                                    value: w.amount.to_string(),
-                                },
-                            })
-                        })
-                });
-                if let Some(err) = refusal {
-                    lead.events.remove(pos);
-                    lead.index.remove(&id);
-                    self.refold_from(lead, pos, None);
-                    return Err(err);
-                }
-            }
             if let Some(err) = own {
                 out.status = IngestStatus::Ignored(err);
             }
@@ -760,6 +693,101 @@ impl Engine {
         }
     }
 
+    /// A second copy of an event already in the log (at `pos`): the same
+    /// encoding is a duplicate; otherwise the smaller encoding is kept
+    /// (strict mode refuses the conflict).
+    fn insert_copy(
+        &self,
+        lead: &mut Lead,
+        event: Event,
+        pos: usize,
+        mode: Mode,
+        change: &mut Change,
+    ) -> Result<IngestStatus, EventError> {
+        let Some(kept) = lead.events.get(pos) else {
+            return Ok(IngestStatus::Applied);
+        };
+        // Copies are the same event when their encodings are: equal
+        // values written differently (`100.0` and `100.00`) are
+        // different copies, settled by the smallest encoding like any
+        // other, whatever the order they arrive in.
+        let (new_code, old_code) = (canonical(&event), canonical(kept));
+        if new_code == old_code {
+            Ok(IngestStatus::Duplicate)
+        } else if mode.strict {
+            Err(EventError {
+                event: event.id,
+                kind: EventErrorKind::ConflictingDuplicate,
+            })
+        } else if new_code < old_code {
+            let old = lead.events.remove(pos);
+            insert_duplicate(&mut lead.duplicates, old);
+            let at = lead.events.partition_point(|e| e.key() < event.key());
+            lead.index.insert(event.id.clone(), event.at);
+            lead.events.insert(at, event);
+            let (c, _) = self.refold_from(lead, pos.min(at), None);
+            change.absorb(c);
+            Ok(IngestStatus::ConflictingDuplicate { replaced: true })
+        } else {
+            insert_duplicate(&mut lead.duplicates, event);
+            Ok(IngestStatus::ConflictingDuplicate { replaced: false })
+        }
+    }
+
+    /// A late event: inserted at its place and the log refolded from the
+    /// checkpoint before it. Strict mode takes it out again when it is
+    /// rejected there or rewrites what is recorded. Returns the change,
+    /// the points it earned and its own rejection, if lenient.
+    fn insert_late(
+        &self,
+        lead: &mut Lead,
+        event: Event,
+        mode: Mode,
+    ) -> Result<(Change, i128, Option<EventError>), EventError> {
+        let id = event.id.clone();
+        let pos = lead.events.partition_point(|e| e.key() < event.key());
+        lead.index.insert(id.clone(), event.at);
+        lead.events.insert(pos, event);
+        let (mut c, points) = self.refold_from(lead, pos, Some(pos));
+        let own = c.take_own(&id);
+        if mode.strict
+            && let Some(err) = own.clone().or_else(|| self.rewrite_refusal(&id, &c))
+        {
+            lead.events.remove(pos);
+            lead.index.remove(&id);
+            self.refold_from(lead, pos, None);
+            return Err(err);
+        }
+        Ok((c, points, own))
+    }
+
+    /// Why strict mode refuses a late event that was accepted at its
+    /// place: it made a later event invalid, retracted a transition, or
+    /// changed a win.
+    fn rewrite_refusal(&self, id: &EventId, c: &Change) -> Option<EventError> {
+        let kind = if let Some(later) = c.now_ignored.first() {
+            EventErrorKind::ConflictsWithLater {
+                later: later.event.clone(),
+                problem: Box::new(later.kind.clone()),
+            }
+        } else if let Some(t) = c.retracted.first() {
+            EventErrorKind::RewritesHistory {
+                later: t.event.clone(),
+                stage: self.lifecycle().name(t.to).to_owned(),
+            }
+        } else {
+            let w = c.wins_retracted.first()?;
+            EventErrorKind::ChangesWin {
+                win: w.event.clone(),
+                value: w.amount.to_string(),
+            }
+        };
+        Some(EventError {
+            event: id.clone(),
+            kind,
+        })
+    }
+
     /// The body of `ingest_batch`, for events from the host (each checked
     /// here, and each must name the lead) or routed by a store (checked
     /// there; merged visitors' events name their visitor).
@@ -775,84 +803,9 @@ impl Engine {
             ..Batch::default()
         };
         let mut change = self.adopt_change(lead).unwrap_or_default();
-        // New ids go straight in; copies of an id already in the log or
-        // earlier in the batch are set aside and settled together, as the
-        // set decides (rare). The leading run of new events stays where it
-        // is (no move per event); the rest, if any, is sorted one by one.
-        let mut new_events = events;
-        let mut clean = 0;
-        for event in &new_events {
-            if Self::admit(lead, event, origin) != Admit::New {
-                break;
-            }
-            clean += 1;
-        }
-        // The event that ended the run is judged again below: a repeat or a
-        // refusal changed nothing, so the second verdict is the same.
-        let rest = new_events.split_off(clean);
-        let mut repeats: Vec<Event> = Vec::new();
-        for event in rest {
-            match Self::admit(lead, &event, origin) {
-                Admit::New => new_events.push(event),
-                Admit::Repeat => repeats.push(event),
-                Admit::Rejected(kind) => summary.rejected.push(EventError {
-                    event: event.id.clone(),
-                    kind,
-                }),
-            }
-        }
-        let mut removed_from = usize::MAX;
-        let mut removals = Vec::new();
-        if !repeats.is_empty() {
-            let mut groups: IdMap<EventId, Vec<Event>> = IdMap::default();
-            for e in repeats {
-                groups.entry(e.id.clone()).or_default().push(e);
-            }
-            let (taken, kept_new): (Vec<Event>, Vec<Event>) = new_events
-                .into_iter()
-                .partition(|e| groups.contains_key(&e.id));
-            new_events = kept_new;
-            for e in taken {
-                groups.entry(e.id.clone()).or_default().push(e);
-            }
-            for (id, mut copies) in groups {
-                let offered = copies.len();
-                // `position` finds only copies in the log, not in the batch.
-                let existing = lead.position(&id);
-                let kept = existing.and_then(|p| lead.events.get(p)).cloned();
-                let kept_code = kept.as_ref().map(canonical);
-                if let Some(k) = kept {
-                    copies.push(k);
-                }
-                let Some((winner, losers)) = choose(copies) else {
-                    continue;
-                };
-                let distinct = 1 + losers.len();
-                let known_before = kept_code.is_some();
-                let win_code = canonical(&winner);
-                for l in losers {
-                    insert_duplicate(&mut lead.duplicates, l);
-                }
-                // Copies offered beyond the distinct new contents are plain
-                // duplicates; distinct contents beyond one are conflicts.
-                let new_distinct = distinct - usize::from(known_before);
-                summary.duplicates += offered - new_distinct;
-                summary.conflicting_duplicates += distinct - 1;
-                match (existing, kept_code) {
-                    (Some(p), Some(code)) if code != win_code => {
-                        removed_from = removed_from.min(p);
-                        removals.push(p);
-                        lead.index.insert(id, winner.at);
-                        new_events.push(winner);
-                    }
-                    (Some(_), _) => {}
-                    (None, _) => {
-                        lead.index.insert(id, winner.at);
-                        new_events.push(winner);
-                    }
-                }
-            }
-        }
+        let (mut new_events, repeats) = Self::split_batch(lead, events, origin, &mut summary);
+        let (removed_from, removals) =
+            Self::settle_repeats(lead, repeats, &mut new_events, &mut summary);
         new_events.sort_by(|a, b| a.key().cmp(&b.key()));
         let in_order = removals.is_empty()
             && new_events.first().is_none_or(|first| {
@@ -882,31 +835,7 @@ impl Engine {
             }
             added_since(lead, tail, &mut change);
         } else if !new_events.is_empty() {
-            let new_ids: Vec<EventId> = new_events.iter().map(|e| e.id.clone()).collect();
-            removals.sort_unstable();
-            for p in removals.into_iter().rev() {
-                if p < lead.events.len() {
-                    let old = lead.events.remove(p);
-                    insert_duplicate(&mut lead.duplicates, old);
-                }
-            }
-            let first = new_events
-                .first()
-                .map_or(usize::MAX, |f| {
-                    lead.events.partition_point(|e| e.key() < f.key())
-                })
-                .min(removed_from);
-            let old = std::mem::take(&mut lead.events);
-            lead.events = merge_sorted(old, new_events);
-            let (mut c, _) = self.refold_from(lead, first, None);
-            let own: std::collections::HashSet<&EventId> = new_ids.iter().collect();
-            let (mine, others): (Vec<EventError>, Vec<EventError>) = c
-                .now_ignored
-                .into_iter()
-                .partition(|e| own.contains(&e.event));
-            c.now_ignored = others;
-            summary.applied = new_ids.len().saturating_sub(mine.len());
-            summary.ignored = mine;
+            let c = self.merge_batch(lead, new_events, removals, removed_from, &mut summary);
             change.absorb(c);
         }
         summary.stage_after = lead.state.stage.current();
@@ -918,6 +847,147 @@ impl Engine {
         summary.wins_retracted = change.wins_retracted;
         summary.refolded = change.refolded;
         summary
+    }
+
+    /// The batch's new events, and the copies of ids already in the log
+    /// or earlier in the batch (set aside, settled together as the set
+    /// decides; rare). The leading run of new events stays where it is (no
+    /// move per event); the rest, if any, is sorted one by one. Refused
+    /// events go to `summary.rejected`.
+    fn split_batch(
+        lead: &mut Lead,
+        events: Vec<Event>,
+        origin: Origin,
+        summary: &mut Batch,
+    ) -> (Vec<Event>, Vec<Event>) {
+        let mut new_events = events;
+        let mut clean = 0;
+        for event in &new_events {
+            if Self::admit(lead, event, origin) != Admit::New {
+                break;
+            }
+            clean += 1;
+        }
+        // The event that ended the run is judged again below: a repeat or a
+        // refusal changed nothing, so the second verdict is the same.
+        let rest = new_events.split_off(clean);
+        let mut repeats: Vec<Event> = Vec::new();
+        for event in rest {
+            match Self::admit(lead, &event, origin) {
+                Admit::New => new_events.push(event),
+                Admit::Repeat => repeats.push(event),
+                Admit::Rejected(kind) => summary.rejected.push(EventError {
+                    event: event.id.clone(),
+                    kind,
+                }),
+            }
+        }
+        (new_events, repeats)
+    }
+
+    /// Settles the copies of each repeated id (with the log's copy, if
+    /// any): the smallest encoding wins and joins `new_events`; a log copy
+    /// it replaces is listed for removal. Returns the first log position
+    /// removed and the positions.
+    fn settle_repeats(
+        lead: &mut Lead,
+        repeats: Vec<Event>,
+        new_events: &mut Vec<Event>,
+        summary: &mut Batch,
+    ) -> (usize, Vec<usize>) {
+        let mut removed_from = usize::MAX;
+        let mut removals = Vec::new();
+        if repeats.is_empty() {
+            return (removed_from, removals);
+        }
+        let mut groups: IdMap<EventId, Vec<Event>> = IdMap::default();
+        for e in repeats {
+            groups.entry(e.id.clone()).or_default().push(e);
+        }
+        let (taken, kept_new): (Vec<Event>, Vec<Event>) = std::mem::take(new_events)
+            .into_iter()
+            .partition(|e| groups.contains_key(&e.id));
+        *new_events = kept_new;
+        for e in taken {
+            groups.entry(e.id.clone()).or_default().push(e);
+        }
+        for (id, mut copies) in groups {
+            let offered = copies.len();
+            // `position` finds only copies in the log, not in the batch.
+            let existing = lead.position(&id);
+            let kept = existing.and_then(|p| lead.events.get(p)).cloned();
+            let kept_code = kept.as_ref().map(canonical);
+            if let Some(k) = kept {
+                copies.push(k);
+            }
+            let Some((winner, losers)) = choose(copies) else {
+                continue;
+            };
+            let distinct = 1 + losers.len();
+            let known_before = kept_code.is_some();
+            let win_code = canonical(&winner);
+            for l in losers {
+                insert_duplicate(&mut lead.duplicates, l);
+            }
+            // Copies offered beyond the distinct new contents are plain
+            // duplicates; distinct contents beyond one are conflicts.
+            let new_distinct = distinct - usize::from(known_before);
+            summary.duplicates += offered - new_distinct;
+            summary.conflicting_duplicates += distinct - 1;
+            match (existing, kept_code) {
+                (Some(p), Some(code)) if code != win_code => {
+                    removed_from = removed_from.min(p);
+                    removals.push(p);
+                    lead.index.insert(id, winner.at);
+                    new_events.push(winner);
+                }
+                (Some(_), _) => {}
+                (None, _) => {
+                    lead.index.insert(id, winner.at);
+                    new_events.push(winner);
+                }
+            }
+        }
+        (removed_from, removals)
+    }
+
+    /// Merges sorted new events into the log (after taking out the log
+    /// copies they replace) and refolds from the first change; the batch's
+    /// own rejections go to `summary`, the rest of the change is returned.
+    fn merge_batch(
+        &self,
+        lead: &mut Lead,
+        new_events: Vec<Event>,
+        mut removals: Vec<usize>,
+        removed_from: usize,
+        summary: &mut Batch,
+    ) -> Change {
+        let new_ids: Vec<EventId> = new_events.iter().map(|e| e.id.clone()).collect();
+        removals.sort_unstable();
+        for p in removals.into_iter().rev() {
+            if p < lead.events.len() {
+                let old = lead.events.remove(p);
+                insert_duplicate(&mut lead.duplicates, old);
+            }
+        }
+        let first = new_events
+            .first()
+            .map_or(usize::MAX, |f| {
+                lead.events.partition_point(|e| e.key() < f.key())
+            })
+            .min(removed_from);
+        let old = std::mem::take(&mut lead.events);
+        lead.events = merge_sorted(old, new_events);
+        let (mut c, _) = self.refold_from(lead, first, None);
+        let own: std::collections::HashSet<&EventId> = new_ids.iter().collect();
+        let (mine, others): (Vec<EventError>, Vec<EventError>) = c
+            .now_ignored
+            .into_iter()
+            .partition(|e| own.contains(&e.event));
+        c.now_ignored = others;
+        summary.applied = new_ids.len().saturating_sub(mine.len());
+        summary.ignored = mine;
+        c
     }
 
     /// Folds one event that comes after the whole log and appends it. A
@@ -1111,45 +1181,8 @@ impl Engine {
     /// One fold step over every part of the state; returns the raw points
     /// the event added. On error nothing changed.
     fn step(&self, st: &mut Folded, event: &Event, index: u32) -> Result<i128, EventErrorKind> {
-        let model = &self.inner.scoring;
         // Validate what can fail before anything mutates.
-        let adjustment = match &event.body {
-            EventBody::ScoreAdjusted { group, change, .. } => {
-                let checked = change.change().map_err(|problem| {
-                    let value = match change {
-                        Adjustment::Add(n) | Adjustment::Subtract(n) | Adjustment::Set(n) => {
-                            n.to_string()
-                        }
-                        Adjustment::Reset => String::new(),
-                    };
-                    match problem {
-                        PointsProblem::TooPrecise => EventErrorKind::OutOfRange {
-                            what: "the adjustment".into(),
-                            value,
-                            max: format!(
-                                "at most {} decimal places",
-                                crate::points::POINTS_DECIMALS
-                            ),
-                        },
-                        PointsProblem::TooLarge => EventErrorKind::OutOfRange {
-                            what: "the adjustment".into(),
-                            value,
-                            max: format!("at most {} in magnitude", crate::points::MAX_POINTS),
-                        },
-                    }
-                })?;
-                let g = match group {
-                    None => None,
-                    Some(name) => Some(model.group_index(name).ok_or_else(|| {
-                        EventErrorKind::UnknownGroup {
-                            group: name.clone(),
-                        }
-                    })?),
-                };
-                Some((g, checked))
-            }
-            _ => None,
-        };
+        let adjustment = self.check_adjustment(event)?;
         if let EventBody::Verdict { criterion, .. } = &event.body
             && !self.inner.grading.has_criterion(criterion)
         {
@@ -1158,28 +1191,7 @@ impl Engine {
             });
         }
         if let EventBody::Deal { amount } = &event.body {
-            if amount.is_sign_negative() && !amount.is_zero() {
-                return Err(EventErrorKind::NegativeAmount {
-                    amount: amount.to_string(),
-                });
-            }
-            if amount.normalize().scale() > crate::event::MAX_AMOUNT_DECIMALS {
-                return Err(EventErrorKind::OutOfRange {
-                    what: "the deal amount".into(),
-                    value: amount.to_string(),
-                    max: format!(
-                        "at most {} decimal places",
-                        crate::event::MAX_AMOUNT_DECIMALS
-                    ),
-                });
-            }
-            if *amount > crate::event::MAX_AMOUNT {
-                return Err(EventErrorKind::OutOfRange {
-                    what: "the deal amount".into(),
-                    value: amount.to_string(),
-                    max: format!("at most {}", crate::event::MAX_AMOUNT),
-                });
-            }
+            crate::event::check_deal(*amount)?;
         }
         let qualifiers = &self.inner.qualifiers;
         let started = !st.stage.history().is_empty();
@@ -1201,7 +1213,7 @@ impl Engine {
             EventBody::Advanced { .. } | EventBody::Recycled { .. } | EventBody::Regressed { .. }
         );
         // Held inline for the usual handful of rules: no allocation per event.
-        let mut inline = [false; 16];
+        let mut inline = [false; INLINE_RULES];
         let mut spilled = Vec::new();
         let before: &mut [bool] = if qualifiers.len() <= inline.len() {
             inline.get_mut(..qualifiers.len()).unwrap_or(&mut [])
@@ -1215,7 +1227,61 @@ impl Engine {
         if !qualifiers.is_empty() {
             self.rearm(st, event.at);
         }
-        let mut points = 0;
+        let mut points = self.apply_body(st, event, index);
+        if let Some((group, change)) = adjustment {
+            points = st
+                .score
+                .adjust(&self.inner.scoring, index, event.at, group, change);
+        }
+        if !qualifiers.is_empty() && !moves {
+            self.qualify(st, event, before);
+        }
+        self.record_wins(st, moves_before);
+        Ok(points)
+    }
+
+    /// A score adjustment's group and change, checked; `None` for other
+    /// events.
+    fn check_adjustment(
+        &self,
+        event: &Event,
+    ) -> Result<Option<(Option<u16>, crate::event::Change)>, EventErrorKind> {
+        let EventBody::ScoreAdjusted { group, change, .. } = &event.body else {
+            return Ok(None);
+        };
+        let checked = change.change().map_err(|problem| {
+            let value = match change {
+                Adjustment::Add(n) | Adjustment::Subtract(n) | Adjustment::Set(n) => n.to_string(),
+                Adjustment::Reset => String::new(),
+            };
+            let max = match problem {
+                PointsProblem::TooPrecise => {
+                    format!("at most {} decimal places", crate::points::POINTS_DECIMALS)
+                }
+                PointsProblem::TooLarge => {
+                    format!("at most {} in magnitude", crate::points::MAX_POINTS)
+                }
+            };
+            EventErrorKind::OutOfRange {
+                what: "the adjustment".into(),
+                value,
+                max,
+            }
+        })?;
+        let g = match group {
+            None => None,
+            Some(name) => Some(self.inner.scoring.group_index(name).ok_or_else(|| {
+                EventErrorKind::UnknownGroup {
+                    group: name.clone(),
+                }
+            })?),
+        };
+        Ok(Some((g, checked)))
+    }
+
+    /// The event's effects on scoring, profile, verdicts and the counts the
+    /// predictive model reads; returns the points an activity earned.
+    fn apply_body(&self, st: &mut Folded, event: &Event, index: u32) -> i128 {
         match &event.body {
             EventBody::Activity {
                 kind,
@@ -1223,17 +1289,6 @@ impl Engine {
                 campaign,
                 attrs,
             } => {
-                if let Some(p) = st.score.activity(
-                    model,
-                    index,
-                    event.at,
-                    kind,
-                    channel.as_deref(),
-                    campaign.as_deref(),
-                    attrs,
-                ) {
-                    points = p;
-                }
                 if let Some(predictive) = &self.inner.predictive
                     && let Some(i) = predictive
                         .features
@@ -1244,6 +1299,17 @@ impl Engine {
                 {
                     *n = n.saturating_add(1);
                 }
+                st.score
+                    .activity(
+                        &self.inner.scoring,
+                        index,
+                        event.at,
+                        kind,
+                        channel.as_deref(),
+                        campaign.as_deref(),
+                        attrs,
+                    )
+                    .unwrap_or(0)
             }
             EventBody::Verdict {
                 criterion, verdict, ..
@@ -1253,6 +1319,7 @@ impl Engine {
                     None => st.verdicts.remove(criterion),
                 };
                 self.regrade(st, event.at);
+                0
             }
             EventBody::Attributes { set, unset } => {
                 for (k, v) in set {
@@ -1262,17 +1329,10 @@ impl Engine {
                     st.attrs.remove(k);
                 }
                 self.regrade(st, event.at);
+                0
             }
-            _ => {}
+            _ => 0,
         }
-        if let Some((group, change)) = adjustment {
-            points = st.score.adjust(model, index, event.at, group, change);
-        }
-        if !qualifiers.is_empty() && !moves {
-            self.qualify(st, event, before);
-        }
-        self.record_wins(st, moves_before);
-        Ok(points)
     }
 
     /// Grades the lead's attributes and verdicts again; a change of grade

@@ -180,6 +180,32 @@ pub enum EventBody {
     },
 }
 
+/// Checks a deal amount: not negative, at most [`MAX_AMOUNT_DECIMALS`]
+/// places, at most [`MAX_AMOUNT`].
+pub(crate) fn check_deal(amount: Decimal) -> Result<(), crate::error::EventErrorKind> {
+    use crate::error::EventErrorKind;
+    if amount.is_sign_negative() && !amount.is_zero() {
+        return Err(EventErrorKind::NegativeAmount {
+            amount: amount.to_string(),
+        });
+    }
+    if amount.normalize().scale() > MAX_AMOUNT_DECIMALS {
+        return Err(EventErrorKind::OutOfRange {
+            what: "the deal amount".into(),
+            value: amount.to_string(),
+            max: format!("at most {MAX_AMOUNT_DECIMALS} decimal places"),
+        });
+    }
+    if amount > MAX_AMOUNT {
+        return Err(EventErrorKind::OutOfRange {
+            what: "the deal amount".into(),
+            value: amount.to_string(),
+            max: format!("at most {MAX_AMOUNT}"),
+        });
+    }
+    Ok(())
+}
+
 /// A manual score change.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]

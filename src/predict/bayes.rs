@@ -266,56 +266,7 @@ impl NaiveBayesTally {
                 continue;
             };
             let f = u32::try_from(f).unwrap_or(u32::MAX);
-            // Count per key locally first: one map probe per row, not one
-            // per row into the large shared map.
-            let mut local: BTreeMap<Key, [u64; 2]> = BTreeMap::new();
-            match (&column.values, binning) {
-                (Values::Categorical { codes, .. }, Binning::Levels) => {
-                    let mut per_code: Vec<[u64; 2]> = Vec::new();
-                    for (&code, &label) in codes.iter().zip(labels) {
-                        if code == super::table::MISSING {
-                            continue;
-                        }
-                        let c = code as usize;
-                        if per_code.len() <= c {
-                            per_code.resize(c + 1, [0, 0]);
-                        }
-                        if let Some(slot) = per_code.get_mut(c) {
-                            slot[usize::from(!label)] += 1;
-                        }
-                    }
-                    for (code, n) in per_code.into_iter().enumerate() {
-                        if n != [0, 0]
-                            && let Some(level) = column.level_name(code)
-                        {
-                            local.insert(Key::Level(level.to_owned()), n);
-                        }
-                    }
-                }
-                (Values::Numeric(xs), Binning::Edges(edges)) => {
-                    let mut per_bin = vec![[0u64; 2]; edges.len() + 1];
-                    for (&x, &label) in xs.iter().zip(labels) {
-                        if x.is_nan() {
-                            continue;
-                        }
-                        if let Some(slot) = per_bin.get_mut(Binning::bin(edges, x) as usize) {
-                            slot[usize::from(!label)] += 1;
-                        }
-                    }
-                    for (bin, n) in per_bin.into_iter().enumerate() {
-                        if n != [0, 0] {
-                            local.insert(Key::Bin(u32::try_from(bin).unwrap_or(u32::MAX)), n);
-                        }
-                    }
-                }
-                _ => {
-                    for (i, &label) in labels.iter().enumerate() {
-                        if let Some(key) = NaiveBayesSpec::key(binning, column, i) {
-                            local.entry(key).or_default()[usize::from(!label)] += 1;
-                        }
-                    }
-                }
-            }
+            let local = count_feature(column, binning, labels);
             for (key, [w, l]) in local {
                 let slot = self.counts.entry((f, key)).or_default();
                 slot[0] += w;
@@ -349,6 +300,58 @@ impl Mergeable for NaiveBayesTally {
             slot[1] += l;
         }
     }
+}
+
+/// One feature's won and lost counts per key over a table's rows, counted
+/// in a local array first: one map insert per key, not one per row.
+fn count_feature(column: &Column, binning: &Binning, labels: &[bool]) -> BTreeMap<Key, [u64; 2]> {
+    let mut local: BTreeMap<Key, [u64; 2]> = BTreeMap::new();
+    let tally = |slots: &mut Vec<[u64; 2]>, slot: usize, label: bool| {
+        if slots.len() <= slot {
+            slots.resize(slot + 1, [0, 0]);
+        }
+        if let Some(s) = slots.get_mut(slot) {
+            s[usize::from(!label)] += 1;
+        }
+    };
+    match (&column.values, binning) {
+        (Values::Categorical { codes, .. }, Binning::Levels) => {
+            let mut per_code: Vec<[u64; 2]> = Vec::new();
+            for (&code, &label) in codes.iter().zip(labels) {
+                if code != super::table::MISSING {
+                    tally(&mut per_code, code as usize, label);
+                }
+            }
+            for (code, n) in per_code.into_iter().enumerate() {
+                if n != [0, 0]
+                    && let Some(level) = column.level_name(code)
+                {
+                    local.insert(Key::Level(level.to_owned()), n);
+                }
+            }
+        }
+        (Values::Numeric(xs), Binning::Edges(edges)) => {
+            let mut per_bin = vec![[0u64; 2]; edges.len() + 1];
+            for (&x, &label) in xs.iter().zip(labels) {
+                if !x.is_nan() {
+                    tally(&mut per_bin, Binning::bin(edges, x) as usize, label);
+                }
+            }
+            for (bin, n) in per_bin.into_iter().enumerate() {
+                if n != [0, 0] {
+                    local.insert(Key::Bin(u32::try_from(bin).unwrap_or(u32::MAX)), n);
+                }
+            }
+        }
+        _ => {
+            for (i, &label) in labels.iter().enumerate() {
+                if let Some(key) = NaiveBayesSpec::key(binning, column, i) {
+                    local.entry(key).or_default()[usize::from(!label)] += 1;
+                }
+            }
+        }
+    }
+    local
 }
 
 /// One value's counts and its log-likelihood ratio.

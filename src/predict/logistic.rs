@@ -703,20 +703,50 @@ fn check_dimensions(numeric: &[&Column], categorical: &[&Column]) -> Result<(), 
         }
     }
     for column in categorical {
-        if let Values::Categorical { levels, codes } = &column.values {
-            let mut used = vec![false; levels.len()];
-            for &c in codes {
-                if let Some(u) = used.get_mut(c as usize) {
-                    *u = true;
-                }
-            }
-            dims += used.iter().filter(|u| **u).count();
-            if dims > MAX_DIMENSIONS {
-                return Err(too_many(dims, column));
-            }
+        dims += used_levels(column).iter().filter(|u| **u).count();
+        if dims > MAX_DIMENSIONS {
+            return Err(too_many(dims, column));
         }
     }
     Ok(())
+}
+
+/// Which levels of a categorical column occur in its rows (a table built
+/// by filtering may name levels no row has; only those that occur get a
+/// coefficient).
+fn used_levels(column: &Column) -> Vec<bool> {
+    let Values::Categorical { levels, codes } = &column.values else {
+        return Vec::new();
+    };
+    let mut used = vec![false; levels.len()];
+    for &c in codes {
+        if let Some(u) = used.get_mut(c as usize) {
+            *u = true;
+        }
+    }
+    used
+}
+
+/// The numeric columns standardised into a row-major block, and their
+/// features.
+fn encode_numeric(columns: &[&Column], n: usize) -> (Vec<f64>, Vec<Linear>) {
+    let p = columns.len();
+    let mut xs = vec![0.0; n * p];
+    let mut features = Vec::with_capacity(p);
+    for (j, column) in columns.iter().enumerate() {
+        let standard = Standard::of(column, n);
+        for i in 0..n {
+            if let (Some(x), Some(slot)) = (column.number(i), xs.get_mut(i * p + j)) {
+                *slot = standard.z(x);
+            }
+        }
+        features.push(Linear::Numeric {
+            name: column.name.clone(),
+            standard,
+            weight: 0.0,
+        });
+    }
+    (xs, features)
 }
 
 /// The features (weights still zero) and the encoded training rows.
@@ -734,36 +764,15 @@ fn encode(table: &Table, labels: &[bool]) -> Result<(Vec<Linear>, Design), Predi
         .collect();
     check_dimensions(&numeric_columns, &categorical_columns)?;
     let mut dims = 1 + numeric_columns.len();
-    let mut features = Vec::new();
     let p = numeric_columns.len();
-    let mut xs = vec![0.0; n * p];
-    for (j, column) in numeric_columns.iter().enumerate() {
-        let standard = Standard::of(column, n);
-        for i in 0..n {
-            if let (Some(x), Some(slot)) = (column.number(i), xs.get_mut(i * p + j)) {
-                *slot = standard.z(x);
-            }
-        }
-        features.push(Linear::Numeric {
-            name: column.name.clone(),
-            standard,
-            weight: 0.0,
-        });
-    }
+    let (xs, mut features) = encode_numeric(&numeric_columns, n);
     let q = categorical_columns.len();
     let mut cats = vec![MISSING; n * q];
     for (k, column) in categorical_columns.iter().enumerate() {
         let Values::Categorical { levels, codes } = &column.values else {
             continue;
         };
-        // Only levels that occur get a coefficient (a table built by
-        // filtering may name levels no row has).
-        let mut used = vec![false; levels.len()];
-        for &c in codes {
-            if let Some(u) = used.get_mut(c as usize) {
-                *u = true;
-            }
-        }
+        let used = used_levels(column);
         let mut global = vec![MISSING; levels.len()];
         let mut kept = Vec::new();
         for (code, level) in levels.iter().enumerate() {

@@ -317,37 +317,82 @@ impl MarkovCounts {
                 problem: "no path converted: the Markov model needs at least one conversion".into(),
             });
         }
-        // Canonical state order (by channel names), so the arithmetic does
-        // not depend on the order the input arrived in.
-        let name_key = |s: &[u32]| -> Vec<&str> { s.iter().map(|&c| channels.name(c)).collect() };
-        let mut order: Vec<u32> = (0..self.states.len() as u32).collect();
-        order.sort_by(|&a, &b| {
-            let sa = self
-                .states
-                .get(a as usize)
-                .map(|s| name_key(s))
-                .unwrap_or_default();
-            let sb = self
-                .states
-                .get(b as usize)
-                .map(|s| name_key(s))
-                .unwrap_or_default();
-            sa.cmp(&sb)
-        });
+        let (order, pos) = self.canonical_order(channels);
+        let n = order.len();
+        let flow = self.flow(&order, &pos);
+        let mut total = ExactSum::default();
+        for e in self.ends.values() {
+            total.add_sum(e.1);
+        }
+        let total_value = super::exact_total(total)?;
+        let windows: Vec<Vec<u32>> = order
+            .iter()
+            .map(|&s| {
+                self.states
+                    .get(s as usize)
+                    .map(|w| w.to_vec())
+                    .unwrap_or_default()
+            })
+            .collect();
+        // Sweeps follow the chain's flow: states by their distance from
+        // the start (ties by name), so a chain that mostly moves forward,
+        // as paths do, converges in a few sweeps whatever its names.
+        let sweep = flow_order(n, &flow.p0, &flow.trans);
+        let chain = Chain {
+            n,
+            p0: &flow.p0,
+            trans: &flow.trans,
+            sweep: &sweep,
+            max_sweeps: limits.solver_sweeps,
+            dense: std::cell::Cell::new(false),
+            work: std::cell::Cell::new(0),
+            max_work: limits.solver_work,
+        };
+        let (removal, value_removal, p_conv) =
+            removal_effects(&chain, &flow, &windows, channels.len())?;
+        Ok(MarkovModel {
+            order: self.order,
+            channels: channels.names.clone(),
+            removal,
+            value_removal,
+            conversion_probability: p_conv,
+            total_conversions: total_conv,
+            total_value,
+            transitions: flow.edges(&windows, channels),
+        })
+    }
+
+    /// The states in canonical order (by channel names), so the
+    /// arithmetic does not depend on the order the input arrived in, and
+    /// each state's position in it.
+    fn canonical_order(&self, channels: &Channels) -> (Vec<u32>, Vec<usize>) {
+        let name_key = |s: u32| -> Vec<&str> {
+            self.states
+                .get(s as usize)
+                .map(|w| w.iter().map(|&c| channels.name(c)).collect())
+                .unwrap_or_default()
+        };
+        let mut order: Vec<u32> =
+            (0..u32::try_from(self.states.len()).unwrap_or(u32::MAX)).collect();
+        order.sort_by_cached_key(|&s| name_key(s));
         let mut pos = vec![0usize; self.states.len()];
         for (i, &s) in order.iter().enumerate() {
             if let Some(p) = pos.get_mut(s as usize) {
                 *p = i;
             }
         }
+        (order, pos)
+    }
+
+    /// The chain's probabilities in canonical order: from the start,
+    /// between states, into conversion and null, and each state's mean
+    /// conversion value.
+    fn flow(&self, order: &[u32], pos: &[usize]) -> Flow {
         let n = order.len();
         let at = |s: u32| pos.get(s as usize).copied().unwrap_or(0);
-        // Out-weights per state and from the start, in canonical order.
         let mut edges: Vec<(usize, usize, u64)> = Vec::new(); // transient → transient
-        let mut start = vec![0u64; n];
-        let mut to_conv = vec![0u64; n];
-        let mut to_null = vec![0u64; n];
-        let mut out = vec![0u64; n];
+        let (mut start, mut to_conv, mut to_null, mut out) =
+            (vec![0u64; n], vec![0u64; n], vec![0u64; n], vec![0u64; n]);
         let mut sorted = self.all_edges();
         sorted.sort_by_key(|&((a, b), _)| {
             let key = |s: u32| {
@@ -359,109 +404,87 @@ impl MarkovCounts {
             };
             (key(a), key(b))
         });
+        let add = |v: &mut Vec<u64>, i: usize, w: u64| {
+            if let Some(x) = v.get_mut(i) {
+                *x = x.saturating_add(w);
+            }
+        };
         for ((a, b), w) in sorted {
             match (a, b) {
-                (START, t) if t < NULL => start[at(t)] = start[at(t)].saturating_add(w),
+                (START, t) if t < NULL => add(&mut start, at(t), w),
                 (s, CONV) if s < NULL => {
-                    to_conv[at(s)] = to_conv[at(s)].saturating_add(w);
-                    out[at(s)] = out[at(s)].saturating_add(w);
+                    add(&mut to_conv, at(s), w);
+                    add(&mut out, at(s), w);
                 }
                 (s, NULL) if s < NULL => {
-                    to_null[at(s)] = to_null[at(s)].saturating_add(w);
-                    out[at(s)] = out[at(s)].saturating_add(w);
+                    add(&mut to_null, at(s), w);
+                    add(&mut out, at(s), w);
                 }
                 (s, t) if s < NULL && t < NULL => {
                     edges.push((at(s), at(t), w));
-                    out[at(s)] = out[at(s)].saturating_add(w);
+                    add(&mut out, at(s), w);
                 }
                 _ => {}
             }
         }
         let start_total: u64 = start.iter().fold(0u64, |a, &w| a.saturating_add(w));
-        let p0: Vec<f64> = start
-            .iter()
-            .map(|&w| w as f64 / start_total.max(1) as f64)
-            .collect();
         let prob = |w: u64, s: usize| w as f64 / out.get(s).copied().unwrap_or(1).max(1) as f64;
-        let trans: Vec<(usize, usize, f64)> =
-            edges.iter().map(|&(s, t, w)| (s, t, prob(w, s))).collect();
-        let r: Vec<f64> = (0..n).map(|s| prob(to_conv[s], s)).collect();
-        let mu: Vec<f64> = (0..n)
-            .map(|i| {
-                let s = order[i];
-                self.ends
-                    .get(&s)
-                    .filter(|e| e.0 > 0)
-                    .map_or(0.0, |e| e.1.to_f64() / e.0 as f64)
-            })
-            .collect();
-        let mut total = ExactSum::default();
-        for e in self.ends.values() {
-            total.add_sum(e.1);
+        Flow {
+            p0: start
+                .iter()
+                .map(|&w| w as f64 / start_total.max(1) as f64)
+                .collect(),
+            trans: edges.iter().map(|&(s, t, w)| (s, t, prob(w, s))).collect(),
+            r: to_conv
+                .iter()
+                .enumerate()
+                .map(|(s, &w)| prob(w, s))
+                .collect(),
+            null: to_null
+                .iter()
+                .enumerate()
+                .map(|(s, &w)| prob(w, s))
+                .collect(),
+            mu: order
+                .iter()
+                .map(|s| {
+                    self.ends
+                        .get(s)
+                        .filter(|e| e.0 > 0)
+                        .map_or(0.0, |e| e.1.to_f64() / e.0 as f64)
+                })
+                .collect(),
         }
-        let total_value = super::exact_total(total)?;
-        let window = |i: usize| -> Vec<u32> {
-            order
-                .get(i)
-                .and_then(|&s| self.states.get(s as usize))
-                .map(|w| w.to_vec())
-                .unwrap_or_default()
-        };
-        let windows: Vec<Vec<u32>> = (0..n).map(window).collect();
-        let removed_none = vec![false; n];
-        let sweeps = limits.solver_sweeps;
-        // Sweeps follow the chain's flow: states by their distance from
-        // the start (ties by name), so a chain that mostly moves forward,
-        // as paths do, converges in a few sweeps whatever its names.
-        let sweep = flow_order(n, &p0, &trans);
-        let chain = Chain {
-            n,
-            p0: &p0,
-            trans: &trans,
-            sweep: &sweep,
-            max_sweeps: sweeps,
-            dense: std::cell::Cell::new(false),
-            work: std::cell::Cell::new(0),
-            max_work: limits.solver_work,
-        };
-        let visits = solve_visits(&chain, &removed_none)?;
-        let p_conv: f64 = (0..n).map(|s| visits[s] * r[s]).sum();
-        let e_value: f64 = (0..n).map(|s| visits[s] * r[s] * mu[s]).sum();
-        let mut removal = vec![0.0; channels.len()];
-        let mut value_removal = vec![0.0; channels.len()];
-        for c in 0..channels.len() as u32 {
-            let removed: Vec<bool> = windows.iter().map(|w| w.contains(&c)).collect();
-            if !removed.iter().any(|x| *x) {
-                continue;
-            }
-            let v = solve_visits(&chain, &removed)?;
-            let live = |s: usize| !removed[s];
-            let pc: f64 = (0..n).filter(|&s| live(s)).map(|s| v[s] * r[s]).sum();
-            let ev: f64 = (0..n)
-                .filter(|&s| live(s))
-                .map(|s| v[s] * r[s] * mu[s])
-                .sum();
-            removal[c as usize] = if p_conv > 0.0 {
-                (1.0 - pc / p_conv).max(0.0)
-            } else {
-                0.0
-            };
-            value_removal[c as usize] = if e_value > 0.0 {
-                (1.0 - ev / e_value).max(0.0)
-            } else {
-                0.0
-            };
-        }
-        let mut transitions = Vec::with_capacity(trans.len() + 2 * n);
+    }
+}
+
+/// A fitted chain's probabilities, states in canonical order.
+struct Flow {
+    /// From the start.
+    p0: Vec<f64>,
+    /// Between transient states.
+    trans: Vec<(usize, usize, f64)>,
+    /// Into conversion.
+    r: Vec<f64>,
+    /// Into null.
+    null: Vec<f64>,
+    /// Mean conversion value of the paths ending at each state.
+    mu: Vec<f64>,
+}
+
+impl Flow {
+    /// The chain's edges as the model reports them.
+    fn edges(&self, windows: &[Vec<u32>], channels: &Channels) -> Vec<MarkovEdge> {
         let state = |i: usize| {
             MarkovState::Channels(
-                windows[i]
-                    .iter()
-                    .map(|&c| channels.name(c).to_owned())
-                    .collect(),
+                windows
+                    .get(i)
+                    .map(|w| w.iter().map(|&c| channels.name(c).to_owned()).collect())
+                    .unwrap_or_default(),
             )
         };
-        for (s, &p) in p0.iter().enumerate() {
+        let mut transitions = Vec::with_capacity(self.trans.len() + 2 * self.r.len());
+        for (s, &p) in self.p0.iter().enumerate() {
             if p > 0.0 {
                 transitions.push(MarkovEdge {
                     from: MarkovState::Start,
@@ -470,14 +493,14 @@ impl MarkovCounts {
                 });
             }
         }
-        for &(s, t, p) in &trans {
+        for &(s, t, p) in &self.trans {
             transitions.push(MarkovEdge {
                 from: state(s),
                 to: state(t),
                 probability: p,
             });
         }
-        for (s, &rs) in r.iter().enumerate() {
+        for (s, (&rs, &null)) in self.r.iter().zip(&self.null).enumerate() {
             if rs > 0.0 {
                 transitions.push(MarkovEdge {
                     from: state(s),
@@ -485,7 +508,6 @@ impl MarkovCounts {
                     probability: rs,
                 });
             }
-            let null = prob(to_null[s], s);
             if null > 0.0 {
                 transitions.push(MarkovEdge {
                     from: state(s),
@@ -494,17 +516,49 @@ impl MarkovCounts {
                 });
             }
         }
-        Ok(MarkovModel {
-            order: self.order,
-            channels: channels.names.clone(),
-            removal,
-            value_removal,
-            conversion_probability: p_conv,
-            total_conversions: total_conv,
-            total_value,
-            transitions,
-        })
+        transitions
     }
+}
+
+/// Each channel's removal effect on conversions and on value (the chain
+/// solved again without the states that hold it), and the conversion
+/// probability of the whole chain.
+fn removal_effects(
+    chain: &Chain<'_>,
+    flow: &Flow,
+    windows: &[Vec<u32>],
+    channels: usize,
+) -> Result<(Vec<f64>, Vec<f64>, f64), AttributionError> {
+    let n = chain.n;
+    let (r, mu) = (&flow.r, &flow.mu);
+    let visits = solve_visits(chain, &vec![false; n])?;
+    let conv = |v: &[f64], live: &dyn Fn(usize) -> bool| -> (f64, f64) {
+        (0..n).filter(|&s| live(s)).fold((0.0, 0.0), |(pc, ev), s| {
+            let through = v[s] * r[s];
+            (pc + through, ev + through * mu[s])
+        })
+    };
+    let (p_conv, e_value) = conv(&visits, &|_| true);
+    let mut removal = vec![0.0; channels];
+    let mut value_removal = vec![0.0; channels];
+    for c in 0..u32::try_from(channels).unwrap_or(u32::MAX) {
+        let removed: Vec<bool> = windows.iter().map(|w| w.contains(&c)).collect();
+        if !removed.iter().any(|x| *x) {
+            continue;
+        }
+        let v = solve_visits(chain, &removed)?;
+        let (pc, ev) = conv(&v, &|s| !removed[s]);
+        let effect = |part: f64, whole: f64| {
+            if whole > 0.0 {
+                (1.0 - part / whole).max(0.0)
+            } else {
+                0.0
+            }
+        };
+        removal[c as usize] = effect(pc, p_conv);
+        value_removal[c as usize] = effect(ev, e_value);
+    }
+    Ok((removal, value_removal, p_conv))
 }
 
 /// A transient chain to solve: start probabilities, transitions, the order

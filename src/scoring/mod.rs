@@ -344,83 +344,150 @@ fn compile_decay(config: Option<DecayConfig>, path: &str) -> Result<Decay, Confi
     }
 }
 
-impl Model {
-    pub(crate) fn compile(c: &ScoringConfig, lists: &Lists) -> Result<Self, ConfigError> {
-        let err = |p: String, k| ConfigError::new(format!("scoring.{p}"), k);
-        let points = |p: String, v: Decimal, what: &str| {
-            micros(v).map_err(|problem| {
-                err(
-                    p,
-                    ConfigErrorKind::OutOfRange {
-                        value: v.to_string(),
-                        expected: problem.expected(what),
-                    },
-                )
-            })
-        };
-        let decay = compile_decay(c.decay, "scoring.decay")?;
-        // Compiling is linear in the config: names and ids are checked and
-        // looked up through hash maps, not by scanning what came before.
-        let mut groups: Vec<Group> = Vec::with_capacity(c.groups.len());
-        let mut group_at: HashMap<&str, usize> = HashMap::with_capacity(c.groups.len());
-        for (i, g) in c.groups.iter().enumerate() {
-            if g.name.trim().is_empty() {
-                return Err(err(format!("groups[{i}].name"), ConfigErrorKind::EmptyName));
-            }
-            if group_at.insert(g.name.as_str(), i).is_some() {
-                return Err(err(
-                    format!("groups[{i}].name"),
-                    ConfigErrorKind::DuplicateId { id: g.name.clone() },
-                ));
-            }
-            let min = match g.min {
-                Some(v) => points(format!("groups[{i}].min"), v, "min")?,
-                None => i128::MIN,
-            };
-            let max = match g.max {
-                Some(v) => points(format!("groups[{i}].max"), v, "max")?,
-                None => i128::MAX,
-            };
-            if min > max {
-                return Err(err(
-                    format!("groups[{i}].min"),
-                    ConfigErrorKind::MinAboveMax {
-                        min: g.min.unwrap_or_default().to_string(),
-                        max: g.max.unwrap_or_default().to_string(),
-                    },
-                ));
-            }
-            let group_decay = match g.decay {
-                Some(d) => compile_decay(Some(d), &format!("scoring.groups[{i}].decay"))?,
-                None => decay,
-            };
-            groups.push(Group {
-                name: g.name.clone(),
-                min,
-                max,
-                decay: group_decay,
-            });
+/// A point value in millionths, or an error at `scoring.{path}`.
+fn points_at(path: &str, v: Decimal, what: &str) -> Result<i128, ConfigError> {
+    micros(v).map_err(|problem| {
+        ConfigError::new(
+            format!("scoring.{path}"),
+            ConfigErrorKind::OutOfRange {
+                value: v.to_string(),
+                expected: problem.expected(what),
+            },
+        )
+    })
+}
+
+/// The groups (a `default` one when none is given), each with its caps
+/// and decay, and their index by name.
+fn compile_groups(
+    configs: &[GroupConfig],
+    decay: Decay,
+) -> Result<(Vec<Group>, HashMap<&str, usize>), ConfigError> {
+    let err = |p: String, k| ConfigError::new(format!("scoring.{p}"), k);
+    let mut groups: Vec<Group> = Vec::with_capacity(configs.len());
+    let mut group_at: HashMap<&str, usize> = HashMap::with_capacity(configs.len());
+    for (i, g) in configs.iter().enumerate() {
+        if g.name.trim().is_empty() {
+            return Err(err(format!("groups[{i}].name"), ConfigErrorKind::EmptyName));
         }
-        if groups.is_empty() {
-            groups.push(Group {
-                name: "default".into(),
-                min: i128::MIN,
-                max: i128::MAX,
-                decay,
-            });
-            group_at.insert("default", 0);
-        }
-        if groups.len() > usize::from(u16::MAX) {
+        if group_at.insert(g.name.as_str(), i).is_some() {
             return Err(err(
-                "groups".into(),
-                ConfigErrorKind::OutOfRange {
-                    value: groups.len().to_string(),
-                    expected: "at most 65535 groups".into(),
+                format!("groups[{i}].name"),
+                ConfigErrorKind::DuplicateId { id: g.name.clone() },
+            ));
+        }
+        let min = match g.min {
+            Some(v) => points_at(&format!("groups[{i}].min"), v, "min")?,
+            None => i128::MIN,
+        };
+        let max = match g.max {
+            Some(v) => points_at(&format!("groups[{i}].max"), v, "max")?,
+            None => i128::MAX,
+        };
+        if min > max {
+            return Err(err(
+                format!("groups[{i}].min"),
+                ConfigErrorKind::MinAboveMax {
+                    min: g.min.unwrap_or_default().to_string(),
+                    max: g.max.unwrap_or_default().to_string(),
                 },
             ));
         }
+        let group_decay = match g.decay {
+            Some(d) => compile_decay(Some(d), &format!("scoring.groups[{i}].decay"))?,
+            None => decay,
+        };
+        groups.push(Group {
+            name: g.name.clone(),
+            min,
+            max,
+            decay: group_decay,
+        });
+    }
+    if groups.is_empty() {
+        groups.push(Group {
+            name: "default".into(),
+            min: i128::MIN,
+            max: i128::MAX,
+            decay,
+        });
+        group_at.insert("default", 0);
+    }
+    if groups.len() > usize::from(u16::MAX) {
+        return Err(err(
+            "groups".into(),
+            ConfigErrorKind::OutOfRange {
+                value: groups.len().to_string(),
+                expected: "at most 65535 groups".into(),
+            },
+        ));
+    }
+    Ok((groups, group_at))
+}
+
+/// Checks rule `i` on its own: a kind, points in range, a known group, a
+/// validity window in order, a positive frequency window and count.
+/// Returns its points and group.
+fn check_rule(
+    r: &RuleConfig,
+    i: usize,
+    group_at: &HashMap<&str, usize>,
+) -> Result<(i64, u16), ConfigError> {
+    let p = |f: &str| format!("rules[{i}]{f}");
+    let err = |p: String, k| ConfigError::new(format!("scoring.{p}"), k);
+    if r.when.kind.trim().is_empty() {
+        return Err(err(p(".when.kind"), ConfigErrorKind::EmptyName));
+    }
+    // At most 10^18 millionths: fits an i64.
+    let rule_points = points_at(&p(".points"), r.points, "points")? as i64;
+    let group = match &r.group {
+        None => 0,
+        Some(name) => group_at.get(name.as_str()).copied().ok_or_else(|| {
+            err(
+                p(".group"),
+                ConfigErrorKind::Unknown {
+                    what: "score group".into(),
+                    name: name.clone(),
+                },
+            )
+        })?,
+    };
+    if let (Some(a), Some(b)) = (r.valid_from, r.valid_until)
+        && a > b
+    {
+        return Err(err(
+            p(".valid_from"),
+            ConfigErrorKind::MinAboveMax {
+                min: a.to_rfc3339(),
+                max: b.to_rfc3339(),
+            },
+        ));
+    }
+    if let Frequency::Window(w) = r.frequency
+        && w.is_zero()
+    {
+        return Err(err(p(".frequency.window"), ConfigErrorKind::ZeroDuration));
+    }
+    if r.max_count == Some(0) {
+        return Err(err(
+            p(".max_count"),
+            ConfigErrorKind::OutOfRange {
+                value: "0".into(),
+                expected: "at least 1".into(),
+            },
+        ));
+    }
+    Ok((rule_points, u16::try_from(group).unwrap_or(u16::MAX)))
+}
+
+impl Model {
+    pub(crate) fn compile(c: &ScoringConfig, lists: &Lists) -> Result<Self, ConfigError> {
+        let decay = compile_decay(c.decay, "scoring.decay")?;
+        // Compiling is linear in the config: names and ids are checked and
+        // looked up through hash maps, not by scanning what came before.
+        let (groups, group_at) = compile_groups(&c.groups, decay)?;
         let total_max = match c.total_max {
-            Some(v) => points("total_max".into(), v, "total_max")?,
+            Some(v) => points_at("total_max", v, "total_max")?,
             None => i128::MAX,
         };
         let mut rules: Vec<Rule> = Vec::with_capacity(c.rules.len());
@@ -429,50 +496,8 @@ impl Model {
         // The slot of each (kind, attribute) in its kind's attribute list.
         let mut slots: HashMap<(&str, &str), usize> = HashMap::new();
         for (i, r) in c.rules.iter().enumerate() {
-            let p = |f: &str| format!("rules[{i}]{f}");
-            unique_id(&mut rule_ids, &r.id, || format!("scoring.{}", p(".id")))?;
-            if r.when.kind.trim().is_empty() {
-                return Err(err(p(".when.kind"), ConfigErrorKind::EmptyName));
-            }
-            // At most 10^18 millionths: fits an i64.
-            let rule_points = points(p(".points"), r.points, "points")? as i64;
-            let group = match &r.group {
-                None => 0,
-                Some(name) => group_at.get(name.as_str()).copied().ok_or_else(|| {
-                    err(
-                        p(".group"),
-                        ConfigErrorKind::Unknown {
-                            what: "score group".into(),
-                            name: name.clone(),
-                        },
-                    )
-                })?,
-            };
-            if let (Some(a), Some(b)) = (r.valid_from, r.valid_until)
-                && a > b
-            {
-                return Err(err(
-                    p(".valid_from"),
-                    ConfigErrorKind::MinAboveMax {
-                        min: a.to_rfc3339(),
-                        max: b.to_rfc3339(),
-                    },
-                ));
-            }
-            if let Frequency::Window(w) = r.frequency
-                && w.is_zero()
-            {
-                return Err(err(p(".frequency.window"), ConfigErrorKind::ZeroDuration));
-            }
-            if r.max_count == Some(0) {
-                return Err(err(
-                    p(".max_count"),
-                    ConfigErrorKind::OutOfRange {
-                        value: "0".into(),
-                        expected: "at least 1".into(),
-                    },
-                ));
-            }
+            unique_id(&mut rule_ids, &r.id, || format!("scoring.rules[{i}].id"))?;
+            let (rule_points, group) = check_rule(r, i, &group_at)?;
             let index = by_kind.entry(r.when.kind.clone()).or_default();
             let mut preds = Vec::with_capacity(r.when.attrs.len());
             for (j, pc) in r.when.attrs.iter().enumerate() {
@@ -486,11 +511,13 @@ impl Model {
                     });
                 preds.push((slot, pred));
             }
-            index.rules.push(rules.len() as u32);
+            index
+                .rules
+                .push(u32::try_from(rules.len()).unwrap_or(u32::MAX));
             rules.push(Rule {
                 id: r.id.clone(),
                 points: rule_points,
-                group: group as u16,
+                group,
                 preds,
                 channel: r.when.channel.clone(),
                 campaign: r.when.campaign.clone(),

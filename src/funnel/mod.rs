@@ -729,11 +729,83 @@ impl Funnel {
         let lc = &self.lifecycle;
         let name = |s: StageId| lc.name(s).to_owned();
         let rank = |s: StageId| lc.rank(s);
-        let mut stages = Vec::new();
+        let mut wins: Vec<WinRow> = tally
+            .wins
+            .iter()
+            .map(|(k, w)| WinRow {
+                cut: tally.name(k.0),
+                period: k.1,
+                stage: name(k.2),
+                wins: w.wins,
+                won_value: w.value,
+            })
+            .collect();
+        wins.sort_by(|a, b| (&a.cut, a.period, &a.stage).cmp(&(&b.cut, b.period, &b.stage)));
+        let mut volumes: Vec<VolumeRow> = tally
+            .volumes
+            .iter()
+            .map(|(k, v)| VolumeRow {
+                cut: tally.name(k.0),
+                period: k.1,
+                stage: name(k.2),
+                inflow: v.inflow,
+                outflow: v.outflow,
+                balance: v.balance,
+            })
+            .collect();
+        volumes.sort_by(|a, b| {
+            let r = |s: &str| lc.find(s).map_or(i32::MAX, &rank);
+            (&a.cut, a.period, r(&a.stage)).cmp(&(&b.cut, b.period, r(&b.stage)))
+        });
+        let mut sla: Vec<SlaRow> = tally
+            .sla
+            .iter()
+            .map(|(k, s)| SlaRow {
+                cut: tally.name(k.0),
+                stage: name(k.1),
+                met: s.met,
+                missed: s.missed,
+                due: s.due,
+            })
+            .collect();
+        sla.sort_by(|a, b| (&a.cut, &a.stage).cmp(&(&b.cut, &b.stage)));
+        let mut ranked: Vec<(i32, String)> = lc
+            .stages()
+            .iter()
+            .filter(|st| {
+                st.kind() == StageKind::Won
+                    || (st.kind().is_on_path() && st.rank() > lc.rank(lc.initial()))
+            })
+            .map(|st| (st.rank(), st.name().to_owned()))
+            .collect();
+        ranked.sort();
+        FunnelReport {
+            stages: self.stage_rows(tally),
+            wins,
+            volumes,
+            sla,
+            reasons: reason_rows(tally, lc),
+            ranked: ranked.into_iter().map(|(_, n)| n).collect(),
+            path: self.path_names(),
+            won: lc
+                .stages()
+                .iter()
+                .filter(|s| s.kind() == StageKind::Won)
+                .map(|s| s.name().to_owned())
+                .collect(),
+        }
+    }
+
+    /// One row per (cut, period, stage) with entries or advances: counts,
+    /// conversion and velocity (median, mean and nearest-rank p90 days).
+    fn stage_rows(&self, tally: &FunnelTally) -> Vec<StageRow> {
+        let lc = &self.lifecycle;
+        let rank = |s: StageId| lc.rank(s);
         let mut keys: Vec<&Key> = tally.cells.keys().collect();
         keys.sort_by(|a, b| {
             (tally.name(a.0), a.1, rank(a.2)).cmp(&(tally.name(b.0), b.1, rank(b.2)))
         });
+        let mut stages = Vec::new();
         for key in keys {
             let Some(c) = tally.cells.get(key) else {
                 continue;
@@ -765,7 +837,7 @@ impl Funnel {
             stages.push(StageRow {
                 cut: tally.name(key.0),
                 period: key.1,
-                stage: name(key.2),
+                stage: lc.name(key.2).to_owned(),
                 entered: c.entered,
                 advanced: c.advanced,
                 conversion: ratio(c.advanced, c.entered),
@@ -776,104 +848,7 @@ impl Funnel {
                 period_conversion: ratio(c.advances_in_period, c.entered),
             });
         }
-        let mut wins: Vec<WinRow> = tally
-            .wins
-            .iter()
-            .map(|(k, w)| WinRow {
-                cut: tally.name(k.0),
-                period: k.1,
-                stage: name(k.2),
-                wins: w.wins,
-                won_value: w.value,
-            })
-            .collect();
-        let mut volumes: Vec<VolumeRow> = tally
-            .volumes
-            .iter()
-            .map(|(k, v)| VolumeRow {
-                cut: tally.name(k.0),
-                period: k.1,
-                stage: name(k.2),
-                inflow: v.inflow,
-                outflow: v.outflow,
-                balance: v.balance,
-            })
-            .collect();
-        volumes.sort_by(|a, b| {
-            let r = |s: &str| lc.find(s).map_or(i32::MAX, &rank);
-            (&a.cut, a.period, r(&a.stage)).cmp(&(&b.cut, b.period, r(&b.stage)))
-        });
-        wins.sort_by(|a, b| (&a.cut, a.period, &a.stage).cmp(&(&b.cut, b.period, &b.stage)));
-        let mut sla: Vec<SlaRow> = tally
-            .sla
-            .iter()
-            .map(|(k, s)| SlaRow {
-                cut: tally.name(k.0),
-                stage: name(k.1),
-                met: s.met,
-                missed: s.missed,
-                due: s.due,
-            })
-            .collect();
-        sla.sort_by(|a, b| (&a.cut, &a.stage).cmp(&(&b.cut, &b.stage)));
-        let mut reasons: Vec<ReasonRow> = tally
-            .by_stage
-            .iter()
-            .map(|((cut, stage, code), n)| ReasonRow {
-                cut: tally.name(*cut),
-                by: ReasonKey::Stage(name(*stage)),
-                code: *code,
-                count: *n,
-            })
-            .chain(
-                tally
-                    .by_source
-                    .iter()
-                    .map(|((cut, source, code), n)| ReasonRow {
-                        cut: tally.name(*cut),
-                        by: ReasonKey::Source(tally.name(*source)),
-                        code: *code,
-                        count: *n,
-                    }),
-            )
-            .collect();
-        reasons.sort_by(|a, b| {
-            let key = |r: &ReasonRow| {
-                let (kind, v) = match &r.by {
-                    ReasonKey::Stage(v) => (0, v.clone()),
-                    ReasonKey::Source(v) => (1, v.clone()),
-                };
-                (r.cut.clone(), kind, v, r.code)
-            };
-            key(a).cmp(&key(b))
-        });
-        FunnelReport {
-            stages,
-            wins,
-            volumes,
-            sla,
-            reasons,
-            ranked: {
-                let mut r: Vec<(i32, String)> = lc
-                    .stages()
-                    .iter()
-                    .filter(|st| {
-                        st.kind() == StageKind::Won
-                            || (st.kind().is_on_path() && st.rank() > lc.rank(lc.initial()))
-                    })
-                    .map(|st| (st.rank(), st.name().to_owned()))
-                    .collect();
-                r.sort();
-                r.into_iter().map(|(_, n)| n).collect()
-            },
-            path: self.path_names(),
-            won: lc
-                .stages()
-                .iter()
-                .filter(|s| s.kind() == StageKind::Won)
-                .map(|s| s.name().to_owned())
-                .collect(),
-        }
+        stages
     }
 
     /// The forward view: for each lead open in a unit stage S at `as_of`,
@@ -984,6 +959,43 @@ impl Funnel {
         path.into_iter().map(|(_, n)| n).collect()
     }
 }
+/// The reason counts by stage and by source, sorted by cut, kind, key and
+/// code.
+fn reason_rows(tally: &FunnelTally, lc: &Lifecycle) -> Vec<ReasonRow> {
+    let mut reasons: Vec<ReasonRow> = tally
+        .by_stage
+        .iter()
+        .map(|((cut, stage, code), n)| ReasonRow {
+            cut: tally.name(*cut),
+            by: ReasonKey::Stage(lc.name(*stage).to_owned()),
+            code: *code,
+            count: *n,
+        })
+        .chain(
+            tally
+                .by_source
+                .iter()
+                .map(|((cut, source, code), n)| ReasonRow {
+                    cut: tally.name(*cut),
+                    by: ReasonKey::Source(tally.name(*source)),
+                    code: *code,
+                    count: *n,
+                }),
+        )
+        .collect();
+    reasons.sort_by(|a, b| {
+        let key = |r: &ReasonRow| {
+            let (kind, v) = match &r.by {
+                ReasonKey::Stage(v) => (0, v.clone()),
+                ReasonKey::Source(v) => (1, v.clone()),
+            };
+            (r.cut.clone(), kind, v, r.code)
+        };
+        key(a).cmp(&key(b))
+    });
+    reasons
+}
+
 
 /// Expected wins and value in one coming period (see [`Funnel::forecast`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

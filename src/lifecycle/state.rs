@@ -228,58 +228,18 @@ impl StageState {
                 actor,
             } => {
                 let to = lc.find(stage).ok_or_else(|| unknown(stage))?;
-                if !started {
-                    check_entry(lc, to)?;
-                    let skipped = lc.skipped_on_way(None, to);
-                    self.source = Some(*source);
-                    self.created_at = Some(event.at);
-                    self.record(
-                        lc,
-                        event,
-                        TransitionKind::Entered,
-                        to,
-                        *actor,
-                        None,
-                        skipped,
-                    );
-                    return Ok(());
-                }
-                // A later `created` (a second system announcing the same
-                // lead) never moves it down or sideways; a move up is an
-                // ordinary move under the same guard as `advanced`.
-                let up = lc.rank(to) > lc.rank(self.current);
-                if up {
-                    self.check_advance(lc, to, false)?;
-                }
-                if self.source.is_none() {
-                    self.source = Some(*source);
-                    self.created_at = Some(event.at);
-                }
-                if up {
-                    let skipped = lc.skipped_on_way(Some(self.current), to);
-                    self.record(
-                        lc,
-                        event,
-                        TransitionKind::Advanced,
-                        to,
-                        *actor,
-                        None,
-                        skipped,
-                    );
-                }
-                return Ok(());
+                return self.created(lc, event, to, *source, *actor);
             }
             EventBody::Advanced { to, actor, reason } => {
                 let to = lc.find(to).ok_or_else(|| unknown(to))?;
                 self.check_advance(lc, to, reason.is_some())?;
-                let skipped = lc.skipped_on_way(Some(self.current), to);
-                Some((
-                    TransitionKind::Advanced,
+                Some(Move {
+                    kind: TransitionKind::Advanced,
                     to,
-                    *actor,
-                    reason.clone(),
-                    skipped,
-                ))
+                    actor: *actor,
+                    reason: reason.clone(),
+                    skipped: lc.skipped_on_way(Some(self.current), to),
+                })
             }
             EventBody::Recycled { actor, reason } => {
                 let to = lc.recycled().ok_or(EventErrorKind::NoRecycleStage)?;
@@ -288,24 +248,12 @@ impl StageState {
                         stage: lc.name(to).to_owned(),
                     });
                 }
-                Some((
-                    TransitionKind::Recycled,
-                    to,
-                    *actor,
-                    Some(reason.clone()),
-                    Vec::new(),
-                ))
+                Some(Move::back(TransitionKind::Recycled, to, *actor, reason))
             }
             EventBody::Regressed { to, actor, reason } => {
                 let to = lc.find(to).ok_or_else(|| unknown(to))?;
                 self.check_regress(lc, to)?;
-                Some((
-                    TransitionKind::Regressed,
-                    to,
-                    *actor,
-                    Some(reason.clone()),
-                    Vec::new(),
-                ))
+                Some(Move::back(TransitionKind::Regressed, to, *actor, reason))
             }
             EventBody::Activity { .. }
             | EventBody::Attributes { .. }
@@ -322,19 +270,64 @@ impl StageState {
             }
         };
         if !started {
-            let initial = lc.initial();
-            self.record(
-                lc,
-                event,
-                TransitionKind::Entered,
-                initial,
-                Actor::System,
-                None,
-                Vec::new(),
-            );
+            let entry = Move {
+                kind: TransitionKind::Entered,
+                to: lc.initial(),
+                actor: Actor::System,
+                reason: None,
+                skipped: Vec::new(),
+            };
+            self.record(lc, event, entry);
         }
-        if let Some((kind, to, actor, reason, skipped)) = planned {
-            self.record(lc, event, kind, to, actor, reason, skipped);
+        if let Some(m) = planned {
+            self.record(lc, event, m);
+        }
+        Ok(())
+    }
+
+    /// A `created` event: the first enters the lead under the entry guard;
+    /// a later one (a second system announcing the same lead) never moves
+    /// it down or sideways, and a move up is an ordinary move under the
+    /// same guard as `advanced`.
+    fn created(
+        &mut self,
+        lc: &Lifecycle,
+        event: &Event,
+        to: StageId,
+        source: crate::types::Source,
+        actor: Actor,
+    ) -> Result<(), EventErrorKind> {
+        if self.history.is_empty() {
+            check_entry(lc, to)?;
+            self.source = Some(source);
+            self.created_at = Some(event.at);
+            let entry = Move {
+                kind: TransitionKind::Entered,
+                to,
+                actor,
+                reason: None,
+                skipped: lc.skipped_on_way(None, to),
+            };
+            self.record(lc, event, entry);
+            return Ok(());
+        }
+        let up = lc.rank(to) > lc.rank(self.current);
+        if up {
+            self.check_advance(lc, to, false)?;
+        }
+        if self.source.is_none() {
+            self.source = Some(source);
+            self.created_at = Some(event.at);
+        }
+        if up {
+            let m = Move {
+                kind: TransitionKind::Advanced,
+                to,
+                actor,
+                reason: None,
+                skipped: lc.skipped_on_way(Some(self.current), to),
+            };
+            self.record(lc, event, m);
         }
         Ok(())
     }
@@ -345,17 +338,14 @@ impl StageState {
         if self.check_advance(lc, to, true).is_err() {
             return false;
         }
-        let skipped = lc.skipped_on_way(Some(self.current), to);
-        let reason = Reason::new(crate::types::ReasonCode::RuleFired).with_note(rule);
-        self.record(
-            lc,
-            event,
-            TransitionKind::Advanced,
+        let m = Move {
+            kind: TransitionKind::Advanced,
             to,
-            Actor::System,
-            Some(reason),
-            skipped,
-        );
+            actor: Actor::System,
+            reason: Some(Reason::new(crate::types::ReasonCode::RuleFired).with_note(rule)),
+            skipped: lc.skipped_on_way(Some(self.current), to),
+        };
+        self.record(lc, event, m);
         true
     }
 
@@ -424,16 +414,14 @@ impl StageState {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn record(
-        &mut self,
-        lc: &Lifecycle,
-        event: &Event,
-        kind: TransitionKind,
-        to: StageId,
-        actor: Actor,
-        reason: Option<Reason>,
-        skipped: Vec<StageId>,
-    ) {
+    fn record(&mut self, lc: &Lifecycle, event: &Event, m: Move) {
+        let Move {
+            kind,
+            to,
+            actor,
+            reason,
+            skipped,
+        } = m;
         if kind == TransitionKind::Recycled {
             self.cycle = self.cycle.saturating_add(1);
         }
@@ -461,6 +449,29 @@ impl StageState {
         }
         self.current = to;
         self.entered_at = Some(event.at);
+    }
+}
+
+/// A move about to be recorded.
+struct Move {
+    kind: TransitionKind,
+    to: StageId,
+    actor: Actor,
+    reason: Option<Reason>,
+    skipped: Vec<StageId>,
+}
+
+impl Move {
+    /// A move down (recycle or regress): with its reason, skipping
+    /// nothing.
+    fn back(kind: TransitionKind, to: StageId, actor: Actor, reason: &Reason) -> Self {
+        Self {
+            kind,
+            to,
+            actor,
+            reason: Some(reason.clone()),
+            skipped: Vec::new(),
+        }
     }
 }
 

@@ -95,6 +95,15 @@ pub struct LeadStore {
     conflicts: BTreeMap<(Timestamp, EventId), IdentityConflict>,
 }
 
+/// The claims decided: accepted claims by visitor, each visitor's
+/// claimer, and the conflicts.
+#[derive(Default)]
+struct Decided {
+    accepted: IdMap<LeadId, (Timestamp, EventId)>,
+    parent: IdMap<LeadId, LeadId>,
+    conflicts: BTreeMap<(Timestamp, EventId), IdentityConflict>,
+}
+
 #[derive(Debug, Clone)]
 struct Group {
     root: LeadId,
@@ -709,14 +718,29 @@ impl LeadStore {
     /// Resolves the whole claim set in `(at, id)` order and refolds the
     /// leads whose members changed.
     fn reresolve(&mut self) {
-        // Decide every claim in order, with a union-find for "already the
-        // same lead".
+        let decided = self.decide_claims();
+        let new_root = self.new_roots(&decided.parent);
+        let mut affected: IdSet<LeadId> = IdSet::default();
+        for (id, new) in &new_root {
+            let old = self.resolve(id);
+            if old != *new {
+                affected.insert(old);
+                affected.insert(new.clone());
+            }
+        }
+        self.rebuild_groups(&new_root, &decided.parent);
+        self.accepted = decided.accepted;
+        self.conflicts = decided.conflicts;
+        self.refold_affected(&affected);
+    }
+
+    /// Every claim decided in `(at, id)` order, with a union-find for
+    /// "already the same lead".
+    fn decide_claims(&self) -> Decided {
         let mut dsu = Dsu::default();
-        let mut accepted: IdMap<LeadId, (Timestamp, EventId)> = IdMap::default();
-        let mut parent: IdMap<LeadId, LeadId> = IdMap::default();
-        let mut conflicts = BTreeMap::new();
+        let mut decided = Decided::default();
         for (key, c) in &self.claims {
-            let reason = if let Some(by) = accepted.get(&c.visitor) {
+            let reason = if let Some(by) = decided.accepted.get(&c.visitor) {
                 let lead = self
                     .claims
                     .get(by)
@@ -732,7 +756,7 @@ impl LeadStore {
             };
             match reason {
                 Some(reason) => {
-                    conflicts.insert(
+                    decided.conflicts.insert(
                         key.clone(),
                         IdentityConflict {
                             event: key.1.clone(),
@@ -744,13 +768,18 @@ impl LeadStore {
                     );
                 }
                 None => {
-                    accepted.insert(c.visitor.clone(), key.clone());
-                    parent.insert(c.visitor.clone(), c.lead.clone());
+                    decided.accepted.insert(c.visitor.clone(), key.clone());
+                    decided.parent.insert(c.visitor.clone(), c.lead.clone());
                     dsu.union(&c.lead, &c.visitor);
                 }
             }
         }
-        // Every id the store knows, and where it resolves now and before.
+        decided
+    }
+
+    /// Every id the store knows (leads, members, claim parties, the leads
+    /// events name) and the root it resolves to under `parent`.
+    fn new_roots(&self, parent: &IdMap<LeadId, LeadId>) -> IdMap<LeadId, LeadId> {
         let mut ids: BTreeSet<LeadId> = self.leads.keys().cloned().collect();
         ids.extend(self.group_of.keys().cloned());
         for c in self.claims.values() {
@@ -764,24 +793,20 @@ impl LeadStore {
         }
         let mut new_root: IdMap<LeadId, LeadId> = IdMap::default();
         for id in &ids {
-            let root = root_of(&parent, id, &mut new_root);
+            let root = root_of(parent, id, &mut new_root);
             new_root.insert(id.clone(), root);
         }
-        let mut affected: IdSet<LeadId> = IdSet::default();
-        for id in &ids {
-            let old = self.resolve(id);
-            let new = new_root.get(id).cloned().unwrap_or_else(|| id.clone());
-            if old != new {
-                affected.insert(old);
-                affected.insert(new);
-            }
-        }
-        // Rebuild the groups from the new roots.
+        new_root
+    }
+
+    /// The groups rebuilt from the new roots: every root that claims and
+    /// every member.
+    fn rebuild_groups(&mut self, new_root: &IdMap<LeadId, LeadId>, parent: &IdMap<LeadId, LeadId>) {
         self.groups.clear();
         self.group_of.clear();
         let claimers: HashSet<&LeadId> = parent.values().collect();
         let mut slots: IdMap<LeadId, usize> = IdMap::default();
-        for (id, root) in &new_root {
+        for (id, root) in new_root {
             if id == root && !claimers.contains(id) {
                 continue;
             }
@@ -800,11 +825,13 @@ impl LeadStore {
         for group in &mut self.groups {
             group.members.sort();
         }
-        self.accepted = accepted;
-        self.conflicts = conflicts;
-        // Pool the events of affected leads and refold them by new root.
+    }
+
+    /// Pools the events of the affected leads and refolds them by their
+    /// new roots.
+    fn refold_affected(&mut self, affected: &IdSet<LeadId>) {
         let mut pooled: IdMap<LeadId, Vec<Event>> = IdMap::default();
-        for root in &affected {
+        for root in affected {
             if let Some(lead) = self.leads.remove(root) {
                 // A conflicting copy goes where the copy kept for its id
                 // goes, whatever lead it names itself.

@@ -996,7 +996,6 @@ fn reason_rows(tally: &FunnelTally, lc: &Lifecycle) -> Vec<ReasonRow> {
     reasons
 }
 
-
 /// Expected wins and value in one coming period (see [`Funnel::forecast`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

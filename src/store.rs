@@ -516,37 +516,7 @@ impl LeadStore {
             }
             list.push(event);
         }
-        let mut conflict = false;
-        let mut late: Vec<Event> = Vec::new();
-        if !repeats.is_empty() {
-            let wanted: IdSet<&EventId> = repeats.iter().map(|e| &e.id).collect();
-            let mut seen: IdMap<EventId, Event> = by_name
-                .values()
-                .flat_map(|(_, list)| list)
-                .filter(|e| wanted.contains(&e.id))
-                .map(|e| (e.id.clone(), e.clone()))
-                .collect();
-            for event in repeats {
-                if let Some(copy) = seen.get(&event.id) {
-                    if canonical(copy) == canonical(&event) {
-                        continue;
-                    }
-                    // Another copy of an id in the batch: keep it for the
-                    // rebuild, which chooses between them.
-                    conflict = true;
-                    late.push(event);
-                    continue;
-                }
-                // An id the store had before the batch.
-                conflict |= self
-                    .ids
-                    .get(&event.id)
-                    .and_then(|m| self.kept_copy(m, &event.id))
-                    .is_some_and(|k| canonical(&k) != canonical(&event));
-                seen.insert(event.id.clone(), event.clone());
-                late.push(event);
-            }
-        }
+        let (conflict, late) = self.settle_repeats(&by_name, repeats);
         if conflict {
             // The ids and claims just recorded go with the rebuild's fresh
             // store.
@@ -584,6 +554,50 @@ impl LeadStore {
             };
             engine.insert_batch(lead, all, Origin::Store);
         }
+    }
+
+    /// Sorts the batch's repeated ids: a copy equal to one already seen
+    /// is dropped; any other copy is kept for later, and whether a copy
+    /// conflicts with a different one (in the batch or the store) is
+    /// returned, since a conflict rebuilds the store.
+    fn settle_repeats(
+        &self,
+        by_name: &IdMap<LeadId, (LeadId, Vec<Event>)>,
+        repeats: Vec<Event>,
+    ) -> (bool, Vec<Event>) {
+        let mut conflict = false;
+        let mut late: Vec<Event> = Vec::new();
+        if repeats.is_empty() {
+            return (conflict, late);
+        }
+        let wanted: IdSet<&EventId> = repeats.iter().map(|e| &e.id).collect();
+        let mut seen: IdMap<EventId, Event> = by_name
+            .values()
+            .flat_map(|(_, list)| list)
+            .filter(|e| wanted.contains(&e.id))
+            .map(|e| (e.id.clone(), e.clone()))
+            .collect();
+        for event in repeats {
+            if let Some(copy) = seen.get(&event.id) {
+                if canonical(copy) == canonical(&event) {
+                    continue;
+                }
+                // Another copy of an id in the batch: keep it for the
+                // rebuild, which chooses between them.
+                conflict = true;
+                late.push(event);
+                continue;
+            }
+            // An id the store had before the batch.
+            conflict |= self
+                .ids
+                .get(&event.id)
+                .and_then(|m| self.kept_copy(m, &event.id))
+                .is_some_and(|k| canonical(&k) != canonical(&event));
+            seen.insert(event.id.clone(), event.clone());
+            late.push(event);
+        }
+        (conflict, late)
     }
 
     /// Records a claim in the set; returns whether it is new. A second copy

@@ -118,7 +118,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::Engine;
 use crate::event::EventBody;
 use crate::lead::Lead;
-use crate::lifecycle::{Lifecycle, StageId, StageKind, TransitionKind};
+use crate::lifecycle::{Lifecycle, StageId, StageKind, Transition, TransitionKind};
 use crate::merge::Mergeable;
 use crate::types::{ReasonCode, Timestamp};
 
@@ -508,77 +508,21 @@ impl Funnel {
     pub fn add(&self, tally: &mut FunnelTally, lead: &Lead) {
         let lead = self.engine.view(lead);
         let lead: &Lead = &lead;
-        let o = &self.options;
         let lc = &self.lifecycle;
         let cut = tally.intern(self.cut_of(lead));
-        let in_window = |at: Timestamp| at >= o.from && at < o.to && at <= o.as_of;
-        let counts_cycle = |cycle: u32| !o.first_cycle_only || cycle <= 1;
         let initial_rank = lc.rank(lc.initial());
         let is_unit_stage = |s: StageId| lc.kind(s).is_on_path() && lc.rank(s) > initial_rank;
         let passes = |s: StageId| lc.kind(s).is_on_path() || lc.kind(s) == StageKind::Won;
-        let history = lead.stage().history_until(o.as_of);
+        let history = lead.stage().history_until(self.options.as_of);
         tally.leads += 1;
         let mut seen: BTreeSet<(u32, StageId)> = BTreeSet::new();
         for (i, t) in history.iter().enumerate() {
-            // Volumes: every move into and out of a stage in the window. A
-            // move out belongs to the cycle of the stay it ends (a recycle's
-            // transition carries the new cycle).
-            let left_cycle = if t.kind == TransitionKind::Recycled {
-                t.cycle.saturating_sub(1)
-            } else {
-                t.cycle
-            };
-            if in_window(t.at) {
-                let p = Period::containing(o.by, t.at);
-                if counts_cycle(t.cycle) {
-                    tally.volumes.entry((cut, p, t.to)).or_default().inflow += 1;
-                }
-                if let Some(from) = t.from
-                    && counts_cycle(left_cycle)
-                {
-                    tally.volumes.entry((cut, p, from)).or_default().outflow += 1;
-                    let rejected = t.kind == TransitionKind::Recycled
-                        || matches!(lc.kind(t.to), StageKind::Lost | StageKind::Disqualified);
-                    if let (true, Some(reason)) = (rejected, &t.reason) {
-                        *tally.by_stage.entry((cut, from, reason.code)).or_default() += 1;
-                        let source = tally.intern(self.source_of(lead));
-                        *tally
-                            .by_source
-                            .entry((cut, source, reason.code))
-                            .or_default() += 1;
-                    }
-                }
-            }
-            if !counts_cycle(t.cycle) {
+            self.count_moves(tally, cut, lead, t);
+            if !self.counts_cycle(t.cycle) {
                 continue;
             }
-            // SLA stays entered in the window.
-            if let StageKind::Sla { within, .. } = lc.kind(t.to)
-                && in_window(t.at)
-            {
-                let sla = tally.sla.entry((cut, t.to)).or_default();
-                let due = within.after(t.at);
-                match (history.get(i + 1), due) {
-                    (Some(next), Some(due)) if next.at <= due => sla.met += 1,
-                    (Some(_), _) => sla.missed += 1,
-                    (None, Some(due)) if o.as_of <= due => sla.due += 1,
-                    (None, _) => sla.missed += 1,
-                }
-            }
-            if lc.kind(t.to) == StageKind::Won && in_window(t.at) {
-                let w = tally
-                    .wins
-                    .entry((cut, Period::containing(o.by, t.at), t.to))
-                    .or_default();
-                w.wins += 1;
-                // Bounded amounts keep every sum far inside `Decimal`.
-                w.value = w.value.saturating_add(
-                    lead.wins()
-                        .iter()
-                        .find(|w| w.event == t.event && w.at == t.at && w.stage == t.to)
-                        .map_or(Decimal::ZERO, |w| w.amount),
-                );
-            }
+            self.count_sla(tally, cut, history, i);
+            self.count_win(tally, cut, lead, t);
             let unit_move = matches!(
                 t.kind,
                 TransitionKind::Entered | TransitionKind::Advanced | TransitionKind::Regressed
@@ -603,10 +547,93 @@ impl Funnel {
             else {
                 continue;
             };
-            if counts_cycle(last.cycle) {
+            if self.counts_cycle(last.cycle) {
                 tally.volumes.entry((cut, p, last.to)).or_default().balance += 1;
             }
         }
+    }
+
+    /// Whether a time lies in the report's window (and not after `as_of`).
+    fn in_window(&self, at: Timestamp) -> bool {
+        let o = &self.options;
+        at >= o.from && at < o.to && at <= o.as_of
+    }
+
+    /// Whether a cycle counts (all, or the first only).
+    fn counts_cycle(&self, cycle: u32) -> bool {
+        !self.options.first_cycle_only || cycle <= 1
+    }
+
+    /// Volumes: a move into and out of a stage in the window, and the
+    /// reason of a rejection. A move out belongs to the cycle of the stay
+    /// it ends (a recycle's transition carries the new cycle).
+    fn count_moves(&self, tally: &mut FunnelTally, cut: u32, lead: &Lead, t: &Transition) {
+        if !self.in_window(t.at) {
+            return;
+        }
+        let lc = &self.lifecycle;
+        let left_cycle = if t.kind == TransitionKind::Recycled {
+            t.cycle.saturating_sub(1)
+        } else {
+            t.cycle
+        };
+        let p = Period::containing(self.options.by, t.at);
+        if self.counts_cycle(t.cycle) {
+            tally.volumes.entry((cut, p, t.to)).or_default().inflow += 1;
+        }
+        let Some(from) = t.from else { return };
+        if !self.counts_cycle(left_cycle) {
+            return;
+        }
+        tally.volumes.entry((cut, p, from)).or_default().outflow += 1;
+        let rejected = t.kind == TransitionKind::Recycled
+            || matches!(lc.kind(t.to), StageKind::Lost | StageKind::Disqualified);
+        if let (true, Some(reason)) = (rejected, &t.reason) {
+            *tally.by_stage.entry((cut, from, reason.code)).or_default() += 1;
+            let source = tally.intern(self.source_of(lead));
+            *tally
+                .by_source
+                .entry((cut, source, reason.code))
+                .or_default() += 1;
+        }
+    }
+
+    /// An SLA stay entered in the window: met, missed or still due.
+    fn count_sla(&self, tally: &mut FunnelTally, cut: u32, history: &[Transition], i: usize) {
+        let Some(t) = history.get(i) else { return };
+        let StageKind::Sla { within, .. } = self.lifecycle.kind(t.to) else {
+            return;
+        };
+        if !self.in_window(t.at) {
+            return;
+        }
+        let sla = tally.sla.entry((cut, t.to)).or_default();
+        let due = within.after(t.at);
+        match (history.get(i + 1), due) {
+            (Some(next), Some(due)) if next.at <= due => sla.met += 1,
+            (Some(_), _) => sla.missed += 1,
+            (None, Some(due)) if self.options.as_of <= due => sla.due += 1,
+            (None, _) => sla.missed += 1,
+        }
+    }
+
+    /// A win in the window, with the value won.
+    fn count_win(&self, tally: &mut FunnelTally, cut: u32, lead: &Lead, t: &Transition) {
+        if self.lifecycle.kind(t.to) != StageKind::Won || !self.in_window(t.at) {
+            return;
+        }
+        let w = tally
+            .wins
+            .entry((cut, Period::containing(self.options.by, t.at), t.to))
+            .or_default();
+        w.wins += 1;
+        // Bounded amounts keep every sum far inside `Decimal`.
+        w.value = w.value.saturating_add(
+            lead.wins()
+                .iter()
+                .find(|w| w.event == t.event && w.at == t.at && w.stage == t.to)
+                .map_or(Decimal::ZERO, |w| w.amount),
+        );
     }
 
     /// The tally of buying groups instead of single leads (mergeable only

@@ -686,29 +686,8 @@ impl PathTally {
         let size = file.metadata().map_err(io(1))?.len();
         let header = PathReader::new(std::io::BufReader::new(file), options)?;
         self.has_value |= header.has_value();
-        // Range starts: after the header, then at the first line start at
-        // or after each even cut.
-        let start = header.header_bytes;
         let parts = threads.clamp(1, 64) as u64;
-        let mut bounds = vec![start];
-        let mut probe = std::fs::File::open(path).map_err(io(1))?;
-        for k in 1..parts {
-            let cut = start + (size - start) * k / parts;
-            let last = bounds.last().copied().unwrap_or(start);
-            if cut <= last {
-                continue;
-            }
-            probe.seek(SeekFrom::Start(cut - 1)).map_err(io(1))?;
-            let mut rest = Vec::new();
-            std::io::BufReader::new(&mut probe)
-                .read_until(b'\n', &mut rest)
-                .map_err(io(1))?;
-            let at = cut - 1 + rest.len() as u64;
-            if at > last && at < size {
-                bounds.push(at);
-            }
-        }
-        bounds.push(size);
+        let bounds = range_bounds(path, header.header_bytes, size, parts).map_err(io(1))?;
         let results: Vec<Result<(PathTally, usize), PathTableError>> = std::thread::scope(|s| {
             let handles: Vec<_> = bounds
                 .windows(2)
@@ -903,31 +882,7 @@ impl PathTally {
                         .collect()
                 }
             };
-            let values: Vec<Option<Decimal>> = match total {
-                None => vec![None; credits.len()],
-                Some((mantissa, scale)) => {
-                    // Split in channel-name order, so that ties fall the
-                    // same way whatever order the channels arrived in.
-                    let mut by_name: Vec<usize> = (0..credits.len()).collect();
-                    by_name.sort_by(|&a, &b| {
-                        self.channels
-                            .name(a as u32)
-                            .cmp(self.channels.name(b as u32))
-                    });
-                    let shares: Vec<f64> = by_name
-                        .iter()
-                        .map(|&i| credits.get(i).map_or(0.0, |c| c.1))
-                        .collect();
-                    let parts = split_exactly(mantissa, scale, &shares);
-                    let mut values = vec![None; credits.len()];
-                    for (&i, part) in by_name.iter().zip(parts) {
-                        if let Some(v) = values.get_mut(i) {
-                            *v = Some(part);
-                        }
-                    }
-                    values
-                }
-            };
+            let values = self.split_values(&credits, total);
             let rows = credits
                 .into_iter()
                 .zip(values)
@@ -947,4 +902,66 @@ impl PathTally {
             valued_without_conversion: self.valued_without_conversion,
         })
     }
+
+    /// The value credits as exact decimals summing to `total` (mantissa
+    /// and scale), split in channel-name order so that ties fall the same
+    /// way whatever order the channels arrived in; `None` each without
+    /// values.
+    fn split_values(
+        &self,
+        credits: &[(f64, f64)],
+        total: Option<(i128, u32)>,
+    ) -> Vec<Option<Decimal>> {
+        let Some((mantissa, scale)) = total else {
+            return vec![None; credits.len()];
+        };
+        let mut by_name: Vec<usize> = (0..credits.len()).collect();
+        by_name.sort_by(|&a, &b| {
+            self.channels
+                .name(a as u32)
+                .cmp(self.channels.name(b as u32))
+        });
+        let shares: Vec<f64> = by_name
+            .iter()
+            .map(|&i| credits.get(i).map_or(0.0, |c| c.1))
+            .collect();
+        let parts = split_exactly(mantissa, scale, &shares);
+        let mut values = vec![None; credits.len()];
+        for (&i, part) in by_name.iter().zip(parts) {
+            if let Some(v) = values.get_mut(i) {
+                *v = Some(part);
+            }
+        }
+        values
+    }
+}
+
+/// The byte ranges of a path-table file, one per thread: after the header,
+/// then at the first line start at or after each even cut, ending at the
+/// file's size.
+fn range_bounds(
+    path: &std::path::Path,
+    start: u64,
+    size: u64,
+    parts: u64,
+) -> std::io::Result<Vec<u64>> {
+    use std::io::{Seek, SeekFrom};
+    let mut bounds = vec![start];
+    let mut probe = std::fs::File::open(path)?;
+    for k in 1..parts {
+        let cut = start + (size - start) * k / parts;
+        let last = bounds.last().copied().unwrap_or(start);
+        if cut <= last {
+            continue;
+        }
+        probe.seek(SeekFrom::Start(cut - 1))?;
+        let mut rest = Vec::new();
+        std::io::BufReader::new(&mut probe).read_until(b'\n', &mut rest)?;
+        let at = cut - 1 + rest.len() as u64;
+        if at > last && at < size {
+            bounds.push(at);
+        }
+    }
+    bounds.push(size);
+    Ok(bounds)
 }

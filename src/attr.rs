@@ -254,23 +254,10 @@ impl Predicate {
             "contains" => Test::Contains(text("value")?),
             "starts_with" => Test::StartsWith(text("value")?),
             "range" => {
-                let (min, max) = (
-                    c.min.unwrap_or(f64::NEG_INFINITY),
-                    c.max.unwrap_or(f64::INFINITY),
-                );
                 if c.min.is_none() && c.max.is_none() {
                     return Err(missing("min"));
                 }
-                if min.is_nan() || max.is_nan() || min > max {
-                    return Err(err(
-                        ".min",
-                        ConfigErrorKind::MinAboveMax {
-                            min: min.to_string(),
-                            max: max.to_string(),
-                        },
-                    ));
-                }
-                Test::Range(min, max)
+                range_test(c.min, c.max).map_err(|kind| err(".min", kind))?
             }
             "exists" => Test::Exists,
             "in_list" => {
@@ -351,6 +338,22 @@ impl Predicate {
             },
         }
     }
+}
+
+/// A `range` test: open bounds are infinite, the bounds must be ordered
+/// (and not NaN).
+fn range_test(min: Option<f64>, max: Option<f64>) -> Result<Test, ConfigErrorKind> {
+    let (min, max) = (
+        min.unwrap_or(f64::NEG_INFINITY),
+        max.unwrap_or(f64::INFINITY),
+    );
+    if min.is_nan() || max.is_nan() || min > max {
+        return Err(ConfigErrorKind::MinAboveMax {
+            min: min.to_string(),
+            max: max.to_string(),
+        });
+    }
+    Ok(Test::Range(min, max))
 }
 
 /// Reads the number forms people type into CRM fields: `1000`, `1,000`,

@@ -291,6 +291,73 @@ pub(crate) struct Profile {
     pub(crate) engagement: Engagement,
 }
 
+/// The matrix's bands in millionths: three descending thresholds (from 0
+/// to 1 when engagement is the probability, which takes no group), and a
+/// group the scoring config has.
+fn compile_matrix(m: &MatrixConfig, groups: &[String]) -> Result<[i128; 3], ConfigError> {
+    let out_of_range = |path: String, value: String, expected: &str| {
+        ConfigError::new(
+            path,
+            ConfigErrorKind::OutOfRange {
+                value,
+                expected: expected.into(),
+            },
+        )
+    };
+    let mut b = [0i128; 3];
+    for (i, (slot, d)) in b.iter_mut().zip(m.bands).enumerate() {
+        *slot = micros(d).map_err(|problem| {
+            out_of_range(
+                format!("grading.matrix.bands[{i}]"),
+                d.to_string(),
+                &problem.expected("a threshold"),
+            )
+        })?;
+    }
+    if !(b[0] >= b[1] && b[1] >= b[2]) {
+        let [x, y, z] = m.bands;
+        return Err(out_of_range(
+            "grading.matrix.bands".into(),
+            format!("[{x}, {y}, {z}]"),
+            "three descending thresholds",
+        ));
+    }
+    if m.engagement == Engagement::Probability {
+        let one = micros(Decimal::ONE).unwrap_or(1_000_000);
+        if let Some((i, d)) = m
+            .bands
+            .iter()
+            .enumerate()
+            .find(|(i, _)| !(0..=one).contains(&b[*i]))
+        {
+            return Err(out_of_range(
+                format!("grading.matrix.bands[{i}]"),
+                d.to_string(),
+                "a probability from 0 to 1 (engagement is the probability)",
+            ));
+        }
+        if let Some(g) = &m.group {
+            return Err(out_of_range(
+                "grading.matrix.group".into(),
+                g.clone(),
+                "no group when engagement is the probability",
+            ));
+        }
+    }
+    if let Some(g) = &m.group
+        && !groups.contains(g)
+    {
+        return Err(ConfigError::new(
+            "grading.matrix.group",
+            ConfigErrorKind::Unknown {
+                what: "score group".into(),
+                name: g.clone(),
+            },
+        ));
+    }
+    Ok(b)
+}
+
 /// Compiles one list of criteria found at `path`.
 fn compile_criteria(
     list: &[CriterionConfig],
@@ -356,67 +423,7 @@ impl Profile {
                 set: compile_criteria(&pc.criteria, lists, &format!("{path}.criteria"))?,
             });
         }
-        let mut b = [0i128; 3];
-        for (i, (m, d)) in b.iter_mut().zip(c.matrix.bands).enumerate() {
-            *m = micros(d).map_err(|problem| {
-                ConfigError::new(
-                    format!("grading.matrix.bands[{i}]"),
-                    ConfigErrorKind::OutOfRange {
-                        value: d.to_string(),
-                        expected: problem.expected("a threshold"),
-                    },
-                )
-            })?;
-        }
-        if !(b[0] >= b[1] && b[1] >= b[2]) {
-            let [x, y, z] = c.matrix.bands;
-            return Err(ConfigError::new(
-                "grading.matrix.bands",
-                ConfigErrorKind::OutOfRange {
-                    value: format!("[{x}, {y}, {z}]"),
-                    expected: "three descending thresholds".into(),
-                },
-            ));
-        }
-        if c.matrix.engagement == Engagement::Probability {
-            let one = micros(Decimal::ONE).unwrap_or(1_000_000);
-            if let Some((i, d)) = c
-                .matrix
-                .bands
-                .iter()
-                .enumerate()
-                .find(|(i, _)| !(0..=one).contains(&b[*i]))
-            {
-                return Err(ConfigError::new(
-                    format!("grading.matrix.bands[{i}]"),
-                    ConfigErrorKind::OutOfRange {
-                        value: d.to_string(),
-                        expected: "a probability from 0 to 1 (engagement is the probability)"
-                            .into(),
-                    },
-                ));
-            }
-            if let Some(g) = &c.matrix.group {
-                return Err(ConfigError::new(
-                    "grading.matrix.group",
-                    ConfigErrorKind::OutOfRange {
-                        value: g.clone(),
-                        expected: "no group when engagement is the probability".into(),
-                    },
-                ));
-            }
-        }
-        if let Some(g) = &c.matrix.group
-            && !groups.contains(g)
-        {
-            return Err(ConfigError::new(
-                "grading.matrix.group",
-                ConfigErrorKind::Unknown {
-                    what: "score group".into(),
-                    name: g.clone(),
-                },
-            ));
-        }
+        let b = compile_matrix(&c.matrix, groups)?;
         Ok(Self {
             base,
             personas,

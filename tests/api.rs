@@ -52,3 +52,64 @@ fn every_item_has_one_path() {
         );
     }
 }
+
+/// No function in `src/` is longer than 80 lines (from its `fn` line to
+/// its closing brace): long functions are split into named steps.
+#[test]
+fn no_function_is_longer_than_80_lines() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut long = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut i = 0;
+        while i < lines.len() {
+            let line = lines[i];
+            let body = line.trim_start();
+            let indent = line.len() - body.len();
+            let is_fn = [
+                "fn ",
+                "pub fn ",
+                "pub(crate) fn ",
+                "const fn ",
+                "pub const fn ",
+            ]
+            .iter()
+            .any(|p| body.starts_with(p));
+            if is_fn && !body.trim_end().ends_with(';') {
+                let closing = " ".repeat(indent) + "}";
+                let end = (i + 1..lines.len())
+                    .find(|&j| {
+                        lines[j].starts_with(&closing)
+                            && lines[j].len() - lines[j].trim_start().len() == indent
+                    })
+                    .unwrap_or(i);
+                if end - i + 1 > 80 {
+                    long.push(format!(
+                        "{}:{} ({} lines)",
+                        file.display(),
+                        i + 1,
+                        end - i + 1
+                    ));
+                }
+                i = end;
+            }
+            i += 1;
+        }
+    }
+    assert!(long.is_empty(), "functions over 80 lines: {long:#?}");
+}

@@ -141,25 +141,7 @@ impl ShapleyCounts {
             .collect::<Result<_, AttributionError>>()?;
         // Canonical order: results do not depend on input order.
         sets.sort_by(|a, b| a.channels.cmp(&b.channels));
-        let max_set = limits.shapley_channels.min(SHAPLEY_CHANNELS_CEILING);
-        let mut subsets = 0u64;
-        for s in sets.iter().filter(|s| s.conversions > 0) {
-            if s.ids.len() > max_set {
-                return Err(AttributionError::LimitExceeded {
-                    limit: Limit::ShapleyChannels,
-                    found: s.ids.len() as u64,
-                    max: max_set as u64,
-                });
-            }
-            subsets = subsets.saturating_add(1u64 << s.ids.len());
-        }
-        if subsets > limits.shapley_subsets {
-            return Err(AttributionError::LimitExceeded {
-                limit: Limit::ShapleySubsets,
-                found: subsets,
-                max: limits.shapley_subsets,
-            });
-        }
+        check_limits(&sets, limits)?;
         let rates: FxMap<Vec<u32>, f64> = sets
             .iter()
             .filter(|s| s.conversions > 0 || s.nulls > 0)
@@ -399,4 +381,29 @@ pub fn shapley_of_game(n: usize, v: &dyn Fn(&[u32]) -> f64) -> Result<Vec<f64>, 
     }
     let set: Vec<u32> = (0..n as u32).collect();
     Ok(shapley(&set, v))
+}
+
+/// The work limits: no converting set wider than the channel limit, and
+/// no more subsets to visit in all than the subset limit.
+fn check_limits(sets: &[Coalition], limits: &Limits) -> Result<(), AttributionError> {
+    let max_set = limits.shapley_channels.min(SHAPLEY_CHANNELS_CEILING);
+    let mut subsets = 0u64;
+    for s in sets.iter().filter(|s| s.conversions > 0) {
+        if s.ids.len() > max_set {
+            return Err(AttributionError::LimitExceeded {
+                limit: Limit::ShapleyChannels,
+                found: s.ids.len() as u64,
+                max: max_set as u64,
+            });
+        }
+        subsets = subsets.saturating_add(1u64 << s.ids.len());
+    }
+    if subsets > limits.shapley_subsets {
+        return Err(AttributionError::LimitExceeded {
+            limit: Limit::ShapleySubsets,
+            found: subsets,
+            max: limits.shapley_subsets,
+        });
+    }
+    Ok(())
 }

@@ -724,6 +724,15 @@ impl PathTally {
                 })
                 .collect()
         });
+        self.merge_parts(results)
+    }
+
+    /// Merges the ranges' tallies in file order; an error's line number
+    /// counts the lines of the ranges before it.
+    fn merge_parts(
+        &mut self,
+        results: Vec<Result<(PathTally, usize), PathTableError>>,
+    ) -> Result<(), PathTableError> {
         // Lines before each range, for the line numbers of errors.
         let mut lines_before = 0;
         let mut tallies = Vec::with_capacity(results.len());

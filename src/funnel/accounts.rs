@@ -118,14 +118,6 @@ impl Accounts {
         at: Timestamp,
     ) -> Vec<AccountRow> {
         let lc = self.engine.lifecycle();
-        // Per account: members, scores, attribute changes, best stage rank.
-        struct Acc {
-            members: Vec<LeadId>,
-            scores: Vec<Decimal>,
-            /// Each member's current attributes: (key, set at, member, value).
-            values: Vec<(String, Timestamp, LeadId, crate::attr::AttrValue)>,
-            furthest: Option<(i32, String)>,
-        }
         let mut accounts: BTreeMap<String, Acc> = BTreeMap::new();
         for lead in leads {
             let lead = self.engine.view(lead);
@@ -167,37 +159,49 @@ impl Accounts {
         }
         accounts
             .into_iter()
-            .map(|(account, mut acc)| {
-                // The account's attributes: per attribute, the value of the
-                // member who set it last (ties: the larger member id), among
-                // the members that still have it.
-                acc.values
-                    .sort_by(|a, b| (&a.0, a.1, &a.2).cmp(&(&b.0, b.1, &b.2)));
-                let mut attrs = Attrs::new();
-                for (k, _, _, v) in acc.values {
-                    attrs.insert(k, v);
-                }
-                let score = match self.config.score {
-                    // Saturating: no bounded score gets near the limit.
-                    ScoreRollup::Sum => acc
-                        .scores
-                        .iter()
-                        .fold(Decimal::ZERO, |sum, s| sum.saturating_add(*s)),
-                    ScoreRollup::Max => acc.scores.iter().copied().max().unwrap_or_default(),
-                };
-                let grade = match &self.profile {
-                    Some(p) => p.grade(&attrs),
-                    None => self.engine.grade_of(&attrs),
-                };
-                acc.members.sort();
-                AccountRow {
-                    account,
-                    members: acc.members,
-                    score,
-                    grade,
-                    furthest: acc.furthest.map(|(_, n)| n),
-                }
-            })
+            .map(|(account, acc)| self.row(account, acc))
             .collect()
     }
+    /// An account's row: its attributes (per attribute, the value of the
+    /// member who set it last, ties to the larger member id, among the
+    /// members that still have it), rolled-up score, grade and furthest
+    /// stage.
+    fn row(&self, account: String, mut acc: Acc) -> AccountRow {
+        acc.values
+            .sort_by(|a, b| (&a.0, a.1, &a.2).cmp(&(&b.0, b.1, &b.2)));
+        let mut attrs = Attrs::new();
+        for (k, _, _, v) in acc.values {
+            attrs.insert(k, v);
+        }
+        let score = match self.config.score {
+            // Saturating: no bounded score gets near the limit.
+            ScoreRollup::Sum => acc
+                .scores
+                .iter()
+                .fold(Decimal::ZERO, |sum, s| sum.saturating_add(*s)),
+            ScoreRollup::Max => acc.scores.iter().copied().max().unwrap_or_default(),
+        };
+        let grade = match &self.profile {
+            Some(p) => p.grade(&attrs),
+            None => self.engine.grade_of(&attrs),
+        };
+        acc.members.sort();
+        AccountRow {
+            account,
+            members: acc.members,
+            score,
+            grade,
+            furthest: acc.furthest.map(|(_, n)| n),
+        }
+    }
+}
+
+/// One account's members as they are gathered: ids, scores, attribute
+/// changes and the best stage reached.
+struct Acc {
+    members: Vec<LeadId>,
+    scores: Vec<Decimal>,
+    /// Each member's current attributes: (key, set at, member, value).
+    values: Vec<(String, Timestamp, LeadId, crate::attr::AttrValue)>,
+    furthest: Option<(i32, String)>,
 }

@@ -892,7 +892,6 @@ impl Funnel {
         leads: impl IntoIterator<Item = &'a Lead>,
     ) -> Vec<ForecastRow> {
         let o = &self.options;
-        let lc = &self.lifecycle;
         let wins: u64 = report
             .wins
             .iter()
@@ -906,31 +905,7 @@ impl Funnel {
         } else {
             Decimal::ZERO
         };
-        // Per unit stage, by rank: conversion and mean days to advance.
-        let mut chain: Vec<(StageId, f64, f64)> = Vec::new();
-        for name in &report.path {
-            let Some(id) = lc.find(name) else {
-                continue;
-            };
-            let rows = report.stages.iter().filter(|r| &r.stage == name);
-            let (mut entered, mut advanced, mut days) = (0u64, 0u64, 0.0f64);
-            for r in rows {
-                entered += r.entered;
-                advanced += r.advanced;
-                days += r.mean_days.unwrap_or(0.0) * r.advanced as f64;
-            }
-            let conv = if entered > 0 {
-                advanced as f64 / entered as f64
-            } else {
-                0.0
-            };
-            let mean = if advanced > 0 {
-                days / advanced as f64
-            } else {
-                0.0
-            };
-            chain.push((id, conv, mean));
-        }
+        let chain = self.stage_chain(report);
         let mut out: BTreeMap<Period, (f64, Decimal)> = BTreeMap::new();
         for lead in leads {
             let lead = self.engine.view(lead);
@@ -970,6 +945,36 @@ impl Funnel {
                 expected_value: v.round_dp(2),
             })
             .collect()
+    }
+
+    /// Per unit stage, by rank: conversion and mean days to advance, over
+    /// every cut and period of the report.
+    fn stage_chain(&self, report: &FunnelReport) -> Vec<(StageId, f64, f64)> {
+        let mut chain = Vec::new();
+        for name in &report.path {
+            let Some(id) = self.lifecycle.find(name) else {
+                continue;
+            };
+            let rows = report.stages.iter().filter(|r| &r.stage == name);
+            let (mut entered, mut advanced, mut days) = (0u64, 0u64, 0.0f64);
+            for r in rows {
+                entered += r.entered;
+                advanced += r.advanced;
+                days += r.mean_days.unwrap_or(0.0) * r.advanced as f64;
+            }
+            let conv = if entered > 0 {
+                advanced as f64 / entered as f64
+            } else {
+                0.0
+            };
+            let mean = if advanced > 0 {
+                days / advanced as f64
+            } else {
+                0.0
+            };
+            chain.push((id, conv, mean));
+        }
+        chain
     }
 
     /// The unit stages (path stages above the initial) by rank.

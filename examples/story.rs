@@ -134,16 +134,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             moved.join("")
         );
     }
-    let card = engine.score_card(&ada, at(33));
-    println!("  score card at +33h: {:.1} points from", card.total);
-    for entry in &card.groups[0].entries {
-        println!(
-            "    {:<14} {:>5} -> {:>5.1}",
-            entry.rule.as_deref().unwrap_or("manual"),
-            entry.points,
-            entry.decayed
-        );
-    }
+    // Score and grade cards print themselves: every contribution after
+    // decay, every criterion's verdict.
+    println!("{}", engine.score_card(&ada, at(33)));
+    println!("{}", engine.grade_card(&ada));
     println!();
 
     // 2-4. Three more leads through a store (which routes events by lead).

@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::types::{EventId, LeadId};
 
 /// A config that could not be compiled, with the path of the offending item
-/// (`stages[2].within`, `scoring.rules[3].when.attrs[0]`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// (`stages[2].within`, `scoring.rules[3].when.attrs[0]`). Serializes
+/// like [`EventError`], so a host can store or send a refused config's
+/// reason as data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[error("{path}: {kind}")]
 pub struct ConfigError {
     path: String,
@@ -54,7 +56,8 @@ pub(crate) fn unique_id<'a>(
 }
 
 /// What is wrong with a config item.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ConfigErrorKind {
     /// The text is not valid JSON for the config's shape (includes unknown

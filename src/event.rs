@@ -209,6 +209,7 @@ pub(crate) fn check_deal(amount: Decimal) -> Result<(), crate::error::EventError
 /// A manual score change.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum Adjustment {
     /// Add points.
     #[serde(deserialize_with = "crate::exact::decimal")]

@@ -56,6 +56,7 @@ pub struct ProbabilityAtLeast {
 /// When a fired rule may fire again.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum Rearm {
     /// Never again.
     #[default]

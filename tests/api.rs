@@ -113,3 +113,47 @@ fn no_function_is_longer_than_80_lines() {
     }
     assert!(long.is_empty(), "functions over 80 lines: {long:#?}");
 }
+
+/// Cards print themselves, and a refused config's reason travels as data.
+#[test]
+fn cards_print_and_config_errors_serialize() {
+    use crate::common::{activity, attrs, created, t};
+    let engine = leadflow::Engine::from_json(
+        r#"{"lifecycle": {"preset": "waterfall"},
+            "scoring": {"rules": [{"id": "pricing", "when": {"kind": "page_view"}, "points": 15}]},
+            "grading": {"criteria": [{"id": "size", "when": {"attr": "employees", "op": "range", "min": 100}, "weight": 2}]}}"#,
+    )
+    .unwrap();
+    let mut lead = engine.new_lead("l");
+    engine.ingest(
+        &mut lead,
+        created("c", "l", 0, "Anonymous", leadflow::Source::Marketing),
+    );
+    engine.ingest(&mut lead, activity("p", "l", 60, "page_view", &[]));
+    engine.ingest(
+        &mut lead,
+        attrs("a", "l", 61, &[("employees", 250.0.into())], &[]),
+    );
+    let card = engine.score_card(&lead, t(120)).to_string();
+    assert!(
+        card.starts_with("score 15 at 2026-03-02 11:00 UTC"),
+        "{card}"
+    );
+    assert!(
+        card.contains("pricing") && card.contains("page_view") && card.contains("+15 -> 15"),
+        "{card}"
+    );
+    let grade = engine.grade_card(&lead).to_string();
+    assert!(
+        grade.contains("size (employees, weight 2): matched"),
+        "{grade}"
+    );
+
+    let err = leadflow::Engine::from_json(r#"{"lifecycle": {"preset": "default"}, "scoring": {"rules": [{"id": "", "when": {"kind": "x"}, "points": 1}]}}"#)
+        .unwrap_err();
+    let json = serde_json::to_value(&err).unwrap();
+    assert_eq!(json["path"], "scoring.rules[0].id");
+    assert_eq!(json["kind"]["error"], "empty_name");
+    let back: leadflow::ConfigError = serde_json::from_value(json).unwrap();
+    assert_eq!(back, err);
+}

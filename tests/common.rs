@@ -27,6 +27,7 @@ pub fn engine(preset: Preset) -> Engine {
     let name = match preset {
         Preset::Default => "default",
         Preset::Waterfall => "waterfall",
+        other => panic!("no test engine for preset {other:?}"),
     };
     Engine::from_json(&format!(r#"{{"lifecycle": {{"preset": "{name}"}}}}"#)).unwrap()
 }

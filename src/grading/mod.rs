@@ -236,6 +236,37 @@ pub struct GradeCard {
     pub criteria: Vec<CriterionResult>,
 }
 
+impl fmt::Display for GradeCard {
+    /// The grade and fit, then each criterion's verdict:
+    ///
+    /// ```text
+    /// grade B+ (fit 72)
+    ///   size (employees, weight 2): matched
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.grade {
+            Some(g) => write!(f, "grade {g} (fit {})", self.fit)?,
+            None => write!(f, "ungraded")?,
+        }
+        if let Some(p) = &self.profile {
+            write!(f, ", profile {p}")?;
+        }
+        for c in &self.criteria {
+            let verdict = match c.verdict {
+                Verdict::Matched => "matched",
+                Verdict::Mismatched => "mismatched",
+                Verdict::Unknown => "unknown",
+            };
+            write!(
+                f,
+                "\n  {} ({}, weight {}): {verdict}",
+                c.criterion, c.attr, c.weight
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// A cell of the fit × engagement matrix: `A1` (best) to `D4`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -38,6 +38,7 @@ impl StageId {
 /// The kind of a stage, as written in configs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StageKindName {
     /// An ordinary stage.
     Open,
@@ -94,6 +95,7 @@ impl StageKind {
 /// reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Milestone {
     /// The lead became known.
     LeadCreated,
@@ -169,6 +171,7 @@ pub struct AllowedMoves {
 /// The shipped lifecycles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Preset {
     /// Anonymous, MQL (SLA 24 h), SQL, Opportunity, Won, Lost, Recycled.
     Default,

@@ -20,6 +20,7 @@ use crate::types::{Span, Timestamp};
 /// When a rule may fire again for the same lead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Frequency {
     /// On every matching activity.
     #[default]
@@ -33,6 +34,7 @@ pub enum Frequency {
 /// How points lose value over time.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum DecayConfig {
     /// Exponential: half the points are gone after each half-life.
     HalfLife(Span),

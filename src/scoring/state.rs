@@ -558,6 +558,45 @@ pub struct ScoreCard {
     pub groups: Vec<GroupCard>,
 }
 
+impl std::fmt::Display for ScoreCard {
+    /// The score, then each group and its contributions:
+    ///
+    /// ```text
+    /// score 65 at 2026-03-02 15:00 UTC
+    ///   default 65
+    ///     2026-03-02 10:00 UTC  pricing   page_view  +15 -> 15
+    /// ```
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "score {} at {}",
+            self.total,
+            self.at.format("%Y-%m-%d %H:%M UTC")
+        )?;
+        if self.uncapped_total != self.total {
+            write!(f, " (capped from {})", self.uncapped_total)?;
+        }
+        for g in &self.groups {
+            write!(f, "\n  {} {}", g.group, g.score)?;
+            if g.raw != g.score {
+                write!(f, " (capped from {})", g.raw)?;
+            }
+            for e in &g.entries {
+                write!(
+                    f,
+                    "\n    {}  {:<14} {:<14} {:>+8} -> {}",
+                    e.at.format("%Y-%m-%d %H:%M UTC"),
+                    e.rule.as_deref().unwrap_or("manual"),
+                    e.activity.as_deref().unwrap_or("-"),
+                    e.points,
+                    e.decayed
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl ScoreCard {
     /// A group's score by name.
     pub fn group(&self, name: &str) -> Option<Decimal> {

@@ -86,45 +86,55 @@ pub struct Span {
     secs: i64,
 }
 
-/// The longest span the crate accepts: about 31 700 years, far below the
-/// range where date arithmetic could overflow.
-const MAX_SPAN_SECS: i64 = 1_000_000_000_000;
+/// The longest span the crate accepts: `u32::MAX` days (about 11.8
+/// million years), so that every constructor taking a `u32` is total,
+/// and far below the range where date arithmetic could overflow (chrono's
+/// durations reach 2.9 · 10^11 years).
+const MAX_SPAN_SECS: i64 = u32::MAX as i64 * 86_400;
 
 /// A span string that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid span {text:?}: expected a whole number of seconds or a number with one unit of s, m, h, d, w (e.g. \"24h\"), at most 10^12 seconds"
+    "invalid span {text:?}: expected a whole number of seconds or a number with one unit of s, m, h, d, w (e.g. \"24h\"), at most 4294967295 days"
 )]
 pub struct SpanError {
     text: String,
 }
 
 impl Span {
-    /// A span of `secs` seconds (clamped to the accepted range, 0 ..= 10^12).
-    pub const fn seconds(secs: i64) -> Self {
-        let secs = if secs < 0 {
-            0
-        } else if secs > MAX_SPAN_SECS {
-            MAX_SPAN_SECS
-        } else {
-            secs
-        };
-        Self { secs }
+    /// A span of `secs` seconds. Every `u32` is a valid span: nothing is
+    /// clamped.
+    pub const fn seconds(secs: u32) -> Self {
+        Self { secs: secs as i64 }
     }
 
     /// A span of whole minutes.
-    pub const fn minutes(n: i64) -> Self {
-        Self::seconds(n.saturating_mul(60))
+    pub const fn minutes(n: u32) -> Self {
+        Self {
+            secs: n as i64 * 60,
+        }
     }
 
     /// A span of whole hours.
-    pub const fn hours(n: i64) -> Self {
-        Self::seconds(n.saturating_mul(3_600))
+    pub const fn hours(n: u32) -> Self {
+        Self {
+            secs: n as i64 * 3_600,
+        }
     }
 
     /// A span of whole days (of 24 hours).
-    pub const fn days(n: i64) -> Self {
-        Self::seconds(n.saturating_mul(86_400))
+    pub const fn days(n: u32) -> Self {
+        Self {
+            secs: n as i64 * 86_400,
+        }
+    }
+
+    /// The span divided by `n` (rounded down); within range whenever the
+    /// span is.
+    pub(crate) const fn divided(self, n: i64) -> Self {
+        Self {
+            secs: if n > 0 { self.secs / n } else { self.secs },
+        }
     }
 
     /// The span in seconds.
@@ -146,7 +156,7 @@ impl Span {
     ///
     /// # Errors
     /// [`SpanError`] when the text is not a whole number with at most one
-    /// unit, or exceeds 10^12 seconds.
+    /// unit, or exceeds `u32::MAX` days.
     pub fn parse(text: &str) -> Result<Self, SpanError> {
         let err = || SpanError {
             text: text.to_owned(),
@@ -195,7 +205,7 @@ impl From<Span> for std::time::Duration {
 
 impl TryFrom<TimeDelta> for Span {
     type Error = SpanError;
-    /// Whole seconds from 0 to 10^12; anything else is an error (never
+    /// Whole seconds from 0 to `u32::MAX` days; anything else is an error (never
     /// clamped or truncated).
     fn try_from(delta: TimeDelta) -> Result<Self, SpanError> {
         let secs = delta.num_seconds();
@@ -210,7 +220,7 @@ impl TryFrom<TimeDelta> for Span {
 
 impl TryFrom<std::time::Duration> for Span {
     type Error = SpanError;
-    /// Whole seconds up to 10^12; anything else is an error (never clamped
+    /// Whole seconds up to `u32::MAX` days; anything else is an error (never clamped
     /// or truncated).
     fn try_from(d: std::time::Duration) -> Result<Self, SpanError> {
         match i64::try_from(d.as_secs()) {

@@ -214,7 +214,11 @@ fn credits_are_exact_decimals_with_largest_remainder() {
     );
     assert_eq!(credits[0].value, Decimal::new(-4000, 2));
     // Scale 0: whole units.
-    let whole = Attributor::new().with_scale(0).credit(&j, &Linear).unwrap();
+    let whole = Attributor::new()
+        .with_scale(0)
+        .unwrap()
+        .credit(&j, &Linear)
+        .unwrap();
     assert_eq!(
         whole.iter().map(|c| c.value).collect::<Vec<_>>(),
         [
@@ -868,6 +872,7 @@ fn huge_counts_and_values_are_typed_errors_never_wrong_totals() {
     let j = Journey::new(vec![Touch::new(t(0), "a")]).converted(t(1), big);
     let err = Attributor::new()
         .with_scale(0)
+        .unwrap()
         .report(&[j.clone(), j], &[&Linear as &dyn AttributionModel]);
     assert!(
         matches!(err, Err(AttributionError::Overflow { .. })),
@@ -899,7 +904,7 @@ fn credits_of_ordinary_and_extreme_values_return_at_once_and_sum_exactly() {
         (Decimal::new(1, 28), 2),
         (-third, 2),
     ] {
-        let a = a.with_scale(scale);
+        let a = a.with_scale(scale).unwrap();
         let j = Journey::new(touches.clone()).converted(t(4), value);
         let start = std::time::Instant::now();
         let credits = a.credit(&j, &Linear).unwrap();
@@ -1395,4 +1400,13 @@ fn the_solver_work_bound_is_a_typed_error_and_can_be_raised() {
             .unwrap()
             .is_some()
     );
+}
+
+#[test]
+fn a_scale_beyond_a_decimal_is_an_error_not_a_clamp() {
+    assert_eq!(
+        Attributor::new().with_scale(29).err(),
+        Some(AttributionError::ScaleTooLarge { scale: 29, max: 28 })
+    );
+    assert!(Attributor::new().with_scale(28).is_ok());
 }

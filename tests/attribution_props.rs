@@ -142,7 +142,7 @@ proptest! {
 
     #[test]
     fn credits_sum_exactly_to_the_value(j in journey(), scale in 0u32..6, raw in proptest::collection::vec(0.0f64..1e6, 1..12)) {
-        let a = Attributor::new().with_scale(scale);
+        let a = Attributor::new().with_scale(scale).unwrap();
         let value = j.conversion.unwrap().value;
         for m in models() {
             let credits = a.credit(&j, &m).unwrap();

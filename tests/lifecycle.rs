@@ -187,10 +187,13 @@ fn spans_parse_and_print() {
         "1.5h",
         "3y",
         "99999999999999999999",
-        "2000000w",
+        "700000000w",
+        "4294967296d",
     ] {
         assert!(Span::parse(bad).is_err(), "{bad:?} should not parse");
     }
+    // The bound is `u32::MAX` days, the largest span a constructor makes.
+    assert_eq!(Span::parse("4294967295d").unwrap(), Span::days(u32::MAX));
     assert_eq!(Span::hours(36).to_string(), "36h");
     assert_eq!(Span::seconds(61).to_string(), "61s");
 }

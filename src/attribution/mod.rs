@@ -22,7 +22,7 @@
 //!     if hits.iter().sum::<f64>() > 0.0 { hits } else { vec![1.0; j.touches.len()] }
 //! });
 //!
-//! let attributor = Attributor::new().with_scale(2);
+//! let attributor = Attributor::new().with_scale(2)?;
 //! let credits = attributor.credit(&journey, &PositionBased::default())?;
 //! assert_eq!(credits.iter().map(|c| c.value).sum::<Decimal>(), Decimal::new(1000_00, 2));
 //! assert_eq!(credits[0].value, Decimal::new(400_00, 2));
@@ -309,6 +309,9 @@ pub fn model_fn<F: Fn(&Journey) -> Vec<f64> + Send + Sync>(
     }
 }
 
+/// The most decimal places credits can have (a `Decimal`'s).
+const MAX_SCALE: u32 = 28;
+
 /// An attribution that could not be computed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -344,6 +347,14 @@ pub enum AttributionError {
         what: String,
         /// What to do about it.
         remedy: String,
+    },
+    /// A scale of more decimal places than a `Decimal` holds.
+    #[error("a scale of {scale} decimal places: at most {max}")]
+    ScaleTooLarge {
+        /// The scale asked for.
+        scale: u32,
+        /// The most, 28.
+        max: u32,
     },
     /// A named bound of [`Limits`] was exceeded.
     #[error(
@@ -454,11 +465,20 @@ impl Attributor {
         }
     }
 
-    /// The same attributor crediting at `scale` decimal places (at most 28).
-    #[must_use]
-    pub fn with_scale(mut self, scale: u32) -> Self {
-        self.scale = scale.min(28);
-        self
+    /// The same attributor crediting at `scale` decimal places.
+    ///
+    /// # Errors
+    /// [`AttributionError::ScaleTooLarge`] above 28, the most places a
+    /// `Decimal` has (never clamped silently).
+    pub fn with_scale(mut self, scale: u32) -> Result<Self, AttributionError> {
+        if scale > MAX_SCALE {
+            return Err(AttributionError::ScaleTooLarge {
+                scale,
+                max: MAX_SCALE,
+            });
+        }
+        self.scale = scale;
+        Ok(self)
     }
 
     /// The same attributor counting only touches within `lookback` before

@@ -573,9 +573,7 @@ fn stage_kind(sc: &StageConfig, at: &At<'_>, path: &str) -> Result<StageKind, Co
     if within.is_zero() {
         return Err(at.error(&p(".within"), ConfigErrorKind::ZeroDuration));
     }
-    let due_soon = sc
-        .due_soon
-        .unwrap_or_else(|| Span::seconds(within.as_secs() / 4));
+    let due_soon = sc.due_soon.unwrap_or_else(|| within.divided(4));
     if due_soon >= within {
         return Err(at.error(
             &p(".due_soon"),

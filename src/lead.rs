@@ -206,6 +206,28 @@ impl Lead {
         &self.state.stage
     }
 
+    /// The transition history as text, one move a line, stages by name:
+    ///
+    /// ```text
+    /// 2026-03-02 09:00 UTC  (new) -> Anonymous  entered by system
+    /// 2026-03-02 11:00 UTC  Anonymous -> MQL  advanced by system (rule_fired: mql)
+    /// ```
+    ///
+    /// ```
+    /// # use chrono::{TimeZone, Utc};
+    /// # use leadflow::{Actor, Engine, Event, EventBody, Source};
+    /// let engine = Engine::from_json(r#"{"lifecycle": {"preset": "default"}}"#)?;
+    /// let mut lead = engine.new_lead("ada");
+    /// engine.apply(&mut lead, Event::new("e1", "ada", Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
+    ///     EventBody::Created { stage: "MQL".into(), source: Source::Marketing, actor: Actor::Marketing }))?;
+    /// assert_eq!(lead.timeline().to_string(),
+    ///     "2026-03-02 09:00 UTC  (new) -> MQL  entered by marketing, skipped Anonymous");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn timeline(&self) -> Timeline<'_> {
+        Timeline { lead: self }
+    }
+
     /// The transition history (shorthand for `stage().history()`).
     pub fn history(&self) -> &[Transition] {
         self.state.stage.history()
@@ -368,5 +390,42 @@ pub(crate) fn insert_duplicate(list: &mut Vec<Event>, copy: Event) {
     match list.binary_search_by(|e| canonical(e).cmp(&code)) {
         Ok(_) => {}
         Err(i) => list.insert(i, copy),
+    }
+}
+
+/// A lead's history as text (see [`Lead::timeline`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeline<'a> {
+    lead: &'a Lead,
+}
+
+impl std::fmt::Display for Timeline<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lc = &self.lead.lifecycle;
+        for (i, t) in self.lead.history().iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            let from = t.from.map_or("(new)", |s| lc.name(s));
+            write!(
+                f,
+                "{}  {from} -> {}  {} by {}",
+                t.at.format("%Y-%m-%d %H:%M UTC"),
+                lc.name(t.to),
+                t.kind,
+                t.actor
+            )?;
+            if let Some(r) = &t.reason {
+                match &r.note {
+                    Some(note) => write!(f, " ({}: {note})", r.code)?,
+                    None => write!(f, " ({})", r.code)?,
+                }
+            }
+            if !t.skipped.is_empty() {
+                let names: Vec<&str> = t.skipped.iter().map(|s| lc.name(*s)).collect();
+                write!(f, ", skipped {}", names.join(", "))?;
+            }
+        }
+        Ok(())
     }
 }

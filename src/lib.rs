@@ -118,7 +118,7 @@ pub use grading::{
     CriterionConfig, CriterionResult, Engagement, Grade, GradeCard, GradeParseError, GradingConfig,
     MatrixConfig, PersonaConfig, Priority, Verdict,
 };
-pub use lead::{Lead, Win};
+pub use lead::{Lead, Timeline, Win};
 pub use lifecycle::{
     AllowedMoves, Lifecycle, LifecycleConfig, Merge, Milestone, Preset, SlaState, SlaStatus, Stage,
     StageConfig, StageId, StageKind, StageKindName, StageState, Transition, TransitionKind,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use leadflow::Span;
 use leadflow::attribution::{
     AnchorWeights, Anchored, AttributionError, AttributionModel, Attributor, FirstTouch, Journey,
-    LastNonDirect, LastTouch, Limit, Limits, Linear, MarkovState, PathModel, PathReadOptions,
-    PathReader, PathTally, TimeDecay, Touch, model_fn,
+    LastNonDirect, LastTouch, Limit, Limits, Linear, MarkovState, Milestones, PathModel,
+    PathReadOptions, PathReader, PathTally, TimeDecay, Touch, model_fn,
 };
 use rust_decimal::Decimal;
 
@@ -104,7 +104,7 @@ fn w_shaped_and_full_path_with_milestones() {
     // Lead created on day 2 (touch c), opportunity on day 4 (touch e).
     let j = base
         .clone()
-        .with_milestones(Some(t(2 * DAY + 60)), Some(t(4 * DAY)), None);
+        .with_milestones(ms(Some(t(2 * DAY + 60)), Some(t(4 * DAY)), None));
     assert!(close(
         &weights(&w, &j),
         &[0.3, 0.1 / 3.0, 0.3, 0.1 / 3.0, 0.3, 0.1 / 3.0]
@@ -112,32 +112,34 @@ fn w_shaped_and_full_path_with_milestones() {
     // Lead created on the first touch: the anchors share it.
     let j = base
         .clone()
-        .with_milestones(Some(t(0)), Some(t(4 * DAY)), None);
+        .with_milestones(ms(Some(t(0)), Some(t(4 * DAY)), None));
     assert!(close(
         &weights(&w, &j),
         &[0.6, 0.025, 0.025, 0.025, 0.3, 0.025]
     ));
     // A missing milestone's share joins the rest.
-    let j = base.clone().with_milestones(Some(t(2 * DAY)), None, None);
+    let j = base
+        .clone()
+        .with_milestones(ms(Some(t(2 * DAY)), None, None));
     assert!(close(&weights(&w, &j), &[0.3, 0.1, 0.3, 0.1, 0.1, 0.1]));
     // Full path adds the closing touch.
     let z = Anchored::full_path();
     let j = base
         .clone()
-        .with_milestones(Some(t(DAY)), Some(t(3 * DAY)), Some(t(5 * DAY)));
+        .with_milestones(ms(Some(t(DAY)), Some(t(3 * DAY)), Some(t(5 * DAY))));
     assert!(close(
         &weights(&z, &j),
         &[0.225, 0.225, 0.05, 0.225, 0.05, 0.225]
     ));
     // Two touches, every anchor on them: nothing is lost.
-    let two = journey(&["a", "b"]).with_milestones(Some(t(0)), Some(t(DAY)), Some(t(DAY)));
+    let two = journey(&["a", "b"]).with_milestones(ms(Some(t(0)), Some(t(DAY)), Some(t(DAY))));
     let w2 = weights(&z, &two);
     assert!(
         close(&w2, &[0.225 * 2.0 + 0.05, 0.225 * 2.0 + 0.05]),
         "{w2:?}"
     );
     // A milestone before every touch has no touch: its share joins the rest.
-    let early = journey(&["a", "b", "c"]).with_milestones(Some(t(-DAY)), None, None);
+    let early = journey(&["a", "b", "c"]).with_milestones(ms(Some(t(-DAY)), None, None));
     // Lead anchor (.3) and opportunity anchor (.3) both missing: rest .7
     // over the two non-anchor touches.
     assert!(close(&weights(&w, &early), &[0.3, 0.35, 0.35]));
@@ -1409,4 +1411,17 @@ fn a_scale_beyond_a_decimal_is_an_error_not_a_clamp() {
         Some(AttributionError::ScaleTooLarge { scale: 29, max: 28 })
     );
     assert!(Attributor::new().with_scale(28).is_ok());
+}
+
+/// Milestone times for a test journey.
+fn ms(
+    lead_created: Option<leadflow::Timestamp>,
+    opportunity_created: Option<leadflow::Timestamp>,
+    closed_won: Option<leadflow::Timestamp>,
+) -> Milestones {
+    Milestones {
+        lead_created,
+        opportunity_created,
+        closed_won,
+    }
 }

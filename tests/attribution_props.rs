@@ -6,7 +6,7 @@ use chrono::TimeDelta;
 use leadflow::Mergeable;
 use leadflow::attribution::{
     Anchored, AttributionModel, Attributor, FirstTouch, Journey, LastNonDirect, LastTouch, Linear,
-    MarkovState, PathModel, PathReadOptions, PathReader, PathTally, TimeDecay, Touch,
+    MarkovState, Milestones, PathModel, PathReadOptions, PathReader, PathTally, TimeDecay, Touch,
     shapley_of_game,
 };
 use proptest::prelude::*;
@@ -33,7 +33,11 @@ fn journey() -> impl Strategy<Value = Journey> {
                 .map(|(m, c)| Touch::new(t(m), c))
                 .collect();
             Journey::new(touches)
-                .with_milestones(l.map(t), o.map(t), w.map(t))
+                .with_milestones(Milestones {
+                    lead_created: l.map(t),
+                    opportunity_created: o.map(t),
+                    closed_won: w.map(t),
+                })
                 .converted(t(12_000), Decimal::new(cents, scale))
         })
 }

@@ -69,7 +69,11 @@ fn journeys_end_at_the_win_and_carry_the_cycles_milestones() {
     assert_eq!(won.touches[0].kind.as_deref(), Some("visit"));
     assert_eq!(won.conversion.unwrap().value, Decimal::new(1000, 0));
     assert_eq!(
-        (won.lead_created, won.opportunity_created, won.closed_won),
+        (
+            won.milestones.lead_created,
+            won.milestones.opportunity_created,
+            won.milestones.closed_won
+        ),
         (Some(t(2)), Some(t(4)), Some(t(6)))
     );
     assert!(
@@ -541,8 +545,11 @@ fn roi_costs_of_zero_give_no_ratios_and_stage_journeys_stop_at_their_conversion(
         t(3),
         "SQL passed on the way to Opportunity"
     );
-    assert_eq!(j.closed_won, None, "the win comes after the conversion");
-    assert_eq!(j.opportunity_created, Some(t(3)));
+    assert_eq!(
+        j.milestones.closed_won, None,
+        "the win comes after the conversion"
+    );
+    assert_eq!(j.milestones.opportunity_created, Some(t(3)));
 }
 
 #[test]

@@ -160,9 +160,9 @@ pub fn journeys_of(engine: &Engine, lead: &Lead, options: &JourneyOptions) -> Ve
                 .filter(|t| *t <= at)
         };
         let mut journey = Journey::new(eligible).converted(at, value);
-        journey.lead_created = milestone(Milestone::LeadCreated);
-        journey.opportunity_created = milestone(Milestone::OpportunityCreated);
-        journey.closed_won = match options.converts {
+        journey.milestones.lead_created = milestone(Milestone::LeadCreated);
+        journey.milestones.opportunity_created = milestone(Milestone::OpportunityCreated);
+        journey.milestones.closed_won = match options.converts {
             ConversionPoint::Won => Some(at),
             ConversionPoint::Stage(_) => milestone(Milestone::ClosedWon),
         };

@@ -432,12 +432,12 @@ impl AttributionModel for Anchored {
         }
         let anchors = [
             (Some(0), self.w.first),
-            (touch_at(j, j.lead_created), self.w.lead_created),
+            (touch_at(j, j.milestones.lead_created), self.w.lead_created),
             (
-                touch_at(j, j.opportunity_created),
+                touch_at(j, j.milestones.opportunity_created),
                 self.w.opportunity_created,
             ),
-            (touch_at(j, j.closed_won), self.w.closed_won),
+            (touch_at(j, j.milestones.closed_won), self.w.closed_won),
             (Some(n - 1), self.w.last),
         ];
         let rule = AnchorRule::new(n, &anchors, self.w.rest);

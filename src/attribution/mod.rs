@@ -151,14 +151,21 @@ pub struct Conversion {
     pub value: Decimal,
 }
 
-/// A lead's path to a conversion: touches in time order, milestone times and
-/// the conversion.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// When a journey reached the lifecycle's milestones, each if it did.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use leadflow::attribution::Milestones;
+/// let m = Milestones {
+///     lead_created: Some(Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()),
+///     ..Milestones::default()
+/// };
+/// assert!(!m.is_empty());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Journey {
-    /// The touches, in time order.
-    pub touches: Vec<Touch>,
-    /// When the lead was created (W-shaped and full-path anchor).
+pub struct Milestones {
+    /// When the lead was created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lead_created: Option<Timestamp>,
     /// When the opportunity was created.
@@ -167,6 +174,26 @@ pub struct Journey {
     /// When the deal was won.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_won: Option<Timestamp>,
+}
+
+impl Milestones {
+    /// Whether no milestone was reached.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A lead's path to a conversion: touches in time order, milestone times and
+/// the conversion.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Journey {
+    /// The touches, in time order.
+    pub touches: Vec<Touch>,
+    /// When the journey reached its milestones (W-shaped and full-path
+    /// anchors).
+    #[serde(default, skip_serializing_if = "Milestones::is_empty")]
+    pub milestones: Milestones,
     /// The conversion, if the journey converted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversion: Option<Conversion>,
@@ -191,15 +218,8 @@ impl Journey {
 
     /// The same journey with milestone times.
     #[must_use]
-    pub fn with_milestones(
-        mut self,
-        lead_created: Option<Timestamp>,
-        opportunity_created: Option<Timestamp>,
-        closed_won: Option<Timestamp>,
-    ) -> Self {
-        self.lead_created = lead_created;
-        self.opportunity_created = opportunity_created;
-        self.closed_won = closed_won;
+    pub fn with_milestones(mut self, milestones: Milestones) -> Self {
+        self.milestones = milestones;
         self
     }
 
@@ -226,9 +246,7 @@ impl Journey {
         touches.sort_by_key(|t| t.at);
         std::borrow::Cow::Owned(Journey {
             touches,
-            lead_created: self.lead_created,
-            opportunity_created: self.opportunity_created,
-            closed_won: self.closed_won,
+            milestones: self.milestones,
             conversion: self.conversion,
         })
     }

@@ -109,21 +109,73 @@ mod map;
 
 pub use map::Attrs;
 
+/// A predicate's operator. In configs, its snake-case name; an unknown
+/// name is an error that lists the known ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Operator {
+    /// Equal to `value` (text ignoring ASCII case, numbers numerically).
+    #[default]
+    Equals,
+    /// Equal to one of `values`.
+    OneOf,
+    /// Text containing `value` (ignoring ASCII case).
+    Contains,
+    /// Text starting with `value` (ignoring ASCII case).
+    StartsWith,
+    /// A number from `min` to `max` (inclusive; either may be open).
+    Range,
+    /// Any value.
+    Exists,
+    /// Text in the named `list`.
+    InList,
+}
+
+crate::types::display_by_serde_name!(Operator);
+
+impl Operator {
+    const ALL: [(&'static str, Operator); 7] = [
+        ("equals", Operator::Equals),
+        ("one_of", Operator::OneOf),
+        ("contains", Operator::Contains),
+        ("starts_with", Operator::StartsWith),
+        ("range", Operator::Range),
+        ("exists", Operator::Exists),
+        ("in_list", Operator::InList),
+    ];
+}
+
+impl<'de> Deserialize<'de> for Operator {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        Operator::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, op)| *op)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "unknown operator {name:?} (expected one of equals, one_of, contains, \
+                     starts_with, range, exists, in_list)"
+                ))
+            })
+    }
+}
+
 /// A test on one attribute, as written in configs.
 ///
 /// ```
 /// let p: leadflow::PredicateConfig =
 ///     serde_json::from_str(r#"{"attr": "url", "op": "starts_with", "value": "/pricing"}"#).unwrap();
-/// assert_eq!(p.op, "starts_with");
+/// assert_eq!(p.op, leadflow::Operator::StartsWith);
 /// ```
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PredicateConfig {
     /// The attribute's name.
     pub attr: String,
-    /// The operator: `equals`, `one_of`, `contains`, `starts_with`, `range`,
-    /// `exists` or `in_list`.
-    pub op: String,
+    /// The operator.
+    pub op: Operator,
     /// The operand of `equals`, `contains` and `starts_with`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<AttrValue>,
@@ -143,14 +195,10 @@ pub struct PredicateConfig {
 
 impl PredicateConfig {
     /// A predicate with an operator and a single operand.
-    pub fn new(
-        attr: impl Into<String>,
-        op: impl Into<String>,
-        value: impl Into<AttrValue>,
-    ) -> Self {
+    pub fn new(attr: impl Into<String>, op: Operator, value: impl Into<AttrValue>) -> Self {
         Self {
             attr: attr.into(),
-            op: op.into(),
+            op,
             value: Some(value.into()),
             ..Self::default()
         }
@@ -241,26 +289,26 @@ impl Predicate {
                 _ => Err(missing(field)),
             }
         };
-        let test = match c.op.as_str() {
-            "equals" => Test::Equals(Operand::new(
+        let test = match c.op {
+            Operator::Equals => Test::Equals(Operand::new(
                 c.value.as_ref().ok_or_else(|| missing("value"))?,
             )),
-            "one_of" => {
+            Operator::OneOf => {
                 if c.values.is_empty() {
                     return Err(missing("values"));
                 }
                 Test::OneOf(c.values.iter().map(Operand::new).collect())
             }
-            "contains" => Test::Contains(text("value")?),
-            "starts_with" => Test::StartsWith(text("value")?),
-            "range" => {
+            Operator::Contains => Test::Contains(text("value")?),
+            Operator::StartsWith => Test::StartsWith(text("value")?),
+            Operator::Range => {
                 if c.min.is_none() && c.max.is_none() {
                     return Err(missing("min"));
                 }
                 range_test(c.min, c.max).map_err(|kind| err(".min", kind))?
             }
-            "exists" => Test::Exists,
-            "in_list" => {
+            Operator::Exists => Test::Exists,
+            Operator::InList => {
                 let name = c.list.as_deref().ok_or_else(|| missing("list"))?;
                 let set = lists.get(name).ok_or_else(|| {
                     err(
@@ -272,14 +320,6 @@ impl Predicate {
                     )
                 })?;
                 Test::InList(Arc::clone(set))
-            }
-            other => {
-                return Err(err(
-                    ".op",
-                    ConfigErrorKind::UnknownOperator {
-                        op: other.to_owned(),
-                    },
-                ));
             }
         };
         Ok(Self {

@@ -1299,16 +1299,14 @@ impl Engine {
                 {
                     *n = n.saturating_add(1);
                 }
+                let activity = crate::scoring::ActivityRef {
+                    kind,
+                    channel: channel.as_deref(),
+                    campaign: campaign.as_deref(),
+                    attrs,
+                };
                 st.score
-                    .activity(
-                        &self.inner.scoring,
-                        index,
-                        event.at,
-                        kind,
-                        channel.as_deref(),
-                        campaign.as_deref(),
-                        attrs,
-                    )
+                    .activity(&self.inner.scoring, index, event.at, &activity)
                     .unwrap_or(0)
             }
             EventBody::Verdict {

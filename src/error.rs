@@ -163,14 +163,6 @@ pub enum ConfigErrorKind {
         /// The name given.
         name: String,
     },
-    /// An operator the condition language does not have.
-    #[error(
-        "unknown operator {op:?} (expected one of equals, one_of, contains, starts_with, range, exists, in_list)"
-    )]
-    UnknownOperator {
-        /// The operator given.
-        op: String,
-    },
     /// A stage named as a target that no move of that kind can enter.
     #[error("stage {stage:?} can never be entered this way: {why}")]
     Unreachable {

@@ -110,7 +110,7 @@ mod types;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-pub use attr::{AttrValue, Attrs, PredicateConfig};
+pub use attr::{AttrValue, Attrs, Operator, PredicateConfig};
 pub use engine::{Batch, Engine, EngineConfig, FORMAT_VERSION, IngestStatus, Outcome};
 pub use error::{ConfigError, ConfigErrorKind, EventError, EventErrorKind};
 pub use event::{Adjustment, Event, EventBody};

@@ -353,7 +353,7 @@ fn accounts_roll_up_score_grade_and_stage() {
     )
     .unwrap();
     assert_eq!(max.at(&leads, t(10))[0].score, pts(50.0));
-    let bad: AccountConfig = serde_json::from_str(r#"{"profile": {"criteria": [{"id": "x", "when": {"attr": "a", "op": "nope"}, "weight": 1}]}}"#).unwrap();
+    let bad: AccountConfig = serde_json::from_str(r#"{"profile": {"criteria": [{"id": "x", "when": {"attr": "a", "op": "range"}, "weight": 1}]}}"#).unwrap();
     let err = Accounts::new(&e, bad).unwrap_err();
     assert!(
         err.path().starts_with("accounts.profile.criteria[0]"),

@@ -749,11 +749,6 @@ fn scoring_config_errors_name_the_item() {
     let base: serde_json::Value = serde_json::from_str(SCORING_CONFIG).unwrap();
     let cases: Vec<(&str, serde_json::Value, &str)> = vec![
         (
-            "/scoring/rules/3/when/attrs/0/op",
-            "containz".into(),
-            "scoring.rules[3].when.attrs[0].op",
-        ),
-        (
             "/scoring/decay",
             serde_json::json!({"half_life": 0}),
             "scoring.decay.half_life",

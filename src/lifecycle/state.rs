@@ -413,7 +413,6 @@ impl StageState {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn record(&mut self, lc: &Lifecycle, event: &Event, m: Move) {
         let Move {
             kind,

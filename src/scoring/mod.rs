@@ -3,8 +3,8 @@
 mod state;
 
 use crate::points::micros;
+pub(crate) use state::{ActivityRef, ScoreMark, ScoreState};
 pub use state::{CardEntry, GroupCard, ScoreCard};
-pub(crate) use state::{ScoreMark, ScoreState};
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;

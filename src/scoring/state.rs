@@ -124,17 +124,19 @@ impl ScoreState {
 
     /// Scores one activity; returns the points (millionths) it added,
     /// `None` when no rule fired.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn activity(
         &mut self,
         model: &Model,
         event: u32,
         at: Timestamp,
-        kind: &str,
-        channel: Option<&str>,
-        campaign: Option<&str>,
-        attrs: &Attrs,
+        activity: &ActivityRef<'_>,
     ) -> Option<i128> {
+        let ActivityRef {
+            kind,
+            channel,
+            campaign,
+            attrs,
+        } = *activity;
         let mut added = None;
         let index = model.candidates(kind)?;
         // Each attribute the kind's rules read, looked up once.
@@ -605,6 +607,15 @@ impl ScoreCard {
             .find(|g| g.group == name)
             .map(|g| g.score)
     }
+}
+
+/// An activity as scoring reads it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ActivityRef<'a> {
+    pub(crate) kind: &'a str,
+    pub(crate) channel: Option<&'a str>,
+    pub(crate) campaign: Option<&'a str>,
+    pub(crate) attrs: &'a Attrs,
 }
 
 /// One group's part of a score card.

@@ -115,9 +115,9 @@ pub enum ConfigErrorKind {
     #[error("due_soon ({due_soon}) must be shorter than within ({within})")]
     DueSoonTooLong {
         /// The warning window.
-        due_soon: String,
+        due_soon: crate::types::Span,
         /// The SLA.
-        within: String,
+        within: crate::types::Span,
     },
     /// No initial stage was named, or the one named cannot start a lifecycle.
     #[error("{problem}")]

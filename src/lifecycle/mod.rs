@@ -577,10 +577,7 @@ fn stage_kind(sc: &StageConfig, at: &At<'_>, path: &str) -> Result<StageKind, Co
     if due_soon >= within {
         return Err(at.error(
             &p(".due_soon"),
-            ConfigErrorKind::DueSoonTooLong {
-                due_soon: due_soon.to_string(),
-                within: within.to_string(),
-            },
+            ConfigErrorKind::DueSoonTooLong { due_soon, within },
         ));
     }
     Ok(StageKind::Sla { within, due_soon })

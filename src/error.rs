@@ -11,6 +11,7 @@ use crate::types::{EventId, LeadId};
 /// like [`EventError`], so a host can store or send a refused config's
 /// reason as data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[error("{path}: {kind}")]
 pub struct ConfigError {
     path: String,

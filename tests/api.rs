@@ -157,3 +157,25 @@ fn cards_print_and_config_errors_serialize() {
     let back: leadflow::ConfigError = serde_json::from_value(json).unwrap();
     assert_eq!(back, err);
 }
+
+#[test]
+fn config_errors_refuse_unknown_fields_and_slas_stay_representable() {
+    let read = serde_json::from_str::<leadflow::ConfigError>;
+    assert!(read(r#"{"path":"x","kind":{"error":"empty_name"}}"#).is_ok());
+    assert!(read(r#"{"path":"x","kind":{"error":"empty_name"},"extra":1}"#).is_err());
+    // A due time must be a date chrono can hold: an SLA over a century is
+    // refused at its path.
+    let err = leadflow::Engine::from_json(
+        r#"{"lifecycle": {"stages": [{"name": "A", "rank": 0, "kind": "open"},
+            {"name": "B", "rank": 1, "kind": "sla", "within": "100000000d"}], "initial": "A"}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(err.path(), "lifecycle.stages[1].within");
+    assert!(
+        leadflow::Engine::from_json(
+            r#"{"lifecycle": {"stages": [{"name": "A", "rank": 0, "kind": "open"},
+                {"name": "B", "rank": 1, "kind": "sla", "within": "36500d"}], "initial": "A"}}"#,
+        )
+        .is_ok()
+    );
+}

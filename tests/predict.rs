@@ -342,7 +342,7 @@ fn auc_and_tiers_by_hand() {
     assert_eq!(roc_auc(&[0.2], &[true, false]), None);
     assert_eq!(roc_auc(&[f64::NAN, 0.1], &[true, false]), None);
     let tiers = Tiers::quartiles(&[0.8, 0.1, 0.4, 0.3, 0.6, 0.7, 0.2, 0.5]).unwrap();
-    assert_eq!(tiers.cuts(), [0.2, 0.4, 0.6]);
+    assert_eq!(tiers.cuts(), [0.3, 0.5, 0.7]);
     let got: Vec<u8> = [0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
         .iter()
         .map(|p| tiers.tier(*p))
@@ -994,7 +994,24 @@ fn reached_targets_cannot_read_past_their_horizon() {
 fn tiers_put_the_likeliest_lead_first_even_in_small_populations() {
     let tiers = Tiers::quartiles(&[0.1, 0.2, 0.3]).unwrap();
     assert_eq!(tiers.tier(0.3), 1);
-    assert_eq!(tiers.tier(0.1), 4);
+    assert_eq!(tiers.tier(0.2), 2);
+    assert_eq!(tiers.tier(0.1), 3);
+    // Ties share the better tier: the likeliest leads are never left out
+    // of tier 1.
+    let count = |ps: &[f64]| {
+        let tiers = Tiers::quartiles(ps).unwrap();
+        let mut n = [0; 4];
+        for p in ps {
+            n[usize::from(tiers.tier(*p)) - 1] += 1;
+        }
+        n
+    };
+    assert_eq!(count(&[0.5, 0.5, 0.9, 0.9]), [2, 0, 2, 0]);
+    let mixed: Vec<f64> = (0..100).map(|i| if i < 70 { 0.1 } else { 0.8 }).collect();
+    assert_eq!(count(&mixed), [30, 70, 0, 0]);
+    assert_eq!(count(&[0.4]), [1, 0, 0, 0]);
+    let spread: Vec<f64> = (1..=100).map(|i| f64::from(i) / 100.0).collect();
+    assert_eq!(count(&spread), [25, 25, 25, 25]);
     assert_eq!(Tiers::quartiles(&[0.2, f64::INFINITY]), None);
     assert_eq!(Tiers::quartiles(&[0.2, 1.5]), None);
 }
@@ -1040,4 +1057,72 @@ fn the_matrix_rule_and_tiers_compare_the_same_probability() {
     assert_eq!(e.probability(&lead, t(1)), Some(p));
     assert_eq!(e.priority(&lead, t(1)).unwrap().engagement, 2);
     assert_eq!(lead.history().len(), 1, "the 0.5 rule does not fire");
+}
+
+/// The second probe's findings, pinned.
+#[test]
+fn crafted_tallies_and_models_are_refused() {
+    use leadflow::Mergeable;
+    use leadflow::predict::{NaiveBayesSpec, NaiveBayesTally};
+    let (table, won) = deals();
+    let spec = NaiveBayesSpec::from_table(&table, &NaiveBayesOptions::default()).unwrap();
+    let mut tally = NaiveBayesTally::default();
+    tally.add(&spec, &table, &won).unwrap();
+    let mut json = serde_json::to_value(&tally).unwrap();
+    // Counts near u64::MAX: merging saturates and the model is refused,
+    // never a wrapped count.
+    json["won"] = serde_json::json!(u64::MAX);
+    let huge: NaiveBayesTally = serde_json::from_value(json.clone()).unwrap();
+    let mut merged = huge;
+    merged.merge(tally.clone());
+    assert_eq!(
+        NaiveBayes::from_tally(spec.clone(), merged, &NaiveBayesOptions::default()),
+        Err(PredictError::CountOverflow)
+    );
+    // A saved tally must carry its spec's fingerprint.
+    let mut no_spec = serde_json::to_value(&tally).unwrap();
+    no_spec.as_object_mut().unwrap().remove("spec");
+    assert!(serde_json::from_value::<NaiveBayesTally>(no_spec).is_err());
+    // A model whose value counts exceed its totals, or that names a
+    // feature twice.
+    let nb = serde_json::to_value(
+        Model::naive_bayes(&table, &won, &NaiveBayesOptions::default()).unwrap(),
+    )
+    .unwrap();
+    let mut inflated = nb.clone();
+    inflated["values"][0][0]["won"] = 1000.into();
+    let err = serde_json::from_value::<Model>(inflated)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more rows than the totals"), "{err}");
+    let mut twice = nb;
+    let first = twice["spec"]["features"][0].clone();
+    twice["spec"]["features"][1][0] = first[0].clone();
+    assert!(
+        serde_json::from_value::<Model>(twice)
+            .unwrap_err()
+            .to_string()
+            .contains("named twice")
+    );
+    let lr =
+        serde_json::to_value(Model::logistic(&table, &won, &LogisticOptions::default()).unwrap())
+            .unwrap();
+    let mut twice = lr;
+    let name = twice["features"][0]["name"].clone();
+    twice["features"][1]["name"] = name;
+    assert!(
+        serde_json::from_value::<Model>(twice)
+            .unwrap_err()
+            .to_string()
+            .contains("named twice")
+    );
+}
+
+#[test]
+fn huge_factors_read_as_powers_of_e() {
+    let f: leadflow::predict::Factor = serde_json::from_value(serde_json::json!({
+        "feature": "a", "condition": {"equals": "1e300"}, "log_odds": 900.0
+    }))
+    .unwrap();
+    assert_eq!(f.to_string(), "a = 1e300: ×e^900.0");
 }

@@ -468,6 +468,10 @@ impl Lifecycle {
     }
 }
 
+/// The longest SLA, in days (a century), so that every due time is a
+/// representable date.
+const MAX_SLA_DAYS: u32 = 36_500;
+
 /// Where in the config the lifecycle is, for its errors.
 struct At<'a>(&'a str);
 
@@ -572,6 +576,17 @@ fn stage_kind(sc: &StageConfig, at: &At<'_>, path: &str) -> Result<StageKind, Co
         .ok_or_else(|| at.error(&p(".within"), ConfigErrorKind::SlaWithoutDuration))?;
     if within.is_zero() {
         return Err(at.error(&p(".within"), ConfigErrorKind::ZeroDuration));
+    }
+    // Every due time must be a date chrono can hold (it ends in the year
+    // 262 142): a century is far beyond any service level.
+    if within > Span::days(MAX_SLA_DAYS) {
+        return Err(at.error(
+            &p(".within"),
+            ConfigErrorKind::OutOfRange {
+                value: within.to_string(),
+                expected: format!("an SLA of at most {MAX_SLA_DAYS} days"),
+            },
+        ));
     }
     let due_soon = sc.due_soon.unwrap_or_else(|| within.divided(4));
     if due_soon >= within {

@@ -110,6 +110,11 @@ struct SpecData {
 impl TryFrom<SpecData> for NaiveBayesSpec {
     type Error = String;
     fn try_from(data: SpecData) -> Result<Self, String> {
+        let mut names: Vec<&str> = data.features.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("feature {:?} is named twice", w[0]));
+        }
         for (name, binning) in &data.features {
             if let Binning::Edges(edges) = binning
                 && !(edges.iter().all(|e| e.is_finite()) && edges.windows(2).all(|w| w[0] < w[1]))
@@ -210,12 +215,17 @@ enum Key {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NaiveBayesTally {
-    /// The fingerprint of the spec the rows were counted under.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The fingerprint of the spec the rows were counted under (`None`
+    /// before any row); always written and required on the way in, so a
+    /// saved tally cannot lose it.
+    #[serde(deserialize_with = "required")]
     spec: Option<u64>,
     /// Whether tallies of different specs were merged into this one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     mixed: bool,
+    /// Whether a count went past `u64::MAX` (only crafted input can).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    overflow: bool,
     won: u64,
     lost: u64,
     #[serde(with = "crate::merge::entries")]
@@ -259,8 +269,8 @@ impl NaiveBayesTally {
             _ => self.spec = Some(fingerprint),
         }
         let won = labels.iter().filter(|l| **l).count() as u64;
-        self.won += won;
-        self.lost += labels.len() as u64 - won;
+        self.won = add(self.won, won, &mut self.overflow);
+        self.lost = add(self.lost, labels.len() as u64 - won, &mut self.overflow);
         for (f, (name, binning)) in spec.features.iter().enumerate() {
             let Some(column) = table.column(name) else {
                 continue;
@@ -269,8 +279,8 @@ impl NaiveBayesTally {
             let local = count_feature(column, binning, labels);
             for (key, [w, l]) in local {
                 let slot = self.counts.entry((f, key)).or_default();
-                slot[0] += w;
-                slot[1] += l;
+                slot[0] = add(slot[0], w, &mut self.overflow);
+                slot[1] = add(slot[1], l, &mut self.overflow);
             }
         }
         Ok(())
@@ -292,14 +302,29 @@ impl Mergeable for NaiveBayesTally {
             (None, b) => self.spec = b,
             _ => {}
         }
-        self.won += other.won;
-        self.lost += other.lost;
+        self.overflow |= other.overflow;
+        self.won = add(self.won, other.won, &mut self.overflow);
+        self.lost = add(self.lost, other.lost, &mut self.overflow);
         for (k, [w, l]) in other.counts {
             let slot = self.counts.entry(k).or_default();
-            slot[0] += w;
-            slot[1] += l;
+            slot[0] = add(slot[0], w, &mut self.overflow);
+            slot[1] = add(slot[1], l, &mut self.overflow);
         }
     }
+}
+
+/// An `Option` field that must be present (serde makes `Option` fields
+/// optional unless they name their deserializer).
+fn required<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Option::<u64>::deserialize(d)
+}
+
+/// `a + b`, noting an overflow (saturating) instead of wrapping.
+fn add(a: u64, b: u64, overflow: &mut bool) -> u64 {
+    a.checked_add(b).unwrap_or_else(|| {
+        *overflow = true;
+        u64::MAX
+    })
 }
 
 /// One feature's won and lost counts per key over a table's rows, counted
@@ -431,6 +456,9 @@ impl NaiveBayes {
         options.check()?;
         if tally.mixed || tally.spec.is_some_and(|f| f != spec.fingerprint()) {
             return Err(PredictError::MixedSpecs);
+        }
+        if tally.overflow {
+            return Err(PredictError::CountOverflow);
         }
         let mut values: Vec<Vec<Counted>> = vec![Vec::new(); spec.features.len()];
         for ((f, key), [won, lost]) in tally.counts {
@@ -707,6 +735,15 @@ impl TryFrom<NaiveBayesData> for NaiveBayes {
             if !list.iter().all(|c| fits(&c.key)) {
                 return Err(format!(
                     "feature {name:?}: a value does not fit its binning"
+                ));
+            }
+            // A feature's values are counted from the rows: together they
+            // cannot exceed the totals.
+            let won: u128 = list.iter().map(|c| u128::from(c.won)).sum();
+            let lost: u128 = list.iter().map(|c| u128::from(c.lost)).sum();
+            if won > u128::from(data.won) || lost > u128::from(data.lost) {
+                return Err(format!(
+                    "feature {name:?}: its values count more rows than the totals"
                 ));
             }
         }

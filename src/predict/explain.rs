@@ -85,7 +85,14 @@ impl fmt::Display for Factor {
                 write!(f, "{} in ({low}, {high}", self.feature)?;
             }
         }
-        write!(f, ": ×{:.2}", self.odds_ratio())
+        // Beyond everyday magnitudes the ratio reads as a power of e (an
+        // odds ratio past 1e300 is not a number anyone reads).
+        let ratio = self.odds_ratio();
+        if (1e-4..1e6).contains(&ratio) {
+            write!(f, ": ×{ratio:.2}")
+        } else {
+            write!(f, ": ×e^{:.1}", self.log_odds)
+        }
     }
 }
 

@@ -946,6 +946,19 @@ impl TryFrom<LogisticData> for LogisticRegression {
         if !(data.c.is_finite() && data.c > 0.0) {
             return Err(format!("c must be a positive number, got {}", data.c));
         }
+        let mut names: Vec<&str> = data
+            .features
+            .iter()
+            .map(|f| match f {
+                LinearData::Numeric { name, .. } | LinearData::Categorical { name, .. } => {
+                    name.as_str()
+                }
+            })
+            .collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("feature {:?} is named twice", w[0]));
+        }
         let mut features = Vec::with_capacity(data.features.len());
         for f in data.features {
             features.push(match f {

@@ -138,6 +138,9 @@ pub enum PredictError {
         /// The largest gradient component reached.
         gradient: f64,
     },
+    /// A naive Bayes count went past `u64::MAX` (only a crafted tally can).
+    #[error("a naive Bayes count went past 2^64 - 1")]
+    CountOverflow,
     /// Naive Bayes tallies counted under different specs were merged.
     #[error(
         "the tally merges counts made under different specs: count every partition under one \
@@ -374,9 +377,11 @@ pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
     Some((rank_sum - p * (p + 1.0) / 2.0) / (p * n))
 }
 
-/// Four equal priority tiers by likelihood (Odoo's contact priority):
-/// the cut points are the quartiles of a population's probabilities, tier
-/// 1 the most likely quarter.
+/// Four priority tiers by likelihood (Odoo's contact priority): the most
+/// likely quarter of a population is tier 1, the next quarter tier 2, and
+/// so on. Leads with equal probabilities share a tier (the better one), so
+/// with ties the tiers are not exactly equal, but the likeliest lead is
+/// always in tier 1.
 ///
 /// ```
 /// use leadflow::predict::Tiers;
@@ -387,28 +392,28 @@ pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "TiersData")]
 pub struct Tiers {
-    /// Ascending cut points: a probability above `cuts[2]` is tier 1,
-    /// above `cuts[1]` tier 2, above `cuts[0]` tier 3, else tier 4.
+    /// Ascending cut points: a probability at or above `cuts[2]` is tier
+    /// 1, at or above `cuts[1]` tier 2, at or above `cuts[0]` tier 3, else
+    /// tier 4.
     cuts: [f64; 3],
 }
 
 impl Tiers {
-    /// The tiers of a population: cut points at its quartiles, the value
-    /// at rank ⌊k·m/4⌋ (at least 1) of the `m` ascending probabilities for
-    /// k = 1, 2, 3, so the most likely lead is in tier 1 even in a
-    /// population of two or three. `None` for an empty population or one
-    /// with a value that is not a probability (NaN, infinite, outside
-    /// 0 to 1).
+    /// The tiers of a population: with the `m` probabilities in
+    /// descending order, tier k's cut is the one at position ⌈k·m/4⌉
+    /// (1-based; the last when there are fewer), for k = 1, 2, 3. `None`
+    /// for an empty population or one with a value that is not a
+    /// probability (NaN, infinite, outside 0 to 1).
     pub fn quartiles(probabilities: &[f64]) -> Option<Self> {
         if probabilities.is_empty() || !probabilities.iter().all(|p| (0.0..=1.0).contains(p)) {
             return None;
         }
         let mut sorted = probabilities.to_vec();
-        sorted.sort_unstable_by(f64::total_cmp);
+        sorted.sort_unstable_by(|a, b| b.total_cmp(a));
         let m = sorted.len();
-        let at = |k: usize| sorted.get((k * m / 4).max(1) - 1).copied();
+        let at = |k: usize| sorted.get((k * m).div_ceil(4).clamp(1, m) - 1).copied();
         Some(Self {
-            cuts: [at(1)?, at(2)?, at(3)?],
+            cuts: [at(3)?, at(2)?, at(1)?],
         })
     }
 
@@ -431,8 +436,8 @@ impl Tiers {
 
     /// The tier of a probability: 1 (most likely quarter) to 4.
     pub fn tier(&self, probability: f64) -> u8 {
-        let above = self.cuts.iter().filter(|c| probability > **c).count();
-        4 - u8::try_from(above).unwrap_or(3)
+        let reached = self.cuts.iter().filter(|c| probability >= **c).count();
+        4 - u8::try_from(reached).unwrap_or(3)
     }
 }
 

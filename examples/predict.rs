@@ -99,7 +99,10 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// Reads one CSV record into `fields` (reusing their buffers); `false` at
-/// the end of input.
+/// the end of input. A quoted field may hold line breaks: the record then
+/// goes on over the next lines, all kept in `line`. A quote inside an
+/// unquoted field is an ordinary character; a quoted field still open at
+/// the end of the input is an error.
 fn read_record(
     input: &mut impl BufRead,
     line: &mut String,
@@ -109,13 +112,6 @@ fn read_record(
     if input.read_line(line)? == 0 {
         return Ok(false);
     }
-    // A quoted line break: the record goes on to the next line.
-    while line.bytes().filter(|b| *b == b'"').count() % 2 == 1 {
-        if input.read_line(line)? == 0 {
-            break;
-        }
-    }
-    let text = line.trim_end_matches(['\n', '\r']);
     let mut n = 0;
     let mut next = |fields: &mut Vec<String>| {
         if fields.len() <= n {
@@ -127,17 +123,33 @@ fn read_record(
     };
     let mut at = next(fields);
     let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                fields[at].push('"');
+    let mut start = 0;
+    loop {
+        let text = line[start..].trim_end_matches(['\n', '\r']);
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (quoted, c) {
+                (true, '"') if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    fields[at].push('"');
+                }
+                (true, '"') => quoted = false,
+                (false, '"') if fields[at].is_empty() => quoted = true,
+                (false, ',') => at = next(fields),
+                (_, c) => fields[at].push(c),
             }
-            (true, '"') => quoted = false,
-            (false, '"') if fields[at].is_empty() => quoted = true,
-            (false, ',') => at = next(fields),
-            (_, c) => fields[at].push(c),
+        }
+        if !quoted {
+            break;
+        }
+        // A line break inside quotes belongs to the field.
+        fields[at].push('\n');
+        start = line.len();
+        if input.read_line(line)? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "a quoted field is never closed (an unmatched \")",
+            ));
         }
     }
     fields.truncate(n);
@@ -157,6 +169,7 @@ fn load(
     args: &Args,
     kinds: &[(String, FeatureKind)],
     capture: Option<usize>,
+    training: bool,
 ) -> Result<Loaded, String> {
     let file = File::open(path).map_err(|e| format!("{path}: {e}"))?;
     let mut input = BufReader::with_capacity(1 << 20, file);
@@ -175,6 +188,15 @@ fn load(
         if !header.contains(name) {
             return Err(format!("{path}: no column {name:?}"));
         }
+        if *name == args.target {
+            return Err(format!("{name:?} is the target, not a feature"));
+        }
+    }
+    if training {
+        // The training file names every column an option may drop.
+        if let Some(name) = args.drop.iter().find(|d| !header.contains(d)) {
+            return Err(format!("{path}: no column {name:?} to drop"));
+        }
     }
     let target = header.iter().position(|h| *h == args.target);
     let keep: Vec<usize> = (0..header.len())
@@ -188,7 +210,9 @@ fn load(
     let mut captured = None;
     // The physical line the next record starts on.
     let mut next_line = 1 + line.matches('\n').count();
-    while read_record(&mut input, &mut line, &mut fields).map_err(|e| format!("{path}: {e}"))? {
+    while read_record(&mut input, &mut line, &mut fields)
+        .map_err(|e| format!("{path}: line {next_line}: {e}"))?
+    {
         let number = next_line;
         next_line += line.matches('\n').count();
         // A blank line is no row (a missing value in a one-column file is
@@ -248,7 +272,7 @@ fn run() -> Result<(), String> {
     );
 
     let started = Instant::now();
-    let train = load(&args.train, &args, &kinds, None)?;
+    let train = load(&args.train, &args, &kinds, None, true)?;
     let labels = train
         .labels
         .ok_or_else(|| format!("{}: no column {:?}", args.train, args.target))?;
@@ -276,7 +300,7 @@ fn run() -> Result<(), String> {
         .into_iter()
         .map(|(n, k)| (n.to_owned(), k))
         .collect();
-    let test = load(&args.test, &args, &test_kinds, args.explain)?;
+    let test = load(&args.test, &args, &test_kinds, args.explain, false)?;
     let scores = model
         .predict(&test.table)
         .map_err(|e| format!("{}: {e}", args.test))?;

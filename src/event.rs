@@ -147,7 +147,10 @@ pub enum EventBody {
     /// In JSON the amount is a decimal string (`"12000.00"`, exact) or a
     /// number (read as the shortest decimal that prints as that number:
     /// exact up to 15 significant digits; use a string beyond). It must not
-    /// be negative.
+    /// be negative, and has at most [`MAX_AMOUNT_DECIMALS`] (6) places and
+    /// at most [`MAX_AMOUNT`] (10^15), so that every sum a report makes is
+    /// exact (the limits are public as `funnel::MAX_AMOUNT` and
+    /// `funnel::MAX_AMOUNT_DECIMALS`).
     Deal {
         /// The amount, exact.
         #[serde(deserialize_with = "crate::exact::decimal")]

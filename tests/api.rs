@@ -140,7 +140,7 @@ fn cards_print_and_config_errors_serialize() {
         "{card}"
     );
     assert!(
-        card.contains("pricing") && card.contains("page_view") && card.contains("+15 -> 15"),
+        card.contains("pricing") && card.contains("page_view") && card.contains("+15, now 15"),
         "{card}"
     );
     let grade = engine.grade_card(&lead).to_string();

@@ -454,5 +454,55 @@ fn predict_example_scores_a_generated_table() {
     ]);
     assert_eq!(code, Some(2));
     assert!(err.contains("no column \"nosuch\""), "{err}");
+    // A quote inside an unquoted field is a character; an unclosed quoted
+    // field is an error that says so.
+    let stray = write(
+        "stray.csv",
+        "a,outcome\nmonitor 5\" screen,won\nx,lost\ny,won\n",
+    );
+    let (code, scores, err) = run(&[
+        "--train",
+        &stray,
+        "--test",
+        &stray,
+        "--target",
+        "outcome",
+        "--positive",
+        "won",
+        "--model",
+        "nb",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(scores.lines().count(), 4);
+    let open = write("open.csv", "a,outcome\n\"x,won\ny,lost\n");
+    let (code, _, err) = run(&[
+        "--train",
+        &open,
+        "--test",
+        &open,
+        "--target",
+        "outcome",
+        "--positive",
+        "won",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("line 2: a quoted field is never closed"),
+        "{err}"
+    );
+    let (code, _, err) = run(&[
+        "--train",
+        &stray,
+        "--test",
+        &stray,
+        "--target",
+        "outcome",
+        "--positive",
+        "won",
+        "--drop",
+        "zz",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no column \"zz\" to drop"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

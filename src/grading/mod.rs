@@ -140,12 +140,21 @@ impl Default for MatrixConfig {
 /// A grading profile as written in configs.
 ///
 /// ```
+/// let grading: leadflow::GradingConfig = serde_json::from_str(r#"{
+///   "criteria": [
+///     {"id": "size", "when": {"attr": "employees", "op": "range", "min": 100}, "weight": 2},
+///     {"id": "industry", "when": {"attr": "industry", "op": "one_of", "values": ["software", "fintech"]}, "weight": 3}
+///   ],
+///   "matrix": {"bands": [100, 50, 25]}
+/// }"#)?;
+/// assert_eq!(grading.criteria.len(), 2);
+///
+/// // Grades run from F to A+ in thirds of a letter.
 /// use leadflow::Grade;
 /// let b_minus: Grade = "B-".parse()?;
 /// assert!(b_minus > Grade::D);
 /// assert_eq!(b_minus.raised(5), Grade::A_PLUS, "clamps at A+");
-/// assert_eq!(Grade::D.raised(-9), Grade::F, "clamps at F");
-/// # Ok::<(), leadflow::GradeParseError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Semantics
@@ -165,7 +174,10 @@ impl Default for MatrixConfig {
 /// The priority matrix crosses the grade's letter (A, B, C, D; F counts as D)
 /// with an engagement band from the score: `bands` are three descending
 /// thresholds, `[100, 50, 25]` by default, so a score of 100 or more is band
-/// 1, 50 or more band 2, 25 or more band 3, anything else band 4.
+/// 1, 50 or more band 2, 25 or more band 3, anything else band 4. With
+/// `"engagement": "probability"` the bands are probabilities (from 0 to 1)
+/// compared with the engine's predictive model, exactly as a
+/// qualification rule's `probability.min` is.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GradingConfig {

@@ -566,8 +566,11 @@ impl std::fmt::Display for ScoreCard {
     /// ```text
     /// score 65 at 2026-03-02 15:00 UTC
     ///   default 65
-    ///     2026-03-02 10:00 UTC  pricing   page_view  +15 -> 15
+    ///     2026-03-02 10:00 UTC  pricing  page_view  +15, now 15
     /// ```
+    ///
+    /// Each line is one contribution: the points it earned and what they
+    /// are worth now, after decay (the lines of a group sum to its value).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
@@ -583,14 +586,26 @@ impl std::fmt::Display for ScoreCard {
             if g.raw != g.score {
                 write!(f, " (capped from {})", g.raw)?;
             }
+            // Columns as wide as their widest entry.
+            let rule = |e: &CardEntry| e.rule.as_deref().unwrap_or("manual").to_owned();
+            let kind = |e: &CardEntry| e.activity.as_deref().unwrap_or("adjustment").to_owned();
+            let points = |e: &CardEntry| format!("{:+}", e.points);
+            let width = |col: &dyn Fn(&CardEntry) -> String| {
+                g.entries
+                    .iter()
+                    .map(|e| col(e).chars().count())
+                    .max()
+                    .unwrap_or(0)
+            };
+            let (wr, wk, wp) = (width(&rule), width(&kind), width(&points));
             for e in &g.entries {
                 write!(
                     f,
-                    "\n    {}  {:<14} {:<14} {:>+8} -> {}",
+                    "\n    {}  {:<wr$}  {:<wk$}  {:>wp$}, now {}",
                     e.at.format("%Y-%m-%d %H:%M UTC"),
-                    e.rule.as_deref().unwrap_or("manual"),
-                    e.activity.as_deref().unwrap_or("-"),
-                    e.points,
+                    rule(e),
+                    kind(e),
+                    points(e),
                     e.decayed
                 )?;
             }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::attr::{Attrs, compile_lists};
+use crate::attr::compile_lists;
 use crate::error::{ConfigError, ConfigErrorKind, EventError, EventErrorKind};
 use crate::event::Adjustment;
 use crate::event::{Event, EventBody};
@@ -22,7 +22,7 @@ use crate::lead::{
 use crate::lifecycle::{Lifecycle, LifecycleConfig, SlaStatus, StageId, StageState, Transition};
 use crate::points::PointsProblem;
 use crate::predict::{Explanation, PredictiveConfig};
-use crate::qualify::{Arm, QualificationConfig, Qualifier, Rearm, ScoreSource};
+use crate::qualify::{QualificationConfig, Qualifier, Runtime};
 use crate::scoring::{Model, ScoreCard, ScoreState, ScoringConfig};
 use crate::types::{EventId, LeadId, Timestamp};
 
@@ -417,7 +417,7 @@ impl Engine {
             attrs: crate::attr::Attrs::new(),
             grade: None,
             grades: Vec::new(),
-            arms: vec![Arm::default(); self.inner.qualifiers.len()],
+            arms: vec![crate::lead::Arm::default(); self.inner.qualifiers.len()],
             ignored: Vec::new(),
             deal: None,
             wins: Vec::new(),
@@ -1180,6 +1180,16 @@ impl Engine {
 
     /// One fold step over every part of the state; returns the raw points
     /// the event added. On error nothing changed.
+    /// The qualification rules at run time.
+    fn rules(&self) -> Runtime<'_> {
+        Runtime {
+            rules: &self.inner.qualifiers,
+            scoring: &self.inner.scoring,
+            predictive: self.inner.predictive.as_ref(),
+            lifecycle: &self.inner.lifecycle,
+        }
+    }
+
     fn step(&self, st: &mut Folded, event: &Event, index: u32) -> Result<i128, EventErrorKind> {
         // Validate what can fail before anything mutates.
         let adjustment = self.check_adjustment(event)?;
@@ -1222,10 +1232,10 @@ impl Engine {
             &mut spilled
         };
         if started && !moves {
-            self.conditions(st, stage_before, event.at, before);
+            self.rules().conditions(st, stage_before, event.at, before);
         }
         if !qualifiers.is_empty() {
-            self.rearm(st, event.at);
+            self.rules().rearm(st, event.at);
         }
         let mut points = self.apply_body(st, event, index);
         if let Some((group, change)) = adjustment {
@@ -1234,7 +1244,7 @@ impl Engine {
                 .adjust(&self.inner.scoring, index, event.at, group, change);
         }
         if !qualifiers.is_empty() && !moves {
-            self.qualify(st, event, before);
+            self.rules().fire(st, event, before);
         }
         self.record_wins(st, moves_before);
         Ok(points)
@@ -1358,115 +1368,6 @@ impl Engine {
                     amount,
                 });
             }
-        }
-    }
-
-    /// The score a qualification clause reads, at event time.
-    fn clause_score(&self, st: &mut Folded, source: ScoreSource, at: Timestamp) -> i128 {
-        let model = &self.inner.scoring;
-        match source {
-            ScoreSource::Total => st.score.total_now(model, at),
-            ScoreSource::Group(g) => st.score.group_now(model, g, at),
-        }
-    }
-
-    /// The predictive model's probability for the folded state (its
-    /// profile and activity counts), if the engine has a model.
-    fn clause_probability(&self, st: &Folded) -> Option<f64> {
-        let predictive = self.inner.predictive.as_ref()?;
-        let mut record = Attrs::new();
-        for name in &predictive.features.attributes {
-            if let Some(v) = st.attrs.get(name) {
-                record.insert(name.clone(), v.clone());
-            }
-        }
-        for (kind, n) in predictive.features.activity_counts.iter().zip(&st.activity) {
-            record.insert(
-                format!("activities.{kind}"),
-                crate::attr::AttrValue::Number(f64::from(*n)),
-            );
-        }
-        Some(predictive.model.probability(&record))
-    }
-
-    /// Whether rule `q`'s whole condition holds at `at` with the lead in
-    /// `stage`; `probability` caches the model's answer for this state.
-    fn holds(
-        &self,
-        st: &mut Folded,
-        q: &Qualifier,
-        stage: StageId,
-        at: Timestamp,
-        probability: &mut Option<Option<f64>>,
-    ) -> bool {
-        q.holds_besides_score(st.grade, stage, &st.attrs)
-            && q.probability.is_none_or(|min| {
-                probability
-                    .get_or_insert_with(|| self.clause_probability(st))
-                    .is_some_and(|p| p >= min)
-            })
-            && q.score
-                .is_none_or(|(source, min)| self.clause_score(st, source, at) >= min)
-    }
-
-    /// Whether each rule's condition holds at `at` with the lead in `stage`.
-    fn conditions(&self, st: &mut Folded, stage: StageId, at: Timestamp, out: &mut [bool]) {
-        let mut probability = None;
-        for (q, held) in self.inner.qualifiers.iter().zip(out.iter_mut()) {
-            *held = self.holds(st, q, stage, at, &mut probability);
-        }
-    }
-
-    /// Re-arms disarmed rules whose re-arm condition holds now.
-    fn rearm(&self, st: &mut Folded, at: Timestamp) {
-        for (i, q) in self.inner.qualifiers.iter().enumerate() {
-            let Some(arm) = st.arms.get(i).copied() else {
-                continue;
-            };
-            if arm.armed {
-                continue;
-            }
-            let rearm = match q.rearm {
-                Rearm::Never => false,
-                Rearm::NewCycle => st.stage.cycle() > arm.fired_cycle,
-                Rearm::Hysteresis(_) => match q.score {
-                    Some((source, min)) => self.clause_score(st, source, at) < min - q.margin,
-                    None => {
-                        let stage = st.stage.current();
-                        !self.holds(st, q, stage, at, &mut None)
-                    }
-                },
-            };
-            if rearm && let Some(a) = st.arms.get_mut(i) {
-                a.armed = true;
-            }
-        }
-    }
-
-    /// Fires armed rules whose condition went from false (`before`) to
-    /// true at this event.
-    fn qualify(&self, st: &mut Folded, event: &Event, before: &[bool]) {
-        self.rearm(st, event.at);
-        // Rules move stages, never the profile or the counts the model
-        // reads: one probability serves every rule.
-        let mut probability = None;
-        for (i, q) in self.inner.qualifiers.iter().enumerate() {
-            if before.get(i).copied().unwrap_or(false) {
-                continue;
-            }
-            if !st.arms.get(i).is_some_and(|a| a.armed) {
-                continue;
-            }
-            let stage = st.stage.current();
-            if !self.holds(st, q, stage, event.at, &mut probability) {
-                continue;
-            }
-            let cycle = st.stage.cycle();
-            if let Some(a) = st.arms.get_mut(i) {
-                a.armed = false;
-                a.fired_cycle = cycle;
-            }
-            st.stage.fire(self.lifecycle(), event, q.then, &q.id);
         }
     }
 }

@@ -7,7 +7,6 @@ use crate::event::Event;
 use crate::grading::Grade;
 use crate::hash::IdMap;
 use crate::lifecycle::{Lifecycle, StageMark, StageState, Transition};
-use crate::qualify::Arm;
 use crate::scoring::{ScoreMark, ScoreState};
 use crate::types::{EventId, LeadId, Timestamp};
 
@@ -90,6 +89,22 @@ pub struct Win {
     pub stage: crate::lifecycle::StageId,
     /// The value won: the open deal's amount at the win, 0 without one.
     pub amount: rust_decimal::Decimal,
+}
+
+/// A rule's arming state for one lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Arm {
+    pub(crate) armed: bool,
+    pub(crate) fired_cycle: u32,
+}
+
+impl Default for Arm {
+    fn default() -> Self {
+        Self {
+            armed: true,
+            fired_cycle: 0,
+        }
+    }
 }
 
 /// Everything folded from the log.

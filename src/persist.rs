@@ -34,9 +34,9 @@ use crate::engine::{Engine, FORMAT_VERSION};
 use crate::error::EventError;
 use crate::event::Event;
 use crate::grading::Grade;
+use crate::lead::Arm;
 use crate::lead::{Folded, GradeChange, Lead, Win};
 use crate::lifecycle::{SavedStage, StageState};
-use crate::qualify::Arm;
 use crate::scoring::ScoreState;
 use crate::types::LeadId;
 

@@ -7,9 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::attr::{Attrs, Lists, Predicate, PredicateConfig};
 use crate::error::{ConfigError, ConfigErrorKind, unique_id};
+use crate::event::Event;
 use crate::grading::Grade;
+use crate::lead::Folded;
 use crate::lifecycle::{Lifecycle, StageId};
 use crate::points::micros;
+use crate::types::Timestamp;
 
 /// A score clause.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,22 +151,6 @@ pub(crate) struct Qualifier {
     pub(crate) rearm: Rearm,
     /// The hysteresis margin in millionths (0 unless `rearm` is one).
     pub(crate) margin: i128,
-}
-
-/// A rule's arming state for one lead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Arm {
-    pub(crate) armed: bool,
-    pub(crate) fired_cycle: u32,
-}
-
-impl Default for Arm {
-    fn default() -> Self {
-        Self {
-            armed: true,
-            fired_cycle: 0,
-        }
-    }
 }
 
 impl Qualifier {
@@ -371,4 +358,130 @@ fn margin(rearm: Rearm, here: &Here<'_>) -> Result<i128, ConfigError> {
         return Err(out_of_range("a margin of at least 0".into()));
     }
     Ok(m)
+}
+
+/// The rules at run time: what a condition reads (the scoring model, the
+/// predictive model) and where a firing rule moves the lead.
+pub(crate) struct Runtime<'a> {
+    pub(crate) rules: &'a [Qualifier],
+    pub(crate) scoring: &'a crate::scoring::Model,
+    pub(crate) predictive: Option<&'a crate::predict::PredictiveConfig>,
+    pub(crate) lifecycle: &'a Lifecycle,
+}
+
+impl Runtime<'_> {
+    /// The score a qualification clause reads, at event time.
+    fn clause_score(&self, st: &mut Folded, source: ScoreSource, at: Timestamp) -> i128 {
+        let model = &self.scoring;
+        match source {
+            ScoreSource::Total => st.score.total_now(model, at),
+            ScoreSource::Group(g) => st.score.group_now(model, g, at),
+        }
+    }
+
+    /// The predictive model's probability for the folded state (its
+    /// profile and activity counts), if the engine has a model.
+    fn clause_probability(&self, st: &Folded) -> Option<f64> {
+        let predictive = self.predictive?;
+        let mut record = Attrs::new();
+        for name in &predictive.features.attributes {
+            if let Some(v) = st.attrs.get(name) {
+                record.insert(name.clone(), v.clone());
+            }
+        }
+        for (kind, n) in predictive.features.activity_counts.iter().zip(&st.activity) {
+            record.insert(
+                format!("activities.{kind}"),
+                crate::attr::AttrValue::Number(f64::from(*n)),
+            );
+        }
+        Some(predictive.model.probability(&record))
+    }
+
+    /// Whether rule `q`'s whole condition holds at `at` with the lead in
+    /// `stage`; `probability` caches the model's answer for this state.
+    fn holds(
+        &self,
+        st: &mut Folded,
+        q: &Qualifier,
+        stage: StageId,
+        at: Timestamp,
+        probability: &mut Option<Option<f64>>,
+    ) -> bool {
+        q.holds_besides_score(st.grade, stage, &st.attrs)
+            && q.probability.is_none_or(|min| {
+                probability
+                    .get_or_insert_with(|| self.clause_probability(st))
+                    .is_some_and(|p| p >= min)
+            })
+            && q.score
+                .is_none_or(|(source, min)| self.clause_score(st, source, at) >= min)
+    }
+
+    /// Whether each rule's condition holds at `at` with the lead in `stage`.
+    pub(crate) fn conditions(
+        &self,
+        st: &mut Folded,
+        stage: StageId,
+        at: Timestamp,
+        out: &mut [bool],
+    ) {
+        let mut probability = None;
+        for (q, held) in self.rules.iter().zip(out.iter_mut()) {
+            *held = self.holds(st, q, stage, at, &mut probability);
+        }
+    }
+
+    /// Re-arms disarmed rules whose re-arm condition holds now.
+    pub(crate) fn rearm(&self, st: &mut Folded, at: Timestamp) {
+        for (i, q) in self.rules.iter().enumerate() {
+            let Some(arm) = st.arms.get(i).copied() else {
+                continue;
+            };
+            if arm.armed {
+                continue;
+            }
+            let rearm = match q.rearm {
+                Rearm::Never => false,
+                Rearm::NewCycle => st.stage.cycle() > arm.fired_cycle,
+                Rearm::Hysteresis(_) => match q.score {
+                    Some((source, min)) => self.clause_score(st, source, at) < min - q.margin,
+                    None => {
+                        let stage = st.stage.current();
+                        !self.holds(st, q, stage, at, &mut None)
+                    }
+                },
+            };
+            if rearm && let Some(a) = st.arms.get_mut(i) {
+                a.armed = true;
+            }
+        }
+    }
+
+    /// Fires armed rules whose condition went from false (`before`) to
+    /// true at this event.
+    pub(crate) fn fire(&self, st: &mut Folded, event: &Event, before: &[bool]) {
+        self.rearm(st, event.at);
+        // Rules move stages, never the profile or the counts the model
+        // reads: one probability serves every rule.
+        let mut probability = None;
+        for (i, q) in self.rules.iter().enumerate() {
+            if before.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            if !st.arms.get(i).is_some_and(|a| a.armed) {
+                continue;
+            }
+            let stage = st.stage.current();
+            if !self.holds(st, q, stage, event.at, &mut probability) {
+                continue;
+            }
+            let cycle = st.stage.cycle();
+            if let Some(a) = st.arms.get_mut(i) {
+                a.armed = false;
+                a.fired_cycle = cycle;
+            }
+            st.stage.fire(self.lifecycle, event, q.then, &q.id);
+        }
+    }
 }

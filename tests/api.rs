@@ -179,3 +179,59 @@ fn config_errors_refuse_unknown_fields_and_slas_stay_representable() {
         .is_ok()
     );
 }
+
+/// The module graph has no cycle: reading `crate::<module>` references in
+/// each top-level module of `src/`, no module reaches itself.
+#[test]
+fn the_module_graph_has_no_cycle() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let rel = path.strip_prefix(&src).unwrap();
+            let top = rel
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_owned();
+            if top == "lib" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let set = deps.entry(top.clone()).or_default();
+            for (i, _) in text.match_indices("crate::") {
+                let name: String = text[i + 7..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if !name.is_empty() && name != top {
+                    set.insert(name);
+                }
+            }
+        }
+    }
+    for start in deps.keys() {
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<&String> = deps[start].iter().collect();
+        while let Some(m) = todo.pop() {
+            assert_ne!(m, start, "module {start} reaches itself");
+            if seen.insert(m.clone()) {
+                todo.extend(deps.get(m).into_iter().flatten());
+            }
+        }
+    }
+    assert!(deps.len() > 10, "read the modules: {deps:?}");
+}

@@ -17,6 +17,9 @@ const NULL: u32 = u32::MAX - 2;
 /// value changes by more than this share of the largest value.
 const TOLERANCE: f64 = 1e-15;
 
+/// A pivot this small means the dense system is singular.
+const SINGULAR: f64 = 1e-300;
+
 /// States with ids below this have their edges in the dense matrix.
 const DENSE: usize = 256;
 const DENSE_COLS: usize = DENSE + 2;
@@ -689,7 +692,7 @@ fn solve_dense(chain: &Chain<'_>, removed: &[bool]) -> Result<Vec<f64>, Attribut
         let piv = (k..m)
             .max_by(|&x, &y| a[x * m + k].abs().total_cmp(&a[y * m + k].abs()))
             .unwrap_or(k);
-        if a[piv * m + k].abs() < 1e-300 {
+        if a[piv * m + k].abs() < SINGULAR {
             return Err(AttributionError::Data {
                 problem: "the Markov chain has a state that never reaches conversion or null"
                     .into(),
@@ -760,7 +763,7 @@ fn solve_sparse(
             size = size.max(new.abs());
             v[t] = new;
         }
-        if change <= TOLERANCE * size.max(1e-300) {
+        if change <= TOLERANCE * size.max(SINGULAR) {
             return Ok(Some(v));
         }
     }

@@ -140,7 +140,7 @@ impl ScoreState {
         let mut added = None;
         let index = model.candidates(kind)?;
         // Each attribute the kind's rules read, looked up once.
-        let mut small: [Option<&AttrValue>; 8] = [None; 8];
+        let mut small: [Option<&AttrValue>; INLINE_ATTRS] = [None; INLINE_ATTRS];
         let large: Vec<Option<&AttrValue>>;
         let values: &[Option<&AttrValue>] = if index.attrs.len() <= small.len() {
             for (v, name) in small.iter_mut().zip(&index.attrs) {
@@ -623,6 +623,10 @@ impl ScoreCard {
             .map(|g| g.score)
     }
 }
+
+/// Attributes a kind's rules read that are looked up on the stack; more
+/// spill to the heap.
+const INLINE_ATTRS: usize = 8;
 
 /// An activity as scoring reads it.
 #[derive(Debug, Clone, Copy)]

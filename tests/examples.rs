@@ -369,6 +369,21 @@ fn predict_example_scores_a_generated_table() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    // Both files, with the target and positive label the tests use.
+    let run_on = |train: &str, test: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--train",
+            train,
+            "--test",
+            test,
+            "--target",
+            "outcome",
+            "--positive",
+            "won",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
@@ -389,20 +404,7 @@ fn predict_example_scores_a_generated_table() {
         "blank.csv",
         "industry,visits,outcome\nsoftware,3,won\n\nretail,1,lost\n",
     );
-    let (code, scores, err) = run(&[
-        "--train",
-        &train,
-        "--test",
-        &test,
-        "--target",
-        "outcome",
-        "--positive",
-        "won",
-        "--model",
-        "nb",
-        "--explain",
-        "1",
-    ]);
+    let (code, scores, err) = run_on(&train, &test, &["--model", "nb", "--explain", "1"]);
     assert_eq!(code, Some(0), "{err}");
     let scores: Vec<f64> = scores.lines().skip(1).map(|l| l.parse().unwrap()).collect();
     assert_eq!(scores.len(), 2);
@@ -412,46 +414,17 @@ fn predict_example_scores_a_generated_table() {
     );
     assert!(err.contains("industry = retail"), "{err}");
     let ragged = write("ragged.csv", "a,outcome\n\"x\ny\",won\n1,won,3\n");
-    let (code, _, err) = run(&[
-        "--train",
-        &ragged,
-        "--test",
-        &ragged,
-        "--target",
-        "outcome",
-        "--positive",
-        "won",
-    ]);
+    let (code, _, err) = run_on(&ragged, &ragged, &[]);
     assert_eq!(code, Some(2));
     assert!(err.contains("line 4 has 3 fields"), "{err}");
     let empty_target = write("empty_target.csv", "a,outcome\n1,won\n2,\n");
-    let (code, _, err) = run(&[
-        "--train",
-        &empty_target,
-        "--test",
-        &empty_target,
-        "--target",
-        "outcome",
-        "--positive",
-        "won",
-    ]);
+    let (code, _, err) = run_on(&empty_target, &empty_target, &[]);
     assert_eq!(code, Some(2));
     assert!(
         err.contains("line 3: the target \"outcome\" is empty"),
         "{err}"
     );
-    let (code, _, err) = run(&[
-        "--train",
-        &train,
-        "--test",
-        &test,
-        "--target",
-        "outcome",
-        "--positive",
-        "won",
-        "--categorical",
-        "nosuch",
-    ]);
+    let (code, _, err) = run_on(&train, &test, &["--categorical", "nosuch"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("no column \"nosuch\""), "{err}");
     // A quote inside an unquoted field is a character; an unclosed quoted
@@ -460,48 +433,17 @@ fn predict_example_scores_a_generated_table() {
         "stray.csv",
         "a,outcome\nmonitor 5\" screen,won\nx,lost\ny,won\n",
     );
-    let (code, scores, err) = run(&[
-        "--train",
-        &stray,
-        "--test",
-        &stray,
-        "--target",
-        "outcome",
-        "--positive",
-        "won",
-        "--model",
-        "nb",
-    ]);
+    let (code, scores, err) = run_on(&stray, &stray, &["--model", "nb"]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(scores.lines().count(), 4);
     let open = write("open.csv", "a,outcome\n\"x,won\ny,lost\n");
-    let (code, _, err) = run(&[
-        "--train",
-        &open,
-        "--test",
-        &open,
-        "--target",
-        "outcome",
-        "--positive",
-        "won",
-    ]);
+    let (code, _, err) = run_on(&open, &open, &[]);
     assert_eq!(code, Some(2));
     assert!(
         err.contains("line 2: a quoted field is never closed"),
         "{err}"
     );
-    let (code, _, err) = run(&[
-        "--train",
-        &stray,
-        "--test",
-        &stray,
-        "--target",
-        "outcome",
-        "--positive",
-        "won",
-        "--drop",
-        "zz",
-    ]);
+    let (code, _, err) = run_on(&stray, &stray, &["--drop", "zz"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("no column \"zz\" to drop"), "{err}");
     std::fs::remove_dir_all(&dir).ok();

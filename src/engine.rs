@@ -1150,25 +1150,27 @@ impl Engine {
     /// The predictive model's probability for the lead at `at` (its
     /// profile and activity counts then), `None` without a model.
     pub fn probability(&self, lead: &Lead, at: Timestamp) -> Option<f64> {
-        let predictive = self.inner.predictive.as_ref()?;
-        let lead = self.view(lead);
-        Some(
-            predictive
-                .model
-                .probability(&predictive.features.record(&lead, at)),
-        )
+        let (predictive, record) = self.predictive_record(lead, at)?;
+        Some(predictive.model.probability(&record))
     }
 
     /// The probability at `at` and the factors behind it, `None` without a
     /// model.
     pub fn explain_probability(&self, lead: &Lead, at: Timestamp) -> Option<Explanation> {
+        let (predictive, record) = self.predictive_record(lead, at)?;
+        Some(predictive.model.explain(&record))
+    }
+
+    /// The model and the lead's features at `at`, read from the lead as
+    /// this engine folds it.
+    fn predictive_record(
+        &self,
+        lead: &Lead,
+        at: Timestamp,
+    ) -> Option<(&PredictiveConfig, crate::attr::Attrs)> {
         let predictive = self.inner.predictive.as_ref()?;
         let lead = self.view(lead);
-        Some(
-            predictive
-                .model
-                .explain(&predictive.features.record(&lead, at)),
-        )
+        Some((predictive, predictive.features.record(&lead, at)))
     }
 
     /// The lead's priority tier at `at`, 1 (most likely quarter) to 4, by

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use leadflow::Span;
 use leadflow::attribution::{
     AnchorWeights, Anchored, AttributionError, AttributionModel, Attributor, FirstTouch, Journey,
-    LastNonDirect, LastTouch, Limit, Limits, Linear, MarkovState, Milestones, PathModel,
-    PathReadOptions, PathReader, PathTally, TimeDecay, Touch, model_fn,
+    LastNonDirect, LastTouch, Limit, Limits, Linear, MarkovState, Milestones, ModelError,
+    PathModel, PathReadOptions, PathReader, PathTally, TimeDecay, Touch, model_fn,
 };
 use rust_decimal::Decimal;
 
@@ -178,7 +178,7 @@ fn custom_anchor_weights_are_validated() {
     ] {
         assert!(matches!(
             Anchored::new("x", bad),
-            Err(AttributionError::InvalidModel { .. })
+            Err(ModelError::InvalidParameters { .. })
         ));
     }
 }
@@ -1408,7 +1408,7 @@ fn the_solver_work_bound_is_a_typed_error_and_can_be_raised() {
 fn a_scale_beyond_a_decimal_is_an_error_not_a_clamp() {
     assert_eq!(
         Attributor::new().with_scale(29).err(),
-        Some(AttributionError::ScaleTooLarge { scale: 29, max: 28 })
+        Some(ModelError::ScaleTooLarge { scale: 29, max: 28 })
     );
     assert!(Attributor::new().with_scale(28).is_ok());
 }

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AnchorWeights, Anchored, AttributionError, AttributionModel, FirstTouch, LastNonDirect,
-    LastTouch, Linear, TimeDecay,
+    AnchorWeights, Anchored, AttributionModel, FirstTouch, LastNonDirect, LastTouch, Linear,
+    ModelError, TimeDecay,
 };
 use crate::types::Span;
 
@@ -76,9 +76,9 @@ impl ModelConfig {
     /// The model.
     ///
     /// # Errors
-    /// [`AttributionError`] for parameters the model refuses (a zero
+    /// [`ModelError`] for parameters the model refuses (a zero
     /// half-life, shares that are negative or do not sum to 1).
-    pub fn build(&self) -> Result<Box<dyn AttributionModel>, AttributionError> {
+    pub fn build(&self) -> Result<Box<dyn AttributionModel>, ModelError> {
         Ok(match self {
             Self::First => Box::new(FirstTouch),
             Self::Last => Box::new(LastTouch),

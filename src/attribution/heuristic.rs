@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AttributionError, AttributionModel, Journey};
+use super::{AttributionModel, Journey, ModelError};
 use crate::types::{Span, Timestamp};
 
 /// All credit to the first touch.
@@ -124,10 +124,10 @@ impl TimeDecay {
     /// A time-decay model with the given half-life.
     ///
     /// # Errors
-    /// [`AttributionError::InvalidModel`] for a zero half-life.
-    pub fn new(half_life: Span) -> Result<Self, AttributionError> {
+    /// [`ModelError::InvalidParameters`] for a zero half-life.
+    pub fn new(half_life: Span) -> Result<Self, ModelError> {
         if half_life.is_zero() {
-            return Err(AttributionError::InvalidModel {
+            return Err(ModelError::InvalidParameters {
                 problem: "time decay needs a half-life greater than zero".into(),
             });
         }
@@ -204,9 +204,9 @@ impl Anchored {
     /// A custom anchored model.
     ///
     /// # Errors
-    /// [`AttributionError::InvalidModel`] when a share is negative or not
+    /// [`ModelError::InvalidParameters`] when a share is negative or not
     /// finite, or the shares do not sum to 1 (within 1e-9).
-    pub fn new(name: impl Into<String>, w: AnchorWeights) -> Result<Self, AttributionError> {
+    pub fn new(name: impl Into<String>, w: AnchorWeights) -> Result<Self, ModelError> {
         let all = [
             w.first,
             w.lead_created,
@@ -216,13 +216,13 @@ impl Anchored {
             w.rest,
         ];
         if all.iter().any(|x| !x.is_finite() || *x < 0.0) {
-            return Err(AttributionError::InvalidModel {
+            return Err(ModelError::InvalidParameters {
                 problem: format!("anchor shares must be finite and at least 0: {w:?}"),
             });
         }
         let sum: f64 = all.iter().sum();
         if (sum - 1.0).abs() > 1e-9 {
-            return Err(AttributionError::InvalidModel {
+            return Err(ModelError::InvalidParameters {
                 problem: format!("anchor shares must sum to 1, not {sum}"),
             });
         }
@@ -256,10 +256,10 @@ impl Anchored {
     /// `1 − 2·ends`).
     ///
     /// # Errors
-    /// [`AttributionError::InvalidModel`] unless `0 ≤ ends ≤ 0.5`.
-    pub fn position_based_with(ends: f64) -> Result<Self, AttributionError> {
+    /// [`ModelError::InvalidParameters`] unless `0 ≤ ends ≤ 0.5`.
+    pub fn position_based_with(ends: f64) -> Result<Self, ModelError> {
         if !(0.0..=0.5).contains(&ends) {
-            return Err(AttributionError::InvalidModel {
+            return Err(ModelError::InvalidParameters {
                 problem: format!("position-based end share must be in [0, 0.5], not {ends}"),
             });
         }

@@ -330,6 +330,37 @@ pub fn model_fn<F: Fn(&Journey) -> Vec<f64> + Send + Sync>(
 /// The most decimal places credits can have (a `Decimal`'s).
 const MAX_SCALE: u32 = 28;
 
+/// A model that cannot be built: what a config or a constructor is given
+/// is wrong, before any journey is read. Apart from [`AttributionError`],
+/// which is about computing with a model on data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// Parameters the model refuses (a zero half-life, negative shares, a
+    /// Markov order of 0, no models).
+    #[error("invalid model parameters: {problem}")]
+    InvalidParameters {
+        /// What was wrong.
+        problem: String,
+    },
+    /// A model name that is not one of the built-in models.
+    #[error(
+        "unknown model {name:?} (expected first, last, linear, position, j_shaped, inverse_j, markov or shapley)"
+    )]
+    UnknownModel {
+        /// The name given.
+        name: String,
+    },
+    /// A scale of more decimal places than a `Decimal` holds.
+    #[error("a scale of {scale} decimal places: at most {max}")]
+    ScaleTooLarge {
+        /// The scale asked for.
+        scale: u32,
+        /// The most, 28.
+        max: u32,
+    },
+}
+
 /// An attribution that could not be computed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -342,10 +373,15 @@ pub enum AttributionError {
         /// What was wrong (wrong count, negative, not finite, all zero).
         problem: String,
     },
-    /// Model parameters that do not make sense.
-    #[error("invalid model parameters: {problem}")]
-    InvalidModel {
-        /// What was wrong.
+    /// A model the config or the parameters do not define (see
+    /// [`ModelError`]), met while computing.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Partial states that cannot be combined: tallies of different
+    /// models, orders or limits.
+    #[error("{problem}")]
+    Mismatch {
+        /// What differs.
         problem: String,
     },
     /// The data cannot support the model.
@@ -365,14 +401,6 @@ pub enum AttributionError {
         what: String,
         /// What to do about it.
         remedy: String,
-    },
-    /// A scale of more decimal places than a `Decimal` holds.
-    #[error("a scale of {scale} decimal places: at most {max}")]
-    ScaleTooLarge {
-        /// The scale asked for.
-        scale: u32,
-        /// The most, 28.
-        max: u32,
     },
     /// A named bound of [`Limits`] was exceeded.
     #[error(
@@ -486,11 +514,11 @@ impl Attributor {
     /// The same attributor crediting at `scale` decimal places.
     ///
     /// # Errors
-    /// [`AttributionError::ScaleTooLarge`] above 28, the most places a
+    /// [`ModelError::ScaleTooLarge`] above 28, the most places a
     /// `Decimal` has (never clamped silently).
-    pub fn with_scale(mut self, scale: u32) -> Result<Self, AttributionError> {
+    pub fn with_scale(mut self, scale: u32) -> Result<Self, ModelError> {
         if scale > MAX_SCALE {
-            return Err(AttributionError::ScaleTooLarge {
+            return Err(ModelError::ScaleTooLarge {
                 scale,
                 max: MAX_SCALE,
             });

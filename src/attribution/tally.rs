@@ -7,7 +7,6 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::AttributionError;
 use super::channels::Channels;
 use super::heuristic::{AnchorWeights, Anchored};
 use super::limits::Limits;
@@ -15,6 +14,7 @@ use super::markov::{MarkovCounts, MarkovModel};
 use super::report::{ChannelCredit, PathReport, split_exactly};
 use super::shapley::{ShapleyCounts, ShapleyModel};
 use super::table::{PathReadOptions, PathReader, PathRow, PathTableError};
+use super::{AttributionError, ModelError};
 use crate::exact::ExactSum;
 
 /// The models a [`PathTally`] can compute.
@@ -84,7 +84,7 @@ impl PathModel {
 }
 
 impl FromStr for PathModel {
-    type Err = AttributionError;
+    type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
             "first" => Self::First,
@@ -96,10 +96,8 @@ impl FromStr for PathModel {
             "markov" => Self::Markov,
             "shapley" => Self::Shapley,
             other => {
-                return Err(AttributionError::InvalidModel {
-                    problem: format!(
-                        "unknown model {other:?} (expected first, last, linear, position, j_shaped, inverse_j, markov or shapley)"
-                    ),
+                return Err(ModelError::UnknownModel {
+                    name: other.to_owned(),
                 });
             }
         })
@@ -534,16 +532,16 @@ impl PathTally {
     /// A tally computing `models`; `order` is the Markov order (≥ 1).
     ///
     /// # Errors
-    /// [`AttributionError::InvalidModel`] for an order of 0 or above 32, or
-    /// no models.
-    pub fn new(models: &[PathModel], order: usize) -> Result<Self, AttributionError> {
+    /// [`ModelError::InvalidParameters`] for an order of 0 or above 32,
+    /// or no models.
+    pub fn new(models: &[PathModel], order: usize) -> Result<Self, ModelError> {
         if !(1..=32).contains(&order) {
-            return Err(AttributionError::InvalidModel {
+            return Err(ModelError::InvalidParameters {
                 problem: format!("markov order must be between 1 and 32, not {order}"),
             });
         }
         if models.is_empty() {
-            return Err(AttributionError::InvalidModel {
+            return Err(ModelError::InvalidParameters {
                 problem: "no models to compute".into(),
             });
         }
@@ -762,11 +760,11 @@ impl PathTally {
     /// Adds another partition's tally into this one.
     ///
     /// # Errors
-    /// [`AttributionError::InvalidModel`] when the tallies compute different
+    /// [`AttributionError::Mismatch`] when the tallies compute different
     /// models or Markov orders.
     pub fn merge_from(&mut self, other: &PathTally) -> Result<(), AttributionError> {
         if other.models != self.models || other.order != self.order || other.limits != self.limits {
-            return Err(AttributionError::InvalidModel {
+            return Err(AttributionError::Mismatch {
                 problem: "cannot merge tallies of different models, orders or limits".into(),
             });
         }
@@ -850,12 +848,12 @@ impl PathTally {
     /// the values have no exact total.
     pub fn finish(&self) -> Result<PathReport, AttributionError> {
         if let Some(problem) = &self.mismatch {
-            return Err(AttributionError::InvalidModel {
+            return Err(AttributionError::Mismatch {
                 problem: problem.clone(),
             });
         }
         if self.models.is_empty() {
-            return Err(AttributionError::InvalidModel {
+            return Err(AttributionError::Mismatch {
                 problem: "no models to compute (an empty default tally)".into(),
             });
         }

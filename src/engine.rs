@@ -15,10 +15,7 @@ use crate::event::Adjustment;
 use crate::event::{Event, EventBody};
 use crate::grading::{Engagement, Grade, GradeCard, GradingConfig, Priority, Profile};
 use crate::hash::{Fx, IdMap, hash_str};
-use crate::lead::{
-    CHECKPOINT_EVERY, Folded, GradeChange, Lead, Rewound, Win, canonical, choose, dedup_set,
-    insert_duplicate,
-};
+use crate::lead::{CHECKPOINT_EVERY, Folded, GradeChange, Lead, Rewound, Win, canonical, choose};
 use crate::lifecycle::{Lifecycle, LifecycleConfig, SlaStatus, StageId, StageState, Transition};
 use crate::points::PointsProblem;
 use crate::predict::{Explanation, PredictiveConfig};
@@ -397,16 +394,12 @@ impl Engine {
 
     /// A lead with no events, in the initial stage.
     pub fn new_lead(&self, id: impl Into<LeadId>) -> Lead {
-        Lead {
-            id: id.into(),
-            events: Vec::new(),
-            index: IdMap::default(),
-            state: self.fresh(0),
-            checkpoints: Vec::new(),
-            duplicates: Vec::new(),
-            fingerprint: self.inner.fingerprint,
-            lifecycle: self.inner.lifecycle.clone(),
-        }
+        Lead::empty(
+            id.into(),
+            self.fresh(0),
+            self.inner.fingerprint,
+            self.inner.lifecycle.clone(),
+        )
     }
 
     fn fresh(&self, events: usize) -> Folded {
@@ -442,22 +435,13 @@ impl Engine {
     /// rejects them; [`Engine::ingest_batch`] lists them.
     pub fn replay(&self, id: impl Into<LeadId>, events: impl IntoIterator<Item = Event>) -> Lead {
         let mut lead = self.new_lead(id);
-        let mut events: Vec<Event> = events
-            .into_iter()
-            .filter(|e| Self::check_alone(e, None).is_ok())
-            .collect();
-        if !events.is_sorted_by(|a, b| a.key() <= b.key()) {
-            events.sort_by(|a, b| a.key().cmp(&b.key()));
-        }
-        lead.events = events;
-        lead.reindex();
-        if lead.index.len() != lead.events.len() {
-            // Some id comes more than once: choose the kept copies.
-            let (kept, others) = dedup_set(std::mem::take(&mut lead.events));
-            lead.events = kept;
-            lead.duplicates = others;
-            lead.reindex();
-        }
+        // Of several copies of an id, the log keeps the smallest encoding.
+        lead.load(
+            events
+                .into_iter()
+                .filter(|e| Self::check_alone(e, None).is_ok())
+                .collect(),
+        );
         self.refold_from(&mut lead, 0, None);
         lead
     }
@@ -481,7 +465,8 @@ impl Engine {
         lead.checkpoints.clear();
         // Stage ids of another lifecycle mean nothing here: the diff of a
         // foreign history is reported as a full retraction.
-        let old = std::mem::replace(&mut lead.state, self.fresh(lead.events.len()));
+        let fresh = self.fresh(lead.events().len());
+        let old = std::mem::replace(&mut lead.state, fresh);
         let (mut change, _) = self.refold_from(lead, 0, None);
         change.retracted = old.stage.history().to_vec();
         change.added = lead.state.stage.history().to_vec();
@@ -625,19 +610,17 @@ impl Engine {
         if let Some(pos) = lead.position(&id) {
             out.status = self.insert_copy(lead, event, pos, mode, &mut change)?;
         } else if lead
-            .events
+            .events()
             .last()
             .is_none_or(|last| last.key() < event.key())
         {
             // In order: one fold step; it leaves the state untouched on error.
             let tail = tail_of(lead);
-            let at = event.at;
             match self.append(lead, event, mode.strict) {
                 Ok(p) => points = p,
                 Err(err) if mode.strict => return Err(err),
                 Err(err) => out.status = IngestStatus::Ignored(err),
             }
-            lead.index.insert(id, at);
             added_since(lead, tail, &mut change);
         } else {
             let (c, p, own) = self.insert_late(lead, event, mode)?;
@@ -684,12 +667,10 @@ impl Engine {
         {
             return Admit::Rejected(kind);
         }
-        match lead.index.entry(event.id.clone()) {
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(event.at);
-                Admit::New
-            }
-            std::collections::hash_map::Entry::Occupied(_) => Admit::Repeat,
+        if lead.claim(&event.id, event.at) {
+            Admit::New
+        } else {
+            Admit::Repeat
         }
     }
 
@@ -704,7 +685,7 @@ impl Engine {
         mode: Mode,
         change: &mut Change,
     ) -> Result<IngestStatus, EventError> {
-        let Some(kept) = lead.events.get(pos) else {
+        let Some(kept) = lead.events().get(pos) else {
             return Ok(IngestStatus::Applied);
         };
         // Copies are the same event when their encodings are: equal
@@ -720,16 +701,12 @@ impl Engine {
                 kind: EventErrorKind::ConflictingDuplicate,
             })
         } else if new_code < old_code {
-            let old = lead.events.remove(pos);
-            insert_duplicate(&mut lead.duplicates, old);
-            let at = lead.events.partition_point(|e| e.key() < event.key());
-            lead.index.insert(event.id.clone(), event.at);
-            lead.events.insert(at, event);
-            let (c, _) = self.refold_from(lead, pos.min(at), None);
+            let from = lead.replace_copy(pos, event);
+            let (c, _) = self.refold_from(lead, from, None);
             change.absorb(c);
             Ok(IngestStatus::ConflictingDuplicate { replaced: true })
         } else {
-            insert_duplicate(&mut lead.duplicates, event);
+            lead.keep_duplicate(event);
             Ok(IngestStatus::ConflictingDuplicate { replaced: false })
         }
     }
@@ -745,16 +722,13 @@ impl Engine {
         mode: Mode,
     ) -> Result<(Change, i128, Option<EventError>), EventError> {
         let id = event.id.clone();
-        let pos = lead.events.partition_point(|e| e.key() < event.key());
-        lead.index.insert(id.clone(), event.at);
-        lead.events.insert(pos, event);
+        let pos = lead.place(event);
         let (mut c, points) = self.refold_from(lead, pos, Some(pos));
         let own = c.take_own(&id);
         if mode.strict
             && let Some(err) = own.clone().or_else(|| self.rewrite_refusal(&id, &c))
         {
-            lead.events.remove(pos);
-            lead.index.remove(&id);
+            lead.unplace(pos);
             self.refold_from(lead, pos, None);
             return Err(err);
         }
@@ -809,18 +783,15 @@ impl Engine {
         new_events.sort_by(|a, b| a.key().cmp(&b.key()));
         let in_order = removals.is_empty()
             && new_events.first().is_none_or(|first| {
-                lead.events
+                lead.events()
                     .last()
                     .is_none_or(|last| last.key() < first.key())
             });
-        if in_order && lead.events.is_empty() {
+        if in_order && lead.events().is_empty() {
             // A new lead: the batch becomes its log and is folded in place,
             // without moving each event again.
             let offered = new_events.len();
-            lead.events = new_events;
-            // A log is long-lived: give back the slack of the batch's
-            // growth (shrinking reallocates in place).
-            lead.events.shrink_to_fit();
+            lead.adopt_log(new_events);
             let (mut c, _) = self.refold_from(lead, 0, None);
             summary.ignored = std::mem::take(&mut c.now_ignored);
             summary.applied = offered.saturating_sub(summary.ignored.len());
@@ -915,7 +886,7 @@ impl Engine {
             let offered = copies.len();
             // `position` finds only copies in the log, not in the batch.
             let existing = lead.position(&id);
-            let kept = existing.and_then(|p| lead.events.get(p)).cloned();
+            let kept = existing.and_then(|p| lead.events().get(p)).cloned();
             let kept_code = kept.as_ref().map(canonical);
             if let Some(k) = kept {
                 copies.push(k);
@@ -927,7 +898,7 @@ impl Engine {
             let known_before = kept_code.is_some();
             let win_code = canonical(&winner);
             for l in losers {
-                insert_duplicate(&mut lead.duplicates, l);
+                lead.keep_duplicate(l);
             }
             // Copies offered beyond the distinct new contents are plain
             // duplicates; distinct contents beyond one are conflicts.
@@ -938,12 +909,12 @@ impl Engine {
                 (Some(p), Some(code)) if code != win_code => {
                     removed_from = removed_from.min(p);
                     removals.push(p);
-                    lead.index.insert(id, winner.at);
+                    lead.reclaim(id, winner.at);
                     new_events.push(winner);
                 }
                 (Some(_), _) => {}
                 (None, _) => {
-                    lead.index.insert(id, winner.at);
+                    lead.reclaim(id, winner.at);
                     new_events.push(winner);
                 }
             }
@@ -958,26 +929,19 @@ impl Engine {
         &self,
         lead: &mut Lead,
         new_events: Vec<Event>,
-        mut removals: Vec<usize>,
+        removals: Vec<usize>,
         removed_from: usize,
         summary: &mut Batch,
     ) -> Change {
         let new_ids: Vec<EventId> = new_events.iter().map(|e| e.id.clone()).collect();
-        removals.sort_unstable();
-        for p in removals.into_iter().rev() {
-            if p < lead.events.len() {
-                let old = lead.events.remove(p);
-                insert_duplicate(&mut lead.duplicates, old);
-            }
-        }
+        lead.retire(removals);
         let first = new_events
             .first()
             .map_or(usize::MAX, |f| {
-                lead.events.partition_point(|e| e.key() < f.key())
+                lead.events().partition_point(|e| e.key() < f.key())
             })
             .min(removed_from);
-        let old = std::mem::take(&mut lead.events);
-        lead.events = merge_sorted(old, new_events);
+        lead.merge_in(new_events);
         let (mut c, _) = self.refold_from(lead, first, None);
         let own: std::collections::HashSet<&EventId> = new_ids.iter().collect();
         let (mine, others): (Vec<EventError>, Vec<EventError>) = c
@@ -994,11 +958,11 @@ impl Engine {
     /// rejected event is appended as ignored, unless `strict`: then neither
     /// the log nor the state changes. Returns the event's points.
     fn append(&self, lead: &mut Lead, event: Event, strict: bool) -> Result<i128, EventError> {
-        let pos = lead.events.len();
+        let pos = lead.events().len();
         self.checkpoint_if_due(lead, pos);
         match self.step(&mut lead.state, &event, pos as u32) {
             Ok(points) => {
-                lead.events.push(event);
+                lead.push(event);
                 Ok(points)
             }
             Err(kind) => {
@@ -1008,7 +972,7 @@ impl Engine {
                 };
                 if !strict {
                     lead.state.ignored.push(err.clone());
-                    lead.events.push(event);
+                    lead.push(event);
                 }
                 Err(err)
             }
@@ -1017,12 +981,8 @@ impl Engine {
 
     /// Pushes the checkpoint for log position `pos` when one is due there.
     fn checkpoint_if_due(&self, lead: &mut Lead, pos: usize) {
-        if pos > 0
-            && pos.is_multiple_of(CHECKPOINT_EVERY)
-            && lead.checkpoints.last().is_none_or(|c| c.pos < pos)
-        {
-            lead.checkpoints.push(lead.state.checkpoint(pos));
-        }
+        let (_, state, checkpoints) = lead.fold_parts();
+        checkpoint_if_due(state, checkpoints, pos);
     }
 
     /// Refolds the log from position `pos` on: rewinds the state to the
@@ -1047,15 +1007,13 @@ impl Engine {
         let ign_from = lead.state.ignored.len();
         let win_from = lead.state.wins.len();
         if start == 0 && !self.inner.scoring.rules.is_empty() {
-            lead.state.score.reserve(lead.events.len());
+            lead.state.score.reserve(lead.events().len());
         }
         let mut points = 0;
-        for i in start..lead.events.len() {
-            self.checkpoint_if_due(lead, i);
-            let Some(event) = lead.events.get(i) else {
-                break;
-            };
-            match self.step(&mut lead.state, event, i as u32) {
+        let (events, state, checkpoints) = lead.fold_parts();
+        for (i, event) in events.iter().enumerate().skip(start) {
+            checkpoint_if_due(state, checkpoints, i);
+            match self.step(state, event, i as u32) {
                 Ok(p) => {
                     if track == Some(i) {
                         points = p;
@@ -1066,7 +1024,7 @@ impl Engine {
                         event: event.id.clone(),
                         kind,
                     };
-                    lead.state.ignored.push(err);
+                    state.ignored.push(err);
                 }
             }
         }
@@ -1103,7 +1061,9 @@ impl Engine {
     /// the card is the one of the lead replayed from those events.
     pub fn score_card(&self, lead: &Lead, at: Timestamp) -> ScoreCard {
         let lead = self.view(lead);
-        lead.state.score.card(&self.inner.scoring, &lead.events, at)
+        lead.state
+            .score
+            .card(&self.inner.scoring, lead.events(), at)
     }
 
     /// The lead's grade and which criteria matched, did not, or were unknown.
@@ -1374,6 +1334,16 @@ impl Engine {
     }
 }
 
+/// Pushes the checkpoint for log position `pos` when one is due there.
+fn checkpoint_if_due(state: &Folded, checkpoints: &mut Vec<crate::lead::Checkpoint>, pos: usize) {
+    if pos > 0
+        && pos.is_multiple_of(CHECKPOINT_EVERY)
+        && checkpoints.last().is_none_or(|c| c.pos < pos)
+    {
+        checkpoints.push(state.checkpoint(pos));
+    }
+}
+
 /// Where the lead's append-only history and wins end now.
 fn tail_of(lead: &Lead) -> (usize, usize) {
     (lead.state.stage.history().len(), lead.state.wins.len())
@@ -1388,32 +1358,6 @@ fn added_since(lead: &Lead, tail: (usize, usize), change: &mut Change) {
     change
         .wins_added
         .extend_from_slice(lead.state.wins.get(tail.1..).unwrap_or(&[]));
-}
-
-/// Merges two logs sorted by `(at, id)` into one.
-fn merge_sorted(a: Vec<Event>, b: Vec<Event>) -> Vec<Event> {
-    if a.is_empty() {
-        return b;
-    }
-    if b.is_empty() {
-        return a;
-    }
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let mut a = a.into_iter().peekable();
-    let mut b = b.into_iter().peekable();
-    loop {
-        let take_a = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) => x.key() <= y.key(),
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        let next = if take_a { a.next() } else { b.next() };
-        if let Some(e) = next {
-            out.push(e);
-        }
-    }
-    out
 }
 
 /// The change between what a rewind took off and what the refold put back.

@@ -38,20 +38,21 @@ pub(crate) const CHECKPOINT_EVERY: usize = 32;
 #[derive(Debug, Clone)]
 pub struct Lead {
     pub(crate) id: LeadId,
-    /// Sorted by `(at, id)`, no two with the same id.
-    pub(crate) events: Vec<Event>,
+    /// Sorted by `(at, id)`, no two with the same id. Changed only by the
+    /// log methods below, which keep it and `index` in step.
+    events: Vec<Event>,
     /// The time of the kept copy of each id: with the id it locates the
     /// event in the sorted log by binary search.
     /// Keyed by host data, so hashed with a randomly seeded hash: crafted
     /// ids cannot make it quadratic.
-    pub(crate) index: IdMap<EventId, Timestamp>,
+    index: IdMap<EventId, Timestamp>,
     pub(crate) state: Folded,
     /// States after the first `pos` events, for `pos` a positive multiple
     /// of [`CHECKPOINT_EVERY`], increasing.
     pub(crate) checkpoints: Vec<Checkpoint>,
     /// Copies of ids in the log that differ from the kept copy, sorted by
     /// their canonical encoding.
-    pub(crate) duplicates: Vec<Event>,
+    duplicates: Vec<Event>,
     pub(crate) fingerprint: u64,
     /// The lifecycle the state's stage ids belong to (for names when
     /// serializing).
@@ -341,8 +342,156 @@ impl Lead {
             .ok()
     }
 
+    // The log, its id index and the conflicting copies change only here.
+    // Between a batch's admission (`claim`) and the end of the batch the
+    // index may hold ids whose events are still on their way in; every
+    // other time it holds exactly the log's ids.
+
+    /// A lead with an empty log.
+    pub(crate) fn empty(id: LeadId, state: Folded, fingerprint: u64, lifecycle: Lifecycle) -> Self {
+        Self {
+            id,
+            events: Vec::new(),
+            index: IdMap::default(),
+            state,
+            checkpoints: Vec::new(),
+            duplicates: Vec::new(),
+            fingerprint,
+            lifecycle,
+        }
+    }
+
+    /// The log (read only) beside the folded state and the checkpoints, for
+    /// a fold that reads the one and writes the others.
+    pub(crate) fn fold_parts(&mut self) -> (&[Event], &mut Folded, &mut Vec<Checkpoint>) {
+        (&self.events, &mut self.state, &mut self.checkpoints)
+    }
+
+    /// Claims `id` for an event of the batch on its way in; false when the
+    /// id is already claimed (in the log or earlier in the batch).
+    pub(crate) fn claim(&mut self, id: &EventId, at: Timestamp) -> bool {
+        match self.index.entry(id.clone()) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(at);
+                true
+            }
+            std::collections::hash_map::Entry::Occupied(_) => false,
+        }
+    }
+
+    /// Points `id` at the copy that will be kept (settled among copies).
+    pub(crate) fn reclaim(&mut self, id: EventId, at: Timestamp) {
+        self.index.insert(id, at);
+    }
+
+    /// Appends an event that sorts after the whole log.
+    pub(crate) fn push(&mut self, event: Event) {
+        self.index.insert(event.id.clone(), event.at);
+        self.events.push(event);
+    }
+
+    /// Inserts an event at its place in the log; returns its position.
+    pub(crate) fn place(&mut self, event: Event) -> usize {
+        let pos = self.events.partition_point(|e| e.key() < event.key());
+        self.index.insert(event.id.clone(), event.at);
+        self.events.insert(pos, event);
+        pos
+    }
+
+    /// Takes the event at `pos` out of the log and the index.
+    pub(crate) fn unplace(&mut self, pos: usize) -> Option<Event> {
+        if pos >= self.events.len() {
+            return None;
+        }
+        let event = self.events.remove(pos);
+        self.index.remove(&event.id);
+        Some(event)
+    }
+
+    /// Replaces the log's copy at `pos` by another copy of its id (the old
+    /// one becomes a conflicting duplicate); returns the first position
+    /// that changed.
+    pub(crate) fn replace_copy(&mut self, pos: usize, event: Event) -> usize {
+        if pos < self.events.len() {
+            let old = self.events.remove(pos);
+            insert_duplicate(&mut self.duplicates, old);
+        }
+        pos.min(self.place(event))
+    }
+
+    /// Keeps a copy that lost to another copy of its id.
+    pub(crate) fn keep_duplicate(&mut self, event: Event) {
+        insert_duplicate(&mut self.duplicates, event);
+    }
+
+    /// Moves the log's copies at `positions` to the conflicting duplicates
+    /// (their ids stay claimed by the copies replacing them).
+    pub(crate) fn retire(&mut self, mut positions: Vec<usize>) {
+        positions.sort_unstable();
+        for p in positions.into_iter().rev() {
+            if p < self.events.len() {
+                let old = self.events.remove(p);
+                insert_duplicate(&mut self.duplicates, old);
+            }
+        }
+    }
+
+    /// Merges sorted events (already claimed) into the log.
+    pub(crate) fn merge_in(&mut self, events: Vec<Event>) {
+        let old = std::mem::take(&mut self.events);
+        self.events = merge_sorted(old, events);
+    }
+
+    /// Makes sorted, claimed events the whole log of a lead that had none.
+    pub(crate) fn adopt_log(&mut self, mut events: Vec<Event>) {
+        // A log is long-lived: give back the slack of the batch's growth
+        // (shrinking reallocates in place).
+        events.shrink_to_fit();
+        self.events = events;
+    }
+
+    /// The log from a set of events in any order: sorted, one copy per id
+    /// (the smallest encoding), the others kept as conflicting duplicates.
+    pub(crate) fn load(&mut self, mut events: Vec<Event>) {
+        if !events.is_sorted_by(|a, b| a.key() <= b.key()) {
+            events.sort_by(|a, b| a.key().cmp(&b.key()));
+        }
+        self.events = events;
+        self.reindex();
+        if self.index.len() != self.events.len() {
+            let (kept, others) = dedup_set(std::mem::take(&mut self.events));
+            self.events = kept;
+            self.duplicates = others;
+            self.reindex();
+        }
+    }
+
+    /// A saved log and its conflicting duplicates, as saved; when an id
+    /// repeats in the log, nothing is kept and both come back.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn restore_log(
+        &mut self,
+        events: Vec<Event>,
+        duplicates: Vec<Event>,
+    ) -> Result<(), (Vec<Event>, Vec<Event>)> {
+        self.events = events;
+        self.reindex();
+        if self.index.len() == self.events.len() {
+            self.duplicates = duplicates;
+            Ok(())
+        } else {
+            self.index.clear();
+            Err((std::mem::take(&mut self.events), duplicates))
+        }
+    }
+
+    /// The log and the conflicting duplicates, taken out.
+    pub(crate) fn into_events(self) -> (Vec<Event>, Vec<Event>) {
+        (self.events, self.duplicates)
+    }
+
     /// Rebuilds the id index from the log.
-    pub(crate) fn reindex(&mut self) {
+    fn reindex(&mut self) {
         self.index.clear();
         self.index.reserve(self.events.len());
         for e in &self.events {
@@ -443,4 +592,30 @@ impl std::fmt::Display for Timeline<'_> {
         }
         Ok(())
     }
+}
+
+/// Merges two logs sorted by `(at, id)` into one.
+fn merge_sorted(a: Vec<Event>, b: Vec<Event>) -> Vec<Event> {
+    if a.is_empty() {
+        return b;
+    }
+    if b.is_empty() {
+        return a;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let mut a = a.into_iter().peekable();
+    let mut b = b.into_iter().peekable();
+    loop {
+        let take_a = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => x.key() <= y.key(),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let next = if take_a { a.next() } else { b.next() };
+        if let Some(e) = next {
+            out.push(e);
+        }
+    }
+    out
 }

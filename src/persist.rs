@@ -115,8 +115,8 @@ impl From<&Lead> for SavedLead {
             format: FORMAT_VERSION,
             fingerprint: format!("{:016x}", lead.fingerprint),
             id: lead.id.clone(),
-            events: lead.events.clone(),
-            conflicting_duplicates: lead.duplicates.clone(),
+            events: lead.events().to_vec(),
+            conflicting_duplicates: lead.conflicting_duplicates().to_vec(),
             state: SavedState {
                 stage: st.stage.to_saved(&lead.lifecycle),
                 score: st.score.clone(),
@@ -201,7 +201,7 @@ impl Engine {
         let mut lead = self.new_lead(saved.id.clone());
         let SavedLead {
             events,
-            conflicting_duplicates,
+            mut conflicting_duplicates,
             state: st,
             ..
         } = saved;
@@ -224,26 +224,28 @@ impl Engine {
                 })
                 .collect::<Option<Vec<_>>>()
         {
-            lead.events = all;
-            lead.reindex();
-            if lead.index.len() == lead.events.len() {
-                lead.duplicates = conflicting_duplicates;
-                lead.state = Folded {
-                    stage,
-                    score: st.score,
-                    attrs: st.attrs,
-                    grade: st.grade,
-                    grades: st.grades,
-                    arms: st.arms,
-                    ignored: st.ignored,
-                    deal: st.deal,
-                    wins,
-                    verdicts: st.verdicts,
-                    activity: st.activity,
-                };
-                return Ok(lead);
+            match lead.restore_log(all, conflicting_duplicates) {
+                Ok(()) => {
+                    lead.state = Folded {
+                        stage,
+                        score: st.score,
+                        attrs: st.attrs,
+                        grade: st.grade,
+                        grades: st.grades,
+                        arms: st.arms,
+                        ignored: st.ignored,
+                        deal: st.deal,
+                        wins,
+                        verdicts: st.verdicts,
+                        activity: st.activity,
+                    };
+                    return Ok(lead);
+                }
+                Err((events, duplicates)) => {
+                    all = events;
+                    conflicting_duplicates = duplicates;
+                }
             }
-            all = std::mem::take(&mut lead.events);
         }
         all.extend(conflicting_duplicates);
         Ok(self.replay(lead.id, all))

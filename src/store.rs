@@ -341,7 +341,9 @@ impl LeadStore {
     /// The copy of `id` kept in the log of `member`'s lead.
     fn kept_copy(&self, member: &LeadId, id: &EventId) -> Option<Event> {
         let lead = self.lead(member)?;
-        lead.position(id).and_then(|p| lead.events.get(p)).cloned()
+        lead.position(id)
+            .and_then(|p| lead.events().get(p))
+            .cloned()
     }
 
     /// The lead `member` resolves to, as it is now: what an outcome's
@@ -434,8 +436,9 @@ impl LeadStore {
     fn take_events(&mut self) -> Vec<Event> {
         let mut all = Vec::new();
         for (_, lead) in std::mem::take(&mut self.leads) {
-            all.extend(lead.events);
-            all.extend(lead.duplicates);
+            let (events, duplicates) = lead.into_events();
+            all.extend(events);
+            all.extend(duplicates);
         }
         *self = Self::new(self.engine.clone());
         all
@@ -700,14 +703,14 @@ impl LeadStore {
             (Some(b), Some(o)) => {
                 // The larger log stays in place; the smaller one's events
                 // go in as one batch.
-                let (mut big, small) = if b.events.len() >= o.events.len() {
+                let (mut big, small) = if b.events().len() >= o.events().len() {
                     (b, o)
                 } else {
                     (o, b)
                 };
                 big.id = l.clone();
-                let mut events = small.events;
-                events.extend(small.duplicates);
+                let (mut events, duplicates) = small.into_events();
+                events.extend(duplicates);
                 self.engine.insert_batch(&mut big, events, Origin::Store);
                 big
             }
@@ -801,7 +804,7 @@ impl LeadStore {
             ids.insert(c.visitor.clone());
         }
         for lead in self.leads.values() {
-            for e in &lead.events {
+            for e in lead.events() {
                 ids.insert(e.lead.clone());
             }
         }
@@ -849,16 +852,18 @@ impl LeadStore {
             if let Some(lead) = self.leads.remove(root) {
                 // A conflicting copy goes where the copy kept for its id
                 // goes, whatever lead it names itself.
+                let (events, duplicates) = lead.into_events();
                 let owner: IdMap<&EventId, &LeadId> =
-                    lead.events.iter().map(|e| (&e.id, &e.lead)).collect();
-                for e in &lead.duplicates {
+                    events.iter().map(|e| (&e.id, &e.lead)).collect();
+                for e in &duplicates {
                     let named = owner.get(&e.id).copied().unwrap_or(&e.lead);
                     pooled
                         .entry(self.resolve(named))
                         .or_default()
                         .push(e.clone());
                 }
-                for e in lead.events {
+                drop(owner);
+                for e in events {
                     let r = self.resolve(&e.lead);
                     pooled.entry(r).or_default().push(e);
                 }
@@ -866,8 +871,9 @@ impl LeadStore {
         }
         for (root, mut events) in pooled {
             if let Some(existing) = self.leads.remove(&root) {
-                events.extend(existing.events);
-                events.extend(existing.duplicates);
+                let (kept, duplicates) = existing.into_events();
+                events.extend(kept);
+                events.extend(duplicates);
             }
             let lead = self.engine.replay(root.clone(), events);
             self.leads.insert(root, lead);
@@ -966,7 +972,7 @@ impl LeadStore {
                     lead: lead.id.clone(),
                 });
             }
-            for e in &lead.events {
+            for e in lead.events() {
                 if store.ids.insert(e.id.clone(), e.lead.clone()).is_some() {
                     return Err(RestoreError::Inconsistent {
                         problem: format!("event id {:?} is in two saved leads", e.id.as_str()),

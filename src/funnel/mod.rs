@@ -479,7 +479,7 @@ impl Funnel {
     fn cut_of(&self, lead: &Lead) -> String {
         const NONE: &str = "(none)";
         let first = |pick: fn(&EventBody) -> Option<&String>| {
-            lead.events
+            lead.events()
                 .iter()
                 .take_while(|e| e.at <= self.options.as_of)
                 .find_map(|e| pick(&e.body))

@@ -448,3 +448,70 @@ fn predict_example_scores_a_generated_table() {
     assert!(err.contains("no column \"zz\" to drop"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The generators feed the examples that read them: `gen_events` into
+/// `score` (one row per lead, every score a decimal, the same table in
+/// any arrival order), `gen_paths` into `attribute` (credits sum to the
+/// table's conversions per model).
+#[test]
+fn generators_feed_score_and_attribute() {
+    let dir = std::env::temp_dir().join(format!("leadflow-gen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let config = format!("{root}/examples/data/engine.json");
+    let mut tables = Vec::new();
+    for order in ["in_order", "reversed"] {
+        let events = dir.join(format!("{order}.ndjson"));
+        let text = crate::common::run_example("gen_events", &["3000", "40", "--order", order]);
+        assert_eq!(text.lines().count(), 3000);
+        std::fs::write(&events, text).unwrap();
+        let table =
+            crate::common::run_example("score", &[config.as_str(), events.to_str().unwrap()]);
+        let mut lines = table.lines();
+        assert_eq!(lines.next(), Some("lead_id,score,grade,stage"));
+        let rows: Vec<&str> = lines.collect();
+        assert_eq!(rows.len(), 40, "{table}");
+        for row in &rows {
+            let score = row.split(',').nth(1).unwrap();
+            assert!(score.parse::<rust_decimal::Decimal>().is_ok(), "{row}");
+        }
+        tables.push(table);
+    }
+    assert_eq!(tables[0], tables[1], "arrival order changes nothing");
+
+    let paths = dir.join("paths.csv");
+    std::fs::write(
+        &paths,
+        crate::common::run_example("gen_paths", &["2000", "6", "--seed", "3"]),
+    )
+    .unwrap();
+    let total: f64 = std::fs::read_to_string(&paths)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse::<f64>().unwrap())
+        .sum();
+    let out = crate::common::run_example(
+        "attribute",
+        &[
+            "--model",
+            "linear",
+            "--model",
+            "markov",
+            paths.to_str().unwrap(),
+        ],
+    );
+    for model in ["linear", "markov"] {
+        let credited: f64 = out
+            .lines()
+            .skip(1)
+            .filter(|l| l.starts_with(&format!("{model},")))
+            .map(|l| l.split(',').nth(2).unwrap().parse::<f64>().unwrap())
+            .sum();
+        assert!(
+            (credited - total).abs() < 1e-6 * total.max(1.0),
+            "{model}: {credited} vs {total}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -156,83 +156,13 @@ fn run() -> Result<(), Failure> {
             lead.stage().cycle(),
             lc.name(lead.stage().furthest())
         )?;
-        let card = engine.score_card(lead, at);
-        writeln!(w, "\nscore {}", number(card.total))?;
-        if let Some(max) = card.total_max
-            && card.uncapped_total > max
-        {
-            writeln!(
-                w,
-                "  (capped from {} by total_max {})",
-                number(card.uncapped_total),
-                number(max)
-            )?;
-        }
-        for g in &card.groups {
-            writeln!(
-                w,
-                "  group {}: {} (raw {}{})",
-                g.group,
-                number(g.score),
-                number(g.raw),
-                match (g.min, g.max) {
-                    (None, None) => String::new(),
-                    (min, max) => format!(
-                        ", caps {}..{}",
-                        min.map_or("".into(), number),
-                        max.map_or("".into(), number)
-                    ),
-                }
-            )?;
-            for e in &g.entries {
-                writeln!(
-                    w,
-                    "    {}  {:<24} {:<18} {:>7} -> {:>7}  [{}]",
-                    e.at.format("%Y-%m-%d %H:%M"),
-                    e.rule.as_deref().unwrap_or("manual adjustment"),
-                    e.activity.as_deref().unwrap_or("-"),
-                    number(e.points),
-                    number(e.decayed),
-                    e.event
-                )?;
-            }
-        }
-        let grade = engine.grade_card(lead);
-        writeln!(
-            w,
-            "\ngrade {} (fit {}/100)",
-            grade.grade.map_or("ungraded".into(), |g| g.to_string()),
-            grade.fit
-        )?;
-        for c in &grade.criteria {
-            writeln!(
-                w,
-                "  {:<16} {:<10} {:?} ({} thirds)",
-                c.criterion, c.attr, c.verdict, c.weight
-            )?;
-        }
+        // The cards and the history print themselves.
+        writeln!(w, "\n{}", engine.score_card(lead, at))?;
+        writeln!(w, "\n{}", engine.grade_card(lead))?;
         if let Some(p) = engine.priority(lead, at) {
             writeln!(w, "priority {p}")?;
         }
-        writeln!(w, "\nhistory")?;
-        for t in lead.history() {
-            let reason = t.reason.as_ref().map_or(String::new(), |r| {
-                format!(
-                    " ({:?}{})",
-                    r.code,
-                    r.note.as_ref().map_or(String::new(), |n| format!(": {n}"))
-                )
-            });
-            writeln!(
-                w,
-                "  {}  {:>12} -> {:<12} by {:?}{}",
-                t.at.format("%Y-%m-%d %H:%M"),
-                t.from.map_or("(new)", |s| lc.name(s)),
-                lc.name(t.to),
-                t.actor,
-                reason
-            )?;
-        }
+        writeln!(w, "\nhistory\n{}", lead.timeline())?;
         for ig in lead.ignored() {
             writeln!(w, "  ignored {ig}")?;
         }

@@ -566,7 +566,7 @@ impl std::fmt::Display for ScoreCard {
     /// ```text
     /// score 65 at 2026-03-02 15:00 UTC
     ///   default 65
-    ///     2026-03-02 10:00 UTC  pricing  page_view  +15, now 15
+    ///     2026-03-02 10:00 UTC  pricing  page_view  +15, now 15  [e1]
     /// ```
     ///
     /// Each line is one contribution: the points it earned and what they
@@ -586,6 +586,10 @@ impl std::fmt::Display for ScoreCard {
             if g.raw != g.score {
                 write!(f, " (capped from {})", g.raw)?;
             }
+            if g.min.is_some() || g.max.is_some() {
+                let bound = |b: Option<Decimal>| b.map_or(String::new(), |d| d.to_string());
+                write!(f, " (caps {}..{})", bound(g.min), bound(g.max))?;
+            }
             // Columns as wide as their widest entry.
             let rule = |e: &CardEntry| e.rule.as_deref().unwrap_or("manual").to_owned();
             let kind = |e: &CardEntry| e.activity.as_deref().unwrap_or("adjustment").to_owned();
@@ -601,12 +605,13 @@ impl std::fmt::Display for ScoreCard {
             for e in &g.entries {
                 write!(
                     f,
-                    "\n    {}  {:<wr$}  {:<wk$}  {:>wp$}, now {}",
+                    "\n    {}  {:<wr$}  {:<wk$}  {:>wp$}, now {}  [{}]",
                     e.at.format("%Y-%m-%d %H:%M UTC"),
                     rule(e),
                     kind(e),
                     points(e),
-                    e.decayed
+                    e.decayed,
+                    e.event
                 )?;
             }
         }

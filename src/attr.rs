@@ -388,10 +388,7 @@ fn range_test(min: Option<f64>, max: Option<f64>) -> Result<Test, ConfigErrorKin
         max.unwrap_or(f64::INFINITY),
     );
     if min.is_nan() || max.is_nan() || min > max {
-        return Err(ConfigErrorKind::MinAboveMax {
-            min: min.to_string(),
-            max: max.to_string(),
-        });
+        return Err(ConfigErrorKind::MinAboveMax { min, max });
     }
     Ok(Test::Range(min, max))
 }

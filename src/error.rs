@@ -10,7 +10,7 @@ use crate::types::{EventId, LeadId};
 /// (`stages[2].within`, `scoring.rules[3].when.attrs[0]`). Serializes
 /// like [`EventError`], so a host can store or send a refused config's
 /// reason as data.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[error("{path}: {kind}")]
 pub struct ConfigError {
@@ -57,7 +57,7 @@ pub(crate) fn unique_id<'a>(
 }
 
 /// What is wrong with a config item.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 #[serde(tag = "error", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ConfigErrorKind {
@@ -148,13 +148,30 @@ pub enum ConfigErrorKind {
         /// What was expected.
         expected: String,
     },
-    /// A lower bound above an upper bound.
+    /// A `range` predicate whose lower bound is above its upper bound (or
+    /// a bound is NaN).
     #[error("min ({min}) is greater than max ({max})")]
     MinAboveMax {
         /// The lower bound.
-        min: String,
+        min: f64,
         /// The upper bound.
-        max: String,
+        max: f64,
+    },
+    /// A score group whose lower cap is above its upper cap.
+    #[error("the lower cap ({min}) is above the upper cap ({max})")]
+    CapsInverted {
+        /// The lower cap.
+        min: rust_decimal::Decimal,
+        /// The upper cap.
+        max: rust_decimal::Decimal,
+    },
+    /// A validity window that ends before it starts.
+    #[error("valid_from ({from}) is after valid_until ({until})")]
+    WindowInverted {
+        /// Its start.
+        from: crate::types::Timestamp,
+        /// Its end.
+        until: crate::types::Timestamp,
     },
     /// A name that is referenced but defined nowhere.
     #[error("unknown {what} {name:?}")]

@@ -235,3 +235,41 @@ fn the_module_graph_has_no_cycle() {
     }
     assert!(deps.len() > 10, "read the modules: {deps:?}");
 }
+
+/// Inverted bounds name their values as values, not text.
+#[test]
+fn inverted_bounds_are_structured() {
+    let kind = |json: &str| {
+        leadflow::Engine::from_json(json)
+            .unwrap_err()
+            .kind()
+            .clone()
+    };
+    assert_eq!(
+        kind(
+            r#"{"lifecycle": {"preset": "default"}, "scoring": {"groups": [{"name": "g", "min": 10, "max": 5}]}}"#
+        ),
+        leadflow::ConfigErrorKind::CapsInverted {
+            min: rust_decimal::Decimal::from(10),
+            max: rust_decimal::Decimal::from(5)
+        }
+    );
+    let from = crate::common::t(60);
+    let until = crate::common::t(0);
+    let json = format!(
+        r#"{{"lifecycle": {{"preset": "default"}}, "scoring": {{"rules": [{{"id": "r", "when": {{"kind": "k"}}, "points": 1,
+            "valid_from": "{}", "valid_until": "{}"}}]}}}}"#,
+        from.to_rfc3339(),
+        until.to_rfc3339()
+    );
+    assert_eq!(
+        kind(&json),
+        leadflow::ConfigErrorKind::WindowInverted { from, until }
+    );
+    assert_eq!(
+        kind(
+            r#"{"lifecycle": {"preset": "default"}, "grading": {"criteria": [{"id": "c", "when": {"attr": "a", "op": "range", "min": 5, "max": 1}, "weight": 1}]}}"#
+        ),
+        leadflow::ConfigErrorKind::MinAboveMax { min: 5.0, max: 1.0 }
+    );
+}

@@ -389,9 +389,9 @@ fn compile_groups(
         if min > max {
             return Err(err(
                 format!("groups[{i}].min"),
-                ConfigErrorKind::MinAboveMax {
-                    min: g.min.unwrap_or_default().to_string(),
-                    max: g.max.unwrap_or_default().to_string(),
+                ConfigErrorKind::CapsInverted {
+                    min: g.min.unwrap_or_default(),
+                    max: g.max.unwrap_or_default(),
                 },
             ));
         }
@@ -459,10 +459,7 @@ fn check_rule(
     {
         return Err(err(
             p(".valid_from"),
-            ConfigErrorKind::MinAboveMax {
-                min: a.to_rfc3339(),
-                max: b.to_rfc3339(),
-            },
+            ConfigErrorKind::WindowInverted { from: a, until: b },
         ));
     }
     if let Frequency::Window(w) = r.frequency

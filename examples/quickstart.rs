@@ -1,12 +1,11 @@
 //! leadflow in one screen: a config, one lead's events, and what the
-//! engine makes of them — stage history, score card, grade, priority, SLA.
-//! The longer story (several leads, merges, recycles, refusals) is
+//! engine makes of them — history, score card, grade, priority, SLA. The
+//! longer story (several leads, merges, recycles, refusals) is
 //! `cargo run --example story`.
 //!
 //! Run with `cargo run --example quickstart`.
 
-use chrono::{TimeDelta, TimeZone, Utc};
-use leadflow::{Actor, Engine, Event, EventBody, Source};
+use leadflow::{Engine, Event};
 
 const CONFIG: &str = r#"{
   "lifecycle": {"preset": "default"},
@@ -20,86 +19,37 @@ const CONFIG: &str = r#"{
   "qualification": [{"id": "mql", "when": {"score": {"min": 60}}, "then": "MQL"}]
 }"#;
 
+/// One lead's events, as a CRM integration would send them (NDJSON).
+const EVENTS: &str = r#"
+{"id": "e0", "lead": "ada@acme.test", "at": "2026-03-02T09:00:00Z", "body": {"type": "created", "stage": "Anonymous", "source": "marketing", "actor": "marketing"}}
+{"id": "e1", "lead": "ada@acme.test", "at": "2026-03-02T10:00:00Z", "body": {"type": "attributes", "set": {"industry": "software"}}}
+{"id": "e2", "lead": "ada@acme.test", "at": "2026-03-02T11:00:00Z", "body": {"type": "activity", "kind": "page_view", "channel": "web", "attrs": {"url": "/pricing/team"}}}
+{"id": "e3", "lead": "ada@acme.test", "at": "2026-03-02T14:00:00Z", "body": {"type": "activity", "kind": "demo_request", "channel": "web"}}
+{"id": "e4", "lead": "ada@acme.test", "at": "2026-03-03T15:00:00Z", "body": {"type": "advanced", "to": "SQL", "actor": "sales"}}
+"#;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = Engine::from_json(CONFIG)?;
-    let start = Utc
-        .with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
-        .single()
-        .ok_or("date")?;
-    let at = |h: i64| start + TimeDelta::hours(h);
-    let activity = |kind: &str, url: &str| EventBody::Activity {
-        kind: kind.into(),
-        channel: Some("web".into()),
-        campaign: None,
-        attrs: [("url".to_owned(), url.into())].into(),
-    };
-    let events = [
-        (
-            0,
-            EventBody::Created {
-                stage: "Anonymous".into(),
-                source: Source::Marketing,
-                actor: Actor::Marketing,
-            },
-        ),
-        (
-            1,
-            EventBody::Attributes {
-                set: [("industry".to_owned(), "software".into())].into(),
-                unset: vec![],
-            },
-        ),
-        (2, activity("page_view", "/pricing/team")),
-        (5, activity("demo_request", "/demo")), // 65 points: the MQL rule fires
-        (
-            30,
-            EventBody::Advanced {
-                to: "SQL".into(),
-                actor: Actor::Sales,
-                reason: None,
-            },
-        ),
-    ];
     let mut lead = engine.new_lead("ada@acme.test");
-    for (i, (h, body)) in events.into_iter().enumerate() {
-        // The same events in any order, or twice, give the same lead.
-        engine.apply(
-            &mut lead,
-            Event::new(format!("e{i}"), "ada@acme.test", at(h), body),
-        )?;
+    // The same events in any order, or twice, give the same lead; the
+    // demo request (65 points in all) fires the MQL rule on its own.
+    for line in EVENTS.lines().filter(|l| !l.trim().is_empty()) {
+        let event: Event = serde_json::from_str(line)?;
+        engine.apply(&mut lead, event)?;
     }
+    let at = |text: &str| text.parse::<leadflow::Timestamp>();
 
-    let lc = engine.lifecycle();
-    for t in lead.history() {
-        let from = t.from.map_or("(new)", |s| lc.name(s));
-        println!(
-            "{}  {from:>9} -> {:<9} by {}",
-            t.at.format("%a %H:%M"),
-            lc.name(t.to),
-            t.actor
-        );
-    }
-    let card = engine.score_card(&lead, at(6));
-    println!("score at +6h: {}", card.total);
-    for entry in &card.groups[0].entries {
-        println!(
-            "  {:<8} {:>3} points",
-            entry.rule.as_deref().unwrap_or("manual"),
-            entry.points
-        );
-    }
+    println!("{}\n", lead.timeline());
     println!(
-        "grade {}, priority {}",
-        engine.grade_card(&lead).grade.ok_or("ungraded")?,
-        engine.priority(&lead, at(6)).ok_or("no priority")?
+        "{}\n",
+        engine.score_card(&lead, at("2026-03-02T15:00:00Z")?)
     );
-    if let Some(sla) = engine.sla(&lead, at(20)) {
-        println!(
-            "SLA in {}: due {} ({})",
-            lc.name(sla.stage),
-            sla.due_at.format("%a %H:%M"),
-            sla.state
-        );
+    println!("{}", engine.grade_card(&lead));
+    let priority = engine.priority(&lead, at("2026-03-02T15:00:00Z")?);
+    println!("priority {}", priority.ok_or("no priority")?);
+    if let Some(sla) = engine.sla(&lead, at("2026-03-03T05:00:00Z")?) {
+        let stage = engine.lifecycle().name(sla.stage);
+        println!("SLA in {stage}: due {} ({})", sla.due_at, sla.state);
     }
     Ok(())
 }

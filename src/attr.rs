@@ -275,12 +275,21 @@ impl Predicate {
             err(
                 &format!(".{field}"),
                 ConfigErrorKind::Empty {
-                    what: format!("`{field}` of operator {:?}", c.op),
+                    what: format!("`{field}` of operator {}", c.op),
                 },
             )
         };
         if c.attr.trim().is_empty() {
             return Err(err(".attr", ConfigErrorKind::EmptyName));
+        }
+        if let Some(field) = unread_operand(c) {
+            return Err(err(
+                &format!(".{field}"),
+                ConfigErrorKind::NotRead {
+                    field: field.to_owned(),
+                    op: c.op.to_string(),
+                },
+            ));
         }
         let text = |field: &str| -> Result<String, ConfigError> {
             match &c.value {
@@ -378,6 +387,29 @@ impl Predicate {
             },
         }
     }
+}
+
+/// An operand the predicate's operator does not read, if any: a mistake
+/// (`equals` written with `values` meant `one_of`), refused by name.
+fn unread_operand(c: &PredicateConfig) -> Option<&'static str> {
+    let given = [
+        ("value", c.value.is_some()),
+        ("values", !c.values.is_empty()),
+        ("min", c.min.is_some()),
+        ("max", c.max.is_some()),
+        ("list", c.list.is_some()),
+    ];
+    let reads: &[&str] = match c.op {
+        Operator::Equals | Operator::Contains | Operator::StartsWith => &["value"],
+        Operator::OneOf => &["values"],
+        Operator::Range => &["min", "max"],
+        Operator::Exists => &[],
+        Operator::InList => &["list"],
+    };
+    given
+        .iter()
+        .find(|(f, set)| *set && !reads.contains(f))
+        .map(|(f, _)| *f)
 }
 
 /// A `range` test: open bounds are infinite, the bounds must be ordered

@@ -93,6 +93,10 @@ fn check_predictive(config: &EngineConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The largest product of two history suffixes compared pair by pair;
+/// longer ones are matched through a hash map.
+const PAIRWISE_DIFF_MAX: usize = 256;
+
 /// Qualification rules whose before-state is held on the stack during a
 /// step; more spill to the heap.
 const INLINE_RULES: usize = 16;
@@ -1039,6 +1043,8 @@ impl Engine {
 
     /// The lead's SLA status at `now`: the SLA of the stage it was in at
     /// `now`, if that stage has one. Only history at or before `now` counts.
+    /// `None` also when the deadline would fall after the last date chrono
+    /// holds (the year 262 142).
     pub fn sla(&self, lead: &Lead, now: Timestamp) -> Option<SlaStatus> {
         self.view(lead).state.stage.sla(self.lifecycle(), now)
     }
@@ -1394,7 +1400,7 @@ pub(crate) fn multiset_diff<T: Clone + Eq + std::hash::Hash>(
     if old.is_empty() || new.is_empty() {
         return (new.to_vec(), old.to_vec());
     }
-    if old.len() * new.len() <= 256 {
+    if old.len() * new.len() <= PAIRWISE_DIFF_MAX {
         // Short suffixes (the common case): match pairwise, no hashing.
         let mut used = vec![false; old.len()];
         let mut added = Vec::new();

@@ -189,6 +189,14 @@ pub enum ConfigErrorKind {
         /// Why it cannot be entered.
         why: String,
     },
+    /// A predicate operand its operator does not read.
+    #[error("operator {op} does not read `{field}`")]
+    NotRead {
+        /// The operand given.
+        field: String,
+        /// The operator.
+        op: String,
+    },
     /// Something that must not be empty is.
     #[error("{what} must not be empty")]
     Empty {

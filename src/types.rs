@@ -92,14 +92,19 @@ pub struct Span {
 /// durations reach 2.9 · 10^11 years).
 const MAX_SPAN_SECS: i64 = u32::MAX as i64 * 86_400;
 
-/// A span string that could not be read.
+/// A span that could not be read or converted, with what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid span {text:?}: expected a whole number of seconds or a number with one unit of s, m, h, d, w (e.g. \"24h\"), at most 4294967295 days"
-)]
+#[error("invalid span {text:?}: expected {expected}")]
 pub struct SpanError {
     text: String,
+    expected: &'static str,
 }
+
+/// What a span written as text must be.
+const SPAN_TEXT: &str = "a whole number of seconds or a number with one unit of s, m, h, d, w (e.g. \"24h\"), at most 4294967295 days";
+
+/// What a duration converted to a span must be.
+const SPAN_DURATION: &str = "a whole, non-negative number of seconds, at most 4294967295 days (spans are never negative, fractional or clamped)";
 
 impl Span {
     /// A span of `secs` seconds. Every `u32` is a valid span: nothing is
@@ -160,6 +165,7 @@ impl Span {
     pub fn parse(text: &str) -> Result<Self, SpanError> {
         let err = || SpanError {
             text: text.to_owned(),
+            expected: SPAN_TEXT,
         };
         let t = text.trim();
         let (digits, unit) = match t.char_indices().last() {
@@ -212,6 +218,7 @@ impl TryFrom<TimeDelta> for Span {
         if delta.subsec_nanos() != 0 || !(0..=MAX_SPAN_SECS).contains(&secs) {
             return Err(SpanError {
                 text: delta.to_string(),
+                expected: SPAN_DURATION,
             });
         }
         Ok(Self { secs })
@@ -227,6 +234,7 @@ impl TryFrom<std::time::Duration> for Span {
             Ok(secs) if d.subsec_nanos() == 0 && secs <= MAX_SPAN_SECS => Ok(Self { secs }),
             _ => Err(SpanError {
                 text: format!("{d:?}"),
+                expected: SPAN_DURATION,
             }),
         }
     }

@@ -273,3 +273,39 @@ fn inverted_bounds_are_structured() {
         leadflow::ConfigErrorKind::MinAboveMax { min: 5.0, max: 1.0 }
     );
 }
+
+/// Predicates refuse operands their operator does not read, and name the
+/// operator as configs write it; span conversions say what a span must be;
+/// attribution models read by the names their reports carry.
+#[test]
+fn operands_spans_and_model_names_read_as_written() {
+    let err = |json: &str| leadflow::Engine::from_json(json).unwrap_err().to_string();
+    let e = err(
+        r#"{"lifecycle": {"preset": "default"}, "grading": {"criteria": [{"id": "c", "when": {"attr": "a", "op": "equals", "value": 1, "values": [2]}, "weight": 1}]}}"#,
+    );
+    assert_eq!(
+        e,
+        "grading.criteria[0].when.values: operator equals does not read `values`"
+    );
+    let e = err(
+        r#"{"lifecycle": {"preset": "default"}, "grading": {"criteria": [{"id": "c", "when": {"attr": "a", "op": "in_list"}, "weight": 1}]}}"#,
+    );
+    assert!(
+        e.contains("`list` of operator in_list must not be empty"),
+        "{e}"
+    );
+    let e = leadflow::Span::try_from(chrono::TimeDelta::seconds(-5))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("non-negative"), "{e}");
+    for (name, reported) in [
+        ("w", "w_shaped"),
+        ("w_shaped", "w_shaped"),
+        ("j_shaped", "j_shaped"),
+        ("full_path", "full_path"),
+    ] {
+        let config: leadflow::attribution::ModelConfig =
+            serde_json::from_str(&format!(r#"{{"model": "{name}"}}"#)).unwrap();
+        assert_eq!(config.build().unwrap().name(), reported);
+    }
+}

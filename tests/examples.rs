@@ -251,10 +251,20 @@ fn funnel_example_runs_end_to_end() {
 #[test]
 fn quickstart_and_story_run_and_tell_their_story() {
     let out = crate::common::run_example::<&str>("quickstart", &[]);
-    assert!(out.contains("Anonymous -> MQL       by system"), "{out}");
-    assert!(out.contains("MQL -> SQL       by sales"), "{out}");
-    assert!(out.contains("score at +6h: 65"), "{out}");
-    assert!(out.contains("grade C, priority C2"), "{out}");
+    assert!(
+        out.contains("Anonymous -> MQL  advanced by system (rule_fired: mql)"),
+        "{out}"
+    );
+    assert!(out.contains("MQL -> SQL  advanced by sales"), "{out}");
+    assert!(out.contains("score 65 at 2026-03-02 15:00 UTC"), "{out}");
+    assert!(
+        out.contains("grade C (fit 100)") && out.contains("priority C2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("SLA in MQL: due 2026-03-03 14:00:00 UTC (within)"),
+        "{out}"
+    );
     let story = crate::common::run_example::<&str>("story", &[]);
     assert!(story.contains("reason RuleFired (mql)"), "{story}");
     assert!(

@@ -8,6 +8,10 @@ use crate::hash::Fx;
 
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
+/// Slots of the direct-mapped cache of recent channel names (see
+/// `Channels::recent`): repeated names skip the map.
+const RECENT_SLOTS: usize = 256;
+
 /// Channel names interned to dense ids, in order of first appearance.
 #[derive(Debug, Clone)]
 pub(crate) struct Channels {
@@ -15,7 +19,7 @@ pub(crate) struct Channels {
     index: FxMap<String, u32>,
     /// A direct-mapped cache keyed by length and end bytes: channel sets are
     /// small, so most lookups end here without hashing the name.
-    recent: Box<[u32; 256]>,
+    recent: Box<[u32; RECENT_SLOTS]>,
 }
 
 impl Default for Channels {
@@ -23,7 +27,7 @@ impl Default for Channels {
         Self {
             names: Vec::new(),
             index: FxMap::default(),
-            recent: Box::new([u32::MAX; 256]),
+            recent: Box::new([u32::MAX; RECENT_SLOTS]),
         }
     }
 }

@@ -47,11 +47,14 @@ pub enum ModelConfig {
         #[serde(default = "forty_percent")]
         ends: f64,
     },
-    /// W-shaped.
+    /// W-shaped (also read as `w_shaped`, the name its reports carry).
+    #[serde(alias = "w_shaped")]
     W,
-    /// Full path (Z).
+    /// Full path (Z; also read as `full_path`, the name its reports carry).
+    #[serde(alias = "full_path")]
     Z,
-    /// J-shaped.
+    /// J-shaped (also read as `j_shaped`, as path tables name it).
+    #[serde(alias = "j_shaped")]
     J,
     /// Inverse J.
     InverseJ,

@@ -162,6 +162,10 @@ impl AttributionModel for TimeDecay {
     }
 }
 
+/// How far anchor shares may sum from 1 (decimal shares such as 0.3 are
+/// not exact in binary).
+const SHARE_SUM_TOLERANCE: f64 = 1e-9;
+
 /// The anchor shares of an [`Anchored`] model. They must be finite, ≥ 0 and
 /// sum to 1.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -191,9 +195,6 @@ pub struct Anchored {
     w: AnchorWeights,
 }
 
-/// Position-based (U-shaped): 40 % first, 40 % last, 20 % between.
-pub type PositionBased = Anchored;
-
 impl Default for Anchored {
     fn default() -> Self {
         Self::position_based()
@@ -205,7 +206,8 @@ impl Anchored {
     ///
     /// # Errors
     /// [`ModelError::InvalidParameters`] when a share is negative or not
-    /// finite, or the shares do not sum to 1 (within 1e-9).
+    /// finite, or the shares do not sum to 1 (within `1e-9`, for shares
+    /// written as decimals such as 0.3 + 0.3 + 0.4).
     pub fn new(name: impl Into<String>, w: AnchorWeights) -> Result<Self, ModelError> {
         let all = [
             w.first,
@@ -221,7 +223,7 @@ impl Anchored {
             });
         }
         let sum: f64 = all.iter().sum();
-        if (sum - 1.0).abs() > 1e-9 {
+        if (sum - 1.0).abs() > SHARE_SUM_TOLERANCE {
             return Err(ModelError::InvalidParameters {
                 problem: format!("anchor shares must sum to 1, not {sum}"),
             });

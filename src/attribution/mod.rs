@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
-//! use leadflow::attribution::{Attributor, Journey, Touch, model_fn, Linear, PositionBased};
+//! use leadflow::attribution::{Anchored, Attributor, Journey, Touch, model_fn, Linear};
 //! use rust_decimal::Decimal;
 //!
 //! let t = |d| Utc.with_ymd_and_hms(2026, 3, d, 9, 0, 0).unwrap();
@@ -23,7 +23,8 @@
 //! });
 //!
 //! let attributor = Attributor::new().with_scale(2)?;
-//! let credits = attributor.credit(&journey, &PositionBased::default())?;
+//! // Position-based (U-shaped): 40 % first, 40 % last, 20 % between.
+//! let credits = attributor.credit(&journey, &Anchored::position_based())?;
 //! assert_eq!(credits.iter().map(|c| c.value).sum::<Decimal>(), Decimal::new(1000_00, 2));
 //! assert_eq!(credits[0].value, Decimal::new(400_00, 2));
 //!
@@ -74,7 +75,7 @@ pub use from_lead::{
     tally_journeys,
 };
 pub use heuristic::{
-    AnchorWeights, Anchored, FirstTouch, LastNonDirect, LastTouch, Linear, PositionBased, TimeDecay,
+    AnchorWeights, Anchored, FirstTouch, LastNonDirect, LastTouch, Linear, TimeDecay,
 };
 pub use limits::{Limit, Limits};
 pub use markov::{MarkovEdge, MarkovModel, MarkovState};

@@ -20,6 +20,7 @@ use crate::exact::ExactSum;
 /// The models a [`PathTally`] can compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PathModel {
     /// First touch.
     First,

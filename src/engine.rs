@@ -119,7 +119,6 @@ struct Inner {
     scoring: Model,
     grading: Profile,
     qualifiers: Vec<Qualifier>,
-    predictive: Option<PredictiveConfig>,
 }
 
 /// What ingesting one event did: its status and the whole change it caused
@@ -301,11 +300,9 @@ impl Engine {
         )?;
         let text = serde_json::to_string(&config).unwrap_or_else(|_| format!("{config:?}"));
         let fingerprint = hash_str(&format!("leadflow/{FORMAT_VERSION}/{text}"));
-        let predictive = config.predictive.clone();
         Ok(Self {
             inner: Arc::new(Inner {
                 fingerprint,
-                predictive,
                 config,
                 lifecycle,
                 scoring,
@@ -422,6 +419,7 @@ impl Engine {
             activity: vec![
                 0;
                 self.inner
+                    .config
                     .predictive
                     .as_ref()
                     .map_or(0, |p| p.features.activity_counts.len())
@@ -1134,7 +1132,7 @@ impl Engine {
         lead: &Lead,
         at: Timestamp,
     ) -> Option<(&PredictiveConfig, crate::attr::Attrs)> {
-        let predictive = self.inner.predictive.as_ref()?;
+        let predictive = self.inner.config.predictive.as_ref()?;
         let lead = self.view(lead);
         Some((predictive, predictive.features.record(&lead, at)))
     }
@@ -1142,7 +1140,7 @@ impl Engine {
     /// The lead's priority tier at `at`, 1 (most likely quarter) to 4, by
     /// the model's tiers; `None` without a model or tiers.
     pub fn tier(&self, lead: &Lead, at: Timestamp) -> Option<u8> {
-        let tiers = self.inner.predictive.as_ref()?.tiers?;
+        let tiers = self.inner.config.predictive.as_ref()?.tiers?;
         Some(tiers.tier(self.probability(lead, at)?))
     }
 
@@ -1153,7 +1151,7 @@ impl Engine {
         Runtime {
             rules: &self.inner.qualifiers,
             scoring: &self.inner.scoring,
-            predictive: self.inner.predictive.as_ref(),
+            predictive: self.inner.config.predictive.as_ref(),
             lifecycle: &self.inner.lifecycle,
         }
     }
@@ -1267,7 +1265,7 @@ impl Engine {
                 campaign,
                 attrs,
             } => {
-                if let Some(predictive) = &self.inner.predictive
+                if let Some(predictive) = &self.inner.config.predictive
                     && let Some(i) = predictive
                         .features
                         .activity_counts

@@ -383,18 +383,13 @@ impl Runtime<'_> {
     /// profile and activity counts), if the engine has a model.
     fn clause_probability(&self, st: &Folded) -> Option<f64> {
         let predictive = self.predictive?;
-        let mut record = Attrs::new();
-        for name in &predictive.features.attributes {
-            if let Some(v) = st.attrs.get(name) {
-                record.insert(name.clone(), v.clone());
-            }
-        }
-        for (kind, n) in predictive.features.activity_counts.iter().zip(&st.activity) {
-            record.insert(
-                format!("activities.{kind}"),
-                crate::attr::AttrValue::Number(f64::from(*n)),
-            );
-        }
+        let features = &predictive.features;
+        let profile: Attrs = features
+            .attributes
+            .iter()
+            .filter_map(|name| Some((name.clone(), st.attrs.get(name)?.clone())))
+            .collect();
+        let record = features.with_counts(profile, &st.activity);
         Some(predictive.model.probability(&record))
     }
 

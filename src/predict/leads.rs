@@ -70,9 +70,11 @@ impl LeadFeatures {
     fn record_where(&self, lead: &Lead, take: impl Fn(&crate::Event) -> bool) -> Attrs {
         let mut profile = Attrs::new();
         let mut counts = vec![0u32; self.activity_counts.len()];
-        let ignored = lead.ignored();
+        // Looked up once per event: a set, not a scan of the ignored list.
+        let ignored: crate::hash::IdSet<&crate::EventId> =
+            lead.ignored().iter().map(|x| &x.event).collect();
         for e in lead.events().iter().take_while(|e| take(e)) {
-            if !ignored.is_empty() && ignored.iter().any(|x| x.event == e.id) {
+            if ignored.contains(&e.id) {
                 continue;
             }
             match &e.body {
@@ -96,13 +98,20 @@ impl LeadFeatures {
                 _ => {}
             }
         }
+        self.with_counts(profile, &counts)
+    }
+
+    /// A record of profile attributes with the activity counts added as
+    /// `activities.<kind>`, in the order of `activity_counts`. The fold's
+    /// qualification clause and the queries build their records here.
+    pub(crate) fn with_counts(&self, mut record: Attrs, counts: &[u32]) -> Attrs {
         for (kind, n) in self.activity_counts.iter().zip(counts) {
-            profile.insert(
+            record.insert(
                 format!("activities.{kind}"),
-                AttrValue::Number(f64::from(n)),
+                AttrValue::Number(f64::from(*n)),
             );
         }
-        profile
+        record
     }
 }
 

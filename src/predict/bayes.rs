@@ -331,21 +331,18 @@ fn add(a: u64, b: u64, overflow: &mut bool) -> u64 {
 /// in a local array first: one map insert per key, not one per row.
 fn count_feature(column: &Column, binning: &Binning, labels: &[bool]) -> BTreeMap<Key, [u64; 2]> {
     let mut local: BTreeMap<Key, [u64; 2]> = BTreeMap::new();
-    let tally = |slots: &mut Vec<[u64; 2]>, slot: usize, label: bool| {
-        if slots.len() <= slot {
-            slots.resize(slot + 1, [0, 0]);
-        }
+    // Both the levels and the bins are known: one slot each, no resizing.
+    let tally = |slots: &mut [[u64; 2]], slot: usize, label: bool| {
         if let Some(s) = slots.get_mut(slot) {
             s[usize::from(!label)] += 1;
         }
     };
     match (&column.values, binning) {
-        (Values::Categorical { codes, .. }, Binning::Levels) => {
-            let mut per_code: Vec<[u64; 2]> = Vec::new();
+        (Values::Categorical { levels, codes }, Binning::Levels) => {
+            // A missing code lies past every level and is skipped.
+            let mut per_code = vec![[0u64; 2]; levels.len()];
             for (&code, &label) in codes.iter().zip(labels) {
-                if code != super::table::MISSING {
-                    tally(&mut per_code, code as usize, label);
-                }
+                tally(&mut per_code, code as usize, label);
             }
             for (code, n) in per_code.into_iter().enumerate() {
                 if n != [0, 0]

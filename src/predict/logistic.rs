@@ -686,10 +686,14 @@ fn add_levels(
     Ok(())
 }
 
-/// Refuses, before anything is allocated, a design wider than
+/// Refuses, before the design is allocated, one wider than
 /// [`MAX_DIMENSIONS`]: the intercept, one coefficient per numeric column
-/// and one per level that occurs, counted in the design's order.
-fn check_dimensions(numeric: &[&Column], categorical: &[&Column]) -> Result<(), PredictError> {
+/// and one per level that occurs, counted in the design's order. Returns
+/// each categorical column's used levels, for the encoding.
+fn check_dimensions(
+    numeric: &[&Column],
+    categorical: &[&Column],
+) -> Result<Vec<Vec<bool>>, PredictError> {
     let too_many = |dimensions: usize, column: &Column| PredictError::TooManyDimensions {
         dimensions,
         limit: MAX_DIMENSIONS,
@@ -702,13 +706,16 @@ fn check_dimensions(numeric: &[&Column], categorical: &[&Column]) -> Result<(), 
             return Err(too_many(dims, column));
         }
     }
+    let mut used = Vec::with_capacity(categorical.len());
     for column in categorical {
-        dims += used_levels(column).iter().filter(|u| **u).count();
+        let levels = used_levels(column);
+        dims += levels.iter().filter(|u| **u).count();
         if dims > MAX_DIMENSIONS {
             return Err(too_many(dims, column));
         }
+        used.push(levels);
     }
-    Ok(())
+    Ok(used)
 }
 
 /// Which levels of a categorical column occur in its rows (a table built
@@ -762,17 +769,16 @@ fn encode(table: &Table, labels: &[bool]) -> Result<(Vec<Linear>, Design), Predi
         .iter()
         .filter(|c| matches!(c.values, Values::Categorical { .. }))
         .collect();
-    check_dimensions(&numeric_columns, &categorical_columns)?;
+    let used_by_column = check_dimensions(&numeric_columns, &categorical_columns)?;
     let mut dims = 1 + numeric_columns.len();
     let p = numeric_columns.len();
     let (xs, mut features) = encode_numeric(&numeric_columns, n);
     let q = categorical_columns.len();
     let mut cats = vec![MISSING; n * q];
-    for (k, column) in categorical_columns.iter().enumerate() {
+    for (k, (column, used)) in categorical_columns.iter().zip(&used_by_column).enumerate() {
         let Values::Categorical { levels, codes } = &column.values else {
             continue;
         };
-        let used = used_levels(column);
         let mut global = vec![MISSING; levels.len()];
         let mut kept = Vec::new();
         for (code, level) in levels.iter().enumerate() {

@@ -212,6 +212,12 @@ impl Table {
     }
 }
 
+/// The code of the `n`-th distinct value: codes stop one short of
+/// [`MISSING`] (4 billion values do not fit in memory anyway).
+fn code_for(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(MISSING - 1).min(MISSING - 1)
+}
+
 /// Level interning in first-seen order.
 #[derive(Default)]
 struct Levels {
@@ -224,11 +230,7 @@ impl Levels {
         if let Some(&c) = self.index.get(level) {
             return c;
         }
-        // Codes stop one short of MISSING; 4 billion levels do not fit in
-        // memory anyway.
-        let c = u32::try_from(self.names.len())
-            .unwrap_or(MISSING - 1)
-            .min(MISSING - 1);
+        let c = code_for(self.names.len());
         self.names.push(level.to_owned());
         self.index.insert(level.to_owned(), c);
         c
@@ -314,9 +316,7 @@ impl Cells {
     }
 
     fn next_code(&self) -> u32 {
-        u32::try_from(self.distinct.len())
-            .unwrap_or(MISSING - 1)
-            .min(MISSING - 1)
+        code_for(self.distinct.len())
     }
 
     /// The column: numeric when asked, or when every distinct value reads

@@ -435,6 +435,10 @@ fn training_sets_come_from_the_lifecycle_without_leaking_the_outcome() {
     );
     let explained = model.explain(&features.record(&leads[0], t(4)));
     assert!(explained.factors.iter().all(|f| f.feature != "region"));
+    // Had the region set at the close leaked into training, the model
+    // would know the level "EU" and explain by it.
+    let eu = model.explain(&record(&[("region", "EU".into())]));
+    assert!(eu.factors.is_empty(), "{eu}");
     // As of minute 3 nothing is closed.
     assert!(matches!(
         training_set(&leads, &features, &Target::WonOrLost, t(3)),

@@ -1425,3 +1425,56 @@ fn ms(
         closed_won,
     }
 }
+
+#[test]
+fn a_walk_is_the_windows_of_the_order_with_repeats_collapsed() {
+    use leadflow::attribution::MarkovState;
+    let names = |w: Vec<MarkovState>| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // Order 2 over a b b b c: windows ab, bb, bb, bc; the repeat collapses.
+    assert_eq!(
+        names(MarkovState::walk(&["a", "b", "b", "b", "c"], 2, false)),
+        ["(start)", "a > b", "b > b", "b > c", "(null)"]
+    );
+    // A path shorter than the order is one state.
+    assert_eq!(
+        names(MarkovState::walk(&["a", "b"], 3, true)),
+        ["(start)", "a > b", "(conversion)"]
+    );
+    assert!(MarkovState::walk::<&str>(&[], 1, true).is_empty());
+    // Order 0 reads as 1.
+    assert_eq!(
+        MarkovState::walk(&["a"], 0, true),
+        MarkovState::walk(&["a"], 1, true)
+    );
+}
+
+#[test]
+fn a_value_column_without_values_reports_zero_credits_and_rows_print_alike() {
+    use leadflow::attribution::{ChannelCredit, PathModel, PathReport, PathTally};
+    let mut tally = PathTally::new(&[PathModel::Linear], 1)
+        .unwrap()
+        .with_value_column();
+    tally.add(["a", "b"], 2, 0, None);
+    let report = tally.finish().unwrap();
+    assert_eq!(report.total_value, Some(Decimal::ZERO));
+    let mut csv = Vec::new();
+    report.write_csv(&mut csv).unwrap();
+    assert_eq!(
+        String::from_utf8(csv).unwrap(),
+        "model,channel_name,conversions,value\nlinear,a,1,0\nlinear,b,1,0\n"
+    );
+    // Without the column, no values at all.
+    let mut plain = PathTally::new(&[PathModel::Linear], 1).unwrap();
+    plain.add(["a"], 1, 0, None);
+    assert_eq!(plain.finish().unwrap().total_value, None);
+    // One row written alone is the report's row.
+    let mut row = Vec::new();
+    ChannelCredit::new("x,\"y\"", -0.0, Some(Decimal::new(150, 2)))
+        .write_csv_row(PathModel::Linear, &mut row)
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(row).unwrap(),
+        "linear,\"x,\"\"y\"\"\",0,1.50\n"
+    );
+    assert!(PathReport::CSV_HEADER.ends_with('\n'));
+}

@@ -182,15 +182,11 @@ impl MarkovCounts {
     ) {
         let mut seq = std::mem::take(&mut self.seq);
         seq.clear();
-        if path.len() <= self.order {
-            seq.push(self.intern(path));
-        } else {
-            for w in path.windows(self.order) {
-                let s = self.intern(w);
-                // Consecutive identical states collapse.
-                if seq.last() != Some(&s) {
-                    seq.push(s);
-                }
+        for w in state_windows(path, self.order) {
+            let s = self.intern(w);
+            // Consecutive identical states collapse.
+            if seq.last() != Some(&s) {
+                seq.push(s);
             }
         }
         let weight = conversions.saturating_add(nulls);
@@ -782,6 +778,62 @@ pub enum MarkovState {
     Null,
     /// A window of `order` consecutive channels (fewer for shorter paths).
     Channels(Vec<String>),
+}
+
+/// The windows of `order` consecutive touches a path passes through (the
+/// whole path when it is shorter than `order`), before consecutive
+/// identical states collapse.
+fn state_windows<T>(path: &[T], order: usize) -> impl Iterator<Item = &[T]> {
+    let whole = (path.len() <= order).then_some(path);
+    let windows = (path.len() > order).then(|| path.windows(order.max(1)));
+    whole.into_iter().chain(windows.into_iter().flatten())
+}
+
+impl MarkovState {
+    /// The states one path walks through in a chain of `order`, from
+    /// [`Start`](Self::Start) to [`Conversion`](Self::Conversion) when it
+    /// converted or [`Null`](Self::Null) when not: the transitions a
+    /// [`PathTally`](super::PathTally) counts for it (windows of `order`
+    /// touches, consecutive identical states collapsed). An empty path
+    /// walks through no states; an order of 0 is read as 1.
+    ///
+    /// ```
+    /// use leadflow::attribution::MarkovState;
+    /// let walk = MarkovState::walk(&["email", "email", "search"], 1, true);
+    /// let names: Vec<String> = walk.iter().map(|s| s.to_string()).collect();
+    /// assert_eq!(names, ["(start)", "email", "search", "(conversion)"]);
+    /// ```
+    pub fn walk<S: AsRef<str>>(path: &[S], order: usize, converted: bool) -> Vec<MarkovState> {
+        if path.is_empty() {
+            return Vec::new();
+        }
+        let mut walk = vec![MarkovState::Start];
+        for w in state_windows(path, order) {
+            let state = MarkovState::Channels(w.iter().map(|c| c.as_ref().to_owned()).collect());
+            if walk.last() != Some(&state) {
+                walk.push(state);
+            }
+        }
+        walk.push(if converted {
+            MarkovState::Conversion
+        } else {
+            MarkovState::Null
+        });
+        walk
+    }
+}
+
+impl std::fmt::Display for MarkovState {
+    /// `(start)`, `(conversion)`, `(null)`, or the window's channels joined
+    /// by ` > `, as ChannelAttribution names them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Start => f.write_str("(start)"),
+            Self::Conversion => f.write_str("(conversion)"),
+            Self::Null => f.write_str("(null)"),
+            Self::Channels(c) => f.write_str(&c.join(" > ")),
+        }
+    }
 }
 
 /// One transition probability of the fitted chain.

@@ -36,7 +36,48 @@ pub struct PathReport {
     pub valued_without_conversion: u64,
 }
 
+impl ChannelCredit {
+    /// One channel's credit (for hosts that compute credits elsewhere, such
+    /// as an engine adapter, and print them as reports do).
+    pub fn new(channel: impl Into<String>, conversions: f64, value: Option<Decimal>) -> Self {
+        Self {
+            channel: channel.into(),
+            conversions,
+            value,
+        }
+    }
+
+    /// Writes the credit as one row of [`PathReport::write_csv`]'s CSV
+    /// under `model`'s name.
+    ///
+    /// # Errors
+    /// The writer's I/O errors.
+    pub fn write_csv_row<W: std::io::Write>(
+        &self,
+        model: PathModel,
+        mut out: W,
+    ) -> std::io::Result<()> {
+        let name = if self.channel.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", self.channel.replace('"', "\"\""))
+        } else {
+            self.channel.clone()
+        };
+        let value = self.value.map_or(String::new(), |v| v.to_string());
+        // -0 and 0 print alike.
+        let conversions = if self.conversions == 0.0 {
+            "0".to_owned()
+        } else {
+            self.conversions.to_string()
+        };
+        writeln!(out, "{},{name},{conversions},{value}", model.name())
+    }
+}
+
 impl PathReport {
+    /// The header line [`write_csv`](Self::write_csv) writes (with its
+    /// line end).
+    pub const CSV_HEADER: &str = "model,channel_name,conversions,value\n";
+
     /// Writes the report as CSV with the header
     /// `model,channel_name,conversions,value`: one row per model and
     /// channel, models in the order asked, channels in order of first
@@ -48,24 +89,10 @@ impl PathReport {
     /// # Errors
     /// The writer's I/O errors.
     pub fn write_csv<W: std::io::Write>(&self, mut out: W) -> std::io::Result<()> {
-        fn number(x: f64) -> String {
-            if x == 0.0 { "0".into() } else { x.to_string() }
-        }
-        out.write_all(b"model,channel_name,conversions,value\n")?;
+        out.write_all(Self::CSV_HEADER.as_bytes())?;
         for (model, credits) in &self.models {
             for c in credits {
-                let name = if c.channel.contains([',', '"', '\n', '\r']) {
-                    format!("\"{}\"", c.channel.replace('"', "\"\""))
-                } else {
-                    c.channel.clone()
-                };
-                let value = c.value.map_or(String::new(), |v| v.to_string());
-                writeln!(
-                    out,
-                    "{},{name},{},{value}",
-                    model.name(),
-                    number(c.conversions)
-                )?;
+                c.write_csv_row(*model, &mut out)?;
             }
         }
         out.flush()

@@ -525,6 +525,15 @@ impl PathTally {
         self
     }
 
+    /// The same tally for a table with a value column: its report carries
+    /// value credits (zeros when no converting row has a value), as when a
+    /// [`PathReader`] finds a `total_conversion_value` column.
+    #[must_use]
+    pub fn with_value_column(mut self) -> Self {
+        self.has_value = true;
+        self
+    }
+
     /// The bounds on the work of Markov and Shapley.
     pub fn limits(&self) -> &Limits {
         &self.limits

@@ -440,6 +440,11 @@ impl Funnel {
         Ok(funnel)
     }
 
+    /// The engine whose leads it reads.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// The options.
     pub fn options(&self) -> &FunnelOptions {
         &self.options

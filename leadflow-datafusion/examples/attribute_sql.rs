@@ -194,7 +194,7 @@ async fn load_touches(ctx: &SessionContext, args: &Args) -> Result<String, Strin
     let config = serde_json::to_string(&args.config).map_err(|e| e.to_string())?;
     Ok(format!(
         "WITH journeys AS (
-  SELECT array_agg(channel ORDER BY ts, channel) AS path,
+  SELECT touch_path(array_agg(struct(ts, channel))) AS path,
          sum(conversions) AS conversions,
          CASE WHEN sum(conversions) > 0 THEN 0 ELSE 1 END AS nulls,
          {value} AS value,

@@ -13,6 +13,7 @@
 //! | [`attribute_paths`](paths) | aggregate | every path-table model: first, last, linear, position, J, inverse J, Markov of any order, Shapley |
 //! | [`journey_credits`](journeys) | scalar | one journey's exact credits under a journey model |
 //! | [`markov_transitions`](journeys) | scalar | the transitions one path adds to a Markov chain |
+//! | [`touch_path`](journeys::TouchPath) | scalar | a journey's path from `array_agg(struct(ts, channel))`, ordered by `(ts, channel)` |
 //! | [`funnel_report`](funnel) | aggregate | the funnel report over leads' events |
 //!
 //! Money stays exact: values are `Decimal128` columns, converted to and
@@ -58,7 +59,7 @@ use datafusion::prelude::SessionContext;
 
 pub use error::AdapterError;
 pub use funnel::{FunnelReportUdaf, funnel_of_config};
-pub use journeys::{JourneyCredits, MarkovTransitions};
+pub use journeys::{JourneyCredits, MarkovTransitions, TouchPath};
 pub use paths::{AttributePaths, PathsConfig};
 
 /// The adapter's aggregate functions, for a registry of your own (a
@@ -75,6 +76,7 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::from(JourneyCredits::new()),
         ScalarUDF::from(MarkovTransitions::new()),
+        ScalarUDF::from(TouchPath::new()),
     ]
 }
 
@@ -100,7 +102,8 @@ pub fn ballista_registry() -> ballista_core::registry::BallistaFunctionRegistry 
 }
 
 /// Registers every function with a session: `attribute_paths`,
-/// `journey_credits`, `markov_transitions` and `funnel_report`.
+/// `journey_credits`, `markov_transitions`, `touch_path` and
+/// `funnel_report`.
 pub fn register_all(ctx: &SessionContext) {
     for f in aggregate_functions() {
         ctx.register_udaf(f);

@@ -14,7 +14,7 @@ use datafusion::logical_expr::registry::FunctionRegistry;
 use datafusion::prelude::{CsvReadOptions, SessionConfig, SessionContext};
 
 const SQL: &str = "WITH journeys AS (
-  SELECT array_agg(channel ORDER BY ts, channel) AS path, sum(conversions) AS conversions,
+  SELECT touch_path(array_agg(struct(ts, channel))) AS path, sum(conversions) AS conversions,
          CASE WHEN sum(conversions) > 0 THEN 0 ELSE 1 END AS nulls,
          sum(value) AS value, min(ts) AS seen
   FROM touches GROUP BY journey)

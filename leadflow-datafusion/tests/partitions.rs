@@ -404,7 +404,7 @@ proptest! {
         let rt = runtime();
         let sql = format!("SELECT s['from'], s['to'], count(*) FROM (
             SELECT unnest(markov_transitions(path, {order}, converted)) AS s FROM (
-              SELECT array_agg(channel ORDER BY ts, channel) AS path, max(converted_at) IS NOT NULL AS converted
+              SELECT touch_path(array_agg(struct(ts, channel))) AS path, max(converted_at) IS NOT NULL AS converted
               FROM touches GROUP BY journey)) GROUP BY 1, 2");
         // The core: one row per journey, weight 1.
         let mut tally = PathTally::new(&[PathModel::Markov], order).unwrap();

@@ -14,10 +14,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 journeys=${1:-1000000}
 paths=${2:-1000000}
-(cd "$here/.." && cargo build --release --example attribute --example gen_paths)
-(cd "$here" && cargo build --release --example attribute_sql --example gen_touches)
-core="$here/../target/release/examples"
+# The core and the adapter build in their own target directories.
 ours="${CARGO_TARGET_DIR:-$here/target}/release/examples"
+(cd "$here/.." && env -u CARGO_TARGET_DIR cargo build --release --example attribute --example gen_paths)
+(cd "$here" && CARGO_TARGET_DIR="${ours%/release/examples}" cargo build --release --example attribute_sql --example gen_touches)
+core="$here/../target/release/examples"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 measure() {

@@ -182,3 +182,33 @@ pub(crate) fn int_value(array: &ArrayRef, row: usize) -> Option<i64> {
         .filter(|a| !a.is_null(row))
         .map(|a| a.value(row))
 }
+
+/// A partial state as the one `Binary` value an aggregate's state is.
+pub(crate) fn state_value<T: serde::Serialize>(
+    function: &'static str,
+    state: &T,
+) -> Result<Vec<ScalarValue>, AdapterError> {
+    let bytes = serde_json::to_vec(state).map_err(|e| AdapterError::State {
+        function,
+        problem: e.to_string(),
+    })?;
+    Ok(vec![ScalarValue::Binary(Some(bytes))])
+}
+
+/// Each partial state of a `merge_batch` column, read back and handed to
+/// `merge`.
+pub(crate) fn merge_states<T: serde::de::DeserializeOwned>(
+    function: &'static str,
+    states: &[ArrayRef],
+    mut merge: impl FnMut(T),
+) -> Result<(), AdapterError> {
+    let parts: &datafusion::arrow::array::BinaryArray = column(function, states, 0)?;
+    for bytes in parts.iter().flatten() {
+        let other: T = serde_json::from_slice(bytes).map_err(|e| AdapterError::State {
+            function,
+            problem: e.to_string(),
+        })?;
+        merge(other);
+    }
+    Ok(())
+}

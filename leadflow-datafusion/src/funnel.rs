@@ -19,7 +19,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, ListArray, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, ListArray, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -199,23 +199,12 @@ impl Accumulator for FunnelAccumulator {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let bytes = serde_json::to_vec(&self.tally).map_err(|e| AdapterError::State {
-            function: NAME,
-            problem: e.to_string(),
-        })?;
-        Ok(vec![ScalarValue::Binary(Some(bytes))])
+        Ok(args::state_value(NAME, &self.tally)?)
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let parts: &BinaryArray = args::column(NAME, states, 0)?;
-        for bytes in parts.iter().flatten() {
-            let other: FunnelTally =
-                serde_json::from_slice(bytes).map_err(|e| AdapterError::State {
-                    function: NAME,
-                    problem: e.to_string(),
-                })?;
+        Ok(args::merge_states(NAME, states, |other: FunnelTally| {
             self.tally.merge(other);
-        }
-        Ok(())
+        })?)
     }
 }

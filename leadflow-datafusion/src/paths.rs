@@ -35,8 +35,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, Decimal128Array, Decimal128Builder, Float64Builder,
-    Int64Array, ListArray, StringBuilder, StructArray,
+    Array, ArrayRef, AsArray, Decimal128Array, Decimal128Builder, Float64Builder, Int64Array,
+    ListArray, StringBuilder, StructArray,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
@@ -438,23 +438,12 @@ impl Accumulator for PathsAccumulator {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let bytes = serde_json::to_vec(&self.state).map_err(|e| AdapterError::State {
-            function: NAME,
-            problem: e.to_string(),
-        })?;
-        Ok(vec![ScalarValue::Binary(Some(bytes))])
+        Ok(args::state_value(NAME, &self.state)?)
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let parts: &BinaryArray = args::column(NAME, states, 0)?;
-        for bytes in parts.iter().flatten() {
-            let other: PathsState =
-                serde_json::from_slice(bytes).map_err(|e| AdapterError::State {
-                    function: NAME,
-                    problem: e.to_string(),
-                })?;
+        Ok(args::merge_states(NAME, states, |other: PathsState| {
             self.state.merge(other);
-        }
-        Ok(())
+        })?)
     }
 }

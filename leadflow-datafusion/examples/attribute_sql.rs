@@ -23,7 +23,7 @@
 //! | `ts` | timestamp or integer | when: a journey's path is its touches by `(ts, channel)` |
 //! | `channel` | string | the channel |
 //! | `conversions` | integer | conversions on this row (a journey's sum; 0 means one null path) |
-//! | `value` | `DECIMAL` (CSV: at most `--value-scale` places, default 2) | conversion value (summed per journey); optional |
+//! | `value` | `DECIMAL` (CSV: at most `--value-scale` places, default 2; DataFusion's CSV reader cuts finer values without an error) | conversion value (summed per journey); optional in Parquet |
 //!
 //! Channels are listed by first appearance in time (a journey's first
 //! touch, then position, then name). The SQL runs is printed to stderr.

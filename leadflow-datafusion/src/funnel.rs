@@ -6,7 +6,11 @@
 //! FROM (SELECT lead, array_agg(event) AS events FROM events GROUP BY lead)
 //! ```
 //!
-//! Each row is one lead: `lead` its id (a string), `events` its events as
+//! Each row is one lead, and each lead must be on one row only (group its
+//! events with `array_agg(event) ... GROUP BY lead`): a lead met twice by
+//! one accumulator is an error; a lead split over rows that different
+//! partitions read cannot be seen, and would count twice.
+//! `lead` is its id (a string), `events` its events as
 //! JSON strings in the core's [`Event`] form, in any order (a lead is
 //! replayed, so arrival order does not matter). An event naming another
 //! lead is an error, not a silent move. `config` is a constant JSON object:
@@ -126,6 +130,7 @@ impl AggregateUDFImpl for FunnelReportUdaf {
         Ok(Box::new(FunnelAccumulator {
             funnel: funnel_of_config(&json)?,
             tally: FunnelTally::default(),
+            seen: std::collections::HashSet::new(),
         }))
     }
 
@@ -142,6 +147,9 @@ impl AggregateUDFImpl for FunnelReportUdaf {
 struct FunnelAccumulator {
     funnel: Funnel,
     tally: FunnelTally,
+    /// The leads this accumulator replayed: a lead on two rows would count
+    /// twice.
+    seen: std::collections::HashSet<String>,
 }
 
 impl FunnelAccumulator {
@@ -157,6 +165,15 @@ impl FunnelAccumulator {
                 });
             }
             let id = leads.value(row);
+            if !self.seen.insert(id.to_owned()) {
+                return Err(AdapterError::Row {
+                    function: NAME,
+                    row,
+                    problem: format!(
+                        "lead {id:?} is on more than one row: group its events first (array_agg(event) ... GROUP BY lead)"
+                    ),
+                });
+            }
             let mut log = Vec::new();
             for (i, json) in args::strings_of(NAME, events, row, "events")?
                 .iter()

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Decimal128Builder, Float64Builder, ListArray,
-    StringBuilder, StructArray, TimestampMicrosecondArray, UInt32Builder,
+    StringBuilder, StructArray, TimestampNanosecondArray, UInt32Builder,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, TimeUnit};
@@ -54,8 +54,10 @@ use crate::money::{self, PRECISION};
 const CREDITS: &str = "journey_credits";
 const TRANSITIONS: &str = "markov_transitions";
 
+/// Touch times are compared in nanoseconds, the finest unit Arrow has, so
+/// no input unit loses precision (the range is Arrow's: 1677 to 2262).
 fn timestamp() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, None)
+    DataType::Timestamp(TimeUnit::Nanosecond, None)
 }
 
 /// The struct each journey credit is.
@@ -224,10 +226,10 @@ fn journey_at(arrays: &[ArrayRef], row: usize) -> Result<Journey, AdapterError> 
         let t = times.value(row);
         let t = t
             .as_any()
-            .downcast_ref::<TimestampMicrosecondArray>()
+            .downcast_ref::<TimestampNanosecondArray>()
             .ok_or(AdapterError::State {
                 function: CREDITS,
-                problem: "times is not a list of microsecond timestamps".into(),
+                problem: "times is not a list of nanosecond timestamps".into(),
             })?;
         t.iter().collect()
     };
@@ -243,17 +245,16 @@ fn journey_at(arrays: &[ArrayRef], row: usize) -> Result<Journey, AdapterError> 
             times.len()
         )));
     }
-    let at = |micros: Option<i64>, what: &str| {
-        let m = micros.ok_or_else(|| bad(format!("{what} is NULL")))?;
-        chrono::DateTime::from_timestamp_micros(m)
-            .ok_or_else(|| bad(format!("{what} {m} µs is outside chrono's range")))
+    let at = |nanos: Option<i64>, what: &str| {
+        let n = nanos.ok_or_else(|| bad(format!("{what} is NULL")))?;
+        Ok::<_, AdapterError>(chrono::DateTime::from_timestamp_nanos(n))
     };
     let mut touches = Vec::with_capacity(channels.len());
     for (channel, t) in channels.into_iter().zip(times) {
         touches.push(Touch::new(at(t, "a touch time")?, channel));
     }
     let mut journey = Journey::new(touches);
-    let converted: &TimestampMicrosecondArray = args::column(CREDITS, arrays, 2)?;
+    let converted: &TimestampNanosecondArray = args::column(CREDITS, arrays, 2)?;
     if converted.is_valid(row) {
         let value = args::decimal_at(arrays.get(3).and_then(|a| a.as_primitive_opt()), row)?;
         journey = journey.converted(

@@ -276,3 +276,44 @@ async fn partitioned_plans_merge_partial_states() {
         .collect();
     assert_eq!(names, ["a", "b"]);
 }
+
+#[tokio::test]
+async fn nanosecond_touch_times_keep_their_order_and_eligibility() {
+    // a at +900 ns comes after the conversion at +500 ns: only b earns.
+    let c = ctx(1);
+    let sql = "SELECT unnest(journey_credits(make_array('a', 'b'),
+        make_array(arrow_cast(1767258000000000900, 'Timestamp(Nanosecond, None)'),
+                   arrow_cast(1767258000000000100, 'Timestamp(Nanosecond, None)')),
+        arrow_cast(1767258000000000500, 'Timestamp(Nanosecond, None)'),
+        CAST(10.00 AS DECIMAL(10, 2)), '{\"model\": \"linear\"}'))['channel']";
+    let got = c.sql(sql).await.unwrap().collect().await.unwrap();
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&got)
+        .unwrap()
+        .to_string();
+    assert!(text.contains("| b ") && !text.contains("| a "), "{text}");
+}
+
+#[tokio::test]
+async fn a_lead_on_two_rows_is_refused_not_counted_twice() {
+    let ev = |id: &str, day: u32, body: &str| {
+        format!(
+            r#"{{"id": "{id}", "lead": "ada", "at": "2026-01-0{day}T09:00:00Z", "body": {body}}}"#
+        )
+    };
+    let created = ev(
+        "e1",
+        2,
+        r#"{"type": "created", "stage": "MQL", "source": "marketing", "actor": "marketing"}"#,
+    );
+    let advanced = ev(
+        "e2",
+        5,
+        r#"{"type": "advanced", "to": "SQL", "actor": "sales"}"#,
+    );
+    let config = r#"{"engine": {"lifecycle": {"preset": "default"}}, "options": {"from": "2026-01-01T00:00:00Z", "to": "2026-12-01T00:00:00Z", "as_of": "2026-12-01T00:00:00Z", "by": "month", "first_cycle_only": false, "cut": "none"}}"#;
+    let sql = format!(
+        "SELECT funnel_report(lead, make_array(event), '{config}') FROM (VALUES ('ada', '{created}'), ('ada', '{advanced}')) AS t(lead, event)"
+    );
+    let e = fails(&ctx(1), &sql).await;
+    assert!(e.contains("lead \"ada\" is on more than one row"), "{e}");
+}

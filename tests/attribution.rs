@@ -1478,3 +1478,30 @@ fn a_value_column_without_values_reports_zero_credits_and_rows_print_alike() {
     );
     assert!(PathReport::CSV_HEADER.ends_with('\n'));
 }
+
+#[test]
+fn value_credits_of_many_digits_split_exactly_and_never_negative() {
+    use leadflow::attribution::{PathModel, PathTally};
+    for big in [
+        "99999999999999.99",
+        "12345678901234567",
+        "1234567890123456789012345678",
+    ] {
+        let v: Decimal = big.parse().unwrap();
+        let mut tally = PathTally::new(&[PathModel::First, PathModel::Linear], 1).unwrap();
+        tally.add(["a"], 1, 0, Some(v));
+        tally.add(["b"], 1, 0, Some(Decimal::ZERO));
+        let report = tally.finish().unwrap();
+        let (_, first) = &report.models[0];
+        assert_eq!(first[0].value, Some(v), "{big}");
+        assert_eq!(first[1].value, Some(Decimal::ZERO), "{big}");
+        for (_, credits) in &report.models {
+            assert!(
+                credits.iter().all(|c| c.value.unwrap() >= Decimal::ZERO),
+                "{big}"
+            );
+            let sum: Decimal = credits.iter().map(|c| c.value.unwrap()).sum();
+            assert_eq!(sum, v, "{big}");
+        }
+    }
+}

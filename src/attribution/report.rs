@@ -107,6 +107,16 @@ pub(super) fn split_exactly(mantissa: i128, scale: u32, shares: &[f64]) -> Vec<D
     let unit = 10f64.powi(scale as i32);
     let units: Vec<f64> = shares.iter().map(|s| s * unit).collect();
     let credits_nothing = units.iter().all(|u| *u == 0.0 || !u.is_finite());
+    // Shares as exact integer proportions (the journeys' allocation): no
+    // part goes negative however many digits the total has, where shares
+    // scaled to units in f64 lose the last digits past 2^53.
+    if !credits_nothing
+        && shares.iter().all(|s| s.is_finite() && *s >= 0.0)
+        && let Ok(total) = Decimal::try_from_i128_with_scale(mantissa, scale)
+        && let Ok(parts) = super::allocate(total, shares, scale)
+    {
+        return parts;
+    }
     let parts = if credits_nothing {
         vec![0; units.len()]
     } else {

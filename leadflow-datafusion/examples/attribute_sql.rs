@@ -23,7 +23,7 @@
 //! | `ts` | timestamp or integer | when: a journey's path is its touches by `(ts, channel)` |
 //! | `channel` | string | the channel |
 //! | `conversions` | integer | conversions on this row (a journey's sum; 0 means one null path) |
-//! | `value` | `DECIMAL` (CSV: at most `--value-scale` places, default 2; DataFusion's CSV reader cuts finer values without an error) | conversion value (summed per journey); optional in Parquet |
+//! | `value` | `DECIMAL` (CSV: at most `--value-scale` places, default 2; a finer value is an error naming the line) | conversion value (summed per journey); optional in Parquet |
 //!
 //! Channels are listed by first appearance in time (a journey's first
 //! touch, then position, then name). The SQL runs is printed to stderr.
@@ -165,6 +165,39 @@ fn load_paths(ctx: &SessionContext, args: &mut Args) -> Result<(String, Option<i
     Ok((sql, table.credit_scale))
 }
 
+/// Refuses CSV values with more places than the `value` column's scale:
+/// DataFusion's CSV reader would cut them without an error. Fields are
+/// counted from the end of the line, so commas in earlier (quoted) fields
+/// do not shift the value.
+fn check_csv_places(file: &str, scale: i8) -> Result<(), String> {
+    use std::io::BufRead;
+    let input = std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?;
+    let mut lines = BufReader::new(input).lines();
+    let header = match lines.next() {
+        Some(h) => h.map_err(|e| format!("{file}: {e}"))?,
+        None => return Ok(()),
+    };
+    let names: Vec<&str> = header.split(',').map(str::trim).collect();
+    let Some(col) = names.iter().position(|n| *n == "value") else {
+        return Ok(());
+    };
+    let from_end = names.len() - 1 - col;
+    for (i, line) in lines.enumerate() {
+        let line = line.map_err(|e| format!("{file}: {e}"))?;
+        let value = line.rsplit(',').nth(from_end).unwrap_or("").trim();
+        if let Some((_, places)) = value.split_once('.')
+            && places.len() > scale as usize
+        {
+            return Err(format!(
+                "{file}: line {}: value {value} has more than {scale} decimal places (pass --value-scale {})",
+                i + 2,
+                places.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Registers the touch table `touches`; the query.
 async fn load_touches(ctx: &SessionContext, args: &Args) -> Result<String, String> {
     let err = |e: datafusion::error::DataFusionError| format!("{}: {e}", args.file);
@@ -173,6 +206,7 @@ async fn load_touches(ctx: &SessionContext, args: &Args) -> Result<String, Strin
             .await
             .map_err(err)?;
     } else {
+        check_csv_places(&args.file, args.value_scale)?;
         let schema = Schema::new(vec![
             Field::new("journey", DataType::Utf8, false),
             Field::new("ts", DataType::Int64, false),

@@ -233,7 +233,6 @@ impl AggregateUDFImpl for AttributePaths {
                 first: HashMap::new(),
             },
             scale: args::decimal_scale(&value),
-            has_value: value != DataType::Null,
         }))
     }
 
@@ -319,7 +318,6 @@ struct PathsAccumulator {
     /// The places value credits are split at.
     split_scale: i8,
     scale: i8,
-    has_value: bool,
 }
 
 impl PathsAccumulator {
@@ -393,7 +391,8 @@ impl PathsAccumulator {
                 model.append_value(m.name());
                 channel.append_value(&c.channel);
                 conversions.append_value(c.conversions);
-                match c.value.filter(|_| self.has_value) {
+                // Without a value column the core reports no values.
+                match c.value {
                     Some(v) => value.append_value(money::to_decimal128(v, self.scale)?),
                     None => value.append_null(),
                 }

@@ -222,7 +222,7 @@ impl Operand {
 
     fn equals(&self, v: &AttrValue) -> bool {
         match (self, v) {
-            (Self::Text(a), AttrValue::Text(b)) => b.eq_ignore_ascii_case(a),
+            (Self::Text(a), AttrValue::Text(b)) => equals_lowered(b.as_bytes(), a.as_bytes()),
             (Self::Number(a), v) => v.as_number() == Some(*a),
             (Self::Text(_), AttrValue::Number(_)) => false,
         }
@@ -245,6 +245,9 @@ enum Test {
 pub(crate) struct Predicate {
     attr: String,
     test: Test,
+    /// Whether the test reads numbers only (a text that is no number is
+    /// then unknown): settled at compile time, not per activity.
+    numeric: bool,
 }
 
 /// Named lists (target accounts, competitor domains), lowercased for
@@ -294,7 +297,7 @@ impl Predicate {
         let text = |field: &str| -> Result<String, ConfigError> {
             match &c.value {
                 Some(AttrValue::Text(t)) if !t.is_empty() => Ok(t.to_ascii_lowercase()),
-                Some(AttrValue::Number(n)) => Ok(n.to_string()),
+                Some(AttrValue::Number(n)) => Ok(n.to_string().to_ascii_lowercase()),
                 _ => Err(missing(field)),
             }
         };
@@ -331,9 +334,16 @@ impl Predicate {
                 Test::InList(Arc::clone(set))
             }
         };
+        let numeric = match &test {
+            Test::Range(..) => true,
+            Test::Equals(o) => matches!(o, Operand::Number(_)),
+            Test::OneOf(os) => !os.is_empty() && os.iter().all(|o| matches!(o, Operand::Number(_))),
+            _ => false,
+        };
         Ok(Self {
             attr: c.attr.clone(),
             test,
+            numeric,
         })
     }
 
@@ -350,21 +360,31 @@ impl Predicate {
 
     /// The predicate on an already looked-up value (`None`: unknown). A
     /// numeric test on text that is no number is unknown, not a mismatch.
+    #[inline]
     pub(crate) fn test(&self, value: Option<&AttrValue>) -> Option<bool> {
         let v = value?;
-        let numeric = match &self.test {
-            Test::Range(..) => true,
-            Test::Equals(o) => matches!(o, Operand::Number(_)),
-            Test::OneOf(os) => !os.is_empty() && os.iter().all(|o| matches!(o, Operand::Number(_))),
-            _ => false,
-        };
-        if numeric && v.as_number().is_none() {
+        if self.numeric && v.as_number().is_none() {
             return None;
         }
         Some(self.test_value(v))
     }
 
+    /// The common tests inline, in the matching loop; the rest out of line.
+    #[inline]
     fn test_value(&self, v: &AttrValue) -> bool {
+        match (&self.test, v) {
+            (Test::StartsWith(prefix), AttrValue::Text(t)) => t
+                .as_bytes()
+                .get(..prefix.len())
+                .is_some_and(|head| equals_lowered(head, prefix.as_bytes())),
+            (Test::Equals(o), _) => o.equals(v),
+            (Test::Exists, _) => true,
+            _ => self.test_other(v),
+        }
+    }
+
+    #[inline(never)]
+    fn test_other(&self, v: &AttrValue) -> bool {
         match &self.test {
             Test::Equals(o) => o.equals(v),
             Test::OneOf(os) => os.iter().any(|o| o.equals(v)),
@@ -376,7 +396,7 @@ impl Predicate {
                 AttrValue::Text(t) => t
                     .as_bytes()
                     .get(..prefix.len())
-                    .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes())),
+                    .is_some_and(|head| equals_lowered(head, prefix.as_bytes())),
                 AttrValue::Number(n) => n.to_string().starts_with(prefix.as_str()),
             },
             Test::Range(min, max) => v.as_number().is_some_and(|n| n >= *min && n <= *max),
@@ -482,6 +502,17 @@ pub(crate) fn lookup<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a AttrValue> 
         .iter()
         .find(|(k, _)| crate::hash::same_str(k, name))
         .map(|(_, v)| v)
+}
+
+/// Whether `text` equals `lowered` (already ASCII-lowercase) ignoring
+/// ASCII case: stops at the first differing byte, and lowers only the
+/// text's bytes (the operand was lowered when the config was compiled).
+fn equals_lowered(text: &[u8], lowered: &[u8]) -> bool {
+    text.len() == lowered.len()
+        && text
+            .iter()
+            .zip(lowered)
+            .all(|(a, b)| a == b || a.to_ascii_lowercase() == *b)
 }
 
 /// Whether `hay` contains `needle`, ignoring ASCII case (other bytes are

@@ -119,6 +119,10 @@ struct Inner {
     scoring: Model,
     grading: Profile,
     qualifiers: Vec<Qualifier>,
+    /// Per stage (by index): whether no qualification rule can hold while
+    /// a lead is in it (every rule names stages, none this one). A fold
+    /// then skips the rules' conditions at events there.
+    quiet: Vec<bool>,
 }
 
 /// What ingesting one event did: its status and the whole change it caused
@@ -298,6 +302,13 @@ impl Engine {
                 has_model: config.predictive.is_some(),
             },
         )?;
+        let quiet = (0..lifecycle.stages().len())
+            .map(|s| {
+                qualifiers
+                    .iter()
+                    .all(|q| !q.stages.is_empty() && q.stages.iter().all(|t| t.index() != s))
+            })
+            .collect();
         let text = serde_json::to_string(&config).unwrap_or_else(|_| format!("{config:?}"));
         let fingerprint = hash_str(&format!("leadflow/{FORMAT_VERSION}/{text}"));
         Ok(Self {
@@ -308,6 +319,7 @@ impl Engine {
                 scoring,
                 grading,
                 qualifiers,
+                quiet,
             }),
         })
     }
@@ -438,12 +450,11 @@ impl Engine {
     pub fn replay(&self, id: impl Into<LeadId>, events: impl IntoIterator<Item = Event>) -> Lead {
         let mut lead = self.new_lead(id);
         // Of several copies of an id, the log keeps the smallest encoding.
-        lead.load(
-            events
-                .into_iter()
-                .filter(|e| Self::check_alone(e, None).is_ok())
-                .collect(),
-        );
+        // `retain` moves nothing when every event is well formed (a
+        // filtering `collect` would move each one twice).
+        let mut events: Vec<Event> = events.into_iter().collect();
+        events.retain(|e| Self::check_alone(e, None).is_ok());
+        lead.load(events);
         self.refold_from(&mut lead, 0, None);
         lead
     }
@@ -1153,6 +1164,7 @@ impl Engine {
             scoring: &self.inner.scoring,
             predictive: self.inner.config.predictive.as_ref(),
             lifecycle: &self.inner.lifecycle,
+            quiet: &self.inner.quiet,
         }
     }
 
@@ -1197,7 +1209,9 @@ impl Engine {
             spilled.resize(qualifiers.len(), false);
             &mut spilled
         };
-        if started && !moves {
+        // In a stage where no rule can hold, every condition is false:
+        // nothing to evaluate.
+        if started && !moves && !self.rules().quiet(stage_before) {
             self.rules().conditions(st, stage_before, event.at, before);
         }
         if !qualifiers.is_empty() {

@@ -367,9 +367,16 @@ pub(crate) struct Runtime<'a> {
     pub(crate) scoring: &'a crate::scoring::Model,
     pub(crate) predictive: Option<&'a crate::predict::PredictiveConfig>,
     pub(crate) lifecycle: &'a Lifecycle,
+    /// Per stage: whether no rule can hold there (see the engine).
+    pub(crate) quiet: &'a [bool],
 }
 
 impl Runtime<'_> {
+    /// Whether no rule can hold while a lead is in `stage`.
+    pub(crate) fn quiet(&self, stage: StageId) -> bool {
+        self.quiet.get(stage.index()).copied().unwrap_or(false)
+    }
+
     /// The score a qualification clause reads, at event time.
     fn clause_score(&self, st: &mut Folded, source: ScoreSource, at: Timestamp) -> i128 {
         let model = &self.scoring;
@@ -429,6 +436,9 @@ impl Runtime<'_> {
 
     /// Re-arms disarmed rules whose re-arm condition holds now.
     pub(crate) fn rearm(&self, st: &mut Folded, at: Timestamp) {
+        if st.arms.iter().all(|a| a.armed) {
+            return;
+        }
         for (i, q) in self.rules.iter().enumerate() {
             let Some(arm) = st.arms.get(i).copied() else {
                 continue;
@@ -457,6 +467,11 @@ impl Runtime<'_> {
     /// true at this event.
     pub(crate) fn fire(&self, st: &mut Folded, event: &Event, before: &[bool]) {
         self.rearm(st, event.at);
+        // No rule holds in a quiet stage, so none fires and the stage
+        // stays what it is.
+        if self.quiet(st.stage.current()) {
+            return;
+        }
         // Rules move stages, never the profile or the counts the model
         // reads: one probability serves every rule.
         let mut probability = None;

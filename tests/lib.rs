@@ -11,6 +11,7 @@ mod fold;
 mod funnel;
 mod lifecycle;
 mod lifecycle_props;
+mod matching_props;
 mod predict;
 mod predict_props;
 mod roi;

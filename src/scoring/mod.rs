@@ -250,13 +250,6 @@ impl Decay {
 #[derive(Debug, Clone)]
 pub(crate) struct Rule {
     pub(crate) id: String,
-    /// Millionths of a point.
-    pub(crate) points: i64,
-    pub(crate) group: u16,
-    /// Predicates with the slot of their attribute in the kind's
-    /// attribute list: an activity's attributes are looked up once per
-    /// name, however many rules test them.
-    preds: Vec<(usize, Predicate)>,
     channel: Option<String>,
     campaign: Option<String>,
     frequency: Frequency,
@@ -286,14 +279,38 @@ pub(crate) struct Model {
     /// In millionths; `i128::MAX` when none.
     pub(crate) total_max: i128,
     pub(crate) decay: Decay,
+    /// Whether some group's contributions expire (`expire_after`): only
+    /// then must a query drop expired contributions first.
+    pub(crate) has_expiry: bool,
     by_kind: HashMap<String, KindIndex, BuildHasherDefault<Fx>>,
 }
 
 /// The rules of one activity kind and the attributes they read.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct KindIndex {
-    pub(crate) rules: Vec<u32>,
+    pub(crate) rules: Vec<Candidate>,
     pub(crate) attrs: Vec<String>,
+    /// The candidates' predicates, each with the slot of its attribute in
+    /// `attrs`, side by side: matching an activity walks two flat lists
+    /// and never reaches into the rules themselves.
+    pub(crate) preds: Vec<(usize, Predicate)>,
+}
+
+/// A rule as its kind's matching loop reads it: what it adds, and flags
+/// that let the loop skip the checks most rules do not have.
+#[derive(Debug, Clone)]
+pub(crate) struct Candidate {
+    pub(crate) rule: u32,
+    /// Millionths of a point.
+    pub(crate) points: i64,
+    pub(crate) group: u16,
+    /// A frequency or count limit: the rule's firings must be counted.
+    pub(crate) limited: bool,
+    /// A validity window, a channel or a campaign to check.
+    pub(crate) guarded: bool,
+    /// The rule's predicates: `preds[from..to]` of the kind's index.
+    pub(crate) from: u32,
+    pub(crate) to: u32,
 }
 
 /// Compiles a decay config found at `path` (`scoring.decay`,
@@ -498,7 +515,7 @@ impl Model {
             unique_id(&mut rule_ids, &r.id, || format!("scoring.rules[{i}].id"))?;
             let (rule_points, group) = check_rule(r, i, &group_at)?;
             let index = by_kind.entry(r.when.kind.clone()).or_default();
-            let mut preds = Vec::with_capacity(r.when.attrs.len());
+            let from = index.preds.len();
             for (j, pc) in r.when.attrs.iter().enumerate() {
                 let pred =
                     Predicate::compile(pc, lists, &format!("scoring.rules[{i}].when.attrs[{j}]"))?;
@@ -508,26 +525,36 @@ impl Model {
                         index.attrs.push(pred.attr().to_owned());
                         index.attrs.len() - 1
                     });
-                preds.push((slot, pred));
+                // An activity's attributes are looked up once per name,
+                // however many of its kind's rules test them.
+                index.preds.push((slot, pred));
             }
-            index
-                .rules
-                .push(u32::try_from(rules.len()).unwrap_or(u32::MAX));
-            rules.push(Rule {
+            let rule = Rule {
                 id: r.id.clone(),
-                points: rule_points,
-                group,
-                preds,
                 channel: r.when.channel.clone(),
                 campaign: r.when.campaign.clone(),
                 frequency: r.frequency,
                 max_count: r.max_count,
                 valid_from: r.valid_from,
                 valid_until: r.valid_until,
+            };
+            index.rules.push(Candidate {
+                rule: u32::try_from(rules.len()).unwrap_or(u32::MAX),
+                points: rule_points,
+                group,
+                limited: rule.is_limited(),
+                guarded: rule.is_guarded(),
+                from: u32::try_from(from).unwrap_or(u32::MAX),
+                to: u32::try_from(index.preds.len()).unwrap_or(u32::MAX),
             });
+            rules.push(rule);
         }
         let zero_total = groups.iter().map(|g| 0i128.clamp(g.min, g.max)).sum();
+        let has_expiry = groups
+            .iter()
+            .any(|g| matches!(g.decay, Decay::Expire { .. }));
         Ok(Self {
+            has_expiry,
             rules,
             groups,
             zero_total,
@@ -580,14 +607,22 @@ impl Model {
 }
 
 impl Rule {
-    /// Whether the rule's static conditions hold for an activity whose
-    /// attributes were looked up into `values` (by the kind's slots).
-    pub(crate) fn matches(
+    /// Whether the rule checks the activity's time, channel or campaign
+    /// (beside its predicates).
+    pub(crate) fn is_guarded(&self) -> bool {
+        self.valid_from.is_some()
+            || self.valid_until.is_some()
+            || self.channel.is_some()
+            || self.campaign.is_some()
+    }
+
+    /// Whether the activity's time, channel and campaign are ones the rule
+    /// scores (its predicates aside).
+    pub(crate) fn guards_pass(
         &self,
         at: Timestamp,
         channel: Option<&str>,
         campaign: Option<&str>,
-        values: &[Option<&crate::attr::AttrValue>],
     ) -> bool {
         let same = |want: &Option<String>, got: Option<&str>| match want {
             None => true,
@@ -597,10 +632,6 @@ impl Rule {
             && self.valid_until.is_none_or(|u| at <= u)
             && same(&self.channel, channel)
             && same(&self.campaign, campaign)
-            && self
-                .preds
-                .iter()
-                .all(|(slot, p)| p.test(values.get(*slot).copied().flatten()) == Some(true))
     }
 
     /// Whether the rule's firings must be counted (a frequency or count

@@ -151,56 +151,79 @@ impl ScoreState {
             large = index.attrs.iter().map(|name| lookup(attrs, name)).collect();
             &large
         };
-        for &r in &index.rules {
-            let Some(rule) = model.rules.get(r as usize) else {
+        for cand in &index.rules {
+            let r = cand.rule;
+            if cand.guarded
+                && !model
+                    .rules
+                    .get(r as usize)
+                    .is_some_and(|rule| rule.guards_pass(at, channel, campaign))
+            {
                 continue;
-            };
-            if !rule.matches(at, channel, campaign, values) {
+            }
+            let preds = index
+                .preds
+                .get(cand.from as usize..cand.to as usize)
+                .unwrap_or(&[]);
+            if !preds
+                .iter()
+                .all(|(slot, p)| p.test(values.get(*slot).copied().flatten()) == Some(true))
+            {
                 continue;
             }
             // Only rules with a frequency limit need their firings counted.
-            if rule.is_limited() {
-                let slot = self.hits.binary_search_by_key(&r, |h| h.rule);
-                let (count, last) = match slot {
-                    Ok(i) => self
-                        .hits
-                        .get(i)
-                        .map_or((0, None), |h| (h.count, Some(h.last))),
-                    Err(_) => (0, None),
-                };
-                if !rule.allows(at, count, last) {
-                    continue;
-                }
-                match slot {
-                    Ok(i) => {
-                        if let Some(h) = self.hits.get_mut(i) {
-                            h.count = h.count.saturating_add(1);
-                            h.last = at;
-                        }
-                    }
-                    Err(i) => self.hits.insert(
-                        i,
-                        Hit {
-                            rule: r,
-                            count: 1,
-                            last: at,
-                        },
-                    ),
-                }
+            if cand.limited
+                && let Some(rule) = model.rules.get(r as usize)
+                && !self.count_firing(rule, r, at)
+            {
+                continue;
             }
             self.add(
                 model,
                 Contribution {
                     at,
-                    points: rule.points,
-                    group: rule.group,
+                    points: cand.points,
+                    group: cand.group,
                     rule: r,
                     event,
                 },
             );
-            added = Some(added.unwrap_or(0) + i128::from(rule.points));
+            added = Some(added.unwrap_or(0) + i128::from(cand.points));
         }
         added
+    }
+
+    /// Counts a firing of limited rule `rule` (index `r`) at `at`, if its
+    /// frequency policy allows one; returns whether it did.
+    fn count_firing(&mut self, rule: &super::Rule, r: u32, at: Timestamp) -> bool {
+        let slot = self.hits.binary_search_by_key(&r, |h| h.rule);
+        let (count, last) = match slot {
+            Ok(i) => self
+                .hits
+                .get(i)
+                .map_or((0, None), |h| (h.count, Some(h.last))),
+            Err(_) => (0, None),
+        };
+        if !rule.allows(at, count, last) {
+            return false;
+        }
+        match slot {
+            Ok(i) => {
+                if let Some(h) = self.hits.get_mut(i) {
+                    h.count = h.count.saturating_add(1);
+                    h.last = at;
+                }
+            }
+            Err(i) => self.hits.insert(
+                i,
+                Hit {
+                    rule: r,
+                    count: 1,
+                    last: at,
+                },
+            ),
+        }
+        true
     }
 
     /// Applies a manual change to one group (or, for a reset with no
@@ -272,6 +295,12 @@ impl ScoreState {
     /// The run of group `g`, created at zero if the lead had none (always
     /// `Some`: found, or just inserted).
     fn run_mut(&mut self, g: u16) -> Option<&mut Run> {
+        // A lead touches few groups: a scan beats a binary search there.
+        if self.runs.len() <= 8
+            && let Some(i) = self.runs.iter().position(|r| r.group == g)
+        {
+            return self.runs.get_mut(i);
+        }
         let i = match self.runs.binary_search_by_key(&g, |r| r.group) {
             Ok(i) => i,
             Err(i) => {
@@ -367,14 +396,27 @@ impl ScoreState {
     /// The capped total at `at`, as qualification sees it: groups the lead
     /// never touched count as a raw 0 clamped to their caps.
     pub(crate) fn total_now(&mut self, model: &Model, at: Timestamp) -> i128 {
+        if model.has_expiry {
+            // By position: `expire` never adds a run (no allocation).
+            for i in 0..self.runs.len() {
+                if let Some(g) = self.runs.get(i).map(|r| r.group) {
+                    self.expire(model.decay_of(g), g, at);
+                }
+            }
+        }
+        // Each run read in place, as `raw` reads it: this runs for every
+        // qualification rule at every event.
         let mut sum = model.zero_total;
-        // By position: `group_now` never adds a run, and this runs for
-        // every rule at every event (no allocation).
-        for i in 0..self.runs.len() {
-            let Some(g) = self.runs.get(i).map(|r| r.group) else {
-                break;
+        for run in &self.runs {
+            let g = run.group;
+            let decay = model.decay_of(g);
+            let raw = match decay {
+                Decay::None | Decay::Expire { .. } => run.sum,
+                Decay::HalfLife { .. } | Decay::Periodic { .. } => {
+                    round(step(decay, run.decayed, run.at, at))
+                }
             };
-            sum += self.group_now(model, g, at) - model.clamp(g, 0);
+            sum += model.clamp(g, raw) - model.clamp(g, 0);
         }
         sum.min(model.total_max)
     }

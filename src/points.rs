@@ -54,6 +54,13 @@ pub(crate) fn micros(d: Decimal) -> Result<i128, PointsProblem> {
 /// Millionths as a decimal (normalized: `12.5`, not `12.500000`).
 /// Saturates at the bounds of [`Decimal`], which no bounded score reaches.
 pub(crate) fn decimal(m: i128) -> Decimal {
+    // Whole points (most rules' values) have no trailing zeros to strip:
+    // `normalize` costs more than the rest of an event's outcome.
+    if let Ok(m) = i64::try_from(m)
+        && m % 1_000_000 == 0
+    {
+        return Decimal::from(m / 1_000_000);
+    }
     match Decimal::try_from_i128_with_scale(m, POINTS_DECIMALS) {
         Ok(d) => d.normalize(),
         Err(_) if m < 0 => Decimal::MIN,
@@ -89,5 +96,30 @@ mod tests {
         );
         assert_eq!(decimal(100_000).to_string(), "0.1");
         assert_eq!(decimal(-2_500_000).to_string(), "-2.5");
+    }
+
+    /// The whole-points short cut gives what the general path gives: the
+    /// same value, scale and text, zero and negative zero included.
+    #[test]
+    fn whole_points_take_the_short_cut_to_the_same_decimal() {
+        let general = |m: i128| match Decimal::try_from_i128_with_scale(m, POINTS_DECIMALS) {
+            Ok(d) => d.normalize(),
+            Err(_) => unreachable!("in range"),
+        };
+        let mut cases: Vec<i128> = vec![0, -0, 1, -1, 999_999, 1_000_000, -1_000_000];
+        cases.extend([
+            10i128.pow(18),
+            -(10i128.pow(18)),
+            7_000_000,
+            120_000_000,
+            -3_500_000,
+        ]);
+        cases.extend([i128::from(i64::MAX), i128::from(i64::MIN) + 192]);
+        for m in cases {
+            let (fast, slow) = (decimal(m), general(m));
+            assert_eq!(fast, slow, "{m}");
+            assert_eq!(fast.scale(), slow.scale(), "{m}");
+            assert_eq!(fast.to_string(), slow.to_string(), "{m}");
+        }
     }
 }

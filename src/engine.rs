@@ -455,7 +455,7 @@ impl Engine {
         let mut events: Vec<Event> = events.into_iter().collect();
         events.retain(|e| Self::check_alone(e, None).is_ok());
         lead.load(events);
-        self.refold_from(&mut lead, 0, None);
+        self.fold_all(&mut lead);
         lead
     }
 
@@ -480,14 +480,16 @@ impl Engine {
         // foreign history is reported as a full retraction.
         let fresh = self.fresh(lead.events().len());
         let old = std::mem::replace(&mut lead.state, fresh);
-        let (mut change, _) = self.refold_from(lead, 0, None);
-        change.retracted = old.stage.history().to_vec();
-        change.added = lead.state.stage.history().to_vec();
-        change.now_ignored = lead.state.ignored.clone();
-        change.unignored = old.ignored.into_iter().map(|e| e.event).collect();
-        change.wins_retracted = old.wins;
-        change.wins_added = lead.state.wins.clone();
-        Some(change)
+        self.fold_all(lead);
+        Some(Change {
+            retracted: old.stage.history().to_vec(),
+            added: lead.state.stage.history().to_vec(),
+            now_ignored: lead.state.ignored.clone(),
+            unignored: old.ignored.into_iter().map(|e| e.event).collect(),
+            wins_retracted: old.wins,
+            wins_added: lead.state.wins.clone(),
+            refolded: true,
+        })
     }
 
     /// The lead as this engine folds it: itself when it is this engine's, an
@@ -618,9 +620,8 @@ impl Engine {
         })?;
         let mut out = self.outcome(lead, IngestStatus::Applied);
         let mut change = self.adopt_change(lead).unwrap_or_default();
-        let id = event.id.clone();
         let mut points = 0;
-        if let Some(pos) = lead.position(&id) {
+        if let Some(pos) = lead.position(&event.id) {
             out.status = self.insert_copy(lead, event, pos, mode, &mut change)?;
         } else if lead
             .events()
@@ -845,6 +846,8 @@ impl Engine {
         summary: &mut Batch,
     ) -> (Vec<Event>, Vec<Event>) {
         let mut new_events = events;
+        // Sized once for the batch: claiming grows no table step by step.
+        lead.reserve_ids(new_events.len());
         let mut clean = 0;
         for event in &new_events {
             if Self::admit(lead, event, origin) != Admit::New {
@@ -1008,17 +1011,64 @@ impl Engine {
         pos: usize,
         track: Option<usize>,
     ) -> (Change, i128) {
-        let cp = lead.checkpoint_at_or_before(pos).cloned();
-        let (start, rewound) = match cp {
+        let (start, rewound) = self.rewind(lead, pos);
+        let hist_from = lead.state.stage.history().len();
+        let ign_from = lead.state.ignored.len();
+        let win_from = lead.state.wins.len();
+        let points = self.fold_log(lead, start, track);
+        let change = diff(
+            rewound,
+            lead.state.stage.history().get(hist_from..).unwrap_or(&[]),
+            lead.state.ignored.get(ign_from..).unwrap_or(&[]),
+            lead.state.wins.get(win_from..).unwrap_or(&[]),
+        );
+        (change, points)
+    }
+
+    /// Folds the whole log into the lead's state, which the caller has
+    /// just made fresh (a replay's new lead, an adoption), for callers
+    /// that need the folded lead and not the change: no rewind, no copy
+    /// of the history.
+    fn fold_all(&self, lead: &mut Lead) {
+        // The history's size is known but for rule firings: the lead's
+        // first event and its manual moves (grown step by step, a short
+        // history would be reallocated two or three times).
+        let moves = lead
+            .events()
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.body,
+                    EventBody::Created { .. }
+                        | EventBody::Advanced { .. }
+                        | EventBody::Recycled { .. }
+                        | EventBody::Regressed { .. }
+                )
+            })
+            .count();
+        lead.state
+            .stage
+            .reserve((moves + 1).min(lead.events().len()));
+        self.fold_log(lead, 0, None);
+    }
+
+    /// Rewinds the state to the nearest checkpoint at or before `pos` (the
+    /// fresh state when there is none); returns where folding resumes and
+    /// what the rewind took off.
+    fn rewind(&self, lead: &mut Lead, pos: usize) -> (usize, Rewound) {
+        match lead.checkpoint_at_or_before(pos).cloned() {
             Some(cp) => (cp.pos, lead.state.rewind(&cp)),
             None => {
                 let zero = self.fresh(0).checkpoint(0);
                 (0, lead.state.rewind(&zero))
             }
-        };
-        let hist_from = lead.state.stage.history().len();
-        let ign_from = lead.state.ignored.len();
-        let win_from = lead.state.wins.len();
+        }
+    }
+
+    /// Folds the log from position `start` on into the state, recording
+    /// rejected events as ignored; returns the points of the event at
+    /// `track`.
+    fn fold_log(&self, lead: &mut Lead, start: usize, track: Option<usize>) -> i128 {
         if start == 0 && !self.inner.scoring.rules.is_empty() {
             lead.state.score.reserve(lead.events().len());
         }
@@ -1041,13 +1091,7 @@ impl Engine {
                 }
             }
         }
-        let change = diff(
-            rewound,
-            lead.state.stage.history().get(hist_from..).unwrap_or(&[]),
-            lead.state.ignored.get(ign_from..).unwrap_or(&[]),
-            lead.state.wins.get(win_from..).unwrap_or(&[]),
-        );
-        (change, points)
+        points
     }
 
     /// The lead's SLA status at `now`: the SLA of the stage it was in at

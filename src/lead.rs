@@ -367,6 +367,11 @@ impl Lead {
         (&self.events, &mut self.state, &mut self.checkpoints)
     }
 
+    /// Makes room in the id index for `n` more ids.
+    pub(crate) fn reserve_ids(&mut self, n: usize) {
+        self.index.reserve(n);
+    }
+
     /// Claims `id` for an event of the batch on its way in; false when the
     /// id is already claimed (in the log or earlier in the batch).
     pub(crate) fn claim(&mut self, id: &EventId, at: Timestamp) -> bool {

@@ -456,15 +456,13 @@ impl Lifecycle {
         }
         let low = from.map_or(i32::MIN, |f| self.rank(f));
         let high = self.rank(to);
-        self.inner
-            .path
-            .iter()
-            .copied()
-            .filter(|&id| {
-                let r = self.rank(id);
-                r > low && r < high
-            })
-            .collect()
+        // The path is sorted by rank: the stages between are one slice,
+        // found by two binary searches (no allocation when it is empty).
+        let path = &self.inner.path;
+        let first = path.partition_point(|&id| self.rank(id) <= low);
+        let end = path.partition_point(|&id| self.rank(id) < high);
+        path.get(first..end)
+            .map_or_else(Vec::new, <[StageId]>::to_vec)
     }
 }
 

@@ -8,7 +8,9 @@
 //! read as a number for `range` and numeric `equals` / `one_of` in the forms
 //! people type (`1,000`, `1 000`, `$5,000`, `500+`); text that is no number
 //! leaves such a test unknown (a grading criterion then neither raises nor
-//! lowers the grade), not failed.
+//! lowers the grade), not failed. The other way round, a text operand that
+//! reads as a number (`"42"`, `"1,000"`) equals a number attribute of that
+//! value; a text operand that is no number never equals a number.
 //! There are no regular expressions, so matching time is linear in the text.
 
 use std::borrow::Cow;
@@ -205,10 +207,12 @@ impl PredicateConfig {
     }
 }
 
-/// An operand compiled for matching: text lowered to ASCII lowercase once.
+/// An operand compiled for matching: text lowered to ASCII lowercase once,
+/// with the number it reads as, if any (so that `"42"` equals the number
+/// 42, as the number 42 equals the text `"42"`).
 #[derive(Debug, Clone, PartialEq)]
 enum Operand {
-    Text(String),
+    Text(String, Option<f64>),
     Number(f64),
 }
 
@@ -216,15 +220,15 @@ impl Operand {
     fn new(v: &AttrValue) -> Self {
         match v {
             AttrValue::Number(n) => Self::Number(*n),
-            AttrValue::Text(t) => Self::Text(t.to_ascii_lowercase()),
+            AttrValue::Text(t) => Self::Text(t.to_ascii_lowercase(), parse_number(t)),
         }
     }
 
     fn equals(&self, v: &AttrValue) -> bool {
         match (self, v) {
-            (Self::Text(a), AttrValue::Text(b)) => equals_lowered(b.as_bytes(), a.as_bytes()),
+            (Self::Text(a, _), AttrValue::Text(b)) => equals_lowered(b.as_bytes(), a.as_bytes()),
             (Self::Number(a), v) => v.as_number() == Some(*a),
-            (Self::Text(_), AttrValue::Number(_)) => false,
+            (Self::Text(_, number), AttrValue::Number(n)) => *number == Some(*n),
         }
     }
 }

@@ -5,6 +5,7 @@ mod api;
 mod attribution;
 mod attribution_props;
 mod common;
+mod decoder_props;
 mod edges;
 mod examples;
 mod fold;

@@ -355,3 +355,38 @@ fn matching_corners_by_hand() {
         assert_eq!(out.points, Decimal::from(*want), "engine, case {i}");
     }
 }
+
+/// A text operand that reads as a number equals a number attribute of that
+/// value, as a number operand equals text that reads as it (found by a
+/// probe: `one_of ["42"]` on the number 42 was a mismatch and lowered the
+/// grade, while `equals 42` on the text "42" matched).
+#[test]
+fn text_operands_equal_numbers_numerically() {
+    let scored = |op: Value, n: AttrValue| {
+        let config = json!({"lifecycle": {"preset": "default"},
+            "scoring": {"rules": [{"id": "r", "when": {"kind": "k0", "attrs": [op]}, "points": 5}]}});
+        let e = Engine::from_json(&config.to_string()).unwrap();
+        let mut lead = e.new_lead("l");
+        e.ingest(&mut lead, activity("e1", "l", 0, "k0", &[("n", n)]))
+            .points
+    };
+    let five = Decimal::from(5);
+    let n = |x: f64| AttrValue::Number(x);
+    let eq = |v: Value| json!({"attr": "n", "op": "equals", "value": v});
+    let one_of = |v: Value| json!({"attr": "n", "op": "one_of", "values": v});
+    assert_eq!(scored(eq(json!("42")), n(42.0)), five);
+    assert_eq!(scored(eq(json!("1,000")), n(1000.0)), five);
+    assert_eq!(scored(one_of(json!(["41", "42"])), n(42.0)), five);
+    assert_eq!(scored(eq(json!(42)), AttrValue::from("42")), five);
+    assert_eq!(scored(eq(json!("43")), n(42.0)), Decimal::ZERO);
+    assert_eq!(scored(eq(json!("forty-two")), n(42.0)), Decimal::ZERO);
+    // Grading: the criterion matches, so the grade rises instead of falling.
+    let config = json!({"lifecycle": {"preset": "default"},
+        "grading": {"criteria": [{"id": "c", "weight": 3,
+            "when": {"attr": "n", "op": "one_of", "values": ["42", "43"]}}]}});
+    let e = Engine::from_json(&config.to_string()).unwrap();
+    let lead = e.replay("l", vec![attrs("e1", "l", 0, &[("n", n(42.0))], &[])]);
+    let card = e.grade_card(&lead);
+    assert_eq!(card.grade, lead.grade());
+    assert_eq!(card.fit, 100, "{card:?}");
+}

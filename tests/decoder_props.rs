@@ -1,0 +1,209 @@
+//! The NDJSON reader against serde's own reading of `Event`: the reader
+//! takes a short cut for activity lines, which must never change what a
+//! line reads as — the event, or an error.
+
+use leadflow::{Event, EventReader};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+/// Text that needs escaping, non-ASCII text, and plain words.
+fn text() -> impl Strategy<Value = String> {
+    proptest::sample::select(vec![
+        "page_view",
+        "",
+        " ",
+        "e1",
+        "Ada \"A\" Lovelace",
+        "line\nbreak",
+        "tab\t",
+        "é/ü",
+        "😀",
+        "activity",
+        "\\u0041",
+        "/pricing",
+    ])
+    .prop_map(str::to_owned)
+}
+
+/// A JSON value of the kinds a line may hold where a string is expected.
+fn value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        4 => text().prop_map(Value::from),
+        1 => Just(Value::Null),
+        1 => (-1e3f64..1e3).prop_map(|n| json!(n)),
+        1 => any::<i64>().prop_map(|n| json!(n)),
+        1 => Just(json!(true)),
+        1 => Just(json!({"a": 1})),
+        1 => Just(json!([1, "x"])),
+        1 => Just(json!(1e300)),
+    ]
+}
+
+/// The attributes object: ordinary values, and ones an attribute cannot
+/// hold (objects, booleans, null).
+fn attrs() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        6 => proptest::collection::vec((text(), prop_oneof![6 => text().prop_map(Value::from), 3 => (-1e6f64..1e6).prop_map(|n| json!(n)), 1 => value()]), 0..4)
+            .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+        1 => value(),
+    ]
+}
+
+/// One line: the event's fields and its body's fields in any order, now
+/// and then a field repeated, an unknown one, a wrong type tag or a value
+/// of the wrong kind.
+fn line() -> impl Strategy<Value = String> {
+    let tag = proptest::sample::select(vec![
+        "activity",
+        "activity",
+        "activity",
+        "Activity",
+        "advanced",
+        "attributes",
+        "identified",
+    ]);
+    (
+        tag,
+        text(),
+        proptest::option::of(prop_oneof![4 => text().prop_map(Value::from), 1 => value()]),
+        proptest::option::of(prop_oneof![4 => text().prop_map(Value::from), 1 => value()]),
+        proptest::option::weighted(0.8, attrs()),
+        proptest::sample::select(vec!["e1", "", "  ", "e\"2", "e-3"]),
+        proptest::sample::select(vec!["ada@acme.test", "", "lead-1"]),
+        proptest::sample::select(vec![
+            "2026-03-02T09:00:00Z",
+            "2026-03-02T09:00:00Z",
+            "2026-03-02T09:00:00.123456789+02:00",
+            "2026-13-02T09:00:00Z",
+            "yesterday",
+        ]),
+        (any::<prop::sample::Index>(), any::<prop::sample::Index>()),
+        (0usize..10, any::<prop::sample::Index>()),
+        proptest::option::of(text()),
+    )
+        .prop_map(
+            |(
+                tag,
+                kind,
+                channel,
+                campaign,
+                attrs,
+                id,
+                lead,
+                at,
+                (o1, o2),
+                (mangle, pick),
+                visitor,
+            )| {
+                let mut body: Vec<(String, String)> = vec![("type".into(), json!(tag).to_string())];
+                if tag == "identified" {
+                    body.push((
+                        "visitor".into(),
+                        json!(visitor.unwrap_or_default()).to_string(),
+                    ));
+                } else if tag == "attributes" {
+                    body.push(("set".into(), attrs.clone().unwrap_or(json!({})).to_string()));
+                } else {
+                    body.push(("kind".into(), json!(kind).to_string()));
+                    if let Some(c) = channel {
+                        body.push(("channel".into(), c.to_string()));
+                    }
+                    if let Some(c) = campaign {
+                        body.push(("campaign".into(), c.to_string()));
+                    }
+                    if let Some(a) = attrs {
+                        body.push(("attrs".into(), a.to_string()));
+                    }
+                }
+                let mut event: Vec<(String, String)> = vec![
+                    ("id".into(), json!(id).to_string()),
+                    ("lead".into(), json!(lead).to_string()),
+                    ("at".into(), json!(at).to_string()),
+                ];
+                match mangle {
+                    // A field of the body repeated, with another value.
+                    1 => {
+                        let k = body[pick.index(body.len())].0.clone();
+                        body.push((k, json!("again").to_string()));
+                    }
+                    // An unknown field, in the body or in the event.
+                    2 => body.push(("kinds".into(), "1".into())),
+                    3 => event.push(("extra".into(), "null".into())),
+                    // A required field missing.
+                    4 => {
+                        body.remove(pick.index(body.len()));
+                    }
+                    _ => {}
+                }
+                let rotate = |v: &mut Vec<(String, String)>, i: &prop::sample::Index| {
+                    let n = v.len();
+                    v.rotate_left(i.index(n.max(1)) % n.max(1));
+                };
+                rotate(&mut body, &o1);
+                let body_text = format!(
+                    "{{{}}}",
+                    body.iter()
+                        .map(|(k, v)| format!("{}: {v}", json!(k)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                event.push(("body".into(), body_text));
+                rotate(&mut event, &o2);
+                format!(
+                    "{{{}}}",
+                    event
+                        .iter()
+                        .map(|(k, v)| format!("{}:{v}", json!(k)))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The reader reads every line exactly as serde's reading of `Event`
+    /// does: the same event when that succeeds (ids not blank), an error
+    /// carrying serde's own message when it fails.
+    #[test]
+    fn the_reader_reads_each_line_as_serde_reads_an_event(line in line()) {
+        let mut reader = EventReader::new(line.as_bytes());
+        let got = reader.next().expect("one line, one item");
+        prop_assert!(reader.next().is_none());
+        match serde_json::from_str::<Event>(&line) {
+            Ok(want) if !want.id.as_str().trim().is_empty() && !want.lead.as_str().trim().is_empty() => {
+                prop_assert_eq!(got.ok(), Some(want), "{}", line);
+            }
+            Ok(_) => {
+                let err = got.expect_err("a blank id is an error");
+                prop_assert!(err.to_string().contains("empty"), "{}: {}", line, err);
+            }
+            Err(e) => {
+                let err = got.expect_err("serde refuses the line");
+                let message = e.to_string();
+                let message = message.split(" at line ").next().unwrap_or(&message);
+                prop_assert!(err.to_string().contains(message), "{}: {} vs {}", line, err, message);
+            }
+        }
+    }
+}
+
+/// The generator reaches both answers: lines that read as activities and
+/// lines that do not, repeated and unknown fields among them.
+#[test]
+fn the_line_generator_makes_good_and_bad_activity_lines() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (mut good, mut bad) = (0, 0);
+    for _ in 0..500 {
+        let line = line().new_tree(&mut runner).unwrap().current();
+        match serde_json::from_str::<Event>(&line) {
+            Ok(e) if matches!(e.body, leadflow::EventBody::Activity { .. }) => good += 1,
+            Err(_) if line.contains("\"activity\"") => bad += 1,
+            _ => {}
+        }
+    }
+    assert!(good > 50 && bad > 50, "good {good}, bad {bad}");
+}

@@ -14,6 +14,12 @@ struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    /// Bytes allocated and not yet freed, by this thread.
+    static LIVE: Cell<i64> = const { Cell::new(0) };
+}
+
+fn live(delta: usize, sign: i64) {
+    LIVE.with(|c| c.set(c.get() + sign * i64::try_from(delta).unwrap_or(i64::MAX)));
 }
 
 // SAFETY: every call is forwarded unchanged to the system allocator; the
@@ -22,15 +28,19 @@ thread_local! {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        live(layout.size(), 1);
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        live(layout.size(), -1);
         // SAFETY: same contract as the caller's.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        live(new_size, 1);
+        live(layout.size(), -1);
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -109,4 +119,49 @@ fn folding_in_order_allocates_nothing_per_event() {
         // The fold did happen: the lead scored.
         assert!(e.score(&lead, t(n)) > rust_decimal::Decimal::ZERO);
     }
+}
+
+/// Bytes still allocated by this thread after `f`, with what it returns
+/// kept alive.
+fn held_by<T>(f: impl FnOnce() -> T) -> (T, i64) {
+    let before = LIVE.with(Cell::get);
+    let kept = f();
+    (kept, LIVE.with(Cell::get) - before)
+}
+
+/// The reader's short cut for activity lines holds no more memory per
+/// event than serde's own reading of the same lines (a first version kept
+/// room for four attributes in every one-attribute map: 27 % more memory
+/// for a million events).
+#[test]
+fn parsed_events_hold_no_more_memory_than_serdes_reading() {
+    let lines: String = (0..1000)
+        .map(|i| {
+            format!(
+                "{{\"id\": \"e{i:05}\", \"lead\": \"lead-{}@acme.test\", \"at\": \"2026-03-02T09:00:00Z\", \
+                 \"body\": {{\"type\": \"activity\", \"kind\": \"page_view\", \"attrs\": {{\"url\": \"/pricing/team\"}}}}}}\n",
+                i % 7
+            )
+        })
+        .collect();
+    let (fast, fast_bytes) = held_by(|| {
+        let mut v: Vec<Event> = leadflow::EventReader::new(lines.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+        v.shrink_to_fit();
+        v
+    });
+    let (serde, serde_bytes) = held_by(|| {
+        let mut v: Vec<Event> = lines
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        v.shrink_to_fit();
+        v
+    });
+    assert_eq!(fast, serde);
+    assert!(
+        fast_bytes <= serde_bytes,
+        "the reader holds {fast_bytes} bytes, serde's reading {serde_bytes}"
+    );
 }

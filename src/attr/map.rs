@@ -133,11 +133,15 @@ impl Extend<(String, AttrValue)> for Attrs {
         if self.entries.is_empty() && items.is_sorted_by(|a, b| a.0 < b.0) {
             // Already a valid map (the usual case for parsed events).
             self.entries = items;
-            return;
+        } else {
+            for (k, v) in items.drain(..) {
+                self.insert(k, v);
+            }
         }
-        for (k, v) in items.drain(..) {
-            self.insert(k, v);
-        }
+        // An event's attributes live as long as its lead: no growth slack
+        // (a parsed map of one entry would otherwise hold room for four).
+        // Shrinking reallocates in place.
+        self.entries.shrink_to_fit();
     }
 }
 

@@ -13,7 +13,6 @@
 //! value; a text operand that is no number never equals a number.
 //! There are no regular expressions, so matching time is linear in the text.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
@@ -237,7 +236,7 @@ impl Operand {
 enum Test {
     Equals(Operand),
     OneOf(Vec<Operand>),
-    Contains(String),
+    Contains(Needle),
     StartsWith(String),
     Range(f64, f64),
     Exists,
@@ -315,7 +314,7 @@ impl Predicate {
                 }
                 Test::OneOf(c.values.iter().map(Operand::new).collect())
             }
-            Operator::Contains => Test::Contains(text("value")?),
+            Operator::Contains => Test::Contains(Needle::new(text("value")?)),
             Operator::StartsWith => Test::StartsWith(text("value")?),
             Operator::Range => {
                 if c.min.is_none() && c.max.is_none() {
@@ -393,8 +392,8 @@ impl Predicate {
             Test::Equals(o) => o.equals(v),
             Test::OneOf(os) => os.iter().any(|o| o.equals(v)),
             Test::Contains(needle) => match v {
-                AttrValue::Text(t) => contains_ignore_ascii_case(t, needle),
-                AttrValue::Number(n) => n.to_string().contains(needle.as_str()),
+                AttrValue::Text(t) => needle.found_in(t.as_bytes()),
+                AttrValue::Number(n) => needle.found_in(n.to_string().as_bytes()),
             },
             Test::StartsWith(prefix) => match v {
                 AttrValue::Text(t) => t
@@ -519,21 +518,102 @@ fn equals_lowered(text: &[u8], lowered: &[u8]) -> bool {
             .all(|(a, b)| a == b || a.to_ascii_lowercase() == *b)
 }
 
-/// Whether `hay` contains `needle`, ignoring ASCII case (other bytes are
-/// compared exactly). Linear in both lengths: the text is lowered only when
-/// it has an ASCII capital, then searched with `str::contains` (two-way).
-fn contains_ignore_ascii_case(hay: &str, needle: &str) -> bool {
-    fn lowered(s: &str) -> Cow<'_, str> {
-        if s.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(s.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(s)
+/// A `contains` operand, compiled: lowered to ASCII lowercase, with its
+/// Knuth–Morris–Pratt table, so that a search ignoring ASCII case is
+/// linear in the text and allocates nothing (text without capitals goes
+/// to `memmem`'s vectorized search instead).
+#[derive(Debug, Clone)]
+struct Needle {
+    text: Vec<u8>,
+    /// `fail[i]`: the length of the longest proper prefix of
+    /// `text[..=i]` that is also its suffix.
+    fail: Vec<usize>,
+}
+
+impl Needle {
+    fn new(lowered: String) -> Self {
+        let text = lowered.into_bytes();
+        let mut fail = vec![0; text.len()];
+        let mut k = 0;
+        for i in 1..text.len() {
+            let c = text.get(i).copied();
+            while k > 0 && text.get(k).copied() != c {
+                k = fail.get(k - 1).copied().unwrap_or(0);
+            }
+            if text.get(k).copied() == c {
+                k += 1;
+            }
+            if let Some(f) = fail.get_mut(i) {
+                *f = k;
+            }
+        }
+        Self { text, fail }
+    }
+
+    /// Whether `hay` contains the needle, ignoring ASCII case (other bytes
+    /// are compared exactly).
+    fn found_in(&self, hay: &[u8]) -> bool {
+        let p = &self.text;
+        if p.len() > hay.len() {
+            return false;
+        }
+        if !hay.iter().any(u8::is_ascii_uppercase) {
+            return memchr::memmem::find(hay, p).is_some();
+        }
+        let mut k = 0;
+        for &b in hay {
+            let c = Some(b.to_ascii_lowercase());
+            while k > 0 && p.get(k).copied() != c {
+                k = self.fail.get(k - 1).copied().unwrap_or(0);
+            }
+            if p.get(k).copied() == c {
+                k += 1;
+                if k == p.len() {
+                    return true;
+                }
+            }
+        }
+        p.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text(max: usize) -> impl Strategy<Value = String> {
+        let chars = prop_oneof![
+            8 => proptest::sample::select(vec!['a', 'A', 'b', 'B']),
+            1 => proptest::sample::select(vec!['é', 'É', '/']),
+        ];
+        proptest::collection::vec(chars, 0..max).prop_map(|cs| cs.into_iter().collect())
+    }
+
+    proptest! {
+        /// The compiled search agrees with lowering both sides and
+        /// searching naively, on texts with repeats and overlaps (`aab` in
+        /// `aaab`), with and without capitals and non-ASCII letters.
+        #[test]
+        fn needle_search_equals_lowered_contains(hay in text(16), needle in text(5)) {
+            let lowered = needle.to_ascii_lowercase();
+            let want = hay.to_ascii_lowercase().contains(&lowered);
+            prop_assert_eq!(Needle::new(lowered).found_in(hay.as_bytes()), want);
         }
     }
-    if needle.len() > hay.len() {
-        return false;
+
+    /// Overlaps a search that restarts from scratch on a mismatch misses.
+    #[test]
+    fn needle_search_finds_overlapping_matches() {
+        for (hay, needle, want) in [
+            ("AAAB", "aab", true),
+            ("xABABAC", "ababac", true),
+            ("ABAABAAB", "abaab", true),
+            ("ABABAB", "abac", false),
+            ("Éa", "éa", false),
+        ] {
+            let got = Needle::new(needle.into()).found_in(hay.as_bytes());
+            assert_eq!(got, want, "{needle:?} in {hay:?}");
+        }
     }
-    // The compiled needle is already lowered, except a number's text
-    // (`NaN`): lowering again is then a no-op scan.
-    lowered(hay).contains(&*lowered(needle))
 }

@@ -62,6 +62,7 @@ fn engine(decay: &str) -> Engine {
           "rules": [
             {{"id": "any", "when": {{"kind": "page_view"}}, "points": 1, "group": "web"}},
             {{"id": "pricing", "when": {{"kind": "page_view", "attrs": [{{"attr": "url", "op": "starts_with", "value": "/pricing"}}]}}, "points": 5, "group": "web"}},
+            {{"id": "mentions", "when": {{"kind": "page_view", "attrs": [{{"attr": "url", "op": "contains", "value": "pricing"}}]}}, "points": 1, "group": "web"}},
             {{"id": "guide", "when": {{"kind": "download"}}, "points": 2.5, "group": "content", "frequency": {{"window": "1h"}}}}
           ],
           "decay": {decay}}},
@@ -78,7 +79,13 @@ fn stream(n: i64) -> Vec<Event> {
             } else {
                 (
                     "page_view",
-                    if i % 2 == 0 { "/pricing/team" } else { "/blog" },
+                    // Capitals: `contains` searches them without a
+                    // lowered copy.
+                    if i % 2 == 0 {
+                        "/pricing/team"
+                    } else {
+                        "/Blog/PRICING-vs"
+                    },
                 )
             };
             activity(&format!("e{i:06}"), "l", i, kind, &[("url", url.into())])

@@ -202,11 +202,17 @@ impl<R: BufRead + Send + 'static> EventReader<R> {
     /// The I/O error of the operating system refusing to start a thread.
     pub fn in_background(mut self) -> std::io::Result<BackgroundReader> {
         let (send, receive) = std::sync::mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+        // Emptied chunks come back to be filled again: no chunk buffer is
+        // allocated on one thread and freed on the other per hand-over.
+        let (give_back, returned) =
+            std::sync::mpsc::sync_channel::<Vec<Result<Event, ReadError>>>(CHUNKS_IN_FLIGHT + 1);
         std::thread::Builder::new()
             .name("leadflow-event-reader".into())
             .spawn(move || {
                 loop {
-                    let mut chunk = Vec::with_capacity(CHUNK);
+                    let mut chunk = returned
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
                     // A panic of the underlying reader ends the stream with
                     // an error item, after what was read.
                     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -224,11 +230,14 @@ impl<R: BufRead + Send + 'static> EventReader<R> {
                                 error: std::io::Error::other("the underlying reader panicked"),
                             },
                         )));
+                        chunk.reverse();
                         let _ = send.send(chunk);
                         break;
                     }
                     // An empty chunk: the stream is over. A failed send:
-                    // the consumer is gone.
+                    // the consumer is gone. The consumer takes items from
+                    // the back.
+                    chunk.reverse();
                     if chunk.is_empty() || send.send(chunk).is_err() {
                         break;
                     }
@@ -236,7 +245,8 @@ impl<R: BufRead + Send + 'static> EventReader<R> {
             })?;
         Ok(BackgroundReader {
             chunks: receive,
-            current: Vec::new().into_iter(),
+            give_back,
+            current: Vec::new(),
         })
     }
 }
@@ -247,7 +257,10 @@ impl<R: BufRead + Send + 'static> EventReader<R> {
 #[derive(Debug)]
 pub struct BackgroundReader {
     chunks: std::sync::mpsc::Receiver<Vec<Result<Event, ReadError>>>,
-    current: std::vec::IntoIter<Result<Event, ReadError>>,
+    /// Where emptied chunks go back to the reading thread.
+    give_back: std::sync::mpsc::SyncSender<Vec<Result<Event, ReadError>>>,
+    /// The chunk being handed out, in reverse order (taken by `pop`).
+    current: Vec<Result<Event, ReadError>>,
 }
 
 impl Iterator for BackgroundReader {
@@ -255,11 +268,15 @@ impl Iterator for BackgroundReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(item) = self.current.next() {
+            if let Some(item) = self.current.pop() {
                 return Some(item);
             }
             // The thread hung up: every chunk has been handed over.
-            self.current = self.chunks.recv().ok()?.into_iter();
+            let next = self.chunks.recv().ok()?;
+            let done = std::mem::replace(&mut self.current, next);
+            // The emptied buffer goes back (or is dropped if the thread
+            // has enough, or is gone).
+            let _ = self.give_back.try_send(done);
         }
     }
 }

@@ -376,10 +376,7 @@ impl Predicate {
     #[inline]
     fn test_value(&self, v: &AttrValue) -> bool {
         match (&self.test, v) {
-            (Test::StartsWith(prefix), AttrValue::Text(t)) => t
-                .as_bytes()
-                .get(..prefix.len())
-                .is_some_and(|head| equals_lowered(head, prefix.as_bytes())),
+            (Test::StartsWith(prefix), AttrValue::Text(t)) => starts_with_lowered(t, prefix),
             (Test::Equals(o), _) => o.equals(v),
             (Test::Exists, _) => true,
             _ => self.test_other(v),
@@ -396,10 +393,7 @@ impl Predicate {
                 AttrValue::Number(n) => needle.found_in(n.to_string().as_bytes()),
             },
             Test::StartsWith(prefix) => match v {
-                AttrValue::Text(t) => t
-                    .as_bytes()
-                    .get(..prefix.len())
-                    .is_some_and(|head| equals_lowered(head, prefix.as_bytes())),
+                AttrValue::Text(t) => starts_with_lowered(t, prefix),
                 AttrValue::Number(n) => n.to_string().starts_with(prefix.as_str()),
             },
             Test::Range(min, max) => v.as_number().is_some_and(|n| n >= *min && n <= *max),
@@ -516,6 +510,14 @@ fn equals_lowered(text: &[u8], lowered: &[u8]) -> bool {
             .iter()
             .zip(lowered)
             .all(|(a, b)| a == b || a.to_ascii_lowercase() == *b)
+}
+
+/// Whether `text` starts with `lowered` (already ASCII-lowercase),
+/// ignoring ASCII case.
+fn starts_with_lowered(text: &str, lowered: &str) -> bool {
+    text.as_bytes()
+        .get(..lowered.len())
+        .is_some_and(|head| equals_lowered(head, lowered.as_bytes()))
 }
 
 /// A `contains` operand, compiled: lowered to ASCII lowercase, with its

@@ -302,13 +302,7 @@ impl Engine {
                 has_model: config.predictive.is_some(),
             },
         )?;
-        let quiet = (0..lifecycle.stages().len())
-            .map(|s| {
-                qualifiers
-                    .iter()
-                    .all(|q| !q.stages.is_empty() && q.stages.iter().all(|t| t.index() != s))
-            })
-            .collect();
+        let quiet = Qualifier::quiet_stages(&qualifiers, lifecycle.stages().len());
         let text = serde_json::to_string(&config).unwrap_or_else(|_| format!("{config:?}"));
         let fingerprint = hash_str(&format!("leadflow/{FORMAT_VERSION}/{text}"));
         Ok(Self {
@@ -1030,25 +1024,6 @@ impl Engine {
     /// that need the folded lead and not the change: no rewind, no copy
     /// of the history.
     fn fold_all(&self, lead: &mut Lead) {
-        // The history's size is known but for rule firings: the lead's
-        // first event and its manual moves (grown step by step, a short
-        // history would be reallocated two or three times).
-        let moves = lead
-            .events()
-            .iter()
-            .filter(|e| {
-                matches!(
-                    e.body,
-                    EventBody::Created { .. }
-                        | EventBody::Advanced { .. }
-                        | EventBody::Recycled { .. }
-                        | EventBody::Regressed { .. }
-                )
-            })
-            .count();
-        lead.state
-            .stage
-            .reserve((moves + 1).min(lead.events().len()));
         self.fold_log(lead, 0, None);
     }
 

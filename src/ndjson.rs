@@ -223,22 +223,21 @@ impl<R: BufRead + Send + 'static> EventReader<R> {
                             }
                         }
                     }));
-                    if read.is_err() {
+                    let panicked = read.is_err();
+                    if panicked {
                         chunk.push(Err(ReadError::new(
                             self.line,
                             ReadErrorKind::Io {
                                 error: std::io::Error::other("the underlying reader panicked"),
                             },
                         )));
-                        chunk.reverse();
-                        let _ = send.send(chunk);
-                        break;
                     }
-                    // An empty chunk: the stream is over. A failed send:
-                    // the consumer is gone. The consumer takes items from
-                    // the back.
+                    // The consumer takes items from the back.
                     chunk.reverse();
-                    if chunk.is_empty() || send.send(chunk).is_err() {
+                    // An empty chunk: the stream is over. A failed send:
+                    // the consumer is gone. A panic: its error was the
+                    // last item.
+                    if chunk.is_empty() || send.send(chunk).is_err() || panicked {
                         break;
                     }
                 }

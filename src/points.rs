@@ -99,14 +99,14 @@ mod tests {
     }
 
     /// The whole-points short cut gives what the general path gives: the
-    /// same value, scale and text, zero and negative zero included.
+    /// same value, scale and text, zero and the ends of its range included.
     #[test]
     fn whole_points_take_the_short_cut_to_the_same_decimal() {
         let general = |m: i128| match Decimal::try_from_i128_with_scale(m, POINTS_DECIMALS) {
             Ok(d) => d.normalize(),
             Err(_) => unreachable!("in range"),
         };
-        let mut cases: Vec<i128> = vec![0, -0, 1, -1, 999_999, 1_000_000, -1_000_000];
+        let mut cases: Vec<i128> = vec![0, 1, -1, 999_999, 1_000_000, -1_000_000];
         cases.extend([
             10i128.pow(18),
             -(10i128.pow(18)),

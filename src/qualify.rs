@@ -154,6 +154,18 @@ pub(crate) struct Qualifier {
 }
 
 impl Qualifier {
+    /// Per stage index (of `stages`): whether none of `rules` can hold
+    /// while a lead is there — every rule names stages, none this one.
+    pub(crate) fn quiet_stages(rules: &[Self], stages: usize) -> Vec<bool> {
+        (0..stages)
+            .map(|s| {
+                rules
+                    .iter()
+                    .all(|q| !q.stages.is_empty() && q.stages.iter().all(|t| t.index() != s))
+            })
+            .collect()
+    }
+
     /// Compiles the rules in order; every error names the rule's item.
     pub(crate) fn compile_all(
         rules: &[QualificationConfig],
@@ -436,9 +448,6 @@ impl Runtime<'_> {
 
     /// Re-arms disarmed rules whose re-arm condition holds now.
     pub(crate) fn rearm(&self, st: &mut Folded, at: Timestamp) {
-        if st.arms.iter().all(|a| a.armed) {
-            return;
-        }
         for (i, q) in self.rules.iter().enumerate() {
             let Some(arm) = st.arms.get(i).copied() else {
                 continue;

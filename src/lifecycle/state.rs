@@ -102,11 +102,6 @@ impl StageState {
         }
     }
 
-    /// Makes room for `n` more transitions.
-    pub(crate) fn reserve(&mut self, n: usize) {
-        self.history.reserve(n);
-    }
-
     /// The stage the lead is in.
     pub fn current(&self) -> StageId {
         self.current

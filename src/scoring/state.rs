@@ -56,6 +56,20 @@ struct Run {
     cut: u32,
 }
 
+impl Run {
+    /// The group's raw value at `at` (not before its last contribution),
+    /// in millionths, under the group's `decay` (expired contributions
+    /// already subtracted).
+    fn value_at(&self, decay: Decay, at: Timestamp) -> i128 {
+        match decay {
+            Decay::None | Decay::Expire { .. } => self.sum,
+            Decay::HalfLife { .. } | Decay::Periodic { .. } => {
+                round(step(decay, self.decayed, self.at, at))
+            }
+        }
+    }
+}
+
 /// A `set` or `reset`: from its time on, the group's (or every group's)
 /// earlier contributions no longer count. Kept as a record instead of
 /// deleting contributions, so that a query at an earlier time still sees
@@ -379,12 +393,7 @@ impl ScoreState {
         else {
             return 0;
         };
-        match decay {
-            Decay::None | Decay::Expire { .. } => run.sum,
-            Decay::HalfLife { .. } | Decay::Periodic { .. } => {
-                round(step(decay, run.decayed, run.at, at))
-            }
-        }
+        run.value_at(decay, at)
     }
 
     /// A group's capped score at `at`, as qualification sees it.
@@ -409,13 +418,7 @@ impl ScoreState {
         let mut sum = model.zero_total;
         for run in &self.runs {
             let g = run.group;
-            let decay = model.decay_of(g);
-            let raw = match decay {
-                Decay::None | Decay::Expire { .. } => run.sum,
-                Decay::HalfLife { .. } | Decay::Periodic { .. } => {
-                    round(step(decay, run.decayed, run.at, at))
-                }
-            };
+            let raw = run.value_at(model.decay_of(g), at);
             sum += model.clamp(g, raw) - model.clamp(g, 0);
         }
         sum.min(model.total_max)

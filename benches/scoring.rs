@@ -65,8 +65,10 @@ fn config_with_others(rules: usize, kinds: usize, others: usize, decay: bool) ->
 }
 
 /// Activities over the first `kinds` kinds, per lead, in time order.
+/// Events of a kind share its name, as events read by `EventReader` do.
 fn stream(kinds: usize) -> Vec<Vec<Event>> {
     let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let names: Vec<leadflow::Symbol> = (0..kinds).map(|k| format!("kind_{k}").into()).collect();
     let urls = ["/pricing/team", "/blog/a", "/docs/b", "/pricing", "/about"];
     (0..LEADS)
         .map(|l| {
@@ -80,7 +82,7 @@ fn stream(kinds: usize) -> Vec<Vec<Event>> {
                         lead.as_str(),
                         start + TimeDelta::minutes((i * 97 + l) as i64),
                         EventBody::Activity {
-                            kind: format!("kind_{}", (i * 7 + l) % kinds),
+                            kind: names[(i * 7 + l) % kinds].clone(),
                             channel: None,
                             campaign: None,
                             attrs,

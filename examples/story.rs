@@ -272,7 +272,7 @@ fn describe(body: &EventBody) -> String {
         EventBody::Activity { kind, attrs, .. } => match attrs.values().next() {
             Some(AttrValue::Text(t)) => format!("{kind} {t}"),
             Some(AttrValue::Number(x)) => format!("{kind} {x}"),
-            None => kind.clone(),
+            None => kind.to_string(),
         },
         EventBody::Attributes { set, .. } => {
             format!(

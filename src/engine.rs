@@ -224,6 +224,10 @@ pub(crate) enum Origin {
     /// A store's routing: each event was checked there, and merged
     /// visitors' events name their visitor.
     Store,
+    /// As `Store`, for events whose ids the store has never held (it
+    /// checks ids globally): none repeats the log or another event of the
+    /// batch, so none is claimed, and the lead's id index is not built.
+    StoreFresh,
 }
 
 /// A batch event's verdict (see `Engine::admit`).
@@ -270,6 +274,8 @@ impl Change {
 pub(crate) struct Mode {
     strict: bool,
     own_lead: bool,
+    /// The event's id is new to the lead (a store checked it globally).
+    fresh: bool,
 }
 
 impl Mode {
@@ -278,6 +284,13 @@ impl Mode {
     pub(crate) const ROUTED: Mode = Mode {
         strict: false,
         own_lead: false,
+        fresh: false,
+    };
+
+    /// As [`Mode::ROUTED`], for an event whose id the store has never held.
+    pub(crate) const ROUTED_FRESH: Mode = Mode {
+        fresh: true,
+        ..Mode::ROUTED
     };
 }
 
@@ -511,6 +524,7 @@ impl Engine {
         let mode = Mode {
             strict: false,
             own_lead: true,
+            fresh: false,
         };
         self.insert(lead, event, mode)
             .unwrap_or_else(|err| self.outcome(lead, IngestStatus::Rejected(err)))
@@ -533,6 +547,7 @@ impl Engine {
         let mode = Mode {
             strict: true,
             own_lead: true,
+            fresh: false,
         };
         self.insert(lead, event, mode)
     }
@@ -615,7 +630,12 @@ impl Engine {
         let mut out = self.outcome(lead, IngestStatus::Applied);
         let mut change = self.adopt_change(lead).unwrap_or_default();
         let mut points = 0;
-        if let Some(pos) = lead.position(&event.id) {
+        let copy = if mode.fresh {
+            None
+        } else {
+            lead.position(&event.id)
+        };
+        if let Some(pos) = copy {
             out.status = self.insert_copy(lead, event, pos, mode, &mut change)?;
         } else if lead
             .events()
@@ -840,6 +860,10 @@ impl Engine {
         summary: &mut Batch,
     ) -> (Vec<Event>, Vec<Event>) {
         let mut new_events = events;
+        if origin == Origin::StoreFresh {
+            lead.note_fresh(&new_events);
+            return (new_events, Vec::new());
+        }
         // Sized once for the batch: claiming grows no table step by step.
         lead.reserve_ids(new_events.len());
         let mut clean = 0;

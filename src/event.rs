@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attr::Attrs;
 use crate::points::{PointsProblem, micros};
-use crate::types::{Actor, EventId, LeadId, Reason, Source, Timestamp};
+use crate::types::{Actor, EventId, LeadId, Reason, Source, Symbol, Timestamp};
 
 /// The largest deal amount (10^15): every sum of amounts a report makes
 /// stays far inside `Decimal`'s range.
@@ -119,13 +119,13 @@ pub enum EventBody {
     /// Scored by the scoring rules of its kind.
     Activity {
         /// The activity kind (`page_view`, `email_click`, …; an open set).
-        kind: String,
+        kind: Symbol,
         /// The marketing channel, if known (`email`, `paid_search`, …).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        channel: Option<String>,
+        channel: Option<Symbol>,
         /// The campaign, if known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        campaign: Option<String>,
+        campaign: Option<Symbol>,
         /// Attributes of the activity (`url`, `asset`, `duration_s`, …).
         #[serde(default, skip_serializing_if = "Attrs::is_empty")]
         attrs: Attrs,

@@ -3,6 +3,8 @@
 
 use std::hash::Hasher;
 
+use crate::types::EventId;
+
 /// A word-at-a-time multiplicative hash in the style of rustc's FxHash, for
 /// keys that come from the compiled config (activity kinds, rule names) or
 /// are interned by the crate (channels), where a cheap hash matters and
@@ -64,3 +66,84 @@ pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::Ra
 
 /// The set counterpart of [`IdMap`].
 pub(crate) type IdSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
+/// Event ids to values, each entry keeping its id's hash (foldhash, seeded
+/// at random like [`IdMap`]): a table of a million ids grows by moving
+/// entries, without reading and hashing every id again (a cache miss per
+/// id, for ids that live in events all over memory).
+#[derive(Debug, Clone)]
+pub(crate) struct IdTable<V> {
+    table: hashbrown::HashTable<(u64, EventId, V)>,
+    state: foldhash::fast::RandomState,
+}
+
+impl<V> Default for IdTable<V> {
+    fn default() -> Self {
+        Self {
+            table: hashbrown::HashTable::new(),
+            state: foldhash::fast::RandomState::default(),
+        }
+    }
+}
+
+impl<V> IdTable<V> {
+    fn hash(&self, id: &EventId) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.state, id.as_str())
+    }
+
+    /// The value of `id`.
+    pub(crate) fn get(&self, id: &EventId) -> Option<&V> {
+        let hash = self.hash(id);
+        self.table
+            .find(hash, |(h, k, _)| *h == hash && k == id)
+            .map(|(_, _, v)| v)
+    }
+
+    /// Sets the value of `id`; returns the one it replaces.
+    pub(crate) fn insert(&mut self, id: EventId, value: V) -> Option<V> {
+        let hash = self.hash(&id);
+        match self
+            .table
+            .entry(hash, |(h, k, _)| *h == hash && *k == id, |(h, _, _)| *h)
+        {
+            hashbrown::hash_table::Entry::Occupied(mut slot) => {
+                Some(std::mem::replace(&mut slot.get_mut().2, value))
+            }
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert((hash, id, value));
+                None
+            }
+        }
+    }
+
+    /// The slot of an id the table does not hold yet, to fill; `None` when
+    /// it holds it.
+    pub(crate) fn vacant(&mut self, id: &EventId) -> Option<Vacant<'_, V>> {
+        let hash = self.hash(id);
+        match self
+            .table
+            .entry(hash, |(h, k, _)| *h == hash && k == id, |(h, _, _)| *h)
+        {
+            hashbrown::hash_table::Entry::Occupied(_) => None,
+            hashbrown::hash_table::Entry::Vacant(slot) => Some(Vacant {
+                slot,
+                hash,
+                id: id.clone(),
+            }),
+        }
+    }
+}
+
+/// A free slot of an [`IdTable`], for one id.
+pub(crate) struct Vacant<'a, V> {
+    slot: hashbrown::hash_table::VacantEntry<'a, (u64, EventId, V)>,
+    hash: u64,
+    id: EventId,
+}
+
+impl<V> Vacant<'_, V> {
+    /// Fills the slot.
+    pub(crate) fn insert(self, value: V) {
+        self.slot.insert((self.hash, self.id, value));
+    }
+}

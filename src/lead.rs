@@ -45,7 +45,10 @@ pub struct Lead {
     /// event in the sorted log by binary search.
     /// Keyed by host data, so hashed with a randomly seeded hash: crafted
     /// ids cannot make it quadratic.
-    index: IdMap<EventId, Timestamp>,
+    /// Built on first need: a lead in a store, whose ids the store checks,
+    /// may never need one (it costs about 40 bytes per event). Once built,
+    /// the log methods keep it in step.
+    index: std::sync::OnceLock<IdMap<EventId, Timestamp>>,
     pub(crate) state: Folded,
     /// States after the first `pos` events, for `pos` a positive multiple
     /// of [`CHECKPOINT_EVERY`], increasing.
@@ -295,7 +298,7 @@ impl Lead {
 
     /// Whether the log holds an event with this id.
     pub fn contains(&self, id: &EventId) -> bool {
-        self.index.contains_key(id)
+        self.index().contains_key(id)
     }
 
     /// The lead's first accepted `created` event at or before `at`: when it
@@ -336,7 +339,7 @@ impl Lead {
 
     /// The log position of the kept copy of `id`, if any.
     pub(crate) fn position(&self, id: &EventId) -> Option<usize> {
-        let at = *self.index.get(id)?;
+        let at = *self.index().get(id)?;
         self.events
             .binary_search_by(|e| (e.at, &e.id).cmp(&(at, id)))
             .ok()
@@ -345,14 +348,39 @@ impl Lead {
     // The log, its id index and the conflicting copies change only here.
     // Between a batch's admission (`claim`) and the end of the batch the
     // index may hold ids whose events are still on their way in; every
-    // other time it holds exactly the log's ids.
+    // other time it is not built, or holds exactly the log's ids.
+
+    /// The id index, built from the log if it was not.
+    fn index(&self) -> &IdMap<EventId, Timestamp> {
+        self.index.get_or_init(|| index_of(&self.events))
+    }
+
+    /// Runs `f` on the id index, built first if it was not.
+    fn with_index<R>(&mut self, f: impl FnOnce(&mut IdMap<EventId, Timestamp>) -> R) -> R {
+        // Taken out and put back (a move of the map's handle, not of its
+        // table): `OnceLock` has no stable mutable get-or-init.
+        let mut index = std::mem::take(&mut self.index)
+            .into_inner()
+            .unwrap_or_else(|| index_of(&self.events));
+        let out = f(&mut index);
+        self.index = std::sync::OnceLock::from(index);
+        out
+    }
+
+    /// Records ids in the index if it is built (a log change the index
+    /// must follow); an index not built yet will be built from the log.
+    fn index_note(&mut self, id: &EventId, at: Timestamp) {
+        if let Some(index) = self.index.get_mut() {
+            index.insert(id.clone(), at);
+        }
+    }
 
     /// A lead with an empty log.
     pub(crate) fn empty(id: LeadId, state: Folded, fingerprint: u64, lifecycle: Lifecycle) -> Self {
         Self {
             id,
             events: Vec::new(),
-            index: IdMap::default(),
+            index: std::sync::OnceLock::new(),
             state,
             checkpoints: Vec::new(),
             duplicates: Vec::new(),
@@ -369,36 +397,48 @@ impl Lead {
 
     /// Makes room in the id index for `n` more ids.
     pub(crate) fn reserve_ids(&mut self, n: usize) {
-        self.index.reserve(n);
+        self.with_index(|index| index.reserve(n));
+    }
+
+    /// Records the ids of batch events the host vouches are new to the log
+    /// and distinct (a store checks ids globally): nothing to claim, and an
+    /// index not built yet stays so.
+    pub(crate) fn note_fresh(&mut self, events: &[Event]) {
+        if let Some(index) = self.index.get_mut() {
+            index.reserve(events.len());
+            for e in events {
+                index.insert(e.id.clone(), e.at);
+            }
+        }
     }
 
     /// Claims `id` for an event of the batch on its way in; false when the
     /// id is already claimed (in the log or earlier in the batch).
     pub(crate) fn claim(&mut self, id: &EventId, at: Timestamp) -> bool {
-        match self.index.entry(id.clone()) {
+        self.with_index(|index| match index.entry(id.clone()) {
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(at);
                 true
             }
             std::collections::hash_map::Entry::Occupied(_) => false,
-        }
+        })
     }
 
     /// Points `id` at the copy that will be kept (settled among copies).
     pub(crate) fn reclaim(&mut self, id: EventId, at: Timestamp) {
-        self.index.insert(id, at);
+        self.with_index(|index| index.insert(id, at));
     }
 
     /// Appends an event that sorts after the whole log.
     pub(crate) fn push(&mut self, event: Event) {
-        self.index.insert(event.id.clone(), event.at);
+        self.index_note(&event.id, event.at);
         self.events.push(event);
     }
 
     /// Inserts an event at its place in the log; returns its position.
     pub(crate) fn place(&mut self, event: Event) -> usize {
         let pos = self.events.partition_point(|e| e.key() < event.key());
-        self.index.insert(event.id.clone(), event.at);
+        self.index_note(&event.id, event.at);
         self.events.insert(pos, event);
         pos
     }
@@ -409,7 +449,9 @@ impl Lead {
             return None;
         }
         let event = self.events.remove(pos);
-        self.index.remove(&event.id);
+        if let Some(index) = self.index.get_mut() {
+            index.remove(&event.id);
+        }
         Some(event)
     }
 
@@ -462,8 +504,7 @@ impl Lead {
             events.sort_by(|a, b| a.key().cmp(&b.key()));
         }
         self.events = events;
-        self.reindex();
-        if self.index.len() != self.events.len() {
+        if self.reindex() != self.events.len() {
             let (kept, others) = dedup_set(std::mem::take(&mut self.events));
             self.events = kept;
             self.duplicates = others;
@@ -480,12 +521,11 @@ impl Lead {
         duplicates: Vec<Event>,
     ) -> Result<(), (Vec<Event>, Vec<Event>)> {
         self.events = events;
-        self.reindex();
-        if self.index.len() == self.events.len() {
+        if self.reindex() == self.events.len() {
             self.duplicates = duplicates;
             Ok(())
         } else {
-            self.index.clear();
+            self.index = std::sync::OnceLock::new();
             Err((std::mem::take(&mut self.events), duplicates))
         }
     }
@@ -495,13 +535,11 @@ impl Lead {
         (self.events, self.duplicates)
     }
 
-    /// Rebuilds the id index from the log.
-    fn reindex(&mut self) {
-        self.index.clear();
-        self.index.reserve(self.events.len());
-        for e in &self.events {
-            self.index.insert(e.id.clone(), e.at);
-        }
+    /// Rebuilds the id index from the log; returns the number of distinct
+    /// ids.
+    fn reindex(&mut self) -> usize {
+        self.index = std::sync::OnceLock::new();
+        self.index().len()
     }
 
     /// Drops the checkpoints that lie after log position `pos` (their
@@ -550,6 +588,16 @@ pub(crate) fn choose(copies: Vec<Event>) -> Option<(Event, Vec<Event>)> {
     let mut it = coded.into_iter().map(|(_, e)| e);
     let first = it.next()?;
     Some((first, it.collect()))
+}
+
+/// The id index of a log: the time of each id's event.
+fn index_of(events: &[Event]) -> IdMap<EventId, Timestamp> {
+    let mut index = IdMap::default();
+    index.reserve(events.len());
+    for e in events {
+        index.insert(e.id.clone(), e.at);
+    }
+    index
 }
 
 /// Inserts `copy` into a list sorted by canonical encoding, unless an equal

@@ -135,4 +135,6 @@ pub use scoring::{
 pub use store::{
     ConflictReason, IdentityConflict, LeadStore, RescoreChange, SavedStore, SlaReport,
 };
-pub use types::{Actor, EventId, LeadId, Reason, ReasonCode, Source, Span, SpanError, Timestamp};
+pub use types::{
+    Actor, EventId, LeadId, Reason, ReasonCode, Source, Span, SpanError, Symbol, Timestamp,
+};

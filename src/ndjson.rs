@@ -30,6 +30,7 @@ use std::io::{BufRead, Read};
 use std::iter::FusedIterator;
 
 use crate::event::Event;
+use crate::types::{LeadId, Symbol};
 
 /// The default limit on the length of one line: 1 MiB, line end excluded.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
@@ -49,6 +50,7 @@ pub struct EventReader<R> {
     max_line: usize,
     buf: Vec<u8>,
     done: bool,
+    names: Interner,
 }
 
 impl<R: BufRead> EventReader<R> {
@@ -60,6 +62,7 @@ impl<R: BufRead> EventReader<R> {
             max_line: DEFAULT_MAX_LINE_BYTES,
             buf: Vec::new(),
             done: false,
+            names: Interner::default(),
         }
     }
 
@@ -158,7 +161,9 @@ impl<R: BufRead> Iterator for EventReader<R> {
             if self.buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            return Some(parse(&self.buf).map_err(|kind| ReadError::new(line, kind)));
+            return Some(
+                parse(&self.buf, &mut self.names).map_err(|kind| ReadError::new(line, kind)),
+            );
         }
     }
 }
@@ -282,33 +287,37 @@ impl Iterator for BackgroundReader {
 
 impl FusedIterator for BackgroundReader {}
 
-/// An activity line, read by a plain struct. serde reads an internally
-/// tagged enum (`EventBody`) by first copying the whole body into an
-/// intermediate tree (every string allocated twice); activities are most
-/// of a stream, so they get this direct reading. It accepts no more than
-/// the full reading: unknown and repeated fields are refused, and any line
-/// it refuses is read again by `Event`'s own deserializer, whose event or
-/// error is the answer. The short cut changes speed, never a result (a
-/// property test compares the two on generated and mangled lines).
+/// An activity line, read by a plain struct that borrows its text from
+/// the line. serde reads an internally tagged enum (`EventBody`) by first
+/// copying the whole body into an intermediate tree (every string
+/// allocated twice); activities are most of a stream, so they get this
+/// direct reading, whose names go through the reader's [`Interner`]. It
+/// accepts no more than the full reading: unknown and repeated fields are
+/// refused, and so is a string with escapes (it cannot be borrowed); any
+/// line it refuses is read again by `Event`'s own deserializer, whose
+/// event or error is the answer. The short cut changes speed, never a
+/// result (a property test compares the two on generated and mangled
+/// lines).
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ActivityLine {
-    id: crate::types::EventId,
-    lead: crate::types::LeadId,
+struct ActivityLine<'a> {
+    id: &'a str,
+    lead: &'a str,
     at: crate::types::Timestamp,
-    body: ActivityBody,
+    #[serde(borrow)]
+    body: ActivityBody<'a>,
 }
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ActivityBody {
+struct ActivityBody<'a> {
     #[serde(rename = "type")]
     _tag: ActivityTag,
-    kind: String,
+    kind: &'a str,
     #[serde(default)]
-    channel: Option<String>,
+    channel: Option<&'a str>,
     #[serde(default)]
-    campaign: Option<String>,
+    campaign: Option<&'a str>,
     #[serde(default)]
     attrs: crate::attr::Attrs,
 }
@@ -320,8 +329,8 @@ enum ActivityTag {
     Activity,
 }
 
-impl ActivityLine {
-    fn into_event(self) -> Event {
+impl ActivityLine<'_> {
+    fn into_event(self, names: &mut Interner) -> Event {
         let ActivityBody {
             kind,
             channel,
@@ -330,29 +339,74 @@ impl ActivityLine {
             ..
         } = self.body;
         Event {
-            id: self.id,
-            lead: self.lead,
+            id: self.id.into(),
+            lead: names.lead(self.lead),
             at: self.at,
             body: crate::event::EventBody::Activity {
-                kind,
-                channel,
-                campaign,
+                kind: names.symbol(kind),
+                channel: channel.map(|c| names.symbol(c)),
+                campaign: campaign.map(|c| names.symbol(c)),
                 attrs,
             },
         }
     }
 }
 
+/// Lead ids and names read recently, so that the events of one stream
+/// share copies of them: a million page views by ten thousand leads hold
+/// ten thousand lead ids and one `page_view`, not a million of each. A
+/// direct-mapped cache (one slot per hash value; a new text takes its
+/// slot), so its memory is bounded whatever the stream holds, and a miss
+/// only costs a copy.
+#[derive(Debug, Default)]
+struct Interner {
+    leads: Vec<Option<LeadId>>,
+    symbols: Vec<Option<Symbol>>,
+}
+
+/// Slots for lead ids (1 MiB once filled); a power of two.
+const LEAD_SLOTS: usize = 1 << 16;
+
+/// Slots for kinds, channels and campaigns; a power of two.
+const SYMBOL_SLOTS: usize = 1 << 12;
+
+impl Interner {
+    fn lead(&mut self, id: &str) -> LeadId {
+        cached(&mut self.leads, LEAD_SLOTS, id)
+    }
+
+    fn symbol(&mut self, name: &str) -> Symbol {
+        cached(&mut self.symbols, SYMBOL_SLOTS, name)
+    }
+}
+
+/// The cached copy of `text` in `slots` (made on first use with `size`
+/// slots), or a new one that takes its slot.
+fn cached<T>(slots: &mut Vec<Option<T>>, size: usize, text: &str) -> T
+where
+    T: Clone + std::ops::Deref<Target = str> + for<'a> From<&'a str>,
+{
+    if slots.is_empty() {
+        slots.resize_with(size, || None);
+    }
+    let i = (crate::hash::hash_str(text) as usize) & (size - 1);
+    match slots.get_mut(i) {
+        Some(Some(t)) if crate::hash::same_str(t, text) => t.clone(),
+        Some(slot) => slot.insert(T::from(text)).clone(),
+        None => T::from(text),
+    }
+}
+
 /// One line's event, checked for ids.
-fn parse(bytes: &[u8]) -> Result<Event, ReadErrorKind> {
+fn parse(bytes: &[u8], names: &mut Interner) -> Result<Event, ReadErrorKind> {
     // Lines without the word are not tried as activities: no line is read
     // twice for nothing.
     let activity = memchr::memmem::find(bytes, b"\"activity\"").is_some();
     let fast = activity
-        .then(|| serde_json::from_slice::<ActivityLine>(bytes).ok())
+        .then(|| serde_json::from_slice::<ActivityLine<'_>>(bytes).ok())
         .flatten();
     let event = match fast {
-        Some(line) => line.into_event(),
+        Some(line) => line.into_event(names),
         None => read_event(bytes)?,
     };
     if event.id.as_str().trim().is_empty() {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{Engine, IngestStatus, Mode, Origin, Outcome, multiset_diff};
 use crate::error::EventError;
 use crate::event::{Event, EventBody};
-use crate::hash::{IdMap, IdSet};
+use crate::hash::{IdMap, IdSet, IdTable};
 use crate::lead::{Lead, canonical, choose};
 use crate::lifecycle::{SlaState, StageKind, sla_status};
 use crate::persist::{RestoreError, SavedLead};
@@ -89,7 +89,7 @@ pub struct LeadStore {
     /// How many claims name each visitor.
     visitor_claims: IdMap<LeadId, u32>,
     /// Every event id the store holds, and the lead its kept copy names.
-    ids: IdMap<EventId, LeadId>,
+    ids: IdTable<LeadId>,
     /// The accepted claim of each claimed visitor.
     accepted: IdMap<LeadId, (Timestamp, EventId)>,
     conflicts: BTreeMap<(Timestamp, EventId), IdentityConflict>,
@@ -217,7 +217,7 @@ impl LeadStore {
             claims: BTreeMap::new(),
             claim_keys: IdMap::default(),
             visitor_claims: IdMap::default(),
-            ids: IdMap::default(),
+            ids: IdTable::default(),
             accepted: IdMap::default(),
             conflicts: BTreeMap::new(),
         }
@@ -294,7 +294,9 @@ impl LeadStore {
             return self.engine.outcome(&target, IngestStatus::Rejected(err));
         }
         let claim = matches!(event.body, EventBody::Identified { .. });
-        if let Some(member) = self.ids.get(&event.id).cloned() {
+        let known = self.ids.get(&event.id).cloned();
+        let fresh = known.is_none();
+        if let Some(member) = known {
             let kept = self.kept_copy(&member, &event.id);
             let same_content = kept
                 .as_ref()
@@ -320,7 +322,14 @@ impl LeadStore {
             .leads
             .entry(target.clone())
             .or_insert_with(|| engine.new_lead(target));
-        let mut out = match engine.insert(lead, event, Mode::ROUTED) {
+        // An id the store never held is new to the lead too: the lead's
+        // own id index is not consulted (nor built).
+        let mode = if fresh {
+            Mode::ROUTED_FRESH
+        } else {
+            Mode::ROUTED
+        };
+        let mut out = match engine.insert(lead, event, mode) {
             Ok(out) => out,
             Err(err) => engine.outcome(lead, IngestStatus::Rejected(err)),
         };
@@ -495,8 +504,7 @@ impl LeadStore {
             if Engine::check_alone(&event, None).is_err() {
                 continue;
             }
-            let std::collections::hash_map::Entry::Vacant(slot) = self.ids.entry(event.id.clone())
-            else {
+            let Some(slot) = self.ids.vacant(&event.id) else {
                 repeats.push(event);
                 continue;
             };
@@ -531,19 +539,26 @@ impl LeadStore {
             self.load(all);
             return;
         }
-        for event in late {
-            let list = &mut by_name
-                .entry(event.lead.clone())
-                .or_insert_with(|| (event.lead.clone(), Vec::new()))
-                .1;
-            list.push(event);
-        }
+        self.insert_routed(by_name, late);
+    }
+
+    /// The second half of `ingest_all`: each lead takes the lists of its
+    /// names (ids new to the store) and the repeats settled as simple, as
+    /// one batch.
+    fn insert_routed(&mut self, by_name: IdMap<LeadId, (LeadId, Vec<Event>)>, late: Vec<Event>) {
         self.reresolve();
-        let mut by_root: IdMap<LeadId, Vec<Vec<Event>>> = IdMap::default();
+        // Per lead: the lists of ids new to the store, and whether a
+        // repeat of an id it holds goes with them.
+        let mut by_root: IdMap<LeadId, (Vec<Vec<Event>>, bool)> = IdMap::default();
         for (name, (_, list)) in by_name {
-            by_root.entry(self.resolve(&name)).or_default().push(list);
+            by_root.entry(self.resolve(&name)).or_default().0.push(list);
         }
-        for (root, lists) in by_root {
+        for event in late {
+            let (lists, repeats) = by_root.entry(self.resolve(&event.lead)).or_default();
+            lists.push(vec![event]);
+            *repeats = true;
+        }
+        for (root, (lists, repeats)) in by_root {
             let engine = &self.engine;
             let lead = self
                 .leads
@@ -555,7 +570,14 @@ impl LeadStore {
             } else {
                 lists.into_iter().flatten().collect()
             };
-            engine.insert_batch(lead, all, Origin::Store);
+            // Without repeats every id is new to the lead (the store checks
+            // ids globally): nothing to claim, no id index to build.
+            let origin = if repeats {
+                Origin::Store
+            } else {
+                Origin::StoreFresh
+            };
+            engine.insert_batch(lead, all, origin);
         }
     }
 

@@ -56,6 +56,19 @@ macro_rules! string_id {
                 &self.0
             }
         }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
     };
 }
 
@@ -64,6 +77,45 @@ string_id!(
     /// is identified).
     LeadId
 );
+string_id!(
+    /// A name that recurs across events: an activity's kind, channel or
+    /// campaign (`page_view`, `email`, `spring-launch`).
+    ///
+    /// A million page views share one copy of `page_view` when they are
+    /// read by an [`EventReader`](crate::EventReader), which interns the
+    /// names it reads; built by hand, each is its own copy unless cloned.
+    ///
+    /// ```
+    /// use leadflow::Symbol;
+    /// let kind = Symbol::from("page_view");
+    /// assert_eq!(kind, "page_view");
+    /// assert_eq!(serde_json::to_string(&kind)?, r#""page_view""#);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    Symbol
+);
+
+// A symbol compares with text directly (`kind == "page_view"`). The ids
+// do not: equality with several types would leave `vec!["a".into()]`
+// without a type to infer in comparisons.
+impl PartialEq<str> for Symbol {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Symbol {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<Symbol> for String {
+    fn eq(&self, other: &Symbol) -> bool {
+        self.as_str() == &*other.0
+    }
+}
+
 string_id!(
     /// The host's identifier of an event. Two events with the same id are the
     /// same event: the second one to arrive changes nothing.

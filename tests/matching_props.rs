@@ -193,9 +193,9 @@ fn act_event(i: usize, m: i64, a: &Act) -> Event {
         "l",
         t(m),
         EventBody::Activity {
-            kind: format!("k{}", a.kind),
-            channel: a.channel.clone(),
-            campaign: a.campaign.clone(),
+            kind: format!("k{}", a.kind).into(),
+            channel: a.channel.clone().map(Into::into),
+            campaign: a.campaign.clone().map(Into::into),
             attrs,
         },
     )

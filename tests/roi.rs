@@ -20,7 +20,7 @@ fn touch(id: &str, lead: &str, m: i64, channel: &str, campaign: Option<&str>) ->
         EventBody::Activity {
             kind: "visit".into(),
             channel: Some(channel.into()),
-            campaign: campaign.map(str::to_owned),
+            campaign: campaign.map(Into::into),
             attrs: Default::default(),
         },
     )
@@ -182,7 +182,7 @@ fn roi_stream() -> impl Strategy<Value = Vec<Event>> {
         3 => (0..3usize, 0..3usize).prop_map(|(c, k)| EventBody::Activity {
             kind: "visit".into(),
             channel: Some(["email", "ads", "social"][c].into()),
-            campaign: [Some("spring"), Some("fall"), None][k].map(str::to_owned),
+            campaign: [Some("spring"), Some("fall"), None][k].map(Into::into),
             attrs: Default::default() }),
         1 => proptest::sample::select(vec!["MQL", "SQL", "Opportunity"]).prop_map(|s| EventBody::Created { stage: s.into(), source: Source::Marketing, actor: Actor::Marketing }),
         1 => proptest::sample::select(vec!["SQL", "Opportunity", "Won"]).prop_map(|s| EventBody::Advanced { to: s.into(), actor: Actor::Sales, reason: None }),

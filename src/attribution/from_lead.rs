@@ -99,31 +99,7 @@ pub fn journeys_of(engine: &Engine, lead: &Lead, options: &JourneyOptions) -> Ve
     let touches: Vec<Touch> = lead
         .events()
         .iter()
-        .filter_map(|e| match &e.body {
-            EventBody::Activity {
-                kind,
-                channel,
-                campaign,
-                attrs,
-            } => {
-                if !options.kinds.is_empty() && !options.kinds.iter().any(|k| k == kind) {
-                    return None;
-                }
-                let ok = match options.require {
-                    TouchRequirement::Any => true,
-                    TouchRequirement::Channel => channel.is_some(),
-                    TouchRequirement::Campaign => campaign.is_some(),
-                };
-                ok.then(|| Touch {
-                    at: e.at,
-                    channel: channel.clone().unwrap_or_else(|| "(none)".to_owned()),
-                    campaign: campaign.clone(),
-                    kind: Some(kind.clone()),
-                    attrs: attrs.clone(),
-                })
-            }
-            _ => None,
-        })
+        .filter_map(|e| touch_of(e, options))
         .collect();
     // (time, cycle, value) of each conversion, in time order.
     let conversions: Vec<(Timestamp, u32, rust_decimal::Decimal)> = match &options.converts {
@@ -172,6 +148,36 @@ pub fn journeys_of(engine: &Engine, lead: &Lead, options: &JourneyOptions) -> Ve
         out.push(Journey::new(rest.to_vec()));
     }
     out
+}
+
+/// The touch an event makes under `options`, if any.
+fn touch_of(e: &crate::event::Event, options: &JourneyOptions) -> Option<Touch> {
+    let EventBody::Activity {
+        kind,
+        channel,
+        campaign,
+        attrs,
+    } = &e.body
+    else {
+        return None;
+    };
+    if !options.kinds.is_empty() && !options.kinds.iter().any(|k| k == kind) {
+        return None;
+    }
+    let ok = match options.require {
+        TouchRequirement::Any => true,
+        TouchRequirement::Channel => channel.is_some(),
+        TouchRequirement::Campaign => campaign.is_some(),
+    };
+    ok.then(|| Touch {
+        at: e.at,
+        channel: channel
+            .as_deref()
+            .map_or_else(|| "(none)".to_owned(), str::to_owned),
+        campaign: campaign.as_deref().map(str::to_owned),
+        kind: Some(kind.to_string()),
+        attrs: attrs.clone(),
+    })
 }
 
 /// When a stage was first reached (entered or passed) in each cycle.

@@ -483,12 +483,12 @@ impl Funnel {
 
     fn cut_of(&self, lead: &Lead) -> String {
         const NONE: &str = "(none)";
-        let first = |pick: fn(&EventBody) -> Option<&String>| {
+        let first = |pick: fn(&EventBody) -> Option<&crate::Symbol>| {
             lead.events()
                 .iter()
                 .take_while(|e| e.at <= self.options.as_of)
                 .find_map(|e| pick(&e.body))
-                .map_or_else(|| NONE.to_owned(), Clone::clone)
+                .map_or_else(|| NONE.to_owned(), |s| s.to_string())
         };
         match &self.options.cut {
             Cut::None => String::new(),

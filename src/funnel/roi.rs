@@ -240,7 +240,7 @@ impl Roi {
             .filter(|w| w.at <= o.as_of)
             .fold(Decimal::ZERO, |a, w| a.saturating_add(w.amount));
         Some(Acquisition {
-            campaign,
+            campaign: campaign.to_string(),
             reached,
             won,
         })

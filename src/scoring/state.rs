@@ -541,7 +541,7 @@ impl ScoreState {
                         // `MANUAL` is no rule index: `get` gives `None`.
                         rule: model.rules.get(c.rule as usize).map(|r| r.id.clone()),
                         activity: match &event.body {
-                            EventBody::Activity { kind, .. } => Some(kind.clone()),
+                            EventBody::Activity { kind, .. } => Some(kind.to_string()),
                             _ => None,
                         },
                         points: decimal(i128::from(c.points)),

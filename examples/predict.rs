@@ -231,7 +231,7 @@ fn load(
             let mut record = leadflow::Attrs::new();
             for &i in &keep {
                 if !fields[i].trim().is_empty() {
-                    record.insert(header[i].clone(), fields[i].as_str().into());
+                    record.insert(header[i].as_str().into(), fields[i].as_str().into());
                 }
             }
             captured = Some(record);

@@ -301,8 +301,11 @@ impl FusedIterator for BackgroundReader {}
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ActivityLine<'a> {
-    id: &'a str,
-    lead: &'a str,
+    #[serde(borrow)]
+    id: Text<'a>,
+    #[serde(borrow)]
+    lead: Text<'a>,
+    #[serde(deserialize_with = "timestamp")]
     at: crate::types::Timestamp,
     #[serde(borrow)]
     body: ActivityBody<'a>,
@@ -313,13 +316,94 @@ struct ActivityLine<'a> {
 struct ActivityBody<'a> {
     #[serde(rename = "type")]
     _tag: ActivityTag,
-    kind: &'a str,
-    #[serde(default)]
-    channel: Option<&'a str>,
-    #[serde(default)]
-    campaign: Option<&'a str>,
-    #[serde(default)]
-    attrs: crate::attr::Attrs,
+    #[serde(borrow)]
+    kind: Text<'a>,
+    #[serde(default, borrow)]
+    channel: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    campaign: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    attrs: BorrowedAttrs<'a>,
+}
+
+/// An activity's attributes with their names borrowed from the line (to be
+/// interned), in the order written: the first few on the stack, so that
+/// the event's map is allocated once, at its size.
+#[derive(Default)]
+struct BorrowedAttrs<'a> {
+    head: [Option<(Text<'a>, crate::attr::AttrValue)>; HEAD_ATTRS],
+    rest: Vec<(Text<'a>, crate::attr::AttrValue)>,
+}
+
+/// Attributes of an activity kept on the stack while reading it.
+const HEAD_ATTRS: usize = 4;
+
+impl<'a> BorrowedAttrs<'a> {
+    fn len(&self) -> usize {
+        self.head.iter().flatten().count() + self.rest.len()
+    }
+
+    fn into_iter(self) -> impl Iterator<Item = (Text<'a>, crate::attr::AttrValue)> {
+        self.head.into_iter().flatten().chain(self.rest)
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for BorrowedAttrs<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = BorrowedAttrs<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of attribute values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut attrs = BorrowedAttrs::default();
+                let mut n = 0;
+                while let Some(entry) = access.next_entry::<Text<'de>, crate::attr::AttrValue>()? {
+                    match attrs.head.get_mut(n) {
+                        Some(slot) => *slot = Some(entry),
+                        None => attrs.rest.push(entry),
+                    }
+                    n += 1;
+                }
+                Ok(attrs)
+            }
+        }
+        deserializer.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// A JSON string as written in the line when it has no escapes (most
+/// do), or unescaped into a copy.
+struct Text<'a>(std::borrow::Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(V(std::marker::PhantomData))
+    }
 }
 
 /// The one tag [`ActivityBody`] takes.
@@ -339,14 +423,20 @@ impl ActivityLine<'_> {
             ..
         } = self.body;
         Event {
-            id: self.id.into(),
-            lead: names.lead(self.lead),
+            id: (*self.id).into(),
+            lead: names.lead(&self.lead),
             at: self.at,
             body: crate::event::EventBody::Activity {
-                kind: names.symbol(kind),
-                channel: channel.map(|c| names.symbol(c)),
-                campaign: campaign.map(|c| names.symbol(c)),
-                attrs,
+                kind: names.symbol(&kind),
+                channel: channel.map(|c| names.symbol(&c)),
+                campaign: campaign.map(|c| names.symbol(&c)),
+                attrs: {
+                    let mut entries = Vec::with_capacity(attrs.len());
+                    for (name, value) in attrs.into_iter() {
+                        entries.push((names.symbol(&name), value));
+                    }
+                    entries.into_iter().collect()
+                },
             },
         }
     }
@@ -397,11 +487,62 @@ where
     }
 }
 
+/// A timestamp as chrono reads one (RFC 3339, any offset, to UTC), with a
+/// short cut for the form nearly every stream writes,
+/// `YYYY-MM-DDTHH:MM:SSZ`.
+fn timestamp<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<crate::types::Timestamp, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = crate::types::Timestamp;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an RFC 3339 formatted date and time string")
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            match utc_seconds(text) {
+                Some(t) => Ok(t),
+                None => text
+                    .parse::<chrono::DateTime<chrono::FixedOffset>>()
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(E::custom),
+            }
+        }
+    }
+    deserializer.deserialize_str(V)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` read directly; `None` for any other text
+/// (which chrono then reads, or refuses).
+pub(crate) fn utc_seconds(text: &str) -> Option<crate::types::Timestamp> {
+    let b: &[u8; 20] = text.as_bytes().try_into().ok()?;
+    let shape = b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'Z';
+    if !shape {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b.get(from..to)?.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(num(0, 4)?).ok()?;
+    let date = chrono::NaiveDate::from_ymd_opt(year, num(5, 7)?, num(8, 10)?)?;
+    let time = date.and_hms_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?)?;
+    Some(time.and_utc())
+}
+
 /// One line's event, checked for ids.
 fn parse(bytes: &[u8], names: &mut Interner) -> Result<Event, ReadErrorKind> {
     // Lines without the word are not tried as activities: no line is read
     // twice for nothing.
-    let activity = memchr::memmem::find(bytes, b"\"activity\"").is_some();
+    static ACTIVITY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"activity\""));
+    let activity = ACTIVITY.find(bytes).is_some();
     let fast = activity
         .then(|| serde_json::from_slice::<ActivityLine<'_>>(bytes).ok())
         .flatten();
@@ -487,4 +628,68 @@ pub enum ReadErrorKind {
         /// The limit, in bytes, line end excluded.
         max: usize,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc_seconds;
+    use proptest::prelude::*;
+
+    /// chrono's reading of a timestamp, the oracle of the short cut.
+    fn chrono_reads(text: &str) -> Option<crate::types::Timestamp> {
+        text.parse::<chrono::DateTime<chrono::FixedOffset>>()
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+
+    #[test]
+    fn the_short_cut_reads_what_chrono_reads_and_refuses_the_rest() {
+        let read = utc_seconds("2026-03-02T09:05:07Z");
+        assert_eq!(read, chrono_reads("2026-03-02T09:05:07Z"));
+        assert!(read.is_some());
+        // Other forms and impossible values go to chrono.
+        for text in [
+            "2026-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-06-30T23:59:60Z",
+            "2026-01-01t00:00:00Z",
+            "2026-01-01 00:00:00Z",
+            "2026-01-01T00:00:00z",
+            "2026-01-01T00:00:00.5Z",
+            "2026-01-01T00:00:00+01:00",
+            "+026-01-01T00:00:00Z",
+            "2026-1-01T00:00:000Z",
+        ] {
+            assert_eq!(utc_seconds(text), None, "{text}");
+        }
+        assert!(
+            chrono_reads("2026-06-30T23:59:60Z").is_some(),
+            "a leap second"
+        );
+    }
+
+    proptest! {
+        /// Text of the shape, fields mostly in range and now and then
+        /// out of it (month 13, day 32, hour 24, second 60), sometimes
+        /// with a stray byte: the short cut answers exactly what chrono
+        /// answers, except a leap second (and stray forms), left to it.
+        #[test]
+        fn the_short_cut_agrees_with_chrono(
+            fields in (0u32..=9999, 0u32..=13, 0u32..=32, 0u32..=24, 0u32..=60, 0u32..=60),
+            stray in proptest::option::of((0usize..20, proptest::sample::select(vec![b'x', b'-', b' ', b'+', b'9', b'T']))),
+        ) {
+            let (y, mo, d, h, mi, sec) = fields;
+            let mut text = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{sec:02}Z").into_bytes();
+            if let Some((at, byte)) = stray {
+                text[at] = byte;
+            }
+            let text = String::from_utf8(text).unwrap();
+            let ours = utc_seconds(&text);
+            let theirs = chrono_reads(&text);
+            if ours.is_some() || stray.is_none() && sec < 60 {
+                prop_assert_eq!(ours, theirs, "{}", text);
+            }
+        }
+    }
 }

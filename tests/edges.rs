@@ -724,14 +724,14 @@ mod attrs_map {
                 let name = names[*k].to_owned();
                 if *insert {
                     let value = AttrValue::from(*v);
-                    prop_assert_eq!(attrs.insert(name.clone(), value.clone()), oracle.insert(name, value));
+                    prop_assert_eq!(attrs.insert(name.as_str().into(), value.clone()), oracle.insert(name, value));
                 } else {
                     prop_assert_eq!(attrs.remove(&name), oracle.remove(&name));
                 }
             }
             prop_assert_eq!(attrs.len(), oracle.len());
-            let got: Vec<_> = attrs.iter().collect();
-            let want: Vec<_> = oracle.iter().collect();
+            let got: Vec<_> = attrs.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            let want: Vec<_> = oracle.iter().map(|(k, v)| (k.as_str(), v)).collect();
             prop_assert_eq!(got, want);
             for n in names {
                 prop_assert_eq!(attrs.get(n), oracle.get(n));
@@ -744,7 +744,10 @@ mod attrs_map {
             let text = format!("{{{}}}", pairs.join(", "));
             let parsed: Attrs = serde_json::from_str(&text).unwrap();
             let want: BTreeMap<String, AttrValue> = serde_json::from_str(&text).unwrap();
-            prop_assert_eq!(parsed.iter().collect::<Vec<_>>(), want.iter().collect::<Vec<_>>());
+            prop_assert_eq!(
+                parsed.iter().map(|(k, v)| (k.as_str(), v)).collect::<Vec<_>>(),
+                want.iter().map(|(k, v)| (k.as_str(), v)).collect::<Vec<_>>()
+            );
         }
     }
 }

@@ -7,6 +7,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::AttrValue;
+use crate::types::Symbol;
 
 /// Attributes by name, sorted by name, each name once.
 ///
@@ -24,13 +25,13 @@ use super::AttrValue;
 /// attrs.insert("url".into(), "/pricing".into());
 /// attrs.insert("employees".into(), AttrValue::Number(250.0));
 /// assert_eq!(attrs.get("url"), Some(&AttrValue::from("/pricing")));
-/// let names: Vec<&String> = attrs.keys().collect();
+/// let names: Vec<&str> = attrs.keys().map(|k| k.as_str()).collect();
 /// assert_eq!(names, ["employees", "url"]);
 /// assert_eq!(serde_json::to_string(&attrs).unwrap(), r#"{"employees":250.0,"url":"/pricing"}"#);
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Attrs {
-    entries: Vec<(String, AttrValue)>,
+    entries: Vec<(Symbol, AttrValue)>,
 }
 
 impl Attrs {
@@ -67,7 +68,7 @@ impl Attrs {
     }
 
     /// Sets an attribute; returns its previous value.
-    pub fn insert(&mut self, name: String, value: AttrValue) -> Option<AttrValue> {
+    pub fn insert(&mut self, name: Symbol, value: AttrValue) -> Option<AttrValue> {
         match self.slot(&name) {
             Ok(i) => self
                 .entries
@@ -87,7 +88,7 @@ impl Attrs {
     }
 
     /// Keeps the attributes for which `keep` is true.
-    pub fn retain(&mut self, mut keep: impl FnMut(&String, &mut AttrValue) -> bool) {
+    pub fn retain(&mut self, mut keep: impl FnMut(&Symbol, &mut AttrValue) -> bool) {
         self.entries.retain_mut(|(k, v)| keep(k, v));
     }
 
@@ -103,12 +104,12 @@ impl Attrs {
     }
 
     /// The attributes in name order.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &AttrValue)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&Symbol, &AttrValue)> {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 
     /// The names in order.
-    pub fn keys(&self) -> impl Iterator<Item = &String> {
+    pub fn keys(&self) -> impl Iterator<Item = &Symbol> {
         self.entries.iter().map(|(k, _)| k)
     }
 
@@ -118,18 +119,19 @@ impl Attrs {
     }
 }
 
-impl FromIterator<(String, AttrValue)> for Attrs {
-    fn from_iter<I: IntoIterator<Item = (String, AttrValue)>>(iter: I) -> Self {
+impl<K: Into<Symbol>> FromIterator<(K, AttrValue)> for Attrs {
+    fn from_iter<I: IntoIterator<Item = (K, AttrValue)>>(iter: I) -> Self {
         let mut attrs = Self::new();
         attrs.extend(iter);
         attrs
     }
 }
 
-impl Extend<(String, AttrValue)> for Attrs {
+impl<K: Into<Symbol>> Extend<(K, AttrValue)> for Attrs {
     /// Later entries win over earlier ones of the same name.
-    fn extend<I: IntoIterator<Item = (String, AttrValue)>>(&mut self, iter: I) {
-        let mut items: Vec<(String, AttrValue)> = iter.into_iter().collect();
+    fn extend<I: IntoIterator<Item = (K, AttrValue)>>(&mut self, iter: I) {
+        let mut items: Vec<(Symbol, AttrValue)> =
+            iter.into_iter().map(|(k, v)| (k.into(), v)).collect();
         if self.entries.is_empty() && items.is_sorted_by(|a, b| a.0 < b.0) {
             // Already a valid map (the usual case for parsed events).
             self.entries = items;
@@ -149,30 +151,30 @@ impl From<std::collections::BTreeMap<String, AttrValue>> for Attrs {
     fn from(map: std::collections::BTreeMap<String, AttrValue>) -> Self {
         // Already sorted, each name once.
         Self {
-            entries: map.into_iter().collect(),
+            entries: map.into_iter().map(|(k, v)| (k.into(), v)).collect(),
         }
     }
 }
 
-impl<const N: usize> From<[(String, AttrValue); N]> for Attrs {
-    fn from(items: [(String, AttrValue); N]) -> Self {
+impl<K: Into<Symbol>, const N: usize> From<[(K, AttrValue); N]> for Attrs {
+    fn from(items: [(K, AttrValue); N]) -> Self {
         items.into_iter().collect()
     }
 }
 
 impl IntoIterator for Attrs {
-    type Item = (String, AttrValue);
-    type IntoIter = std::vec::IntoIter<(String, AttrValue)>;
+    type Item = (Symbol, AttrValue);
+    type IntoIter = std::vec::IntoIter<(Symbol, AttrValue)>;
     fn into_iter(self) -> Self::IntoIter {
         self.entries.into_iter()
     }
 }
 
 impl<'a> IntoIterator for &'a Attrs {
-    type Item = (&'a String, &'a AttrValue);
+    type Item = (&'a Symbol, &'a AttrValue);
     type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (String, AttrValue)>,
-        fn(&'a (String, AttrValue)) -> (&'a String, &'a AttrValue),
+        std::slice::Iter<'a, (Symbol, AttrValue)>,
+        fn(&'a (Symbol, AttrValue)) -> (&'a Symbol, &'a AttrValue),
     >;
     fn into_iter(self) -> Self::IntoIter {
         self.entries.iter().map(|(k, v)| (k, v))
@@ -199,7 +201,7 @@ impl<'de> Deserialize<'de> for Attrs {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Attrs, A::Error> {
                 let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0).min(64));
-                while let Some(entry) = access.next_entry::<String, AttrValue>()? {
+                while let Some(entry) = access.next_entry::<Symbol, AttrValue>()? {
                     entries.push(entry);
                 }
                 Ok(entries.into_iter().collect())

@@ -171,7 +171,7 @@ impl Accounts {
             .sort_by(|a, b| (&a.0, a.1, &a.2).cmp(&(&b.0, b.1, &b.2)));
         let mut attrs = Attrs::new();
         for (k, _, _, v) in acc.values {
-            attrs.insert(k, v);
+            attrs.insert(k.into(), v);
         }
         let score = match self.config.score {
             // Saturating: no bounded score gets near the limit.

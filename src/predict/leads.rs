@@ -80,7 +80,7 @@ impl LeadFeatures {
             match &e.body {
                 EventBody::Attributes { set, unset } => {
                     for (k, v) in set.iter() {
-                        if self.attributes.contains(k) {
+                        if self.attributes.iter().any(|a| a == k) {
                             profile.insert(k.clone(), v.clone());
                         }
                     }
@@ -107,7 +107,7 @@ impl LeadFeatures {
     pub(crate) fn with_counts(&self, mut record: Attrs, counts: &[u32]) -> Attrs {
         for (kind, n) in self.activity_counts.iter().zip(counts) {
             record.insert(
-                format!("activities.{kind}"),
+                format!("activities.{kind}").into(),
                 AttrValue::Number(f64::from(*n)),
             );
         }

@@ -133,7 +133,8 @@ pub use scoring::{
     ScoringConfig, WhenConfig,
 };
 pub use store::{
-    ConflictReason, IdentityConflict, LeadStore, RescoreChange, SavedStore, SlaReport,
+    ConflictReason, IdentityConflict, LeadStore, PARALLEL_FOLD_EVENTS, RescoreChange, SavedStore,
+    SlaReport,
 };
 pub use types::{
     Actor, EventId, LeadId, Reason, ReasonCode, Source, Span, SpanError, Symbol, Timestamp,

@@ -287,92 +287,170 @@ impl Iterator for BackgroundReader {
 
 impl FusedIterator for BackgroundReader {}
 
-/// An activity line, read by a plain struct that borrows its text from
-/// the line. serde reads an internally tagged enum (`EventBody`) by first
-/// copying the whole body into an intermediate tree (every string
-/// allocated twice); activities are most of a stream, so they get this
-/// direct reading, whose names go through the reader's [`Interner`]. It
-/// accepts no more than the full reading: unknown and repeated fields are
-/// refused, and so is a string with escapes (it cannot be borrowed); any
-/// line it refuses is read again by `Event`'s own deserializer, whose
-/// event or error is the answer. The short cut changes speed, never a
-/// result (a property test compares the two on generated and mangled
-/// lines).
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ActivityLine<'a> {
-    #[serde(borrow)]
-    id: Text<'a>,
-    #[serde(borrow)]
-    lead: Text<'a>,
-    #[serde(deserialize_with = "timestamp")]
-    at: crate::types::Timestamp,
-    #[serde(borrow)]
-    body: ActivityBody<'a>,
+/// An activity line, read straight into an [`Event`]. serde reads an
+/// internally tagged enum (`EventBody`) by first copying the whole body
+/// into an intermediate tree (every string allocated twice); activities
+/// are most of a stream, so they get this direct reading: strings
+/// borrowed from the line (or unescaped once), names through the reader's
+/// [`Interner`], attributes gathered on the stack and stored at their
+/// size. It accepts no more than the full reading: an unknown or repeated
+/// field, another tag or a value of another type makes it give up, and
+/// the line is read again by `Event`'s own deserializer, whose event or
+/// error is the answer. The short cut changes speed, never a result (a
+/// property test compares the two on generated and mangled lines).
+struct ActivitySeed<'n> {
+    names: &'n mut Interner,
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ActivityBody<'a> {
-    #[serde(rename = "type")]
-    _tag: ActivityTag,
-    #[serde(borrow)]
-    kind: Text<'a>,
-    #[serde(default, borrow)]
-    channel: Option<Text<'a>>,
-    #[serde(default, borrow)]
-    campaign: Option<Text<'a>>,
-    #[serde(default, borrow)]
-    attrs: BorrowedAttrs<'a>,
-}
+/// Why the short cut gave up (never shown: the full reading answers).
+const NOT_SHORT: &str = "not an activity line the short cut reads";
 
-/// An activity's attributes with their names borrowed from the line (to be
-/// interned), in the order written: the first few on the stack, so that
-/// the event's map is allocated once, at its size.
-#[derive(Default)]
-struct BorrowedAttrs<'a> {
-    head: [Option<(Text<'a>, crate::attr::AttrValue)>; HEAD_ATTRS],
-    rest: Vec<(Text<'a>, crate::attr::AttrValue)>,
-}
-
-/// Attributes of an activity kept on the stack while reading it.
-const HEAD_ATTRS: usize = 4;
-
-impl<'a> BorrowedAttrs<'a> {
-    fn len(&self) -> usize {
-        self.head.iter().flatten().count() + self.rest.len()
-    }
-
-    fn into_iter(self) -> impl Iterator<Item = (Text<'a>, crate::attr::AttrValue)> {
-        self.head.into_iter().flatten().chain(self.rest)
+impl<'de> serde::de::DeserializeSeed<'de> for ActivitySeed<'_> {
+    type Value = Event;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Event, D::Error> {
+        d.deserialize_map(self)
     }
 }
 
-impl<'de: 'a, 'a> serde::Deserialize<'de> for BorrowedAttrs<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
-            type Value = BorrowedAttrs<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object of attribute values")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut access: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut attrs = BorrowedAttrs::default();
-                let mut n = 0;
-                while let Some(entry) = access.next_entry::<Text<'de>, crate::attr::AttrValue>()? {
-                    match attrs.head.get_mut(n) {
-                        Some(slot) => *slot = Some(entry),
-                        None => attrs.rest.push(entry),
-                    }
-                    n += 1;
+impl<'de> serde::de::Visitor<'de> for ActivitySeed<'_> {
+    type Value = Event;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an activity event")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+        use serde::de::Error;
+        let names = self.names;
+        let (mut id, mut lead, mut at, mut body) = (None, None, None, None);
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            match &*key {
+                "id" if id.is_none() => id = Some(map.next_value::<Text<'de>>()?),
+                "lead" if lead.is_none() => lead = Some(map.next_value::<Text<'de>>()?),
+                "at" if at.is_none() => at = Some(map.next_value::<At>()?.0),
+                "body" if body.is_none() => {
+                    body = Some(map.next_value_seed(BodySeed { names: &mut *names })?);
                 }
-                Ok(attrs)
+                _ => return Err(A::Error::custom(NOT_SHORT)),
             }
         }
-        deserializer.deserialize_map(V(std::marker::PhantomData))
+        match (id, lead, at, body) {
+            (Some(id), Some(lead), Some(at), Some(body)) => Ok(Event {
+                id: (*id).into(),
+                lead: names.lead(&lead),
+                at,
+                body,
+            }),
+            _ => Err(A::Error::custom(NOT_SHORT)),
+        }
+    }
+}
+
+/// The body of an activity line.
+struct BodySeed<'n> {
+    names: &'n mut Interner,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for BodySeed<'_> {
+    type Value = crate::event::EventBody;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for BodySeed<'_> {
+    type Value = crate::event::EventBody;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an activity")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        let names = self.names;
+        let (mut tag, mut kind, mut channel, mut campaign, mut attrs) =
+            (false, None, None, None, None);
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            match &*key {
+                "type" if !tag => {
+                    if &*map.next_value::<Text<'de>>()? != "activity" {
+                        return Err(A::Error::custom(NOT_SHORT));
+                    }
+                    tag = true;
+                }
+                "kind" if kind.is_none() => {
+                    kind = Some(names.symbol(&map.next_value::<Text<'de>>()?));
+                }
+                "channel" if channel.is_none() => {
+                    let c = map.next_value::<Option<Text<'de>>>()?;
+                    channel = Some(c.map(|c| names.symbol(&c)));
+                }
+                "campaign" if campaign.is_none() => {
+                    let c = map.next_value::<Option<Text<'de>>>()?;
+                    campaign = Some(c.map(|c| names.symbol(&c)));
+                }
+                "attrs" if attrs.is_none() => {
+                    attrs = Some(map.next_value_seed(AttrsSeed { names: &mut *names })?);
+                }
+                _ => return Err(A::Error::custom(NOT_SHORT)),
+            }
+        }
+        match (tag, kind) {
+            (true, Some(kind)) => Ok(crate::event::EventBody::Activity {
+                kind,
+                channel: channel.flatten(),
+                campaign: campaign.flatten(),
+                attrs: attrs.unwrap_or_default(),
+            }),
+            _ => Err(A::Error::custom(NOT_SHORT)),
+        }
+    }
+}
+
+/// An activity's attributes, names interned: the first few gathered on
+/// the stack, so that the map is allocated once, at its size.
+struct AttrsSeed<'n> {
+    names: &'n mut Interner,
+}
+
+/// Attributes of an activity gathered on the stack while reading it.
+const HEAD_ATTRS: usize = 4;
+
+impl<'de> serde::de::DeserializeSeed<'de> for AttrsSeed<'_> {
+    type Value = crate::attr::Attrs;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for AttrsSeed<'_> {
+    type Value = crate::attr::Attrs;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object of attribute values")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut head: [Option<(Symbol, crate::attr::AttrValue)>; HEAD_ATTRS] = Default::default();
+        let mut rest = Vec::new();
+        let mut n = 0;
+        while let Some(name) = map.next_key::<Text<'de>>()? {
+            let value = map.next_value::<crate::attr::AttrValue>()?;
+            let entry = (self.names.symbol(&name), value);
+            match head.get_mut(n) {
+                Some(slot) => *slot = Some(entry),
+                None => rest.push(entry),
+            }
+            n += 1;
+        }
+        let mut entries = Vec::with_capacity(n);
+        entries.extend(head.into_iter().flatten());
+        entries.extend(rest);
+        // Sorted and deduplicated (the last value of a name wins).
+        Ok(entries.into_iter().collect())
+    }
+}
+
+/// A timestamp field read by [`timestamp`].
+struct At(crate::types::Timestamp);
+
+impl<'de> serde::Deserialize<'de> for At {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        timestamp(d).map(At)
     }
 }
 
@@ -403,42 +481,6 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Text<'a> {
             }
         }
         deserializer.deserialize_str(V(std::marker::PhantomData))
-    }
-}
-
-/// The one tag [`ActivityBody`] takes.
-#[derive(serde::Deserialize)]
-enum ActivityTag {
-    #[serde(rename = "activity")]
-    Activity,
-}
-
-impl ActivityLine<'_> {
-    fn into_event(self, names: &mut Interner) -> Event {
-        let ActivityBody {
-            kind,
-            channel,
-            campaign,
-            attrs,
-            ..
-        } = self.body;
-        Event {
-            id: (*self.id).into(),
-            lead: names.lead(&self.lead),
-            at: self.at,
-            body: crate::event::EventBody::Activity {
-                kind: names.symbol(&kind),
-                channel: channel.map(|c| names.symbol(&c)),
-                campaign: campaign.map(|c| names.symbol(&c)),
-                attrs: {
-                    let mut entries = Vec::with_capacity(attrs.len());
-                    for (name, value) in attrs.into_iter() {
-                        entries.push((names.symbol(&name), value));
-                    }
-                    entries.into_iter().collect()
-                },
-            },
-        }
     }
 }
 
@@ -543,11 +585,13 @@ fn parse(bytes: &[u8], names: &mut Interner) -> Result<Event, ReadErrorKind> {
     static ACTIVITY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"activity\""));
     let activity = ACTIVITY.find(bytes).is_some();
-    let fast = activity
-        .then(|| serde_json::from_slice::<ActivityLine<'_>>(bytes).ok())
-        .flatten();
-    let event = match fast {
-        Some(line) => line.into_event(names),
+    let fast = activity.then(|| {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let event = serde::de::DeserializeSeed::deserialize(ActivitySeed { names }, &mut de);
+        event.and_then(|e| de.end().map(|()| e)).ok()
+    });
+    let event = match fast.flatten() {
+        Some(event) => event,
         None => read_event(bytes)?,
     };
     if event.id.as_str().trim().is_empty() {

@@ -14,6 +14,7 @@ use crate::lead::{Lead, canonical, choose};
 use crate::lifecycle::{SlaState, StageKind, sla_status};
 use crate::persist::{RestoreError, SavedLead};
 use crate::types::{EventId, LeadId, Timestamp};
+use std::num::NonZeroUsize;
 
 /// Leads keyed by id, with identity resolution.
 ///
@@ -93,6 +94,48 @@ pub struct LeadStore {
     /// The accepted claim of each claimed visitor.
     accepted: IdMap<LeadId, (Timestamp, EventId)>,
     conflicts: BTreeMap<(Timestamp, EventId), IdentityConflict>,
+    /// Threads a large `ingest_all` folds its leads on.
+    threads: NonZeroUsize,
+}
+
+/// A batch of at least this many events has its leads folded on several
+/// threads (below it, starting threads would cost more than it saves).
+pub const PARALLEL_FOLD_EVENTS: usize = 1 << 16;
+
+/// One lead's share of a batch: the lead, its events, how they were routed.
+type FoldJob<'a> = (&'a mut Lead, Vec<Event>, Origin);
+
+/// Folds each job's events into its lead on up to `threads` threads (the
+/// calling one included), largest logs first, each thread taking the next
+/// job when done. A helper the system refuses to start leaves its share to
+/// the others.
+fn fold_on_threads(engine: &Engine, mut jobs: Vec<FoldJob<'_>>, threads: NonZeroUsize) {
+    // Taken from the back: the largest last in the list, first out.
+    jobs.sort_by_key(|(_, events, _)| events.len());
+    let helpers = threads.get().min(jobs.len()).saturating_sub(1);
+    let queue = std::sync::Mutex::new(jobs);
+    let work = || {
+        loop {
+            // A poisoned queue (a fold panicked on another thread, which
+            // the scope re-raises) still hands out its jobs.
+            let job = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let Some((lead, events, origin)) = job else {
+                break;
+            };
+            engine.insert_batch(lead, events, origin);
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..helpers {
+            let started = std::thread::Builder::new()
+                .name("leadflow-fold".into())
+                .spawn_scoped(scope, work);
+            if started.is_err() {
+                break;
+            }
+        }
+        work();
+    });
 }
 
 /// The claims decided: accepted claims by visitor, each visitor's
@@ -220,7 +263,35 @@ impl LeadStore {
             ids: IdTable::default(),
             accepted: IdMap::default(),
             conflicts: BTreeMap::new(),
+            threads: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
         }
+    }
+
+    /// The same store, folding the leads of a large
+    /// [`LeadStore::ingest_all`] batch (at least [`PARALLEL_FOLD_EVENTS`]
+    /// events) on up to `threads` threads: the calling thread and scoped
+    /// helpers, ended before the call returns. The default is the
+    /// machine's available parallelism; one thread folds everything on
+    /// the calling thread. Leads fold independently, so the result is the
+    /// same whatever the number.
+    ///
+    /// ```
+    /// use std::num::NonZeroUsize;
+    /// let engine = leadflow::Engine::from_json(r#"{"lifecycle": {"preset": "waterfall"}}"#)?;
+    /// let store = leadflow::LeadStore::new(engine).with_threads(NonZeroUsize::MIN);
+    /// assert_eq!(store.threads().get(), 1);
+    /// # Ok::<(), leadflow::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn with_threads(mut self, threads: NonZeroUsize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// The most threads a large batch is folded on (see
+    /// [`LeadStore::with_threads`]).
+    pub fn threads(&self) -> NonZeroUsize {
+        self.threads
     }
 
     /// The engine the store folds with.
@@ -449,7 +520,7 @@ impl LeadStore {
             all.extend(events);
             all.extend(duplicates);
         }
-        *self = Self::new(self.engine.clone());
+        *self = Self::new(self.engine.clone()).with_threads(self.threads);
         all
     }
 
@@ -558,18 +629,20 @@ impl LeadStore {
             lists.push(vec![event]);
             *repeats = true;
         }
+        let mut work: IdMap<LeadId, (Vec<Event>, Origin)> = IdMap::default();
+        let mut total = 0;
         for (root, (lists, repeats)) in by_root {
             let engine = &self.engine;
-            let lead = self
-                .leads
+            self.leads
                 .entry(root.clone())
-                .or_insert_with(|| engine.new_lead(root));
+                .or_insert_with(|| engine.new_lead(root.clone()));
             // One list (the usual case) goes in as it is.
             let all: Vec<Event> = if lists.len() == 1 {
                 lists.into_iter().next().unwrap_or_default()
             } else {
                 lists.into_iter().flatten().collect()
             };
+            total += all.len();
             // Without repeats every id is new to the lead (the store checks
             // ids globally): nothing to claim, no id index to build.
             let origin = if repeats {
@@ -577,7 +650,23 @@ impl LeadStore {
             } else {
                 Origin::StoreFresh
             };
-            engine.insert_batch(lead, all, origin);
+            work.insert(root, (all, origin));
+        }
+        if self.threads.get() > 1 && total >= PARALLEL_FOLD_EVENTS && work.len() > 1 {
+            // Each lead once, by walking the map (one pass, disjoint
+            // borrows).
+            let jobs: Vec<FoldJob<'_>> = self
+                .leads
+                .iter_mut()
+                .filter_map(|(id, lead)| work.remove(id).map(|(events, o)| (lead, events, o)))
+                .collect();
+            fold_on_threads(&self.engine, jobs, self.threads);
+        } else {
+            for (root, (events, origin)) in work {
+                if let Some(lead) = self.leads.get_mut(&root) {
+                    self.engine.insert_batch(lead, events, origin);
+                }
+            }
         }
     }
 

@@ -1349,3 +1349,195 @@ fn equal_values_written_differently_are_settled_by_encoding() {
         assert_eq!(kept(&batch), want, "ingest_batch");
     }
 }
+
+/// A batch large enough to be folded on several threads gives the store
+/// that one thread gives, and that event-by-event ingestion gives: leads
+/// with merged visitors, scored activities, stage moves, repeated ids
+/// (equal and conflicting copies) and late events, into an empty store
+/// and into one that already holds leads.
+#[test]
+fn a_batch_folded_on_several_threads_is_the_batch_folded_on_one() {
+    use std::num::NonZeroUsize;
+    let e = Engine::from_json(
+        r#"{"lifecycle": {"preset": "default"},
+            "scoring": {"rules": [{"id": "v", "when": {"kind": "page_view"}, "points": 3},
+                                  {"id": "p", "when": {"kind": "page_view", "attrs": [{"attr": "url", "op": "starts_with", "value": "/pricing"}]}, "points": 7}]},
+            "qualification": [{"id": "mql", "when": {"score": {"min": 40}}, "then": "MQL"}]}"#,
+    )
+    .unwrap();
+    // A fixed pseudo-random order (a linear congruential sequence).
+    let mut seed = 0x2545_f491_u64;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let mut events = Vec::new();
+    for i in 0..(leadflow::PARALLEL_FOLD_EVENTS * 13 / 10) {
+        let lead = format!("l{}", next(300));
+        let at = t(next(50_000) as i64);
+        let body = match next(100) {
+            0 => EventBody::Identified {
+                visitor: format!("v{}", next(40)).into(),
+            },
+            1 => EventBody::Advanced {
+                to: "SQL".into(),
+                actor: Actor::Sales,
+                reason: None,
+            },
+            2 => EventBody::Created {
+                stage: "Lead".into(),
+                source: Source::Marketing,
+                actor: Actor::Marketing,
+            },
+            k => {
+                let url = if k % 3 == 0 { "/pricing/team" } else { "/blog" };
+                let mut attrs = leadflow::Attrs::new();
+                attrs.insert("url".into(), s(url));
+                EventBody::Activity {
+                    kind: "page_view".into(),
+                    channel: None,
+                    campaign: None,
+                    attrs,
+                }
+            }
+        };
+        // Now and then a visitor's own page views.
+        let lead = if next(20) == 0 {
+            format!("v{}", next(40))
+        } else {
+            lead
+        };
+        events.push(Event::new(format!("e{i}"), lead, at, body));
+    }
+    // Repeats: copies of other content under an old id in the first batch
+    // (a conflict: that batch rebuilds the store), equal copies in the
+    // second (settled lead by lead, beside the new ids).
+    let (mut first, mut second) = {
+        let (a, b) = events.split_at(events.len() / 5);
+        (a.to_vec(), b.to_vec())
+    };
+    // Conflicting copies of ids in the first half of the first batch,
+    // equal copies of ids in its second half.
+    let half = first.len() as u64 / 2;
+    for k in 0..300 {
+        if k % 2 == 0 {
+            let copy = first[(half + next(half)) as usize].clone();
+            second.push(copy);
+        } else {
+            let copy = first[next(half) as usize].clone();
+            let body = EventBody::Advanced {
+                to: "SQL".into(),
+                actor: Actor::Sales,
+                reason: None,
+            };
+            first.push(Event::new(
+                copy.id.clone(),
+                copy.lead.clone(),
+                copy.at,
+                body,
+            ));
+        }
+    }
+    let events: Vec<Event> = first.iter().chain(&second).cloned().collect();
+    let threads = |n| LeadStore::new(e.clone()).with_threads(NonZeroUsize::new(n).unwrap());
+    let (mut one, mut many) = (threads(1), threads(2));
+    for store in [&mut one, &mut many] {
+        store.ingest_all(first.iter().cloned());
+        store.ingest_all(second.iter().cloned());
+    }
+    // The oracle takes the events one by one, in time order (arrival
+    // order does not change a store; in order, it costs no refolds).
+    let mut in_order: Vec<&Event> = events.iter().collect();
+    in_order.sort_by_key(|ev| ev.at);
+    let mut each = LeadStore::new(e.clone());
+    for ev in in_order {
+        each.ingest(ev.clone());
+    }
+    assert!(
+        second.len() >= leadflow::PARALLEL_FOLD_EVENTS,
+        "the big batch reaches the threshold"
+    );
+    assert!(one.len() > 250);
+    let leads = |s: &LeadStore| s.leads().cloned().collect::<Vec<_>>();
+    assert_eq!(leads(&many), leads(&one));
+    assert_eq!(leads(&one), leads(&each));
+    assert_eq!(many.aliases(), each.aliases());
+    assert!(
+        one.leads()
+            .any(|l| l.stage().current() != e.lifecycle().initial()),
+        "stages move"
+    );
+}
+
+/// A store's leads build their id index only when asked: after a batch
+/// (no index built) every id is still found, a copy is still a duplicate,
+/// a conflicting copy is still settled, and a late event still goes to
+/// its place.
+#[test]
+fn ids_are_found_in_leads_that_never_built_an_index() {
+    let e = engine(Preset::Default);
+    let view = |i: i64| {
+        Event::new(
+            format!("e{i}"),
+            "l",
+            t(i * 10),
+            EventBody::Activity {
+                kind: "page_view".into(),
+                channel: None,
+                campaign: None,
+                attrs: Default::default(),
+            },
+        )
+    };
+    let mut store = LeadStore::new(e.clone());
+    store.ingest_all((0..50).map(view));
+    let lead = store.lead(&"l".into()).unwrap();
+    assert!((0..50).all(|i| lead.contains(&format!("e{i}").as_str().into())));
+    assert!(!lead.contains(&"e50".into()));
+    assert_eq!(
+        store.ingest(view(7)).status,
+        leadflow::IngestStatus::Duplicate
+    );
+    let other = Event::new(
+        "e8",
+        "l",
+        t(80),
+        EventBody::Created {
+            stage: "MQL".into(),
+            source: Source::Marketing,
+            actor: Actor::Marketing,
+        },
+    );
+    assert!(matches!(
+        store.ingest(other).status,
+        leadflow::IngestStatus::ConflictingDuplicate { .. }
+    ));
+    let late = Event {
+        id: "late".into(),
+        at: t(5),
+        ..view(0)
+    };
+    assert_eq!(
+        store.ingest(late.clone()).status,
+        leadflow::IngestStatus::Applied
+    );
+    let lead = store.lead(&"l".into()).unwrap();
+    assert_eq!(lead.events().len(), 51);
+    assert_eq!(lead.events()[1], late);
+    // The same as the events replayed on their own.
+    let mut all: Vec<Event> = (0..50).map(view).collect();
+    all.push(late);
+    all.push(Event::new(
+        "e8",
+        "l",
+        t(80),
+        EventBody::Created {
+            stage: "MQL".into(),
+            source: Source::Marketing,
+            actor: Actor::Marketing,
+        },
+    ));
+    assert_eq!(lead, &e.replay("l", all));
+}

@@ -585,8 +585,12 @@ fn parse(bytes: &[u8], names: &mut Interner) -> Result<Event, ReadErrorKind> {
     static ACTIVITY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"activity\""));
     let activity = ACTIVITY.find(bytes).is_some();
-    let fast = activity.then(|| {
-        let mut de = serde_json::Deserializer::from_slice(bytes);
+    // Checked as UTF-8 once, so that the parser need not check each
+    // string it reads (a line that is not UTF-8 gets serde's own error
+    // from the full reading).
+    let text = activity.then(|| std::str::from_utf8(bytes).ok()).flatten();
+    let fast = text.map(|text| {
+        let mut de = serde_json::Deserializer::from_str(text);
         let event = serde::de::DeserializeSeed::deserialize(ActivitySeed { names }, &mut de);
         event.and_then(|e| de.end().map(|()| e)).ok()
     });

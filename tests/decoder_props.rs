@@ -203,6 +203,41 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// A byte of the line replaced by any byte (invalid UTF-8, a quote,
+    /// a backslash, a control character): the reader still answers as
+    /// serde's reading of the bytes does.
+    #[test]
+    fn a_mangled_byte_reads_as_serde_reads_it(
+        line in line(),
+        at in any::<prop::sample::Index>(),
+        byte in prop_oneof![Just(0xffu8), Just(0xc3), Just(b'"'), Just(b'\\'), Just(0x01), any::<u8>()],
+    ) {
+        let mut bytes = line.into_bytes();
+        let i = at.index(bytes.len());
+        bytes[i] = byte;
+        if bytes.contains(&b'\n') || bytes.iter().all(u8::is_ascii_whitespace) {
+            // Two lines, or none: not this property's question.
+            return Ok(());
+        }
+        let got = EventReader::new(bytes.as_slice()).next().expect("one line, one item");
+        match serde_json::from_slice::<Event>(&bytes) {
+            Ok(want) if !want.id.as_str().trim().is_empty() && !want.lead.as_str().trim().is_empty() => {
+                prop_assert_eq!(got.ok(), Some(want));
+            }
+            Ok(_) => prop_assert!(got.is_err()),
+            Err(e) => {
+                let err = got.expect_err("serde refuses the bytes");
+                let message = e.to_string();
+                let message = message.split(" at line ").next().unwrap_or(&message);
+                prop_assert!(err.to_string().contains(message), "{} vs {}", err, message);
+            }
+        }
+    }
+}
+
 /// The generator reaches both answers: lines that read as activities and
 /// lines that do not, repeated and unknown fields among them.
 #[test]

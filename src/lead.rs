@@ -504,7 +504,10 @@ impl Lead {
             events.sort_by(|a, b| a.key().cmp(&b.key()));
         }
         self.events = events;
-        if self.reindex() != self.events.len() {
+        // Distinct hashes are distinct ids: then no index is needed now
+        // (it is built on first need). Equal hashes are settled exactly.
+        self.index = std::sync::OnceLock::new();
+        if !distinct_hashes(&self.events) && self.reindex() != self.events.len() {
             let (kept, others) = dedup_set(std::mem::take(&mut self.events));
             self.events = kept;
             self.duplicates = others;
@@ -588,6 +591,17 @@ pub(crate) fn choose(copies: Vec<Event>) -> Option<(Event, Vec<Event>)> {
     let mut it = coded.into_iter().map(|(_, e)| e);
     let first = it.next()?;
     Some((first, it.collect()))
+}
+
+/// Whether the events' ids hash to distinct values (a hash seeded at
+/// random per call: crafted ids cannot force the exact check). No means
+/// "maybe a repeated id", settled by the caller.
+fn distinct_hashes(events: &[Event]) -> bool {
+    let state = foldhash::fast::RandomState::default();
+    let mut seen = crate::hash::IdSet::with_capacity_and_hasher(events.len(), Default::default());
+    events
+        .iter()
+        .all(|e| seen.insert(std::hash::BuildHasher::hash_one(&state, e.id.as_str())))
 }
 
 /// The id index of a log: the time of each id's event.

@@ -441,7 +441,7 @@ impl<'de> serde::de::Visitor<'de> for AttrsSeed<'_> {
         entries.extend(head.into_iter().flatten());
         entries.extend(rest);
         // Sorted and deduplicated (the last value of a name wins).
-        Ok(entries.into_iter().collect())
+        Ok(crate::attr::Attrs::from_entries(entries))
     }
 }
 

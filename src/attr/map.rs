@@ -119,6 +119,20 @@ impl Attrs {
     }
 }
 
+impl Attrs {
+    /// A map from entries in any order (the last value of a name wins),
+    /// taking the vector as it is when it is already a valid map (the
+    /// usual case for a parsed event): no copy, no slack kept.
+    pub(crate) fn from_entries(mut entries: Vec<(Symbol, AttrValue)>) -> Self {
+        if entries.is_sorted_by(|a, b| a.0 < b.0) {
+            entries.shrink_to_fit();
+            Self { entries }
+        } else {
+            entries.into_iter().collect()
+        }
+    }
+}
+
 impl<K: Into<Symbol>> FromIterator<(K, AttrValue)> for Attrs {
     fn from_iter<I: IntoIterator<Item = (K, AttrValue)>>(iter: I) -> Self {
         let mut attrs = Self::new();

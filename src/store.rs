@@ -105,36 +105,41 @@ pub const PARALLEL_FOLD_EVENTS: usize = 1 << 16;
 /// One lead's share of a batch: the lead, its events, how they were routed.
 type FoldJob<'a> = (&'a mut Lead, Vec<Event>, Origin);
 
-/// Folds each job's events into its lead on up to `threads` threads (the
-/// calling one included), largest logs first, each thread taking the next
-/// job when done. A helper the system refuses to start leaves its share to
-/// the others.
-fn fold_on_threads(engine: &Engine, mut jobs: Vec<FoldJob<'_>>, threads: NonZeroUsize) {
+/// Runs `work` on each job on up to `threads` threads (the calling one
+/// included), in the order of `size`, largest first, each thread taking
+/// the next job when done. A helper the system refuses to start leaves its
+/// share to the others.
+fn on_threads<J: Send>(
+    mut jobs: Vec<J>,
+    size: impl Fn(&J) -> usize,
+    threads: NonZeroUsize,
+    work: impl Fn(J) + Sync,
+) {
     // Taken from the back: the largest last in the list, first out.
-    jobs.sort_by_key(|(_, events, _)| events.len());
+    jobs.sort_by_key(size);
     let helpers = threads.get().min(jobs.len()).saturating_sub(1);
     let queue = std::sync::Mutex::new(jobs);
-    let work = || {
+    let drain = || {
         loop {
-            // A poisoned queue (a fold panicked on another thread, which
+            // A poisoned queue (a job panicked on another thread, which
             // the scope re-raises) still hands out its jobs.
             let job = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let Some((lead, events, origin)) = job else {
+            let Some(job) = job else {
                 break;
             };
-            engine.insert_batch(lead, events, origin);
+            work(job);
         }
     };
     std::thread::scope(|scope| {
         for _ in 0..helpers {
             let started = std::thread::Builder::new()
                 .name("leadflow-fold".into())
-                .spawn_scoped(scope, work);
+                .spawn_scoped(scope, drain);
             if started.is_err() {
                 break;
             }
         }
-        work();
+        drain();
     });
 }
 
@@ -551,9 +556,29 @@ impl LeadStore {
             events.push(kept);
             events.extend(others);
         }
-        for (root, events) in by_root {
-            let lead = self.engine.replay(root.clone(), events);
-            self.leads.insert(root, lead);
+        let total: usize = by_root.values().map(Vec::len).sum();
+        if self.threads.get() > 1 && total >= PARALLEL_FOLD_EVENTS && by_root.len() > 1 {
+            // Replayed on several threads, like a large batch.
+            let done = std::sync::Mutex::new(Vec::with_capacity(by_root.len()));
+            let engine = &self.engine;
+            on_threads(
+                by_root.into_iter().collect(),
+                |(_, events)| events.len(),
+                self.threads,
+                |(root, events): (LeadId, Vec<Event>)| {
+                    let lead = engine.replay(root.clone(), events);
+                    done.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((root, lead));
+                },
+            );
+            self.leads
+                .extend(done.into_inner().unwrap_or_else(|e| e.into_inner()));
+        } else {
+            for (root, events) in by_root {
+                let lead = self.engine.replay(root.clone(), events);
+                self.leads.insert(root, lead);
+            }
         }
     }
 
@@ -660,7 +685,15 @@ impl LeadStore {
                 .iter_mut()
                 .filter_map(|(id, lead)| work.remove(id).map(|(events, o)| (lead, events, o)))
                 .collect();
-            fold_on_threads(&self.engine, jobs, self.threads);
+            let engine = &self.engine;
+            on_threads(
+                jobs,
+                |(_, events, _)| events.len(),
+                self.threads,
+                |(lead, events, origin)| {
+                    engine.insert_batch(lead, events, origin);
+                },
+            );
         } else {
             for (root, (events, origin)) in work {
                 if let Some(lead) = self.leads.get_mut(&root) {

@@ -1464,6 +1464,14 @@ fn a_batch_folded_on_several_threads_is_the_batch_folded_on_one() {
     assert_eq!(leads(&many), leads(&one));
     assert_eq!(leads(&one), leads(&each));
     assert_eq!(many.aliases(), each.aliases());
+    // All in one batch: its conflicting copies rebuild the store from the
+    // event set, replaying the leads on several threads too.
+    assert!(events.len() >= leadflow::PARALLEL_FOLD_EVENTS);
+    let (mut one, mut many) = (threads(1), threads(2));
+    one.ingest_all(events.iter().cloned());
+    many.ingest_all(events.iter().cloned());
+    assert_eq!(leads(&many), leads(&each));
+    assert_eq!(leads(&one), leads(&each));
     assert!(
         one.leads()
             .any(|l| l.stage().current() != e.lifecycle().initial()),

@@ -573,17 +573,8 @@ impl Engine {
 
     /// What is wrong with an event on its own, whatever the lead's state.
     pub(crate) fn check_alone(event: &Event, lead: Option<&LeadId>) -> Result<(), EventErrorKind> {
-        let empty = |what: &str| EventErrorKind::EmptyId { what: what.into() };
-        if event.id.as_str().is_empty() {
-            return Err(empty("event id"));
-        }
-        if event.lead.as_str().is_empty() {
-            return Err(empty("lead id"));
-        }
-        if let EventBody::Identified { visitor } = &event.body
-            && visitor.as_str().is_empty()
-        {
-            return Err(empty("visitor id"));
+        if let Some(what) = blank_id(event) {
+            return Err(EventErrorKind::EmptyId { what: what.into() });
         }
         if let Some(lead) = lead
             && &event.lead != lead
@@ -1554,5 +1545,22 @@ impl Default for Batch {
             wins_retracted: Vec::new(),
             refolded: false,
         }
+    }
+}
+
+/// Which of an event's ids is empty or only whitespace, if one is: the
+/// one rule the engine and the NDJSON reader apply.
+pub(crate) fn blank_id(event: &Event) -> Option<&'static str> {
+    let blank = |id: &str| id.trim().is_empty();
+    if blank(event.id.as_str()) {
+        Some("event id")
+    } else if blank(event.lead.as_str()) {
+        Some("lead id")
+    } else if let EventBody::Identified { visitor } = &event.body
+        && blank(visitor.as_str())
+    {
+        Some("visitor id")
+    } else {
+        None
     }
 }

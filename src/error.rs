@@ -299,7 +299,7 @@ pub enum EventErrorKind {
         /// What would be wrong with it.
         problem: Box<EventErrorKind>,
     },
-    /// An event id, lead id or visitor id is empty.
+    /// An event id, lead id or visitor id is empty or only whitespace.
     #[error("the {what} is empty")]
     EmptyId {
         /// Which id.

@@ -20,9 +20,11 @@
 //! # Ok::<(), leadflow::ReadError>(())
 //! ```
 //!
-//! Lines that are empty or only whitespace are skipped (they still count
-//! for line numbers). A line may end in `\n` or `\r\n`; the last line needs
-//! no line end. A line longer than the limit ([`DEFAULT_MAX_LINE_BYTES`],
+//! Lines that are empty or only JSON whitespace (spaces, tabs, `\r`) are
+//! skipped (they still count for line numbers). A line may end in `\n` or
+//! `\r\n`; the last line needs no line end. An event whose id, lead id or
+//! visitor id is blank is an error for its line, as the engine would
+//! reject it. A line longer than the limit ([`DEFAULT_MAX_LINE_BYTES`],
 //! or [`EventReader::max_line_bytes`]) is an error for that line, read past
 //! without being held in memory; memory use is bounded by the limit.
 
@@ -158,7 +160,12 @@ impl<R: BufRead> Iterator for EventReader<R> {
                 let max = self.max_line;
                 return Some(Err(ReadError::new(line, ReadErrorKind::TooLong { max })));
             }
-            if self.buf.iter().all(u8::is_ascii_whitespace) {
+            // JSON's whitespace (a form feed is not: serde refuses it).
+            if self
+                .buf
+                .iter()
+                .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            {
                 continue;
             }
             return Some(
@@ -598,11 +605,8 @@ fn parse(bytes: &[u8], names: &mut Interner) -> Result<Event, ReadErrorKind> {
         Some(event) => event,
         None => read_event(bytes)?,
     };
-    if event.id.as_str().trim().is_empty() {
-        return Err(ReadErrorKind::EmptyId { what: "event id" });
-    }
-    if event.lead.as_str().trim().is_empty() {
-        return Err(ReadErrorKind::EmptyId { what: "lead id" });
+    if let Some(what) = crate::engine::blank_id(&event) {
+        return Err(ReadErrorKind::EmptyId { what });
     }
     Ok(event)
 }
@@ -664,10 +668,11 @@ pub enum ReadErrorKind {
         /// Where in the line the parser stopped (1-based; 0 when unknown).
         column: usize,
     },
-    /// The event's id or lead id is empty or blank.
+    /// The event's id, lead id or (for `identified`) visitor id is empty
+    /// or only whitespace: the engine would reject the event.
     #[error("{what} must not be empty")]
     EmptyId {
-        /// Which id: `event id` or `lead id`.
+        /// Which id: `event id`, `lead id` or `visitor id`.
         what: &'static str,
     },
     /// The line is longer than the reader's limit.

@@ -42,10 +42,11 @@ use std::num::NonZeroUsize;
 ///
 /// Cost: a claim that arrives after every claim already seen, or whose
 /// visitor has no other claim, merges in time proportional to the smaller
-/// of the two logs (chains delivered in any order stay near linear). A late
-/// claim that changes which claim wins (a displaced shared visitor, a
-/// cycle) re-resolves every claim and refolds the leads whose members
-/// changed. [`LeadStore::ingest_all`] resolves a whole stream once.
+/// of the two logs (chains delivered in any order stay near linear); a
+/// claim on a visitor already claimed earlier in time loses at once. Any
+/// other late claim (one that may change which claim wins: a displaced
+/// shared visitor, a cycle) re-resolves every claim, linear in the claims,
+/// and refolds the leads whose members changed. [`LeadStore::ingest_all`] resolves a whole stream once.
 ///
 /// # Persistence
 ///
@@ -777,17 +778,13 @@ impl LeadStore {
             return;
         }
         let key = (event.at, event.id.clone());
-        let last = self.claims.keys().next_back() == Some(&key);
-        let only = self.visitor_claims.get(visitor).copied() == Some(1);
-        let root_l = self.resolve(&event.lead);
         let root_v = self.resolve(visitor);
-        if !(last || (only && root_l != root_v)) {
-            self.reresolve();
-            return;
-        }
-        // Taken after every other claim (or touching nothing another claim
-        // touches): deciding it now gives the sorted order's answer.
-        if let Some(by) = self.accepted.get(visitor).cloned() {
+        // After the visitor's accepted claim in `(at, id)` order, a claim
+        // loses to it whenever it arrives, and a losing claim changes no
+        // other claim's fate: no re-resolve.
+        if let Some(by) = self.accepted.get(visitor).cloned()
+            && by < key
+        {
             let holder = self
                 .claims
                 .get(&by)
@@ -805,6 +802,15 @@ impl LeadStore {
             );
             return;
         }
+        let last = self.claims.keys().next_back() == Some(&key);
+        let only = self.visitor_claims.get(visitor).copied() == Some(1);
+        let root_l = self.resolve(&event.lead);
+        if !(last || (only && root_l != root_v)) {
+            self.reresolve();
+            return;
+        }
+        // Taken after every other claim (or touching nothing another claim
+        // touches): deciding it now gives the sorted order's answer.
         if root_l == root_v {
             self.conflicts
                 .insert(key, conflict(event, visitor, ConflictReason::SameLead));
@@ -1144,6 +1150,24 @@ impl LeadStore {
             return Err(RestoreError::Inconsistent {
                 problem: "the saved alias map is not the one the claims in the logs give".into(),
             });
+        }
+        // Every kept event sits in the lead its lead id resolves to (a
+        // losing copy of an id may name another lead).
+        for lead in store.leads.values() {
+            if let Some(e) = lead
+                .events()
+                .iter()
+                .find(|e| store.resolve(&e.lead) != lead.id)
+            {
+                return Err(RestoreError::Inconsistent {
+                    problem: format!(
+                        "event {:?} names lead {:?} but is saved in lead {:?}",
+                        e.id.as_str(),
+                        e.lead.as_str(),
+                        lead.id.as_str()
+                    ),
+                });
+            }
         }
         Ok(store)
     }

@@ -57,6 +57,36 @@ macro_rules! string_id {
             }
         }
 
+        impl From<&String> for $name {
+            fn from(id: &String) -> Self {
+                Self(Arc::from(id.as_str()))
+            }
+        }
+
+        impl From<Box<str>> for $name {
+            fn from(id: Box<str>) -> Self {
+                Self(Arc::from(id))
+            }
+        }
+
+        impl From<Arc<str>> for $name {
+            fn from(id: Arc<str>) -> Self {
+                Self(id)
+            }
+        }
+
+        impl From<std::borrow::Cow<'_, str>> for $name {
+            fn from(id: std::borrow::Cow<'_, str>) -> Self {
+                Self(Arc::from(id))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0.to_string()
+            }
+        }
+
         impl std::borrow::Borrow<str> for $name {
             fn borrow(&self) -> &str {
                 &self.0
@@ -89,6 +119,7 @@ string_id!(
     /// use leadflow::Symbol;
     /// let kind = Symbol::from("page_view");
     /// assert_eq!(kind, "page_view");
+    /// assert!("page_view" == kind && kind == String::from("page_view"));
     /// assert_eq!(serde_json::to_string(&kind)?, r#""page_view""#);
     /// # Ok::<(), serde_json::Error>(())
     /// ```
@@ -110,9 +141,27 @@ impl PartialEq<&str> for Symbol {
     }
 }
 
+impl PartialEq<String> for Symbol {
+    fn eq(&self, other: &String) -> bool {
+        &*self.0 == other.as_str()
+    }
+}
+
 impl PartialEq<Symbol> for String {
     fn eq(&self, other: &Symbol) -> bool {
         self.as_str() == &*other.0
+    }
+}
+
+impl PartialEq<Symbol> for str {
+    fn eq(&self, other: &Symbol) -> bool {
+        self == &*other.0
+    }
+}
+
+impl PartialEq<Symbol> for &str {
+    fn eq(&self, other: &Symbol) -> bool {
+        *self == &*other.0
     }
 }
 

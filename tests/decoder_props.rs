@@ -2,7 +2,16 @@
 //! takes a short cut for activity lines, which must never change what a
 //! line reads as — the event, or an error.
 
-use leadflow::{Event, EventReader};
+use leadflow::{Event, EventBody, EventReader};
+
+/// Whether an event has an id the engine rejects as blank (the event's,
+/// the lead's, or an identified visitor's).
+fn has_blank_id(e: &Event) -> bool {
+    let blank = |s: &str| s.trim().is_empty();
+    blank(e.id.as_str())
+        || blank(e.lead.as_str())
+        || matches!(&e.body, EventBody::Identified { visitor } if blank(visitor.as_str()))
+}
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -186,7 +195,7 @@ proptest! {
         let got = reader.next().expect("one line, one item");
         prop_assert!(reader.next().is_none());
         match serde_json::from_str::<Event>(&line) {
-            Ok(want) if !want.id.as_str().trim().is_empty() && !want.lead.as_str().trim().is_empty() => {
+            Ok(want) if !has_blank_id(&want) => {
                 prop_assert_eq!(got.ok(), Some(want), "{}", line);
             }
             Ok(_) => {
@@ -213,18 +222,18 @@ proptest! {
     fn a_mangled_byte_reads_as_serde_reads_it(
         line in line(),
         at in any::<prop::sample::Index>(),
-        byte in prop_oneof![Just(0xffu8), Just(0xc3), Just(b'"'), Just(b'\\'), Just(0x01), any::<u8>()],
+        byte in prop_oneof![Just(0xffu8), Just(0xc3), Just(b'"'), Just(b'\\'), Just(0x01), Just(0x0c), any::<u8>()],
     ) {
         let mut bytes = line.into_bytes();
         let i = at.index(bytes.len());
         bytes[i] = byte;
-        if bytes.contains(&b'\n') || bytes.iter().all(u8::is_ascii_whitespace) {
+        if bytes.contains(&b'\n') || bytes.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
             // Two lines, or none: not this property's question.
             return Ok(());
         }
         let got = EventReader::new(bytes.as_slice()).next().expect("one line, one item");
         match serde_json::from_slice::<Event>(&bytes) {
-            Ok(want) if !want.id.as_str().trim().is_empty() && !want.lead.as_str().trim().is_empty() => {
+            Ok(want) if !has_blank_id(&want) => {
                 prop_assert_eq!(got.ok(), Some(want));
             }
             Ok(_) => prop_assert!(got.is_err()),
@@ -302,4 +311,40 @@ fn the_reader_shares_names_across_events() {
     assert!(
         matches!(&want.body, leadflow::EventBody::Activity { kind, .. } if kind == "page/view")
     );
+}
+
+/// The reader and the engine agree on blank ids, and on what a blank line
+/// is: JSON's whitespace only (a form feed is an error, as for serde).
+#[test]
+fn blank_ids_and_blank_lines_mean_one_thing() {
+    let engine = leadflow::Engine::from_json(r#"{"lifecycle": {"preset": "default"}}"#).unwrap();
+    let t = chrono::DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z")
+        .unwrap()
+        .to_utc();
+    let identified = |visitor: &str| EventBody::Identified {
+        visitor: visitor.into(),
+    };
+    for event in [
+        Event::new("  ", "ada", t, identified("v")),
+        Event::new("e1", " \t", t, identified("v")),
+        Event::new("e1", "ada", t, identified(" ")),
+    ] {
+        let line = serde_json::to_string(&event).unwrap();
+        let read = EventReader::new(line.as_bytes()).next().unwrap();
+        assert!(
+            read.unwrap_err().to_string().contains("must not be empty"),
+            "{line}"
+        );
+        let mut store = leadflow::LeadStore::new(engine.clone());
+        let status = store.ingest(event).status;
+        assert!(
+            matches!(status, leadflow::IngestStatus::Rejected(_)),
+            "{line}: {status:?}"
+        );
+    }
+    let items: Vec<_> = EventReader::new(&b" \t\r\n\x0c\n\n"[..]).collect();
+    assert_eq!(items.len(), 1, "only the form feed line is an item");
+    let err = items.into_iter().next().unwrap().unwrap_err();
+    assert_eq!(err.line(), 2);
+    assert!(serde_json::from_slice::<Event>(b"\x0c").is_err());
 }

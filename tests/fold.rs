@@ -1549,3 +1549,26 @@ fn ids_are_found_in_leads_that_never_built_an_index() {
     ));
     assert_eq!(lead, &e.replay("l", all));
 }
+
+/// A saved store whose event sits in a lead it does not name is refused,
+/// not restored into a store that contradicts its own events.
+#[test]
+fn restore_refuses_an_event_saved_in_another_lead() {
+    let e = engine(Preset::Default);
+    let mut store = LeadStore::new(e.clone());
+    store.ingest(created("a1", "ada", 0, "MQL", Source::Marketing));
+    store.ingest(created("b1", "bob", 0, "MQL", Source::Marketing));
+    let mut json: serde_json::Value = serde_json::to_value(store.save()).unwrap();
+    let leads = json["leads"].as_array_mut().unwrap();
+    let ada = leads.iter().position(|l| l["id"] == "ada").unwrap();
+    let moved = leads[ada]["events"][0].clone();
+    leads.remove(ada);
+    let bob = leads.iter_mut().find(|l| l["id"] == "bob").unwrap();
+    bob["events"].as_array_mut().unwrap().insert(0, moved);
+    let saved: SavedStore = serde_json::from_value(json).unwrap();
+    let err = LeadStore::restore(e, saved).unwrap_err();
+    assert!(
+        err.to_string().contains("\"a1\" names lead \"ada\""),
+        "{err}"
+    );
+}

@@ -588,7 +588,16 @@ impl LeadStore {
     /// once and each lead takes its events as one batch (at most one refold
     /// per lead). A batch that repeats an id the store or the batch already
     /// has with other content is loaded by rebuilding the store from the
-    /// union of the event sets.
+    /// union of the event sets. A batch of at least
+    /// [`PARALLEL_FOLD_EVENTS`] events folds (or rebuilds) its leads on up
+    /// to [`LeadStore::threads`] threads, scoped to the call; the result
+    /// is the same on one. Events the engine refuses on their own (a blank
+    /// id, a non-finite attribute) are dropped; use [`LeadStore::ingest`]
+    /// to see each verdict.
+    ///
+    /// Cost: O(n) to route the events plus one fold per lead touched
+    /// (sorting a lead's events when they arrive out of order:
+    /// O(n log n) at worst).
     pub fn ingest_all(&mut self, events: impl IntoIterator<Item = Event>) {
         // New ids go straight to the list of the lead they name: one map
         // lookup per event, one move. Events naming the same lead share

@@ -1508,16 +1508,7 @@ fn ids_are_found_in_leads_that_never_built_an_index() {
         store.ingest(view(7)).status,
         leadflow::IngestStatus::Duplicate
     );
-    let other = Event::new(
-        "e8",
-        "l",
-        t(80),
-        EventBody::Created {
-            stage: "MQL".into(),
-            source: Source::Marketing,
-            actor: Actor::Marketing,
-        },
-    );
+    let other = created("e8", "l", 80, "MQL", Source::Marketing);
     assert!(matches!(
         store.ingest(other).status,
         leadflow::IngestStatus::ConflictingDuplicate { .. }
@@ -1537,16 +1528,7 @@ fn ids_are_found_in_leads_that_never_built_an_index() {
     // The same as the events replayed on their own.
     let mut all: Vec<Event> = (0..50).map(view).collect();
     all.push(late);
-    all.push(Event::new(
-        "e8",
-        "l",
-        t(80),
-        EventBody::Created {
-            stage: "MQL".into(),
-            source: Source::Marketing,
-            actor: Actor::Marketing,
-        },
-    ));
+    all.push(created("e8", "l", 80, "MQL", Source::Marketing));
     assert_eq!(lead, &e.replay("l", all));
 }
 

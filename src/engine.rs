@@ -799,7 +799,7 @@ impl Engine {
         let (mut new_events, repeats) = Self::split_batch(lead, events, origin, &mut summary);
         let (removed_from, removals) =
             Self::settle_repeats(lead, repeats, &mut new_events, &mut summary);
-        new_events.sort_by(|a, b| a.key().cmp(&b.key()));
+        crate::event::sort_events(&mut new_events);
         let in_order = removals.is_empty()
             && new_events.first().is_none_or(|first| {
                 lead.events()

@@ -252,3 +252,77 @@ impl Adjustment {
         })
     }
 }
+
+/// Sorts events by the fold's key `(at, id)`, stably, moving each event at
+/// most once by swaps: the 24-byte keys are sorted, not the 128-byte events
+/// (a stable merge sort of the events themselves moves each one about
+/// log₂ n times: 2.5 GB of copying for a million out of order). Already
+/// sorted events (the usual case) cost one pass.
+pub(crate) fn sort_events(events: &mut [Event]) {
+    if events.is_sorted_by(|a, b| a.key() <= b.key()) {
+        return;
+    }
+    let mut order: Vec<(Timestamp, usize)> =
+        events.iter().enumerate().map(|(i, e)| (e.at, i)).collect();
+    let id = |i: usize| events.get(i).map(|e| &e.id);
+    order.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| id(a.1).cmp(&id(b.1))));
+    // `order[k]` is the index of the event that goes to `k`: follow each
+    // cycle of the permutation once, swapping along it.
+    let mut placed = vec![false; events.len()];
+    for start in 0..events.len() {
+        let mut at = start;
+        while placed.get(at) == Some(&false) {
+            if let Some(p) = placed.get_mut(at) {
+                *p = true;
+            }
+            let Some(&(_, from)) = order.get(at) else {
+                break;
+            };
+            if from == start {
+                break;
+            }
+            events.swap(at, from);
+            at = from;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Event, EventBody, sort_events};
+    use crate::types::{Actor, Source};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The same order as a stable sort of the events themselves: by
+        /// `(at, id)`, and events of equal keys in the order given (told
+        /// apart by their bodies).
+        #[test]
+        fn sorting_by_keys_is_a_stable_sort(
+            keys in proptest::collection::vec((0i64..20, 0u8..6, 0u8..4), 0..200),
+        ) {
+            let t0 = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+            let stages = ["A", "B", "C", "D"];
+            let events: Vec<Event> = keys
+                .iter()
+                .map(|&(m, id, body)| {
+                    Event::new(
+                        format!("e{id}"),
+                        "l",
+                        t0 + chrono::TimeDelta::minutes(m),
+                        EventBody::Created {
+                            stage: stages[usize::from(body)].into(),
+                            source: Source::Marketing,
+                            actor: Actor::Marketing,
+                        },
+                    )
+                })
+                .collect();
+            let mut want = events.clone();
+            want.sort_by(|a, b| a.key().cmp(&b.key()));
+            let mut got = events;
+            sort_events(&mut got);
+            prop_assert_eq!(got, want);
+        }
+    }
+}

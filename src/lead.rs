@@ -503,9 +503,7 @@ impl Lead {
     /// The log from a set of events in any order: sorted, one copy per id
     /// (the smallest encoding), the others kept as conflicting duplicates.
     pub(crate) fn load(&mut self, mut events: Vec<Event>) {
-        if !events.is_sorted_by(|a, b| a.key() <= b.key()) {
-            events.sort_by(|a, b| a.key().cmp(&b.key()));
-        }
+        crate::event::sort_events(&mut events);
         self.events = events;
         // Distinct hashes are distinct ids: then no index is needed now
         // (it is built on first need). Equal hashes are settled exactly.
@@ -580,7 +578,7 @@ pub(crate) fn dedup_set(events: Vec<Event>) -> (Vec<Event>, Vec<Event>) {
             others.extend(rest);
         }
     }
-    kept.sort_by(|a, b| a.key().cmp(&b.key()));
+    crate::event::sort_events(&mut kept);
     others.sort_by_cached_key(canonical);
     (kept, others)
 }

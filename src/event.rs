@@ -262,6 +262,12 @@ pub(crate) fn sort_events(events: &mut [Event]) {
     if events.is_sorted_by(|a, b| a.key() <= b.key()) {
         return;
     }
+    // A stream sent newest first: no two keys equal, so reversing is the
+    // stable sort.
+    if events.is_sorted_by(|a, b| a.key() > b.key()) {
+        events.reverse();
+        return;
+    }
     let mut order: Vec<(Timestamp, usize)> =
         events.iter().enumerate().map(|(i, e)| (e.at, i)).collect();
     let id = |i: usize| events.get(i).map(|e| &e.id);
@@ -300,6 +306,7 @@ mod tests {
         #[test]
         fn sorting_by_keys_is_a_stable_sort(
             keys in proptest::collection::vec((0i64..20, 0u8..6, 0u8..4), 0..200),
+            reversed in any::<bool>(),
         ) {
             let t0 = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
             let stages = ["A", "B", "C", "D"];
@@ -318,6 +325,11 @@ mod tests {
                     )
                 })
                 .collect();
+            // Now and then a stream sent newest first (keys may still tie).
+            let mut events = events;
+            if reversed {
+                events.sort_by(|a, b| b.key().cmp(&a.key()));
+            }
             let mut want = events.clone();
             want.sort_by(|a, b| a.key().cmp(&b.key()));
             let mut got = events;

@@ -134,9 +134,15 @@ fn run() -> Result<(), Failure> {
         }
     });
     let mut store = LeadStore::new(engine.clone());
-    store.ingest_all(events);
+    let rejected = store.ingest_all(events);
     if let Some(e) = bad {
         return Err(format!("{}: {e}", args.events).into());
+    }
+    if let Some(first) = rejected.first() {
+        eprintln!(
+            "warning: {} events rejected and not kept (first: {first})",
+            rejected.len()
+        );
     }
     let at = args
         .at

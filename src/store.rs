@@ -591,14 +591,16 @@ impl LeadStore {
     /// union of the event sets. A batch of at least
     /// [`PARALLEL_FOLD_EVENTS`] events folds (or rebuilds) its leads on up
     /// to [`LeadStore::threads`] threads, scoped to the call; the result
-    /// is the same on one. Events the engine refuses on their own (a blank
-    /// id, a non-finite attribute) are dropped; use [`LeadStore::ingest`]
-    /// to see each verdict.
+    /// is the same on one. Returns the events the engine refuses on their
+    /// own (a blank id, a non-finite attribute), in arrival order: they are
+    /// not kept, as [`LeadStore::ingest`] would report them `Rejected`.
+    /// Events the fold ignores (a move the lifecycle refuses) are kept and
+    /// listed by [`Lead::ignored`](crate::Lead::ignored), as always.
     ///
     /// Cost: O(n) to route the events plus one fold per lead touched
     /// (sorting a lead's events when they arrive out of order:
     /// O(n log n) at worst).
-    pub fn ingest_all(&mut self, events: impl IntoIterator<Item = Event>) {
+    pub fn ingest_all(&mut self, events: impl IntoIterator<Item = Event>) -> Vec<EventError> {
         // New ids go straight to the list of the lead they name: one map
         // lookup per event, one move. Events naming the same lead share
         // one copy of its id (the first event's). Ids seen before (in the
@@ -606,8 +608,13 @@ impl LeadStore {
         // (rare).
         let mut by_name: IdMap<LeadId, (LeadId, Vec<Event>)> = IdMap::default();
         let mut repeats: Vec<Event> = Vec::new();
+        let mut rejected = Vec::new();
         for mut event in events {
-            if Engine::check_alone(&event, None).is_err() {
+            if let Err(kind) = Engine::check_alone(&event, None) {
+                rejected.push(EventError {
+                    event: event.id,
+                    kind,
+                });
                 continue;
             }
             let Some(slot) = self.ids.vacant(&event.id) else {
@@ -643,9 +650,10 @@ impl LeadStore {
             }
             all.extend(late);
             self.load(all);
-            return;
+            return rejected;
         }
         self.insert_routed(by_name, late);
+        rejected
     }
 
     /// The second half of `ingest_all`: each lead takes the lists of its

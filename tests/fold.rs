@@ -1554,3 +1554,44 @@ fn restore_refuses_an_event_saved_in_another_lead() {
         "{err}"
     );
 }
+
+/// `ingest_all` names the events it refuses on their own, in arrival
+/// order, and keeps the others, as `ingest` one by one would.
+#[test]
+fn ingest_all_returns_the_events_it_refuses() {
+    let e = engine(Preset::Default);
+    let mut attrs = leadflow::Attrs::new();
+    attrs.insert("n".into(), n(f64::NAN));
+    let nan = Event::new(
+        "e2",
+        "ada",
+        t(2),
+        EventBody::Activity {
+            kind: "page_view".into(),
+            channel: None,
+            campaign: None,
+            attrs,
+        },
+    );
+    let events = vec![
+        created("e1", "ada", 1, "MQL", Source::Marketing),
+        nan,
+        created(" ", "bob", 3, "MQL", Source::Marketing),
+        created("e4", "bob", 4, "MQL", Source::Marketing),
+    ];
+    let mut bulk = LeadStore::new(e.clone());
+    let rejected = bulk.ingest_all(events.clone());
+    let ids: Vec<&str> = rejected.iter().map(|r| r.event.as_str()).collect();
+    assert_eq!(ids, ["e2", " "]);
+    assert!(matches!(rejected[1].kind, EventErrorKind::EmptyId { .. }));
+    let mut one = LeadStore::new(e);
+    let statuses: Vec<bool> = events
+        .into_iter()
+        .map(|ev| matches!(one.ingest(ev).status, IngestStatus::Rejected(_)))
+        .collect();
+    assert_eq!(statuses, [false, true, true, false]);
+    assert_eq!(
+        bulk.leads().cloned().collect::<Vec<_>>(),
+        one.leads().cloned().collect::<Vec<_>>()
+    );
+}

@@ -271,6 +271,31 @@ fn shapes(c: &mut Criterion) {
                 })
             })
         });
+        // Every event twice, the second copy a minute later (another
+        // content under the same id): n/2 conflicting copies in one batch.
+        let doubled: Vec<Event> = in_order
+            .iter()
+            .take(n / 2)
+            .flat_map(|e| {
+                let mut later = e.clone();
+                later.at += TimeDelta::minutes(1);
+                [e.clone(), later]
+            })
+            .collect();
+        group.bench_function(format!("ingest_batch_conflicting_copies_{n}"), |b| {
+            b.iter_custom(|iters| {
+                timed(iters, std::slice::from_ref(&doubled), |data| {
+                    data.into_iter()
+                        .map(|evs| {
+                            let mut lead = engine.new_lead("lead-0");
+                            let batch = engine.ingest_batch(&mut lead, evs);
+                            assert_eq!(batch.conflicting_duplicates, n / 2);
+                            lead
+                        })
+                        .collect()
+                })
+            })
+        });
         let links = chain(n);
         let back: Vec<Event> = links.iter().rev().cloned().collect();
         group.bench_function(format!("identity_chain_forward_{n}"), |b| {

@@ -907,6 +907,8 @@ impl Engine {
         for e in taken {
             groups.entry(e.id.clone()).or_default().push(e);
         }
+        // The losing copies, kept together at the end.
+        let mut lost = Vec::new();
         for (id, mut copies) in groups {
             let offered = copies.len();
             // `position` finds only copies in the log, not in the batch.
@@ -922,9 +924,7 @@ impl Engine {
             let distinct = 1 + losers.len();
             let known_before = kept_code.is_some();
             let win_code = canonical(&winner);
-            for l in losers {
-                lead.keep_duplicate(l);
-            }
+            lost.extend(losers);
             // Copies offered beyond the distinct new contents are plain
             // duplicates; distinct contents beyond one are conflicts.
             let new_distinct = distinct - usize::from(known_before);
@@ -944,6 +944,7 @@ impl Engine {
                 }
             }
         }
+        lead.keep_duplicates(lost);
         (removed_from, removals)
     }
 

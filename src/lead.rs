@@ -474,16 +474,46 @@ impl Lead {
         insert_duplicate(&mut self.duplicates, event);
     }
 
+    /// Keeps copies that lost to other copies of their ids, all at once:
+    /// O((d + k) log(d + k)) encodings and moves for k copies into d kept
+    /// ones (inserting one by one moved the list k times).
+    pub(crate) fn keep_duplicates(&mut self, copies: Vec<Event>) {
+        if copies.len() <= 1 {
+            for c in copies {
+                self.keep_duplicate(c);
+            }
+            return;
+        }
+        let mut coded: Vec<(String, Event)> = std::mem::take(&mut self.duplicates)
+            .into_iter()
+            .chain(copies)
+            .map(|e| (canonical(&e), e))
+            .collect();
+        // Stable: of equal copies the one kept before stays.
+        coded.sort_by(|a, b| a.0.cmp(&b.0));
+        coded.dedup_by(|a, b| a.0 == b.0);
+        self.duplicates = coded.into_iter().map(|(_, e)| e).collect();
+    }
+
     /// Moves the log's copies at `positions` to the conflicting duplicates
-    /// (their ids stay claimed by the copies replacing them).
+    /// (their ids stay claimed by the copies replacing them), in one pass
+    /// over the log.
     pub(crate) fn retire(&mut self, mut positions: Vec<usize>) {
         positions.sort_unstable();
-        for p in positions.into_iter().rev() {
-            if p < self.events.len() {
-                let old = self.events.remove(p);
-                insert_duplicate(&mut self.duplicates, old);
+        positions.dedup();
+        let mut retired = Vec::with_capacity(positions.len());
+        let mut next = positions.iter().peekable();
+        let mut kept = Vec::with_capacity(self.events.len());
+        for (i, e) in std::mem::take(&mut self.events).into_iter().enumerate() {
+            if next.peek() == Some(&&i) {
+                next.next();
+                retired.push(e);
+            } else {
+                kept.push(e);
             }
         }
+        self.events = kept;
+        self.keep_duplicates(retired);
     }
 
     /// Merges sorted events (already claimed) into the log.

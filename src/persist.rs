@@ -194,10 +194,16 @@ impl Engine {
             });
         }
         let fingerprint = format!("{:016x}", self.fingerprint());
+        // Sorted, and nothing the engine would refuse on its own (a blank
+        // id): otherwise the log is replayed, which drops such events.
         let well_formed = saved
             .events
             .windows(2)
-            .all(|w| matches!(w, [a, b] if a.key() < b.key()));
+            .all(|w| matches!(w, [a, b] if a.key() < b.key()))
+            && saved
+                .events
+                .iter()
+                .all(|e| Engine::check_alone(e, None).is_ok());
         let mut lead = self.new_lead(saved.id.clone());
         let SavedLead {
             events,

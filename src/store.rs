@@ -1133,6 +1133,18 @@ impl LeadStore {
     pub fn restore(engine: Engine, saved: SavedStore) -> Result<Self, RestoreError> {
         let mut store = Self::new(engine);
         for s in saved.leads {
+            // A saved event the engine would refuse (edited by hand) is an
+            // error here, not dropped on the way in.
+            let refused = s.events().iter().find_map(|e| {
+                Engine::check_alone(e, None)
+                    .err()
+                    .map(|kind| (e.id.clone(), kind))
+            });
+            if let Some((event, kind)) = refused {
+                return Err(RestoreError::Inconsistent {
+                    problem: format!("saved event {:?}: {kind}", event.as_str()),
+                });
+            }
             let lead = store.engine.restore(s)?;
             if store.leads.contains_key(&lead.id) {
                 return Err(RestoreError::DuplicateLead {

@@ -1595,3 +1595,18 @@ fn ingest_all_returns_the_events_it_refuses() {
         one.leads().cloned().collect::<Vec<_>>()
     );
 }
+
+/// A saved event the engine would refuse (a blank id, edited into the
+/// JSON) is an error when a store is restored, not kept and not dropped.
+#[test]
+fn restore_refuses_a_saved_event_with_a_blank_id() {
+    let e = engine(Preset::Default);
+    let mut store = LeadStore::new(e.clone());
+    store.ingest(created("a1", "ada", 0, "MQL", Source::Marketing));
+    store.ingest(created("a2", "ada", 1, "SQL", Source::Marketing));
+    let mut json: serde_json::Value = serde_json::to_value(store.save()).unwrap();
+    json["leads"][0]["events"][1]["id"] = " ".into();
+    let saved: SavedStore = serde_json::from_value(json).unwrap();
+    let err = LeadStore::restore(e, saved).unwrap_err();
+    assert!(err.to_string().contains("saved event \" \""), "{err}");
+}

@@ -535,14 +535,13 @@ impl Lead {
     pub(crate) fn load(&mut self, mut events: Vec<Event>) {
         crate::event::sort_events(&mut events);
         self.events = events;
-        // Distinct hashes are distinct ids: then no index is needed now
-        // (it is built on first need). Equal hashes are settled exactly.
+        // Without repeated ids no index is needed now (it is built on
+        // first need).
         self.index = std::sync::OnceLock::new();
-        if !distinct_hashes(&self.events) && self.reindex() != self.events.len() {
+        if !distinct_ids(&self.events) {
             let (kept, others) = dedup_set(std::mem::take(&mut self.events));
             self.events = kept;
             self.duplicates = others;
-            self.reindex();
         }
     }
 
@@ -555,11 +554,11 @@ impl Lead {
         duplicates: Vec<Event>,
     ) -> Result<(), (Vec<Event>, Vec<Event>)> {
         self.events = events;
-        if self.reindex() == self.events.len() {
+        self.index = std::sync::OnceLock::new();
+        if distinct_ids(&self.events) {
             self.duplicates = duplicates;
             Ok(())
         } else {
-            self.index = std::sync::OnceLock::new();
             Err((std::mem::take(&mut self.events), duplicates))
         }
     }
@@ -567,13 +566,6 @@ impl Lead {
     /// The log and the conflicting duplicates, taken out.
     pub(crate) fn into_events(self) -> (Vec<Event>, Vec<Event>) {
         (self.events, self.duplicates)
-    }
-
-    /// Rebuilds the id index from the log; returns the number of distinct
-    /// ids.
-    fn reindex(&mut self) -> usize {
-        self.index = std::sync::OnceLock::new();
-        self.index().len()
     }
 
     /// Drops the checkpoints that lie after log position `pos` (their
@@ -624,15 +616,11 @@ pub(crate) fn choose(copies: Vec<Event>) -> Option<(Event, Vec<Event>)> {
     Some((first, it.collect()))
 }
 
-/// Whether the events' ids hash to distinct values (a hash seeded at
-/// random per call: crafted ids cannot force the exact check). No means
-/// "maybe a repeated id", settled by the caller.
-fn distinct_hashes(events: &[Event]) -> bool {
-    let state = foldhash::fast::RandomState::default();
-    let mut seen = crate::hash::IdSet::with_capacity_and_hasher(events.len(), Default::default());
-    events
-        .iter()
-        .all(|e| seen.insert(std::hash::BuildHasher::hash_one(&state, e.id.as_str())))
+/// Whether no two events share an id.
+fn distinct_ids(events: &[Event]) -> bool {
+    let mut seen: crate::hash::IdSet<&str> =
+        crate::hash::IdSet::with_capacity_and_hasher(events.len(), Default::default());
+    events.iter().all(|e| seen.insert(e.id.as_str()))
 }
 
 /// The id index of a log: the time of each id's event.

@@ -452,15 +452,6 @@ impl<'de> serde::de::Visitor<'de> for AttrsSeed<'_> {
     }
 }
 
-/// A timestamp field read by [`timestamp`].
-struct At(crate::types::Timestamp);
-
-impl<'de> serde::Deserialize<'de> for At {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        timestamp(d).map(At)
-    }
-}
-
 /// A JSON string as written in the line when it has no escapes (most
 /// do), or unescaped into a copy.
 struct Text<'a>(std::borrow::Cow<'a, str>);
@@ -536,34 +527,36 @@ where
     }
 }
 
-/// A timestamp as chrono reads one (RFC 3339, any offset, to UTC), with a
-/// short cut for the form nearly every stream writes,
+/// A timestamp field as chrono reads one (RFC 3339, any offset, to UTC),
+/// with a short cut for the form nearly every stream writes,
 /// `YYYY-MM-DDTHH:MM:SSZ`.
-fn timestamp<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<crate::types::Timestamp, D::Error> {
-    struct V;
-    impl serde::de::Visitor<'_> for V {
-        type Value = crate::types::Timestamp;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an RFC 3339 formatted date and time string")
-        }
-        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
-            match utc_seconds(text) {
-                Some(t) => Ok(t),
-                None => text
-                    .parse::<chrono::DateTime<chrono::FixedOffset>>()
-                    .map(|t| t.with_timezone(&chrono::Utc))
-                    .map_err(E::custom),
+struct At(crate::types::Timestamp);
+
+impl<'de> serde::Deserialize<'de> for At {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = At;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an RFC 3339 formatted date and time string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<At, E> {
+                match utc_seconds(text) {
+                    Some(t) => Ok(At(t)),
+                    None => text
+                        .parse::<chrono::DateTime<chrono::FixedOffset>>()
+                        .map(|t| At(t.with_timezone(&chrono::Utc)))
+                        .map_err(E::custom),
+                }
             }
         }
+        deserializer.deserialize_str(V)
     }
-    deserializer.deserialize_str(V)
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` read directly; `None` for any other text
 /// (which chrono then reads, or refuses).
-pub(crate) fn utc_seconds(text: &str) -> Option<crate::types::Timestamp> {
+fn utc_seconds(text: &str) -> Option<crate::types::Timestamp> {
     let b: &[u8; 20] = text.as_bytes().try_into().ok()?;
     let shape = b[4] == b'-'
         && b[7] == b'-'

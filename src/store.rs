@@ -300,6 +300,12 @@ impl LeadStore {
         self.threads
     }
 
+    /// Whether `events` events over `leads` leads are folded on several
+    /// threads.
+    fn spreads(&self, events: usize, leads: usize) -> bool {
+        self.threads.get() > 1 && events >= PARALLEL_FOLD_EVENTS && leads > 1
+    }
+
     /// The engine the store folds with.
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -558,7 +564,7 @@ impl LeadStore {
             events.extend(others);
         }
         let total: usize = by_root.values().map(Vec::len).sum();
-        if self.threads.get() > 1 && total >= PARALLEL_FOLD_EVENTS && by_root.len() > 1 {
+        if self.spreads(total, by_root.len()) {
             // Replayed on several threads, like a large batch.
             let done = std::sync::Mutex::new(Vec::with_capacity(by_root.len()));
             let engine = &self.engine;
@@ -695,7 +701,7 @@ impl LeadStore {
             };
             work.insert(root, (all, origin));
         }
-        if self.threads.get() > 1 && total >= PARALLEL_FOLD_EVENTS && work.len() > 1 {
+        if self.spreads(total, work.len()) {
             // Each lead once, by walking the map (one pass, disjoint
             // borrows).
             let jobs: Vec<FoldJob<'_>> = self

@@ -1536,19 +1536,19 @@ fn ids_are_found_in_leads_that_never_built_an_index() {
 /// not restored into a store that contradicts its own events.
 #[test]
 fn restore_refuses_an_event_saved_in_another_lead() {
-    let e = engine(Preset::Default);
-    let mut store = LeadStore::new(e.clone());
-    store.ingest(created("a1", "ada", 0, "MQL", Source::Marketing));
-    store.ingest(created("b1", "bob", 0, "MQL", Source::Marketing));
-    let mut json: serde_json::Value = serde_json::to_value(store.save()).unwrap();
-    let leads = json["leads"].as_array_mut().unwrap();
-    let ada = leads.iter().position(|l| l["id"] == "ada").unwrap();
-    let moved = leads[ada]["events"][0].clone();
-    leads.remove(ada);
-    let bob = leads.iter_mut().find(|l| l["id"] == "bob").unwrap();
-    bob["events"].as_array_mut().unwrap().insert(0, moved);
-    let saved: SavedStore = serde_json::from_value(json).unwrap();
-    let err = LeadStore::restore(e, saved).unwrap_err();
+    let events = [
+        created("a1", "ada", 0, "MQL", Source::Marketing),
+        created("b1", "bob", 0, "MQL", Source::Marketing),
+    ];
+    let err = restore_edited(events, |json| {
+        let leads = json["leads"].as_array_mut().unwrap();
+        let ada = leads.iter().position(|l| l["id"] == "ada").unwrap();
+        let moved = leads[ada]["events"][0].clone();
+        leads.remove(ada);
+        let bob = leads.iter_mut().find(|l| l["id"] == "bob").unwrap();
+        bob["events"].as_array_mut().unwrap().insert(0, moved);
+    })
+    .unwrap_err();
     assert!(
         err.to_string().contains("\"a1\" names lead \"ada\""),
         "{err}"
@@ -1600,13 +1600,29 @@ fn ingest_all_returns_the_events_it_refuses() {
 /// JSON) is an error when a store is restored, not kept and not dropped.
 #[test]
 fn restore_refuses_a_saved_event_with_a_blank_id() {
+    let events = [
+        created("a1", "ada", 0, "MQL", Source::Marketing),
+        created("a2", "ada", 1, "SQL", Source::Marketing),
+    ];
+    let err = restore_edited(events, |json| {
+        json["leads"][0]["events"][1]["id"] = " ".into();
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("saved event \" \""), "{err}");
+}
+
+/// A store of `events`, saved to JSON, edited by hand, restored.
+fn restore_edited(
+    events: impl IntoIterator<Item = Event>,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Result<LeadStore, leadflow::RestoreError> {
     let e = engine(Preset::Default);
     let mut store = LeadStore::new(e.clone());
-    store.ingest(created("a1", "ada", 0, "MQL", Source::Marketing));
-    store.ingest(created("a2", "ada", 1, "SQL", Source::Marketing));
-    let mut json: serde_json::Value = serde_json::to_value(store.save()).unwrap();
-    json["leads"][0]["events"][1]["id"] = " ".into();
+    for ev in events {
+        store.ingest(ev);
+    }
+    let mut json = serde_json::to_value(store.save()).unwrap();
+    edit(&mut json);
     let saved: SavedStore = serde_json::from_value(json).unwrap();
-    let err = LeadStore::restore(e, saved).unwrap_err();
-    assert!(err.to_string().contains("saved event \" \""), "{err}");
+    LeadStore::restore(e, saved)
 }

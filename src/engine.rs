@@ -20,7 +20,7 @@ use crate::lifecycle::{Lifecycle, LifecycleConfig, SlaStatus, StageId, StageStat
 use crate::points::PointsProblem;
 use crate::predict::{Explanation, PredictiveConfig};
 use crate::qualify::{QualificationConfig, Qualifier, Runtime};
-use crate::scoring::{Model, ScoreCard, ScoreState, ScoringConfig};
+use crate::scoring::{KindCache, Model, ScoreCard, ScoreState, ScoringConfig};
 use crate::types::{EventId, LeadId, Timestamp};
 
 /// The version of the serialized lead format ([`Engine::restore`] refuses
@@ -123,6 +123,8 @@ struct Inner {
     /// a lead is in it (every rule names stages, none this one). A fold
     /// then skips the rules' conditions at events there.
     quiet: Vec<bool>,
+    /// Whether some qualification rule re-arms after firing.
+    rearms: bool,
 }
 
 /// What ingesting one event did: its status and the whole change it caused
@@ -316,6 +318,9 @@ impl Engine {
             },
         )?;
         let quiet = Qualifier::quiet_stages(&qualifiers, lifecycle.stages().len());
+        let rearms = qualifiers
+            .iter()
+            .any(|q| q.rearm != crate::qualify::Rearm::Never);
         let text = serde_json::to_string(&config).unwrap_or_else(|_| format!("{config:?}"));
         let fingerprint = hash_str(&format!("leadflow/{FORMAT_VERSION}/{text}"));
         Ok(Self {
@@ -327,6 +332,7 @@ impl Engine {
                 grading,
                 qualifiers,
                 quiet,
+                rearms,
             }),
         })
     }
@@ -986,7 +992,8 @@ impl Engine {
     fn append(&self, lead: &mut Lead, event: Event, strict: bool) -> Result<i128, EventError> {
         let pos = lead.events().len();
         self.checkpoint_if_due(lead, pos);
-        match self.step(&mut lead.state, &event, pos as u32) {
+        // One event: a kind cache would be filled and dropped unread.
+        match self.step(&mut lead.state, &event, pos as u32, None) {
             Ok(points) => {
                 lead.push(event);
                 Ok(points)
@@ -1065,9 +1072,12 @@ impl Engine {
         }
         let mut points = 0;
         let (events, state, checkpoints) = lead.fold_parts();
+        // The log is borrowed for the whole pass: its kinds' addresses
+        // stay theirs.
+        let mut kinds = KindCache::default();
         for (i, event) in events.iter().enumerate().skip(start) {
             checkpoint_if_due(state, checkpoints, i);
-            match self.step(state, event, i as u32) {
+            match self.step(state, event, i as u32, Some(&mut kinds)) {
                 Ok(p) => {
                     if track == Some(i) {
                         points = p;
@@ -1200,10 +1210,17 @@ impl Engine {
             predictive: self.inner.config.predictive.as_ref(),
             lifecycle: &self.inner.lifecycle,
             quiet: &self.inner.quiet,
+            rearms: self.inner.rearms,
         }
     }
 
-    fn step(&self, st: &mut Folded, event: &Event, index: u32) -> Result<i128, EventErrorKind> {
+    fn step<'m>(
+        &'m self,
+        st: &mut Folded,
+        event: &Event,
+        index: u32,
+        kinds: Option<&mut KindCache<'m>>,
+    ) -> Result<i128, EventErrorKind> {
         // Validate what can fail before anything mutates.
         let adjustment = self.check_adjustment(event)?;
         if let EventBody::Verdict { criterion, .. } = &event.body
@@ -1252,14 +1269,20 @@ impl Engine {
         if !qualifiers.is_empty() {
             self.rules().rearm(st, event.at);
         }
-        let mut points = self.apply_body(st, event, index);
+        let mut points = self.apply_body(st, event, index, kinds);
         if let Some((group, change)) = adjustment {
             points = st
                 .score
                 .adjust(&self.inner.scoring, index, event.at, group, change);
         }
         if !qualifiers.is_empty() && !moves {
-            self.rules().fire(st, event, before);
+            let rules = self.rules();
+            // In a quiet stage nothing fires: only re-arming is left.
+            if rules.quiet(st.stage.current()) {
+                rules.rearm(st, event.at);
+            } else {
+                rules.fire(st, event, before);
+            }
         }
         self.record_wins(st, moves_before);
         Ok(points)
@@ -1306,7 +1329,13 @@ impl Engine {
 
     /// The event's effects on scoring, profile, verdicts and the counts the
     /// predictive model reads; returns the points an activity earned.
-    fn apply_body(&self, st: &mut Folded, event: &Event, index: u32) -> i128 {
+    fn apply_body<'m>(
+        &'m self,
+        st: &mut Folded,
+        event: &Event,
+        index: u32,
+        kinds: Option<&mut KindCache<'m>>,
+    ) -> i128 {
         match &event.body {
             EventBody::Activity {
                 kind,
@@ -1331,7 +1360,7 @@ impl Engine {
                     attrs,
                 };
                 st.score
-                    .activity(&self.inner.scoring, index, event.at, &activity)
+                    .activity(&self.inner.scoring, index, event.at, &activity, kinds)
                     .unwrap_or(0)
             }
             EventBody::Verdict {
@@ -1552,7 +1581,12 @@ impl Default for Batch {
 /// Which of an event's ids is empty or only whitespace, if one is: the
 /// one rule the engine and the NDJSON reader apply.
 pub(crate) fn blank_id(event: &Event) -> Option<&'static str> {
-    let blank = |id: &str| id.trim().is_empty();
+    // An id that starts with a visible ASCII character is not blank: the
+    // common case, decided without scanning the id.
+    let blank = |id: &str| match id.as_bytes().first() {
+        Some(b) if b.is_ascii_graphic() => false,
+        _ => id.trim().is_empty(),
+    };
     if blank(event.id.as_str()) {
         Some("event id")
     } else if blank(event.lead.as_str()) {

@@ -116,6 +116,25 @@ impl<V> IdTable<V> {
         }
     }
 
+    /// Whether the table holds `id`.
+    pub(crate) fn contains(&self, id: &EventId) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Takes `id` out; returns its value.
+    pub(crate) fn remove(&mut self, id: &EventId) -> Option<V> {
+        let hash = self.hash(id);
+        self.table
+            .find_entry(hash, |(h, k, _)| *h == hash && k == id)
+            .ok()
+            .map(|slot| slot.remove().0.2)
+    }
+
+    /// Makes room for `n` more ids.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.table.reserve(n, |(h, _, _)| *h);
+    }
+
     /// The slot of an id the table does not hold yet, to fill; `None` when
     /// it holds it.
     pub(crate) fn vacant(&mut self, id: &EventId) -> Option<Vacant<'_, V>> {

@@ -5,7 +5,7 @@ use crate::attr::Attrs;
 use crate::error::EventError;
 use crate::event::Event;
 use crate::grading::Grade;
-use crate::hash::IdMap;
+use crate::hash::{IdMap, IdTable};
 use crate::lifecycle::{Lifecycle, StageMark, StageState, Transition};
 use crate::scoring::{ScoreMark, ScoreState};
 use crate::types::{EventId, LeadId, Timestamp};
@@ -48,7 +48,7 @@ pub struct Lead {
     /// Built on first need: a lead in a store, whose ids the store checks,
     /// may never need one (it costs about 40 bytes per event). Once built,
     /// the log methods keep it in step.
-    index: std::sync::OnceLock<IdMap<EventId, Timestamp>>,
+    index: std::sync::OnceLock<IdTable<Timestamp>>,
     pub(crate) state: Folded,
     /// States after the first `pos` events, for `pos` a positive multiple
     /// of [`CHECKPOINT_EVERY`], increasing.
@@ -301,7 +301,7 @@ impl Lead {
     /// builds it, linear in the log and about 40 bytes per event, and keeps
     /// it; later calls are O(1).
     pub fn contains(&self, id: &EventId) -> bool {
-        self.index().contains_key(id)
+        self.index().contains(id)
     }
 
     /// The lead's first accepted `created` event at or before `at`: when it
@@ -354,12 +354,12 @@ impl Lead {
     // other time it is not built, or holds exactly the log's ids.
 
     /// The id index, built from the log if it was not.
-    fn index(&self) -> &IdMap<EventId, Timestamp> {
+    fn index(&self) -> &IdTable<Timestamp> {
         self.index.get_or_init(|| index_of(&self.events))
     }
 
     /// Runs `f` on the id index, built first if it was not.
-    fn with_index<R>(&mut self, f: impl FnOnce(&mut IdMap<EventId, Timestamp>) -> R) -> R {
+    fn with_index<R>(&mut self, f: impl FnOnce(&mut IdTable<Timestamp>) -> R) -> R {
         // Taken out and put back (a move of the map's handle, not of its
         // table): `OnceLock` has no stable mutable get-or-init.
         let mut index = std::mem::take(&mut self.index)
@@ -418,12 +418,12 @@ impl Lead {
     /// Claims `id` for an event of the batch on its way in; false when the
     /// id is already claimed (in the log or earlier in the batch).
     pub(crate) fn claim(&mut self, id: &EventId, at: Timestamp) -> bool {
-        self.with_index(|index| match index.entry(id.clone()) {
-            std::collections::hash_map::Entry::Vacant(slot) => {
+        self.with_index(|index| match index.vacant(id) {
+            Some(slot) => {
                 slot.insert(at);
                 true
             }
-            std::collections::hash_map::Entry::Occupied(_) => false,
+            None => false,
         })
     }
 
@@ -624,8 +624,8 @@ fn distinct_ids(events: &[Event]) -> bool {
 }
 
 /// The id index of a log: the time of each id's event.
-fn index_of(events: &[Event]) -> IdMap<EventId, Timestamp> {
-    let mut index = IdMap::default();
+fn index_of(events: &[Event]) -> IdTable<Timestamp> {
+    let mut index = IdTable::default();
     index.reserve(events.len());
     for e in events {
         index.insert(e.id.clone(), e.at);

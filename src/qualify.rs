@@ -381,6 +381,9 @@ pub(crate) struct Runtime<'a> {
     pub(crate) lifecycle: &'a Lifecycle,
     /// Per stage: whether no rule can hold there (see the engine).
     pub(crate) quiet: &'a [bool],
+    /// Whether some rule re-arms: when none does (the default), a fired
+    /// rule stays disarmed and re-arming has nothing to look at.
+    pub(crate) rearms: bool,
 }
 
 impl Runtime<'_> {
@@ -447,7 +450,15 @@ impl Runtime<'_> {
     }
 
     /// Re-arms disarmed rules whose re-arm condition holds now.
+    #[inline]
     pub(crate) fn rearm(&self, st: &mut Folded, at: Timestamp) {
+        if self.rearms {
+            self.rearm_each(st, at);
+        }
+    }
+
+    /// [`rearm`](Self::rearm), rule by rule.
+    fn rearm_each(&self, st: &mut Folded, at: Timestamp) {
         for (i, q) in self.rules.iter().enumerate() {
             let Some(arm) = st.arms.get(i).copied() else {
                 continue;

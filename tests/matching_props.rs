@@ -390,3 +390,61 @@ fn text_operands_equal_numbers_numerically() {
     assert_eq!(card.grade, lead.grade());
     assert_eq!(card.fit, 100, "{card:?}");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A fold finds a kind's rules through a small cache keyed by where the
+    /// kind's text lives. With up to 150 kinds (more than the cache holds,
+    /// so entries collide and are evicted), kinds no rule names, and each
+    /// kind's text either shared by its events (one `Symbol`, as the
+    /// reader gives) or a copy of its own, every activity is scored by its
+    /// own kind's rule: the card lists exactly one entry per activity of a
+    /// configured kind, made by that kind's rule, and replay and one-by-one
+    /// ingestion agree.
+    #[test]
+    fn every_activity_is_scored_by_its_own_kinds_rule(
+        points in proptest::collection::vec((1i64..6, any::<bool>()), 1..150),
+        acts in proptest::collection::vec((0usize..200, any::<bool>()), 1..400),
+    ) {
+        let points: Vec<i64> = points.iter().map(|&(p, neg)| if neg { -p } else { p }).collect();
+        let rules: Vec<Value> = points
+            .iter()
+            .enumerate()
+            .map(|(k, p)| json!({"id": format!("r{k}"), "when": {"kind": format!("k{k}")}, "points": p}))
+            .collect();
+        let config = json!({"lifecycle": {"preset": "default"}, "scoring": {"rules": rules}});
+        let e = Engine::from_json(&config.to_string()).unwrap();
+        let shared: Vec<leadflow::Symbol> = (0..200).map(|k| format!("k{k}").into()).collect();
+        let events: Vec<Event> = acts
+            .iter()
+            .enumerate()
+            .map(|(i, &(k, share))| {
+                let kind = if share { shared[k].clone() } else { format!("k{k}").into() };
+                Event::new(format!("e{i:03}"), "l", t(i as i64), EventBody::Activity {
+                    kind,
+                    channel: None,
+                    campaign: None,
+                    attrs: leadflow::Attrs::new(),
+                })
+            })
+            .collect();
+        let lead = e.replay("l", events.clone());
+        let card = e.score_card(&lead, t(1_000));
+        let entries: Vec<_> = card.groups.iter().flat_map(|g| &g.entries).collect();
+        let scored: Vec<usize> = acts.iter().map(|a| a.0).filter(|k| *k < points.len()).collect();
+        prop_assert_eq!(entries.len(), scored.len());
+        for (entry, k) in entries.iter().zip(&scored) {
+            prop_assert_eq!(entry.activity.clone(), Some(format!("k{k}")));
+            prop_assert_eq!(entry.rule.clone(), Some(format!("r{k}")));
+            prop_assert_eq!(entry.points, Decimal::from(points[*k]));
+        }
+        let expected: i64 = scored.iter().map(|k| points[*k]).sum();
+        prop_assert_eq!(card.total, Decimal::from(expected));
+        let mut one_by_one = e.new_lead("l");
+        for ev in events {
+            e.ingest(&mut one_by_one, ev);
+        }
+        prop_assert_eq!(&lead, &one_by_one);
+    }
+}

@@ -296,6 +296,31 @@ pub(crate) struct KindIndex {
     pub(crate) preds: Vec<(usize, Predicate)>,
 }
 
+/// A [`KindCache`] has `2^KIND_CACHE_BITS` slots.
+const KIND_CACHE_BITS: u32 = 6;
+const KIND_CACHE_SLOTS: usize = 1 << KIND_CACHE_BITS;
+/// Slots a [`KindCache`] lookup tries, from the kind's own on.
+const KIND_CACHE_PROBES: usize = 4;
+
+/// The kinds one fold has looked up, by the address and length of their
+/// text. A log's events share their kinds' text (the NDJSON reader interns
+/// it, and a `Symbol` cloned from one event to the next is one text), so
+/// most activities skip hashing their kind. An address names one text only
+/// while that text is alive: a cache lives for one pass over a borrowed
+/// log, never longer.
+#[derive(Debug)]
+pub(crate) struct KindCache<'m> {
+    slots: [Option<(usize, usize, Option<&'m KindIndex>)>; KIND_CACHE_SLOTS],
+}
+
+impl Default for KindCache<'_> {
+    fn default() -> Self {
+        Self {
+            slots: [None; KIND_CACHE_SLOTS],
+        }
+    }
+}
+
 /// A rule as its kind's matching loop reads it: what it adds, and flags
 /// that let the loop skip the checks most rules do not have.
 #[derive(Debug, Clone)]
@@ -567,6 +592,39 @@ impl Model {
     /// The rules that can match an activity kind, and what they read.
     pub(crate) fn candidates(&self, kind: &str) -> Option<&KindIndex> {
         self.by_kind.get(kind)
+    }
+
+    /// [`candidates`](Self::candidates), answered from `cache` when this
+    /// very text (its address and length) was looked up before.
+    pub(crate) fn candidates_cached<'m>(
+        &'m self,
+        kind: &str,
+        cache: &mut KindCache<'m>,
+    ) -> Option<&'m KindIndex> {
+        let key = (kind.as_ptr() as usize, kind.len());
+        // Fibonacci hashing: the top bits of the product mix every bit of
+        // the address (kinds allocated side by side differ in few bits).
+        let home = (key.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - KIND_CACHE_BITS);
+        let home = home as usize;
+        // A few slots from home on, so that two kinds whose addresses land
+        // on one slot do not evict each other at every activity.
+        let mut free = None;
+        for probe in 0..KIND_CACHE_PROBES {
+            let slot = (home + probe) % KIND_CACHE_SLOTS;
+            match cache.slots.get(slot) {
+                Some(Some((ptr, len, found))) if (*ptr, *len) == key => return *found,
+                Some(None) => {
+                    free = Some(slot);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let found = self.candidates(kind);
+        if let Some(s) = cache.slots.get_mut(free.unwrap_or(home)) {
+            *s = Some((key.0, key.1, found));
+        }
+        found
     }
 
     /// The decay of group `g` (its own, or the model's).

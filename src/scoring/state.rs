@@ -4,7 +4,7 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{Decay, Model};
+use super::{Decay, KindCache, Model};
 use crate::attr::{AttrValue, Attrs, lookup};
 use crate::event::Change;
 use crate::event::{Event, EventBody};
@@ -138,12 +138,13 @@ impl ScoreState {
 
     /// Scores one activity; returns the points (millionths) it added,
     /// `None` when no rule fired.
-    pub(crate) fn activity(
+    pub(crate) fn activity<'m>(
         &mut self,
-        model: &Model,
+        model: &'m Model,
         event: u32,
         at: Timestamp,
         activity: &ActivityRef<'_>,
+        kinds: Option<&mut KindCache<'m>>,
     ) -> Option<i128> {
         let ActivityRef {
             kind,
@@ -152,7 +153,10 @@ impl ScoreState {
             attrs,
         } = *activity;
         let mut added = None;
-        let index = model.candidates(kind)?;
+        let index = match kinds {
+            Some(cache) => model.candidates_cached(kind, cache)?,
+            None => model.candidates(kind)?,
+        };
         // Each attribute the kind's rules read, looked up once.
         let mut small: [Option<&AttrValue>; INLINE_ATTRS] = [None; INLINE_ATTRS];
         let large: Vec<Option<&AttrValue>>;
@@ -167,6 +171,18 @@ impl ScoreState {
         };
         for cand in &index.rules {
             let r = cand.rule;
+            // A rule without predicates (any activity of the kind) skips
+            // the slice and the loop.
+            if cand.from != cand.to
+                && !index
+                    .preds
+                    .get(cand.from as usize..cand.to as usize)
+                    .unwrap_or(&[])
+                    .iter()
+                    .all(|(slot, p)| p.test(values.get(*slot).copied().flatten()) == Some(true))
+            {
+                continue;
+            }
             if cand.guarded
                 && !model
                     .rules
@@ -175,17 +191,8 @@ impl ScoreState {
             {
                 continue;
             }
-            let preds = index
-                .preds
-                .get(cand.from as usize..cand.to as usize)
-                .unwrap_or(&[]);
-            if !preds
-                .iter()
-                .all(|(slot, p)| p.test(values.get(*slot).copied().flatten()) == Some(true))
-            {
-                continue;
-            }
-            // Only rules with a frequency limit need their firings counted.
+            // Only rules with a frequency limit need their firings counted
+            // (after every other check: counting is the one side effect).
             if cand.limited
                 && let Some(rule) = model.rules.get(r as usize)
                 && !self.count_firing(rule, r, at)
@@ -308,6 +315,7 @@ impl ScoreState {
 
     /// The run of group `g`, created at zero if the lead had none (always
     /// `Some`: found, or just inserted).
+    #[inline]
     fn run_mut(&mut self, g: u16) -> Option<&mut Run> {
         // A lead touches few groups: a scan beats a binary search there.
         if self.runs.len() <= 8
@@ -342,13 +350,15 @@ impl ScoreState {
         }
         if let Some(run) = self.run_mut(c.group) {
             match decay {
+                // A sum's value does not depend on when it was last
+                // added to: `at` is only kept for decaying values.
                 Decay::None | Decay::Expire { .. } => run.sum += i128::from(c.points),
                 Decay::HalfLife { .. } | Decay::Periodic { .. } => {
                     run.decayed = step(decay, run.decayed, run.at, c.at) + c.points as f64;
+                    if run.at.is_none_or(|prev| c.at > prev) {
+                        run.at = Some(c.at);
+                    }
                 }
-            }
-            if run.at.is_none_or(|prev| c.at > prev) {
-                run.at = Some(c.at);
             }
         }
         self.contributions.push(c);

@@ -624,7 +624,8 @@ impl Engine {
                 kind,
             }
         })?;
-        let mut out = self.outcome(lead, IngestStatus::Applied);
+        let before = (lead.state.stage.current(), lead.state.grade);
+        let mut status = IngestStatus::Applied;
         let mut change = self.adopt_change(lead).unwrap_or_default();
         let mut points = 0;
         let copy = if mode.fresh {
@@ -633,7 +634,7 @@ impl Engine {
             lead.position(&event.id)
         };
         if let Some(pos) = copy {
-            out.status = self.insert_copy(lead, event, pos, mode, &mut change)?;
+            status = self.insert_copy(lead, event, pos, mode, &mut change)?;
         } else if lead
             .events()
             .last()
@@ -644,33 +645,33 @@ impl Engine {
             match self.append(lead, event, mode.strict) {
                 Ok(p) => points = p,
                 Err(err) if mode.strict => return Err(err),
-                Err(err) => out.status = IngestStatus::Ignored(err),
+                Err(err) => status = IngestStatus::Ignored(err),
             }
             added_since(lead, tail, &mut change);
         } else {
             let (c, p, own) = self.insert_late(lead, event, mode)?;
             points = p;
             if let Some(err) = own {
-                out.status = IngestStatus::Ignored(err);
+                status = IngestStatus::Ignored(err);
             }
             change.absorb(c);
         }
-        self.finish(lead, &mut out, change);
-        out.points = crate::points::decimal(points);
-        Ok(out)
-    }
-
-    /// Fills the outcome's change and after-state.
-    fn finish(&self, lead: &Lead, out: &mut Outcome, change: Change) {
-        out.stage_after = lead.state.stage.current();
-        out.grade_after = lead.state.grade;
-        out.transitions = change.added;
-        out.retracted = change.retracted;
-        out.now_ignored = change.now_ignored;
-        out.unignored = change.unignored;
-        out.wins_added = change.wins_added;
-        out.wins_retracted = change.wins_retracted;
-        out.refolded = change.refolded;
+        // Built once, at the end: an outcome is a few hundred bytes.
+        Ok(Outcome {
+            status,
+            stage_before: before.0,
+            stage_after: lead.state.stage.current(),
+            transitions: change.added,
+            retracted: change.retracted,
+            now_ignored: change.now_ignored,
+            unignored: change.unignored,
+            wins_added: change.wins_added,
+            wins_retracted: change.wins_retracted,
+            points: crate::points::decimal(points),
+            grade_before: before.1,
+            grade_after: lead.state.grade,
+            refolded: change.refolded,
+        })
     }
 
     /// Adds a batch of events to a lead leniently, with the same result as
@@ -1219,8 +1220,11 @@ impl Engine {
         st: &mut Folded,
         event: &Event,
         index: u32,
-        kinds: Option<&mut KindCache<'m>>,
+        mut kinds: Option<&mut KindCache<'m>>,
     ) -> Result<i128, EventErrorKind> {
+        if let Some(points) = self.quiet_activity(st, event, index, &mut kinds) {
+            return Ok(points);
+        }
         // Validate what can fail before anything mutates.
         let adjustment = self.check_adjustment(event)?;
         if let EventBody::Verdict { criterion, .. } = &event.body
@@ -1286,6 +1290,32 @@ impl Engine {
         }
         self.record_wins(st, moves_before);
         Ok(points)
+    }
+
+    /// The short cut of [`step`](Self::step) for most of a busy lead's
+    /// events: an activity of a started lead in a stage where no
+    /// qualification rule can hold. Nothing can fail, the stage machine has
+    /// nothing to do, and (an activity moving no stage) the stage stays
+    /// quiet, so no rule fires: the step is re-arming around the points.
+    /// `None` for every other event, which takes the full step.
+    fn quiet_activity<'m>(
+        &'m self,
+        st: &mut Folded,
+        event: &Event,
+        index: u32,
+        kinds: &mut Option<&mut KindCache<'m>>,
+    ) -> Option<i128> {
+        if !matches!(event.body, EventBody::Activity { .. })
+            || st.stage.history().is_empty()
+            || !self.rules().quiet(st.stage.current())
+        {
+            return None;
+        }
+        let rules = self.rules();
+        rules.rearm(st, event.at);
+        let points = self.apply_body(st, event, index, kinds.as_deref_mut());
+        rules.rearm(st, event.at);
+        Some(points)
     }
 
     /// A score adjustment's group and change, checked; `None` for other

@@ -1626,3 +1626,51 @@ fn restore_edited(
     let saved: SavedStore = serde_json::from_value(json).unwrap();
     LeadStore::restore(e, saved)
 }
+
+/// A rule re-arms at the activity that takes the score below its
+/// hysteresis line, even in a stage where it cannot fire. Here the dip is
+/// decayed away by the time the lead is back where the rule holds, so a
+/// re-arm checked only at the next event would come too late: the rule
+/// fires twice by the model (fire at +2; −6 re-arms at −4 < 2 − 5; two
+/// half-lives later the score is −1; +5 crosses 2 again).
+#[test]
+fn a_rule_re_arms_where_it_cannot_fire_at_the_activity_that_dips() {
+    let e = Engine::from_json(
+        r#"{
+      "lifecycle": {"stages": [{"name": "Cold", "rank": 0, "kind": "open"}, {"name": "Hot", "rank": 1, "kind": "open"},
+                               {"name": "Pool", "rank": -1, "kind": "recycled"}], "initial": "Cold"},
+      "scoring": {"decay": {"half_life": "1d"},
+                  "rules": [{"id": "up", "when": {"kind": "up"}, "points": 2},
+                            {"id": "down", "when": {"kind": "down"}, "points": -6},
+                            {"id": "big", "when": {"kind": "big"}, "points": 5}]},
+      "qualification": [{"id": "hot", "when": {"score": {"min": 2}, "stages": ["Cold"]}, "then": "Hot",
+                         "rearm": {"hysteresis": 5}}]
+    }"#,
+    )
+    .unwrap();
+    let day = 24 * 60;
+    let events = vec![
+        activity("a0", "l", 0, "up", &[]),
+        activity("a1", "l", 1, "down", &[]),
+        regress("r2", "l", 2 * day, "Cold"),
+        activity("a3", "l", 2 * day + 1, "big", &[]),
+    ];
+    let fired = |lead: &leadflow::Lead| {
+        lead.history()
+            .iter()
+            .filter(|t| {
+                t.reason
+                    .as_ref()
+                    .is_some_and(|r| r.code == ReasonCode::RuleFired)
+            })
+            .count()
+    };
+    let replayed = e.replay("l", events.clone());
+    assert_eq!(fired(&replayed), 2, "{}", replayed.timeline());
+    assert_eq!(stage_name(&e, &replayed), "Hot");
+    let mut one_by_one = e.new_lead("l");
+    for ev in events {
+        e.ingest(&mut one_by_one, ev);
+    }
+    assert_eq!(one_by_one, replayed);
+}

@@ -1674,3 +1674,25 @@ fn a_rule_re_arms_where_it_cannot_fire_at_the_activity_that_dips() {
     }
     assert_eq!(one_by_one, replayed);
 }
+
+/// An entry passes every path stage below the one it enters, whatever
+/// their ranks: one ranked `i32::MIN` included (it was left out, as if the
+/// entry came from that rank).
+#[test]
+fn an_entry_skips_every_path_stage_below_it_even_at_the_lowest_rank() {
+    let e = Engine::from_json(&format!(
+        r#"{{"lifecycle": {{"stages": [{{"name": "A", "rank": {}, "kind": "open"}},
+                                      {{"name": "B", "rank": 0, "kind": "open"}},
+                                      {{"name": "C", "rank": 1, "kind": "open"}}], "initial": "A"}}}}"#,
+        i32::MIN
+    ))
+    .unwrap();
+    let lead = e.replay("l", [created("c", "l", 0, "C", Source::Marketing)]);
+    let lc = e.lifecycle();
+    let skipped: Vec<&str> = lead.history()[0]
+        .skipped
+        .iter()
+        .map(|&s| lc.name(s))
+        .collect();
+    assert_eq!(skipped, ["A", "B"]);
+}

@@ -320,6 +320,9 @@ struct Inner {
     allowed: Vec<Option<Vec<StageId>>>,
     /// On-path stages sorted by rank, for computing skipped stages.
     path: Vec<StageId>,
+    /// Per stage: how many path stages rank at or below it, and below it
+    /// (where the stages a move skips begin and end in `path`).
+    path_cuts: Vec<(usize, usize)>,
 }
 
 impl Lifecycle {
@@ -370,6 +373,14 @@ impl Lifecycle {
             .map(StageId::of)
             .collect();
         path.sort_by_key(|id| stages[id.index()].rank);
+        let path_cuts = stages
+            .iter()
+            .map(|s| {
+                let upto = path.partition_point(|id| stages[id.index()].rank <= s.rank);
+                let below = path.partition_point(|id| stages[id.index()].rank < s.rank);
+                (upto, below)
+            })
+            .collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -378,6 +389,7 @@ impl Lifecycle {
                 recycled,
                 allowed,
                 path,
+                path_cuts,
             }),
         })
     }
@@ -454,14 +466,17 @@ impl Lifecycle {
         if !(kind.is_on_path() || kind == StageKind::Won) {
             return Vec::new();
         }
-        let low = from.map_or(i32::MIN, |f| self.rank(f));
-        let high = self.rank(to);
         // The path is sorted by rank: the stages between are one slice,
-        // found by two binary searches (no allocation when it is empty).
-        let path = &self.inner.path;
-        let first = path.partition_point(|&id| self.rank(id) <= low);
-        let end = path.partition_point(|&id| self.rank(id) < high);
-        path.get(first..end)
+        // whose ends were found when the lifecycle was compiled (no
+        // allocation when it is empty).
+        let cut = |id: StageId| self.inner.path_cuts.get(id.index()).copied();
+        // An entry comes from below every path stage (one ranked
+        // `i32::MIN` included).
+        let first = from.and_then(cut).map_or(0, |(upto, _)| upto);
+        let end = cut(to).map_or(0, |(_, below)| below);
+        self.inner
+            .path
+            .get(first..end)
             .map_or_else(Vec::new, <[StageId]>::to_vec)
     }
 }

@@ -444,6 +444,12 @@ impl<'de> serde::de::Visitor<'de> for AttrsSeed<'_> {
             }
             n += 1;
         }
+        // One attribute (the usual activity) is held inline: no vector.
+        if n == 1
+            && let [Some((name, value)), ..] = head
+        {
+            return Ok(crate::attr::Attrs::one(name, value));
+        }
         let mut entries = Vec::with_capacity(n);
         entries.extend(head.into_iter().flatten());
         entries.extend(rest);

@@ -175,9 +175,20 @@ fn parsed_events_hold_no_more_memory_than_serdes_reading() {
         "the reader holds {fast_bytes} bytes, serde's reading {serde_bytes}"
     );
     #[cfg(target_pointer_width = "64")]
-    assert!(
-        std::mem::size_of::<Event>() <= 128,
-        "an event is {} bytes inline",
-        std::mem::size_of::<Event>()
-    );
+    {
+        // A one-attribute map is held inline (16 more bytes per event
+        // than a vector's handle, and no 40-byte heap block beside it):
+        // an event, its id and its URL are all a parsed page view holds.
+        assert!(
+            std::mem::size_of::<Event>() <= 144,
+            "an event is {} bytes inline",
+            std::mem::size_of::<Event>()
+        );
+        // 144 + the id (22) + the URL (13): 179, and a few shared names.
+        // A one-entry vector would add its 40-byte block: 219 and more.
+        assert!(
+            fast_bytes <= 1000 * 182,
+            "the reader holds {fast_bytes} bytes for 1 000 events"
+        );
+    }
 }

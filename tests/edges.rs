@@ -711,24 +711,54 @@ mod attrs_map {
     use proptest::prelude::*;
 
     proptest! {
-        /// `Attrs` behaves as a `BTreeMap` would: inserts, removals, order,
-        /// lookups, last value wins in JSON, and serde round-trips.
+        /// `Attrs` behaves as a `BTreeMap` would: inserts, removals, edits
+        /// in place, retain, clear and extend, order, lookups, equality
+        /// (whether the map holds one entry inline or several in a
+        /// slice), last value wins in JSON, and serde round-trips.
         #[test]
         fn attrs_behave_like_a_sorted_map(
-            ops in proptest::collection::vec((0usize..6, any::<bool>(), -5i64..5), 0..40),
+            ops in proptest::collection::vec((0usize..6, any::<bool>(), -5i64..5, 0u8..20), 0..40),
         ) {
             let names = ["a", "b", "url", "Url", "z", ""];
             let mut attrs = Attrs::new();
             let mut oracle: BTreeMap<String, AttrValue> = BTreeMap::new();
-            for (k, insert, v) in &ops {
+            for (k, insert, v, other) in &ops {
                 let name = names[*k].to_owned();
-                if *insert {
-                    let value = AttrValue::from(*v);
-                    prop_assert_eq!(attrs.insert(name.as_str().into(), value.clone()), oracle.insert(name, value));
-                } else {
-                    prop_assert_eq!(attrs.remove(&name), oracle.remove(&name));
+                let value = AttrValue::from(*v);
+                match other {
+                    0 => {
+                        attrs.retain(|_, x| *x != value);
+                        oracle.retain(|_, x| *x != value);
+                    }
+                    1 => {
+                        attrs.clear();
+                        oracle.clear();
+                    }
+                    2 | 3 => {
+                        if let Some(x) = attrs.get_mut(&name) {
+                            *x = value.clone();
+                        }
+                        if let Some(x) = oracle.get_mut(&name) {
+                            *x = value;
+                        }
+                    }
+                    4 | 5 => {
+                        let more = [(name.clone(), value.clone()), (names[(*k + 1) % 6].to_owned(), value.clone())];
+                        attrs.extend(more.clone());
+                        oracle.extend(more);
+                    }
+                    _ if *insert => {
+                        prop_assert_eq!(attrs.insert(name.as_str().into(), value.clone()), oracle.insert(name, value));
+                    }
+                    _ => prop_assert_eq!(attrs.remove(&name), oracle.remove(&name)),
                 }
+                // The same entries are the same map, however it got them.
+                let fresh: Attrs = oracle.clone().into_iter().collect();
+                prop_assert_eq!(&attrs, &fresh);
+                prop_assert_eq!(attrs.is_empty(), oracle.is_empty());
             }
+            let taken: Vec<_> = attrs.clone().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            prop_assert_eq!(taken, oracle.clone().into_iter().collect::<Vec<_>>());
             prop_assert_eq!(attrs.len(), oracle.len());
             let got: Vec<_> = attrs.iter().map(|(k, v)| (k.as_str(), v)).collect();
             let want: Vec<_> = oracle.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -740,7 +770,7 @@ mod attrs_map {
             prop_assert_eq!(&json, &serde_json::to_string(&oracle).unwrap());
             prop_assert_eq!(serde_json::from_str::<Attrs>(&json).unwrap(), attrs.clone());
             // An object naming a key twice: the last value wins, as for a map.
-            let pairs: Vec<String> = ops.iter().map(|(k, _, v)| format!("{:?}: {v}", names[*k])).collect();
+            let pairs: Vec<String> = ops.iter().map(|(k, _, v, _)| format!("{:?}: {v}", names[*k])).collect();
             let text = format!("{{{}}}", pairs.join(", "));
             let parsed: Attrs = serde_json::from_str(&text).unwrap();
             let want: BTreeMap<String, AttrValue> = serde_json::from_str(&text).unwrap();

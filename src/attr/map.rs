@@ -12,9 +12,9 @@ use crate::types::Symbol;
 /// Attributes by name, sorted by name, each name once.
 ///
 /// Events carry a handful of attributes each, and a log holds millions of
-/// events: a sorted vector costs one allocation the size of its entries,
-/// where a `BTreeMap` allocates a node of eleven slots (over 500 bytes) for
-/// a single entry. Lookups are a binary search; inserts and removals move
+/// events: a single attribute is held inline, and several in a sorted
+/// vector (one allocation the size of its entries), where a `BTreeMap`
+/// allocates a node of eleven slots (over 500 bytes) for a single entry. Lookups are a binary search; inserts and removals move
 /// the entries after the slot (linear, fine for the few attributes a lead
 /// or an activity has). Serialized as a JSON object; when an object names
 /// a key twice, the last value wins.
@@ -29,9 +29,41 @@ use crate::types::Symbol;
 /// assert_eq!(names, ["employees", "url"]);
 /// assert_eq!(serde_json::to_string(&attrs).unwrap(), r#"{"employees":250.0,"url":"/pricing"}"#);
 /// ```
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Clone, Default)]
 pub struct Attrs {
-    entries: Vec<(Symbol, AttrValue)>,
+    entries: Entries,
+}
+
+/// An attribute map's entries, sorted by name.
+#[derive(Clone)]
+enum Entries {
+    /// One attribute, held inline: most activities carry one (a page
+    /// view's URL), and a heap block of its own would cost more memory
+    /// than the entry and a cache miss each time a fold reads it.
+    One((Symbol, AttrValue)),
+    /// None, or several (a boxed slice: no growth slack, and the map
+    /// stays as small as its inline entry).
+    Many(Box<[(Symbol, AttrValue)]>),
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Entries::Many(Box::default())
+    }
+}
+
+impl fmt::Debug for Attrs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attrs")
+            .field("entries", &self.as_slice())
+            .finish()
+    }
+}
+
+impl PartialEq for Attrs {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
 }
 
 impl Attrs {
@@ -42,23 +74,59 @@ impl Attrs {
 
     /// The number of attributes.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.as_slice().len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.as_slice().is_empty()
+    }
+
+    fn as_slice(&self) -> &[(Symbol, AttrValue)] {
+        match &self.entries {
+            Entries::One(entry) => std::slice::from_ref(entry),
+            Entries::Many(entries) => entries,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [(Symbol, AttrValue)] {
+        match &mut self.entries {
+            Entries::One(entry) => std::slice::from_mut(entry),
+            Entries::Many(entries) => entries,
+        }
+    }
+
+    /// The entries as a vector, leaving the map empty.
+    fn take_vec(&mut self) -> Vec<(Symbol, AttrValue)> {
+        match std::mem::take(&mut self.entries) {
+            Entries::One(entry) => vec![entry],
+            Entries::Many(entries) => entries.into_vec(),
+        }
+    }
+
+    /// Sets the entries (sorted, each name once): one is held inline, and
+    /// several without growth slack (an event's attributes live as long as
+    /// its lead).
+    fn set_vec(&mut self, mut entries: Vec<(Symbol, AttrValue)>) {
+        self.entries = if entries.len() == 1
+            && let Some(entry) = entries.pop()
+        {
+            Entries::One(entry)
+        } else {
+            Entries::Many(entries.into_boxed_slice())
+        };
     }
 
     fn slot(&self, name: &str) -> Result<usize, usize> {
-        self.entries.binary_search_by(|(k, _)| k.as_str().cmp(name))
+        self.as_slice()
+            .binary_search_by(|(k, _)| k.as_str().cmp(name))
     }
 
     /// The value of an attribute.
     pub fn get(&self, name: &str) -> Option<&AttrValue> {
         self.slot(name)
             .ok()
-            .and_then(|i| self.entries.get(i))
+            .and_then(|i| self.as_slice().get(i))
             .map(|(_, v)| v)
     }
 
@@ -71,11 +139,17 @@ impl Attrs {
     pub fn insert(&mut self, name: Symbol, value: AttrValue) -> Option<AttrValue> {
         match self.slot(&name) {
             Ok(i) => self
-                .entries
+                .as_mut_slice()
                 .get_mut(i)
                 .map(|(_, v)| std::mem::replace(v, value)),
             Err(i) => {
-                self.entries.insert(i, (name, value));
+                if self.is_empty() {
+                    self.entries = Entries::One((name, value));
+                } else {
+                    let mut entries = self.take_vec();
+                    entries.insert(i, (name, value));
+                    self.set_vec(entries);
+                }
                 None
             }
         }
@@ -84,49 +158,62 @@ impl Attrs {
     /// The value of an attribute, to change in place.
     pub fn get_mut(&mut self, name: &str) -> Option<&mut AttrValue> {
         let i = self.slot(name).ok()?;
-        self.entries.get_mut(i).map(|(_, v)| v)
+        self.as_mut_slice().get_mut(i).map(|(_, v)| v)
     }
 
     /// Keeps the attributes for which `keep` is true.
     pub fn retain(&mut self, mut keep: impl FnMut(&Symbol, &mut AttrValue) -> bool) {
-        self.entries.retain_mut(|(k, v)| keep(k, v));
+        let mut entries = self.take_vec();
+        entries.retain_mut(|(k, v)| keep(k, v));
+        self.set_vec(entries);
     }
 
     /// Unsets every attribute.
     pub fn clear(&mut self) {
-        self.entries.clear();
+        self.entries = Entries::default();
     }
 
     /// Unsets an attribute; returns its value.
     pub fn remove(&mut self, name: &str) -> Option<AttrValue> {
         let i = self.slot(name).ok()?;
-        Some(self.entries.remove(i).1)
+        let mut entries = self.take_vec();
+        let (_, value) = entries.remove(i);
+        self.set_vec(entries);
+        Some(value)
     }
 
     /// The attributes in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&Symbol, &AttrValue)> {
-        self.entries.iter().map(|(k, v)| (k, v))
+        self.as_slice().iter().map(|(k, v)| (k, v))
     }
 
     /// The names in order.
     pub fn keys(&self) -> impl Iterator<Item = &Symbol> {
-        self.entries.iter().map(|(k, _)| k)
+        self.as_slice().iter().map(|(k, _)| k)
     }
 
     /// The values in name order.
     pub fn values(&self) -> impl Iterator<Item = &AttrValue> {
-        self.entries.iter().map(|(_, v)| v)
+        self.as_slice().iter().map(|(_, v)| v)
     }
 }
 
 impl Attrs {
+    /// A map of one attribute (no heap block for it).
+    pub(crate) fn one(name: Symbol, value: AttrValue) -> Self {
+        Self {
+            entries: Entries::One((name, value)),
+        }
+    }
+
     /// A map from entries in any order (the last value of a name wins),
     /// taking the vector as it is when it is already a valid map (the
     /// usual case for a parsed event): no copy, no slack kept.
-    pub(crate) fn from_entries(mut entries: Vec<(Symbol, AttrValue)>) -> Self {
+    pub(crate) fn from_entries(entries: Vec<(Symbol, AttrValue)>) -> Self {
         if entries.is_sorted_by(|a, b| a.0 < b.0) {
-            entries.shrink_to_fit();
-            Self { entries }
+            let mut attrs = Self::new();
+            attrs.set_vec(entries);
+            attrs
         } else {
             entries.into_iter().collect()
         }
@@ -144,29 +231,29 @@ impl<K: Into<Symbol>> FromIterator<(K, AttrValue)> for Attrs {
 impl<K: Into<Symbol>> Extend<(K, AttrValue)> for Attrs {
     /// Later entries win over earlier ones of the same name.
     fn extend<I: IntoIterator<Item = (K, AttrValue)>>(&mut self, iter: I) {
-        let mut items: Vec<(Symbol, AttrValue)> =
+        let items: Vec<(Symbol, AttrValue)> =
             iter.into_iter().map(|(k, v)| (k.into(), v)).collect();
-        if self.entries.is_empty() && items.is_sorted_by(|a, b| a.0 < b.0) {
+        if self.is_empty() && items.is_sorted_by(|a, b| a.0 < b.0) {
             // Already a valid map (the usual case for parsed events).
-            self.entries = items;
+            self.set_vec(items);
         } else {
-            for (k, v) in items.drain(..) {
+            for (k, v) in items {
                 self.insert(k, v);
             }
+            // An event's attributes live as long as its lead: no growth
+            // slack (shrinking reallocates in place).
+            let entries = self.take_vec();
+            self.set_vec(entries);
         }
-        // An event's attributes live as long as its lead: no growth slack
-        // (a parsed map of one entry would otherwise hold room for four).
-        // Shrinking reallocates in place.
-        self.entries.shrink_to_fit();
     }
 }
 
 impl From<std::collections::BTreeMap<String, AttrValue>> for Attrs {
     fn from(map: std::collections::BTreeMap<String, AttrValue>) -> Self {
         // Already sorted, each name once.
-        Self {
-            entries: map.into_iter().map(|(k, v)| (k.into(), v)).collect(),
-        }
+        let mut attrs = Self::new();
+        attrs.set_vec(map.into_iter().map(|(k, v)| (k.into(), v)).collect());
+        attrs
     }
 }
 
@@ -179,8 +266,8 @@ impl<K: Into<Symbol>, const N: usize> From<[(K, AttrValue); N]> for Attrs {
 impl IntoIterator for Attrs {
     type Item = (Symbol, AttrValue);
     type IntoIter = std::vec::IntoIter<(Symbol, AttrValue)>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
+    fn into_iter(mut self) -> Self::IntoIter {
+        self.take_vec().into_iter()
     }
 }
 
@@ -191,14 +278,14 @@ impl<'a> IntoIterator for &'a Attrs {
         fn(&'a (Symbol, AttrValue)) -> (&'a Symbol, &'a AttrValue),
     >;
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter().map(|(k, v)| (k, v))
+        self.as_slice().iter().map(|(k, v)| (k, v))
     }
 }
 
 impl Serialize for Attrs {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.entries.len()))?;
-        for (k, v) in &self.entries {
+        let mut map = serializer.serialize_map(Some(self.len()))?;
+        for (k, v) in self.as_slice() {
             map.serialize_entry(k, v)?;
         }
         map.end()

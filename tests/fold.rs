@@ -1696,3 +1696,29 @@ fn an_entry_skips_every_path_stage_below_it_even_at_the_lowest_rank() {
         .collect();
     assert_eq!(skipped, ["A", "B"]);
 }
+
+/// A lead whose first event is not `created` enters the initial stage as
+/// a `created` naming it would: path stages ranked below it are skipped
+/// (they were neither entered nor skipped when the initial stage is not
+/// the lowest; found by an outside probe).
+#[test]
+fn an_implicit_entry_skips_what_a_created_entry_skips() {
+    let e = Engine::from_json(
+        r#"{"lifecycle": {"stages": [{"name": "P0", "rank": 0, "kind": "open"},
+                                     {"name": "P1", "rank": 10, "kind": "open"},
+                                     {"name": "Won", "rank": 20, "kind": "won"}], "initial": "P1"}}"#,
+    )
+    .unwrap();
+    let lc = e.lifecycle();
+    let skipped = |lead: &leadflow::Lead| -> Vec<String> {
+        lead.history()[0]
+            .skipped
+            .iter()
+            .map(|&s| lc.name(s).to_owned())
+            .collect()
+    };
+    let implicit = e.replay("l", [activity("a", "l", 0, "visit", &[])]);
+    let created = e.replay("l", [created("c", "l", 0, "P1", Source::Marketing)]);
+    assert_eq!(skipped(&implicit), ["P0"]);
+    assert_eq!(skipped(&implicit), skipped(&created));
+}

@@ -270,12 +270,14 @@ impl StageState {
             }
         };
         if !started {
+            // The same entry a `created` naming the initial stage makes:
+            // path stages ranked below it are skipped, not lost.
             let entry = Move {
                 kind: TransitionKind::Entered,
                 to: lc.initial(),
                 actor: Actor::System,
                 reason: None,
-                skipped: Vec::new(),
+                skipped: lc.skipped_on_way(None, lc.initial()),
             };
             self.record(lc, event, entry);
         }

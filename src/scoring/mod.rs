@@ -214,6 +214,18 @@ pub struct ScoringConfig {
     pub decay: Option<DecayConfig>,
 }
 
+/// `to - from`, exactly as chrono computes it; two times on one date (the
+/// usual case for a lead's consecutive contributions) skip the calendar
+/// arithmetic, whose part is then zero.
+pub(crate) fn age(from: Timestamp, to: Timestamp) -> chrono::TimeDelta {
+    let (earlier, later) = (from.naive_utc(), to.naive_utc());
+    if earlier.date() == later.date() {
+        later.time() - earlier.time()
+    } else {
+        later - earlier
+    }
+}
+
 /// The compiled decay mode.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Decay {
@@ -228,16 +240,13 @@ impl Decay {
     pub(crate) fn factor(self, from: Timestamp, to: Timestamp) -> f64 {
         match self {
             Decay::None => 1.0,
-            Decay::HalfLife { secs } => {
-                let age = (to - from).as_seconds_f64();
-                (-age / secs).exp2()
-            }
+            Decay::HalfLife { secs } => (-age(from, to).as_seconds_f64() / secs).exp2(),
             Decay::Periodic { keep, period } => {
                 let k = to.timestamp().div_euclid(period) - from.timestamp().div_euclid(period);
                 keep.powi(i32::try_from(k).unwrap_or(i32::MAX))
             }
             Decay::Expire { secs } => {
-                if (to - from).num_seconds() < secs {
+                if age(from, to).num_seconds() < secs {
                     1.0
                 } else {
                     0.0
@@ -706,7 +715,39 @@ impl Rule {
         match self.frequency {
             Frequency::Every => true,
             Frequency::Once => count == 0,
-            Frequency::Window(w) => last.is_none_or(|l| (at - l).num_seconds() >= w.as_secs()),
+            Frequency::Window(w) => last.is_none_or(|l| age(l, at).num_seconds() >= w.as_secs()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, TimeZone, Utc};
+    use proptest::prelude::*;
+
+    /// A time on one of a few days (so that pairs often share a date),
+    /// leap seconds included (nanoseconds past 10^9 at 23:59:59).
+    fn time() -> impl Strategy<Value = Timestamp> {
+        (0i64..4, 0u32..86_400, 0u32..2_000_000_000).prop_map(|(day, secs, nanos)| {
+            let date = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap() + chrono::Days::new(day as u64);
+            let nanos = if secs == 86_399 {
+                nanos
+            } else {
+                nanos % 1_000_000_000
+            };
+            let t = chrono::NaiveTime::from_num_seconds_from_midnight_opt(secs, nanos).unwrap();
+            Utc.from_utc_datetime(&date.and_time(t))
+        })
+    }
+
+    proptest! {
+        /// The short cut for two times on one date is chrono's own
+        /// subtraction, to the nanosecond (leap seconds included).
+        #[test]
+        fn age_is_chronos_subtraction(a in time(), b in time()) {
+            prop_assert_eq!(age(a, b), b - a);
+            prop_assert_eq!(age(b, a), a - b);
         }
     }
 }

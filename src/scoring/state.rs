@@ -379,7 +379,7 @@ impl ScoreState {
         };
         let mut i = run.live_from as usize;
         while let Some(c) = self.contributions.get(i) {
-            if (at - c.at).num_seconds() < secs {
+            if super::age(c.at, at).num_seconds() < secs {
                 break;
             }
             if c.group == g && c.event >= run.cut {
@@ -480,7 +480,7 @@ impl ScoreState {
                     visit(c, c.points as f64);
                 }
                 Decay::Expire { secs } => {
-                    if (at - c.at).num_seconds() < secs {
+                    if super::age(c.at, at).num_seconds() < secs {
                         *sum += i128::from(c.points);
                         visit(c, c.points as f64);
                     }

@@ -461,12 +461,31 @@ impl Engine {
     /// (an empty id, a NaN or infinite attribute) are left out, as `ingest`
     /// rejects them; [`Engine::ingest_batch`] lists them.
     pub fn replay(&self, id: impl Into<LeadId>, events: impl IntoIterator<Item = Event>) -> Lead {
-        let mut lead = self.new_lead(id);
         // Of several copies of an id, the log keeps the smallest encoding.
         // `retain` moves nothing when every event is well formed (a
         // filtering `collect` would move each one twice).
         let mut events: Vec<Event> = events.into_iter().collect();
         events.retain(|e| Self::check_alone(e, None).is_ok());
+        // The history sized for the log's moves, its entry and a rule
+        // firing or two: most replays never grow it.
+        let moves = events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.body,
+                    EventBody::Created { .. }
+                        | EventBody::Advanced { .. }
+                        | EventBody::Recycled { .. }
+                        | EventBody::Regressed { .. }
+                )
+            })
+            .count();
+        let mut lead = Lead::empty(
+            id.into(),
+            self.fresh(moves + 1 + self.inner.qualifiers.len().min(2)),
+            self.inner.fingerprint,
+            self.inner.lifecycle.clone(),
+        );
         lead.load(events);
         self.fold_all(&mut lead);
         lead

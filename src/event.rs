@@ -256,7 +256,7 @@ impl Adjustment {
 /// Sorts events by the fold's key `(at, id)`, stably: the 40-byte keys
 /// (time, id text, position) are sorted, then the events are put in place
 /// by swaps along the permutation's cycles, at most two moves each (a
-/// stable merge sort of the 128-byte events moves each about log₂ n times
+/// stable merge sort of the 144-byte events moves each about log₂ n times
 /// and needs a half-size scratch copy). Already sorted events (the usual
 /// case) cost one pass; a batch sent newest first is reversed.
 pub(crate) fn sort_events(events: &mut [Event]) {

@@ -420,9 +420,15 @@ impl Engine {
 
     /// A lead with no events, in the initial stage.
     pub fn new_lead(&self, id: impl Into<LeadId>) -> Lead {
+        self.lead_sized(id.into(), 0)
+    }
+
+    /// A lead with an empty log whose history has room for `moves`
+    /// transitions (capped, as [`fresh`](Self::fresh) caps it).
+    fn lead_sized(&self, id: LeadId, moves: usize) -> Lead {
         Lead::empty(
-            id.into(),
-            self.fresh(0),
+            id,
+            self.fresh(moves),
             self.inner.fingerprint,
             self.inner.lifecycle.clone(),
         )
@@ -480,12 +486,7 @@ impl Engine {
                 )
             })
             .count();
-        let mut lead = Lead::empty(
-            id.into(),
-            self.fresh(moves + 1 + self.inner.qualifiers.len().min(2)),
-            self.inner.fingerprint,
-            self.inner.lifecycle.clone(),
-        );
+        let mut lead = self.lead_sized(id.into(), moves + 1 + self.inner.qualifiers.len().min(2));
         lead.load(events);
         self.fold_all(&mut lead);
         lead
@@ -1299,13 +1300,7 @@ impl Engine {
                 .adjust(&self.inner.scoring, index, event.at, group, change);
         }
         if !qualifiers.is_empty() && !moves {
-            let rules = self.rules();
-            // In a quiet stage nothing fires: only re-arming is left.
-            if rules.quiet(st.stage.current()) {
-                rules.rearm(st, event.at);
-            } else {
-                rules.fire(st, event, before);
-            }
+            self.rules().fire(st, event, before);
         }
         self.record_wins(st, moves_before);
         Ok(points)
@@ -1324,13 +1319,13 @@ impl Engine {
         index: u32,
         kinds: &mut Option<&mut KindCache<'m>>,
     ) -> Option<i128> {
+        let rules = self.rules();
         if !matches!(event.body, EventBody::Activity { .. })
             || st.stage.history().is_empty()
-            || !self.rules().quiet(st.stage.current())
+            || !rules.quiet(st.stage.current())
         {
             return None;
         }
-        let rules = self.rules();
         rules.rearm(st, event.at);
         let points = self.apply_body(st, event, index, kinds.as_deref_mut());
         rules.rearm(st, event.at);

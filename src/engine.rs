@@ -632,6 +632,7 @@ impl Engine {
     }
 
     /// The shared body of `ingest` (lenient) and `apply` (strict).
+    #[inline(always)]
     pub(crate) fn insert(
         &self,
         lead: &mut Lead,
@@ -646,14 +647,23 @@ impl Engine {
         })?;
         let before = (lead.state.stage.current(), lead.state.grade);
         let mut status = IngestStatus::Applied;
-        let mut change = self.adopt_change(lead).unwrap_or_default();
+        // Not a move of an optional change: a change is 150 bytes, and
+        // nearly every lead is this engine's already.
+        let mut change = Change::default();
+        if lead.fingerprint != self.inner.fingerprint
+            && let Some(adopted) = self.adopt_change(lead)
+        {
+            change = adopted;
+        }
         let mut points = 0;
+        // A fresh id is not looked up; another is, and when the log does
+        // not hold it, its hash is kept for filing it.
         let copy = if mode.fresh {
-            None
+            Err(None)
         } else {
-            lead.position(&event.id)
+            lead.locate(&event.id)
         };
-        if let Some(pos) = copy {
+        if let Ok(pos) = copy {
             status = self.insert_copy(lead, event, pos, mode, &mut change)?;
         } else if lead
             .events()
@@ -662,7 +672,7 @@ impl Engine {
         {
             // In order: one fold step; it leaves the state untouched on error.
             let tail = tail_of(lead);
-            match self.append(lead, event, mode.strict) {
+            match self.append(lead, event, mode.strict, copy.err().flatten()) {
                 Ok(p) => points = p,
                 Err(err) if mode.strict => return Err(err),
                 Err(err) => status = IngestStatus::Ignored(err),
@@ -845,7 +855,7 @@ impl Engine {
         } else if in_order {
             let tail = tail_of(lead);
             for event in new_events {
-                match self.append(lead, event, false) {
+                match self.append(lead, event, false, None) {
                     Ok(_) => summary.applied += 1,
                     Err(err) => summary.ignored.push(err),
                 }
@@ -1010,13 +1020,20 @@ impl Engine {
     /// Folds one event that comes after the whole log and appends it. A
     /// rejected event is appended as ignored, unless `strict`: then neither
     /// the log nor the state changes. Returns the event's points.
-    fn append(&self, lead: &mut Lead, event: Event, strict: bool) -> Result<i128, EventError> {
+    #[inline(always)]
+    fn append(
+        &self,
+        lead: &mut Lead,
+        event: Event,
+        strict: bool,
+        hash: Option<crate::hash::IdHash>,
+    ) -> Result<i128, EventError> {
         let pos = lead.events().len();
         self.checkpoint_if_due(lead, pos);
         // One event: a kind cache would be filled and dropped unread.
         match self.step(&mut lead.state, &event, pos as u32, None) {
             Ok(points) => {
-                lead.push(event);
+                lead.push(event, hash);
                 Ok(points)
             }
             Err(kind) => {
@@ -1026,7 +1043,7 @@ impl Engine {
                 };
                 if !strict {
                     lead.state.ignored.push(err.clone());
-                    lead.push(event);
+                    lead.push(event, hash);
                 }
                 Err(err)
             }

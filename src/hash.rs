@@ -99,6 +99,24 @@ impl<V> IdTable<V> {
             .map(|(_, _, v)| v)
     }
 
+    /// The value of `id`, or the hash it would be filed under when the
+    /// table does not hold it (for [`insert_new`](Self::insert_new), which
+    /// then need not hash it again).
+    pub(crate) fn find_or_hash(&self, id: &EventId) -> Result<&V, IdHash> {
+        let hash = self.hash(id);
+        self.table
+            .find(hash, |(h, k, _)| *h == hash && k == id)
+            .map(|(_, _, v)| v)
+            .ok_or(IdHash(hash))
+    }
+
+    /// Files `id`, which the table does not hold, under the hash
+    /// [`find_or_hash`](Self::find_or_hash) gave for it in this table.
+    pub(crate) fn insert_new(&mut self, hash: IdHash, id: EventId, value: V) {
+        self.table
+            .insert_unique(hash.0, (hash.0, id, value), |(h, _, _)| *h);
+    }
+
     /// Sets the value of `id`; returns the one it replaces.
     pub(crate) fn insert(&mut self, id: EventId, value: V) -> Option<V> {
         let hash = self.hash(&id);
@@ -152,6 +170,11 @@ impl<V> IdTable<V> {
         }
     }
 }
+
+/// The hash an [`IdTable`] files an absent id under: valid for that table
+/// only (each table has its own seed), until the id is filed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IdHash(u64);
 
 /// A free slot of an [`IdTable`], for one id.
 pub(crate) struct Vacant<'a, V> {

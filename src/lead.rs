@@ -5,7 +5,7 @@ use crate::attr::Attrs;
 use crate::error::EventError;
 use crate::event::Event;
 use crate::grading::Grade;
-use crate::hash::{IdMap, IdTable};
+use crate::hash::{IdHash, IdMap, IdTable};
 use crate::lifecycle::{Lifecycle, StageMark, StageState, Transition};
 use crate::scoring::{ScoreMark, ScoreState};
 use crate::types::{EventId, LeadId, Timestamp};
@@ -340,6 +340,19 @@ impl Lead {
         attrs
     }
 
+    /// The log position of the kept copy of `id`; when the log does not
+    /// hold it, the id index's hash of it, for [`push_new`](Self::push_new)
+    /// to file it without hashing it again.
+    pub(crate) fn locate(&self, id: &EventId) -> Result<usize, Option<IdHash>> {
+        match self.index().find_or_hash(id) {
+            Ok(at) => self
+                .events
+                .binary_search_by(|e| (e.at, &e.id).cmp(&(*at, id)))
+                .map_err(|_| None),
+            Err(hash) => Err(Some(hash)),
+        }
+    }
+
     /// The log position of the kept copy of `id`, if any.
     pub(crate) fn position(&self, id: &EventId) -> Option<usize> {
         let at = *self.index().get(id)?;
@@ -432,9 +445,15 @@ impl Lead {
         self.with_index(|index| index.insert(id, at));
     }
 
-    /// Appends an event that sorts after the whole log.
-    pub(crate) fn push(&mut self, event: Event) {
-        self.index_note(&event.id, event.at);
+    /// Appends an event that sorts after the whole log, of an id the log
+    /// does not hold; `hash` is what [`locate`](Self::locate) gave for it,
+    /// if it was located (the index has not changed since).
+    #[inline(always)]
+    pub(crate) fn push(&mut self, event: Event, hash: Option<IdHash>) {
+        match (self.index.get_mut(), hash) {
+            (Some(index), Some(hash)) => index.insert_new(hash, event.id.clone(), event.at),
+            _ => self.index_note(&event.id, event.at),
+        }
         self.events.push(event);
     }
 

@@ -1028,32 +1028,32 @@ impl Engine {
         strict: bool,
         hash: Option<crate::hash::IdHash>,
     ) -> Result<i128, EventError> {
+        // Appended first and folded in place: an event is 144 bytes, and
+        // each move through the step costs a copy. A strict refusal takes
+        // it back out (the step leaves the state untouched on error).
         let pos = lead.events().len();
-        self.checkpoint_if_due(lead, pos);
+        lead.push(event, hash);
+        let (events, state, checkpoints) = lead.fold_parts();
+        checkpoint_if_due(state, checkpoints, pos);
+        let Some(event) = events.get(pos) else {
+            return Ok(0);
+        };
         // One event: a kind cache would be filled and dropped unread.
-        match self.step(&mut lead.state, &event, pos as u32, None) {
-            Ok(points) => {
-                lead.push(event, hash);
-                Ok(points)
-            }
+        match self.step(state, event, pos as u32, None) {
+            Ok(points) => Ok(points),
             Err(kind) => {
                 let err = EventError {
                     event: event.id.clone(),
                     kind,
                 };
-                if !strict {
+                if strict {
+                    lead.unplace(pos);
+                } else {
                     lead.state.ignored.push(err.clone());
-                    lead.push(event, hash);
                 }
                 Err(err)
             }
         }
-    }
-
-    /// Pushes the checkpoint for log position `pos` when one is due there.
-    fn checkpoint_if_due(&self, lead: &mut Lead, pos: usize) {
-        let (_, state, checkpoints) = lead.fold_parts();
-        checkpoint_if_due(state, checkpoints, pos);
     }
 
     /// Refolds the log from position `pos` on: rewinds the state to the

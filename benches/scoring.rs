@@ -67,8 +67,23 @@ fn config_with_others(rules: usize, kinds: usize, others: usize, decay: bool) ->
 /// Activities over the first `kinds` kinds, per lead, in time order.
 /// Events of a kind share its name, as events read by `EventReader` do.
 fn stream(kinds: usize) -> Vec<Vec<Event>> {
+    stream_of((0..kinds).map(|k| format!("kind_{k}").into()).collect())
+}
+
+/// [`stream`] with the kinds as `engine`'s own copies ([`Engine::symbol`]),
+/// as an `EventReader` built `with_symbols_of` the engine reads them.
+fn stream_for(kinds: usize, engine: &Engine) -> Vec<Vec<Event>> {
+    stream_of(
+        (0..kinds)
+            .map(|k| engine.symbol(&format!("kind_{k}")))
+            .collect(),
+    )
+}
+
+/// Activities over the kinds `names`, per lead, in time order.
+fn stream_of(names: Vec<leadflow::Symbol>) -> Vec<Vec<Event>> {
+    let kinds = names.len();
     let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-    let names: Vec<leadflow::Symbol> = (0..kinds).map(|k| format!("kind_{k}").into()).collect();
     let urls = ["/pricing/team", "/blog/a", "/docs/b", "/pricing", "/about"];
     (0..LEADS)
         .map(|l| {
@@ -194,6 +209,12 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_function(format!("ingest_in_cache/{name}"), |b| {
             b.iter_custom(|iters| timed_in_cache(iters, &data20, &engine, ingest_all))
+        });
+        // The same events, their kinds the engine's own copies.
+        let own = stream_for(20, &engine);
+        assert_eq!(own, data20);
+        group.bench_function(format!("ingest_in_cache/{name}_engine_kinds"), |b| {
+            b.iter_custom(|iters| timed_in_cache(iters, &own, &engine, ingest_all))
         });
     }
     // The stream only has kinds 0..5, with two rules each in both models;

@@ -119,8 +119,10 @@ fn run() -> Result<(), Failure> {
     // file or of the event list is held. The first bad line stops the run.
     let mut latest: Option<Timestamp> = None;
     let mut bad = None;
-    // Parsing runs on a second thread, overlapping with the store's work.
+    // Parsing runs on a second thread, overlapping with the store's work;
+    // kinds the rules name are read as the engine's own copies.
     let reader = open_events(&args.events)?
+        .with_symbols_of(&engine)
         .in_background()
         .map_err(|e| format!("starting the reader thread: {e}"))?;
     let events = reader.map_while(|read| match read {

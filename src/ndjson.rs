@@ -76,6 +76,36 @@ impl<R: BufRead> EventReader<R> {
         self
     }
 
+    /// The same reader, reading the activity kinds `engine`'s scoring
+    /// rules name as the engine's own copies ([`Engine::symbol`](crate::Engine::symbol)), which
+    /// the engine matches to their rules by address. The events are the
+    /// same: only where their kinds' texts live differs.
+    ///
+    /// ```
+    /// use leadflow::{Engine, EventBody, EventReader};
+    /// let engine = Engine::from_json(r#"{
+    ///     "lifecycle": {"preset": "waterfall"},
+    ///     "scoring": {"rules": [
+    ///         {"id": "demo", "when": {"kind": "demo_request"}, "points": 40}
+    ///     ]}
+    /// }"#)?;
+    /// let line = r#"{"id":"e1","lead":"l1","at":"2026-03-02T09:00:00Z","body":{"type":"activity","kind":"demo_request"}}"#;
+    /// let event = EventReader::new(line.as_bytes())
+    ///     .with_symbols_of(&engine)
+    ///     .next()
+    ///     .expect("one line")?;
+    /// let EventBody::Activity { kind, .. } = &event.body else { unreachable!() };
+    /// assert!(std::ptr::eq(kind.as_str(), engine.symbol("demo_request").as_str()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_symbols_of(mut self, engine: &crate::Engine) -> Self {
+        for symbol in engine.symbols() {
+            self.names.seed(symbol.clone());
+        }
+        self
+    }
+
     /// The number of the last line read (1-based; 0 before the first).
     pub fn line(&self) -> u64 {
         self.line
@@ -514,6 +544,14 @@ impl Interner {
     fn symbol(&mut self, name: &str) -> Symbol {
         cached(&mut self.symbols, SYMBOL_SLOTS, name)
     }
+
+    /// Puts `symbol` in its slot, so that its text is read as this copy
+    /// (until another text takes the slot).
+    fn seed(&mut self, symbol: Symbol) {
+        if let Some(slot) = slot_of(&mut self.symbols, SYMBOL_SLOTS, &symbol) {
+            *slot = Some(symbol);
+        }
+    }
 }
 
 /// The cached copy of `text` in `slots` (made on first use with `size`
@@ -522,15 +560,23 @@ fn cached<T>(slots: &mut Vec<Option<T>>, size: usize, text: &str) -> T
 where
     T: Clone + std::ops::Deref<Target = str> + for<'a> From<&'a str>,
 {
-    if slots.is_empty() {
-        slots.resize_with(size, || None);
-    }
-    let i = (crate::hash::hash_str(text) as usize) & (size - 1);
-    match slots.get_mut(i) {
+    match slot_of(slots, size, text) {
         Some(Some(t)) if crate::hash::same_str(t, text) => t.clone(),
         Some(slot) => slot.insert(T::from(text)).clone(),
         None => T::from(text),
     }
+}
+
+/// The slot of `text` in `slots` (made on first use with `size` slots).
+fn slot_of<'a, T>(
+    slots: &'a mut Vec<Option<T>>,
+    size: usize,
+    text: &str,
+) -> Option<&'a mut Option<T>> {
+    if slots.is_empty() {
+        slots.resize_with(size, || None);
+    }
+    slots.get_mut((crate::hash::hash_str(text) as usize) & (size - 1))
 }
 
 /// A timestamp field as chrono reads one (RFC 3339, any offset, to UTC),

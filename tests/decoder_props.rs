@@ -183,8 +183,60 @@ fn line() -> impl Strategy<Value = String> {
         )
 }
 
+/// Kinds [`text`] makes often, and one it never makes.
+const KNOWN_KINDS: [&str; 7] = [
+    "page_view",
+    "activity",
+    "/pricing",
+    "url",
+    "e1",
+    "é/ü",
+    "form_fill",
+];
+
+/// An engine whose rules name [`KNOWN_KINDS`], for readers built
+/// `with_symbols_of` it.
+fn engine_of_kinds() -> leadflow::Engine {
+    let rules: Vec<Value> = KNOWN_KINDS
+        .iter()
+        .enumerate()
+        .map(|(i, k)| json!({"id": format!("r{i}"), "when": {"kind": k}, "points": 1}))
+        .collect();
+    let config = json!({"lifecycle": {"preset": "default"}, "scoring": {"rules": rules}});
+    leadflow::Engine::from_json(&config.to_string()).unwrap()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// A reader built `with_symbols_of` an engine reads every line as a
+    /// plain reader does (the same event, or the same error); only where a
+    /// known kind's text lives differs: at the engine's own copy.
+    #[test]
+    fn a_reader_with_an_engines_symbols_reads_the_same_events(line in line()) {
+        let engine = engine_of_kinds();
+        let plain = EventReader::new(line.as_bytes()).next().expect("one item");
+        let bound = EventReader::new(line.as_bytes())
+            .with_symbols_of(&engine)
+            .next()
+            .expect("one item");
+        match (&plain, &bound) {
+            (Ok(a), Ok(b)) => {
+                prop_assert_eq!(a, b);
+                if let EventBody::Activity { kind, .. } = &b.body {
+                    // A kind the engine knows is its copy; any other is not.
+                    let own = engine.symbol(kind.as_str());
+                    prop_assert_eq!(
+                        std::ptr::eq(kind.as_str(), own.as_str()),
+                        KNOWN_KINDS.contains(&kind.as_str()),
+                        "{}", line
+                    );
+                }
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+            _ => prop_assert!(false, "{line}: {plain:?} vs {bound:?}"),
+        }
+    }
 
     /// The reader reads every line exactly as serde's reading of `Event`
     /// does: the same event when that succeeds (ids not blank), an error

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::attr::{Lists, Predicate, PredicateConfig};
 use crate::error::{ConfigError, ConfigErrorKind, unique_id};
 use crate::hash::Fx;
-use crate::types::{Span, Timestamp};
+use crate::types::{Span, Symbol, Timestamp};
 
 /// When a rule may fire again for the same lead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -291,7 +291,82 @@ pub(crate) struct Model {
     /// Whether some group's contributions expire (`expire_after`): only
     /// then must a query drop expired contributions first.
     pub(crate) has_expiry: bool,
-    by_kind: HashMap<String, KindIndex, BuildHasherDefault<Fx>>,
+    kinds: KindTable,
+}
+
+/// The rules of each activity kind the model names, found by the kind's
+/// text, or by address for the model's own copy of it (the symbol
+/// [`Model::symbol`] hands out): a text that sits at the address and length
+/// of one of the model's own is that text, and the model holds its copies
+/// for as long as it lives, so the address is never another's.
+#[derive(Debug, Clone, Default)]
+struct KindTable {
+    /// Each kind's own copy and its rules.
+    kinds: Vec<(Symbol, KindIndex)>,
+    by_text: HashMap<Symbol, u32, BuildHasherDefault<Fx>>,
+    /// Open addressing by the address of each kind's text (Fibonacci
+    /// hashing, linear probing): a position in `kinds` plus one, 0 when
+    /// free. At least twice as many slots as kinds, a power of two.
+    by_address: Box<[u32]>,
+}
+
+impl KindTable {
+    fn new(kinds: Vec<(Symbol, KindIndex)>) -> Self {
+        let size = (kinds.len() * 2).next_power_of_two().max(8);
+        let mut by_address = vec![0u32; size].into_boxed_slice();
+        let mut by_text = HashMap::default();
+        for (i, (name, _)) in kinds.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            by_text.insert(name.clone(), i);
+            let mut slot = address_home(name.as_ptr(), size);
+            // Free slots outnumber kinds: the probe ends.
+            while let Some(s) = by_address.get_mut(slot) {
+                if *s == 0 {
+                    *s = i.saturating_add(1);
+                    break;
+                }
+                slot = (slot + 1) & (size - 1);
+            }
+        }
+        Self {
+            kinds,
+            by_text,
+            by_address,
+        }
+    }
+
+    fn get(&self, kind: &str) -> Option<&KindIndex> {
+        let size = self.by_address.len();
+        let mut slot = address_home(kind.as_ptr(), size);
+        while let Some(&s) = self.by_address.get(slot) {
+            let Some((own, index)) = s.checked_sub(1).and_then(|i| self.kinds.get(i as usize))
+            else {
+                break;
+            };
+            if own.as_ptr() == kind.as_ptr() && own.len() == kind.len() {
+                return Some(index);
+            }
+            slot = (slot + 1) & (size - 1);
+        }
+        let i = *self.by_text.get(kind)?;
+        self.kinds.get(i as usize).map(|(_, index)| index)
+    }
+
+    fn symbol(&self, kind: &str) -> Option<&Symbol> {
+        let i = *self.by_text.get(kind)?;
+        self.kinds.get(i as usize).map(|(name, _)| name)
+    }
+}
+
+/// The home slot of a text's address in a table of `size` slots (a power
+/// of two): the top bits of a Fibonacci product, which mix every bit of the
+/// address (texts allocated side by side differ in few bits).
+fn address_home(ptr: *const u8, size: usize) -> usize {
+    let bits = size.trailing_zeros();
+    if bits == 0 {
+        return 0;
+    }
+    ((ptr as usize as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
 }
 
 /// The rules of one activity kind and the attributes they read.
@@ -541,14 +616,20 @@ impl Model {
             None => i128::MAX,
         };
         let mut rules: Vec<Rule> = Vec::with_capacity(c.rules.len());
-        let mut by_kind: HashMap<String, KindIndex, BuildHasherDefault<Fx>> = HashMap::default();
+        let mut by_kind: HashMap<&str, KindIndex> = HashMap::new();
+        // Kinds in the order the rules first name them: the table is the
+        // same for the same config.
+        let mut kind_order: Vec<&str> = Vec::new();
         let mut rule_ids: HashSet<&str> = HashSet::with_capacity(c.rules.len());
         // The slot of each (kind, attribute) in its kind's attribute list.
         let mut slots: HashMap<(&str, &str), usize> = HashMap::new();
         for (i, r) in c.rules.iter().enumerate() {
             unique_id(&mut rule_ids, &r.id, || format!("scoring.rules[{i}].id"))?;
             let (rule_points, group) = check_rule(r, i, &group_at)?;
-            let index = by_kind.entry(r.when.kind.clone()).or_default();
+            let index = by_kind.entry(r.when.kind.as_str()).or_insert_with(|| {
+                kind_order.push(r.when.kind.as_str());
+                KindIndex::default()
+            });
             let from = index.preds.len();
             for (j, pc) in r.when.attrs.iter().enumerate() {
                 let pred =
@@ -594,13 +675,28 @@ impl Model {
             zero_total,
             total_max,
             decay,
-            by_kind,
+            kinds: KindTable::new(
+                kind_order
+                    .into_iter()
+                    .filter_map(|k| Some((Symbol::from(k), by_kind.remove(k)?)))
+                    .collect(),
+            ),
         })
     }
 
     /// The rules that can match an activity kind, and what they read.
     pub(crate) fn candidates(&self, kind: &str) -> Option<&KindIndex> {
-        self.by_kind.get(kind)
+        self.kinds.get(kind)
+    }
+
+    /// The model's own copy of a kind its rules name.
+    pub(crate) fn symbol(&self, kind: &str) -> Option<&Symbol> {
+        self.kinds.symbol(kind)
+    }
+
+    /// The model's own copies of the kinds its rules name.
+    pub(crate) fn symbols(&self) -> impl Iterator<Item = &Symbol> {
+        self.kinds.kinds.iter().map(|(name, _)| name)
     }
 
     /// [`candidates`](Self::candidates), answered from `cache` when this

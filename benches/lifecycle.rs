@@ -7,6 +7,9 @@ use leadflow::{Actor, Engine, Event, EventBody, Lead, Reason, ReasonCode, Source
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{cached_chunk, lead_of, timed};
+
 /// `leads` journeys of 10 events each through the waterfall: created,
 /// identified, forward moves, a recycle and a second cycle, a loss.
 fn journeys(leads: usize) -> Vec<Vec<Event>> {
@@ -70,62 +73,11 @@ fn journeys(leads: usize) -> Vec<Vec<Event>> {
         .collect()
 }
 
-/// Times `iters` runs of `fold` on fresh copies of `data`. Copying the input
-/// and dropping the leads happen outside the timing: the figure is the cost
-/// of folding.
-fn timed(iters: u64, data: &[Vec<Event>], fold: impl Fn(Vec<Vec<Event>>) -> Vec<Lead>) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let input = data.to_vec();
-        let start = Instant::now();
-        let leads = black_box(fold(input));
-        total += start.elapsed();
-        drop(leads);
-    }
-    total
-}
-
-/// Journeys per chunk in [`timed_in_cache`]: 1 000 events, about 200 KB
-/// with their texts.
-const CHUNK: usize = 100;
-
-/// Times `iters` passes of `fold` over `data`, [`CHUNK`] journeys at a
-/// time: each chunk is copied just before its fold and its leads are
-/// dropped after, both outside the timing. The input is in cache, as when a
-/// host folds events it has just read: the figure is the fold's own cost.
-/// [`timed`] folds all 100 000 events copied beforehand (beyond the
-/// caches), so its figure adds the memory's latency and the page faults of
-/// 10 000 new leads.
-fn timed_in_cache(
-    iters: u64,
-    data: &[Vec<Event>],
-    fold: impl Fn(Vec<Vec<Event>>) -> Vec<Lead>,
-) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        for chunk in data.chunks(CHUNK) {
-            let input = chunk.to_vec();
-            let start = Instant::now();
-            let leads = black_box(fold(input));
-            total += start.elapsed();
-            drop(leads);
-        }
-    }
-    total
-}
-
 /// Replays each journey into a lead of the id its events name.
 fn replay_each(engine: &Engine, data: Vec<Vec<Event>>) -> Vec<Lead> {
     data.into_iter()
         .map(|evs| engine.replay(lead_of(&evs), evs))
         .collect()
-}
-
-/// The lead the events name: another id would reject them all.
-fn lead_of(events: &[Event]) -> leadflow::LeadId {
-    events
-        .first()
-        .map_or_else(|| "lead-0".into(), |e| e.lead.clone())
 }
 
 /// Feeds each journey's events one at a time into a fresh lead.
@@ -163,14 +115,18 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(total as u64));
     group.sample_size(20);
     group.bench_function("replay_100k_events", |b| {
-        b.iter_custom(|iters| timed(iters, &data, |data| replay_each(&engine, data)))
+        b.iter_custom(|iters| timed(iters, &data, data.len(), |data| replay_each(&engine, data)))
     });
     group.bench_function("replay_in_cache_100k_events", |b| {
-        b.iter_custom(|iters| timed_in_cache(iters, &data, |data| replay_each(&engine, data)))
+        b.iter_custom(|iters| {
+            timed(iters, &data, cached_chunk(&data), |data| {
+                replay_each(&engine, data)
+            })
+        })
     });
     group.bench_function("apply_in_order_in_cache_100k_events", |b| {
         b.iter_custom(|iters| {
-            timed_in_cache(iters, &data, |data| {
+            timed(iters, &data, cached_chunk(&data), |data| {
                 one_by_one(&engine, data, |lead, e| {
                     let _ = black_box(engine.apply(lead, e));
                 })
@@ -179,7 +135,7 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("apply_in_order_100k_events", |b| {
         b.iter_custom(|iters| {
-            timed(iters, &data, |data| {
+            timed(iters, &data, data.len(), |data| {
                 one_by_one(&engine, data, |lead, e| {
                     let _ = black_box(engine.apply(lead, e));
                 })
@@ -192,7 +148,7 @@ fn bench(c: &mut Criterion) {
                 .iter()
                 .map(|evs| evs.iter().rev().cloned().collect())
                 .collect();
-            timed(iters, &reversed, |data| {
+            timed(iters, &reversed, reversed.len(), |data| {
                 one_by_one(&engine, data, |lead, e| {
                     black_box(engine.ingest(lead, e));
                 })
@@ -293,7 +249,7 @@ fn shapes(c: &mut Criterion) {
         for (name, stream) in [("in_order", &in_order), ("jittered", &jittered)] {
             group.bench_function(format!("ingest_{name}_{n}"), |b| {
                 b.iter_custom(|iters| {
-                    timed(iters, std::slice::from_ref(stream), |data| {
+                    timed(iters, std::slice::from_ref(stream), 1, |data| {
                         one_by_one(&engine, data, |lead, e| {
                             black_box(engine.ingest(lead, e));
                         })
@@ -303,7 +259,7 @@ fn shapes(c: &mut Criterion) {
         }
         group.bench_function(format!("ingest_batch_reversed_{n}"), |b| {
             b.iter_custom(|iters| {
-                timed(iters, std::slice::from_ref(&reversed), |data| {
+                timed(iters, std::slice::from_ref(&reversed), 1, |data| {
                     data.into_iter()
                         .map(|evs| {
                             let mut lead = engine.new_lead("lead-0");
@@ -328,7 +284,7 @@ fn shapes(c: &mut Criterion) {
             .collect();
         group.bench_function(format!("ingest_batch_conflicting_copies_{n}"), |b| {
             b.iter_custom(|iters| {
-                timed(iters, std::slice::from_ref(&doubled), |data| {
+                timed(iters, std::slice::from_ref(&doubled), 1, |data| {
                     data.into_iter()
                         .map(|evs| {
                             let mut lead = engine.new_lead("lead-0");
@@ -367,7 +323,7 @@ fn shapes(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(format!("ingest_reversed_one_by_one_{n}"), |b| {
             b.iter_custom(|iters| {
-                timed(iters, std::slice::from_ref(&reversed), |data| {
+                timed(iters, std::slice::from_ref(&reversed), 1, |data| {
                     one_by_one(&engine, data, |lead, e| {
                         black_box(engine.ingest(lead, e));
                     })

@@ -8,7 +8,9 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use leadflow::{AttrValue, Engine, EngineConfig, Event, EventBody, Lead};
 use serde_json::json;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+
+mod common;
+use common::{cached_chunk, lead_of, timed};
 
 const LEADS: usize = 1_000;
 const PER_LEAD: usize = 200;
@@ -109,62 +111,6 @@ fn stream_of(names: Vec<leadflow::Symbol>) -> Vec<Vec<Event>> {
         .collect()
 }
 
-/// Times `iters` runs of `fold` on fresh copies of `data`. Copying the input
-/// and dropping the leads happen outside the timing: the figure is the cost
-/// of folding.
-fn timed(
-    iters: u64,
-    data: &[Vec<Event>],
-    engine: &Engine,
-    fold: fn(&Engine, Vec<Vec<Event>>) -> Vec<Lead>,
-) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let input = data.to_vec();
-        let start = Instant::now();
-        let leads = black_box(fold(engine, input));
-        total += start.elapsed();
-        drop(leads);
-    }
-    total
-}
-
-/// Leads per chunk in [`timed_in_cache`]: 1 000 events, about 300 KB with
-/// their texts.
-const CHUNK: usize = 5;
-
-/// Times `iters` passes of `fold` over `data`, [`CHUNK`] leads at a time:
-/// each chunk is copied just before its fold and its leads are dropped
-/// after, both outside the timing. The input is in cache, as when a host
-/// folds events it has just read or parsed: the figure is the fold's own
-/// cost. [`timed`] folds all 200 000 events copied beforehand (about 50 MB,
-/// beyond the caches), so its figure adds the memory's latency.
-fn timed_in_cache(
-    iters: u64,
-    data: &[Vec<Event>],
-    engine: &Engine,
-    fold: fn(&Engine, Vec<Vec<Event>>) -> Vec<Lead>,
-) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        for chunk in data.chunks(CHUNK) {
-            let input = chunk.to_vec();
-            let start = Instant::now();
-            let leads = black_box(fold(engine, input));
-            total += start.elapsed();
-            drop(leads);
-        }
-    }
-    total
-}
-
-/// The lead the events name: another id would reject them all.
-fn lead_of(events: &[Event]) -> leadflow::LeadId {
-    events
-        .first()
-        .map_or_else(|| "lead-0".into(), |e| e.lead.clone())
-}
-
 fn replay_all(engine: &Engine, data: Vec<Vec<Event>>) -> Vec<Lead> {
     data.into_iter()
         .map(|evs| engine.replay(lead_of(&evs), evs))
@@ -198,23 +144,28 @@ fn bench(c: &mut Criterion) {
         let one = ingest_all(&engine, data20[..1].to_vec());
         assert_eq!(one[0].events().len(), PER_LEAD);
         assert_eq!(one[0], replay_all(&engine, data20[..1].to_vec())[0]);
+        // The whole input in one chunk (from main memory), and in chunks
+        // of about 1 000 events (in cache).
+        let (all, cached) = (data20.len(), cached_chunk(&data20));
+        let replay = |data| replay_all(&engine, data);
+        let ingest = |data| ingest_all(&engine, data);
         group.bench_function(format!("replay/{name}"), |b| {
-            b.iter_custom(|iters| timed(iters, &data20, &engine, replay_all))
+            b.iter_custom(|iters| timed(iters, &data20, all, replay))
         });
         group.bench_function(format!("ingest/{name}"), |b| {
-            b.iter_custom(|iters| timed(iters, &data20, &engine, ingest_all))
+            b.iter_custom(|iters| timed(iters, &data20, all, ingest))
         });
         group.bench_function(format!("replay_in_cache/{name}"), |b| {
-            b.iter_custom(|iters| timed_in_cache(iters, &data20, &engine, replay_all))
+            b.iter_custom(|iters| timed(iters, &data20, cached, replay))
         });
         group.bench_function(format!("ingest_in_cache/{name}"), |b| {
-            b.iter_custom(|iters| timed_in_cache(iters, &data20, &engine, ingest_all))
+            b.iter_custom(|iters| timed(iters, &data20, cached, ingest))
         });
         // The same events, their kinds the engine's own copies.
         let own = stream_for(20, &engine);
         assert_eq!(own, data20);
         group.bench_function(format!("ingest_in_cache/{name}_engine_kinds"), |b| {
-            b.iter_custom(|iters| timed_in_cache(iters, &own, &engine, ingest_all))
+            b.iter_custom(|iters| timed(iters, &own, cached, ingest))
         });
     }
     // The stream only has kinds 0..5, with two rules each in both models;
@@ -224,7 +175,7 @@ fn bench(c: &mut Criterion) {
     for (name, others) in [("10_rules", 0), ("1000_rules_990_for_other_kinds", 990)] {
         let engine = Engine::from_json(&config_with_others(10, 5, others, false)).unwrap();
         group.bench_function(format!("replay/{name}"), |b| {
-            b.iter_custom(|iters| timed(iters, &data5, &engine, replay_all))
+            b.iter_custom(|iters| timed(iters, &data5, data5.len(), |d| replay_all(&engine, d)))
         });
     }
     group.finish();

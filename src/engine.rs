@@ -422,8 +422,9 @@ impl Engine {
     /// new symbol for any other name.
     ///
     /// An activity whose kind is the engine's own copy finds its rules by
-    /// the text's address, without hashing it: one-by-one
-    /// [`ingest`](Self::ingest) is a few per cent faster with such kinds. A
+    /// the text's address, without hashing it, which one-by-one
+    /// [`ingest`](Self::ingest) notices most (a replay keeps a per-pass
+    /// cache of the kinds it met). A
     /// host that builds events itself can take its kinds from here; an
     /// [`EventReader`](crate::EventReader) does it when built
     /// [`with_symbols_of`](crate::EventReader::with_symbols_of) the engine.

@@ -319,13 +319,15 @@ impl KindTable {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
             by_text.insert(name.clone(), i);
             let mut slot = address_home(name.as_ptr(), size);
-            // Free slots outnumber kinds: the probe ends.
-            while let Some(s) = by_address.get_mut(slot) {
-                if *s == 0 {
-                    *s = i.saturating_add(1);
-                    break;
+            // Free slots outnumber kinds: the probe ends at one.
+            for _ in 0..size {
+                match by_address.get_mut(slot) {
+                    Some(s) if *s == 0 => {
+                        *s = i.saturating_add(1);
+                        break;
+                    }
+                    _ => slot = (slot + 1) & (size - 1),
                 }
-                slot = (slot + 1) & (size - 1);
             }
         }
         Self {
@@ -338,8 +340,13 @@ impl KindTable {
     fn get(&self, kind: &str) -> Option<&KindIndex> {
         let size = self.by_address.len();
         let mut slot = address_home(kind.as_ptr(), size);
-        while let Some(&s) = self.by_address.get(slot) {
-            let Some((own, index)) = s.checked_sub(1).and_then(|i| self.kinds.get(i as usize))
+        // Ends at a free slot (there is always one), or after every slot.
+        for _ in 0..size {
+            let Some((own, index)) = self
+                .by_address
+                .get(slot)
+                .and_then(|s| s.checked_sub(1))
+                .and_then(|i| self.kinds.get(i as usize))
             else {
                 break;
             };

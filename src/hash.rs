@@ -24,11 +24,19 @@ impl Fx {
 
 impl Hasher for Fx {
     fn finish(&self) -> u64 {
-        // The multiply leaves its best-mixed bits high; hash tables index
-        // by the low bits, so bring those high bits down (as rustc-hash 2
-        // does). Without this, ids that differ only in their last digits
-        // (`e00000001`, `e00000002`, …) crowd into few buckets.
-        self.0.rotate_left(26)
+        // The multiply carries a word's bits upward only, so the state's
+        // low bits never see a key's last bytes (the highest of its last
+        // word), and a rotation only moves the blind spot: names that
+        // differ in their last characters (`kind_1`, `kind_2`, …) crowded
+        // into a few slots of any table indexed by a bit range. MurmurHash3's
+        // finalizer makes every bit of the result depend on every bit of
+        // the state.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
@@ -187,5 +195,41 @@ impl<V> Vacant<'_, V> {
     /// Fills the slot.
     pub(crate) fn insert(self, value: V) {
         self.slot.insert((self.hash, self.id, value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How many of `size` slots the keys take, indexing by the low bits
+    /// and by the high bits of their hash.
+    fn spread(keys: &[String], size: usize) -> (usize, usize) {
+        let bits = size.trailing_zeros();
+        let mut low = std::collections::HashSet::new();
+        let mut high = std::collections::HashSet::new();
+        for k in keys {
+            let h = hash_str(k);
+            low.insert(h as usize & (size - 1));
+            high.insert((h >> (64 - bits)) as usize);
+        }
+        (low.len(), high.len())
+    }
+
+    /// Names that differ only in their last characters spread over a
+    /// table as random keys would: 1 000 keys take about 885 of 4 096
+    /// slots. The hash this replaced put 100 `kind_N` names in one slot of
+    /// the reader's name cache.
+    #[test]
+    fn names_differing_at_the_end_spread_over_every_bit_range() {
+        for keys in [
+            (0..1_000).map(|i| format!("kind_{i}")).collect::<Vec<_>>(),
+            (0..1_000).map(|i| format!("k{i}")).collect(),
+            (0..1_000).map(|i| format!("e{i:08}")).collect(),
+            (0..1_000).map(|i| format!("page_view_{i}")).collect(),
+        ] {
+            let (low, high) = spread(&keys, 4_096);
+            assert!(low > 820 && high > 820, "{}: {low} / {high}", keys[0]);
+        }
     }
 }

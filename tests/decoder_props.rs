@@ -400,3 +400,49 @@ fn blank_ids_and_blank_lines_mean_one_thing() {
     assert_eq!(err.line(), 2);
     assert!(serde_json::from_slice::<Event>(b"\x0c").is_err());
 }
+
+/// A reader bound to an engine reads (nearly) every kind the rules name as
+/// the engine's copy, and a plain reader shares one copy per name, for
+/// names that differ only in their last characters. The cache is bounded
+/// (a name may lose its slot to another), so a few misses are allowed;
+/// the name hash this replaced gave 1 of 100 engine copies and 88 006
+/// copies for 100 000 events over 50 names.
+#[test]
+fn names_differing_at_the_end_are_shared() {
+    let kinds: Vec<String> = (0..100).map(|k| format!("kind_{k}")).collect();
+    let rules: Vec<Value> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| json!({"id": format!("r{i}"), "when": {"kind": k}, "points": 1}))
+        .collect();
+    let config = json!({"lifecycle": {"preset": "default"}, "scoring": {"rules": rules}});
+    let engine = leadflow::Engine::from_json(&config.to_string()).unwrap();
+    let line = |i: usize, kind: &str| {
+        format!(
+            r#"{{"id":"e{i}","lead":"l","at":"2026-03-02T09:00:00Z","body":{{"type":"activity","kind":"{kind}"}}}}"#
+        )
+    };
+    let text: String = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| line(i, k) + "\n")
+        .collect();
+    let kind_of = |e: Event| match e.body {
+        EventBody::Activity { kind, .. } => kind,
+        _ => panic!("an activity"),
+    };
+    let own = EventReader::new(text.as_bytes())
+        .with_symbols_of(&engine)
+        .map(|e| kind_of(e.unwrap()))
+        .filter(|k| std::ptr::eq(k.as_str(), engine.symbol(k.as_str()).as_str()))
+        .count();
+    assert!(own >= 95, "{own} of 100 kinds read as the engine's copies");
+    // 50 names, each read 20 times: about 50 copies, not 1 000.
+    let text: String = (0..1_000)
+        .map(|i| line(i, &format!("camp_{:02}", i % 50)) + "\n")
+        .collect();
+    let copies: std::collections::HashSet<*const u8> = EventReader::new(text.as_bytes())
+        .map(|e| kind_of(e.unwrap()).as_str().as_ptr())
+        .collect();
+    assert!(copies.len() <= 60, "{} copies of 50 names", copies.len());
+}

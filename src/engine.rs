@@ -2,8 +2,7 @@
 //! that folds events into leads.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasherDefault;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
@@ -14,7 +13,7 @@ use crate::error::{ConfigError, ConfigErrorKind, EventError, EventErrorKind};
 use crate::event::Adjustment;
 use crate::event::{Event, EventBody};
 use crate::grading::{Engagement, Grade, GradeCard, GradingConfig, Priority, Profile};
-use crate::hash::{Fx, IdMap, hash_str};
+use crate::hash::{IdMap, hash_str};
 use crate::lead::{CHECKPOINT_EVERY, Folded, GradeChange, Lead, Rewound, Win, canonical, choose};
 use crate::lifecycle::{Lifecycle, LifecycleConfig, SlaStatus, StageId, StageState, Transition};
 use crate::points::PointsProblem;
@@ -1600,7 +1599,7 @@ pub(crate) fn multiset_diff<T: Clone + Eq + std::hash::Hash>(
             .collect();
         return (added, retracted);
     }
-    let mut count: HashMap<&T, isize, BuildHasherDefault<Fx>> = HashMap::default();
+    let mut count: crate::hash::TextMap<&T, isize> = Default::default();
     for t in old {
         *count.entry(t).or_default() += 1;
     }

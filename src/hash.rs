@@ -1,7 +1,8 @@
 //! Hashing: a small, fast, fixed hash for short keys the config owns
 //! (activity kinds, event ids), and the map type for keys from host data.
 
-use std::hash::Hasher;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::types::EventId;
 
@@ -24,19 +25,11 @@ impl Fx {
 
 impl Hasher for Fx {
     fn finish(&self) -> u64 {
-        // The multiply carries a word's bits upward only, so the state's
-        // low bits never see a key's last bytes (the highest of its last
-        // word), and a rotation only moves the blind spot: names that
-        // differ in their last characters (`kind_1`, `kind_2`, …) crowded
-        // into a few slots of any table indexed by a bit range. MurmurHash3's
-        // finalizer makes every bit of the result depend on every bit of
-        // the state.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
+        // The multiply leaves its best-mixed bits high; hash tables index
+        // by the low bits, so bring those high bits down (as rustc-hash 2
+        // does). Enough for integer keys and slices of them; text keys
+        // take [`FxText`], whose finish mixes every bit.
+        self.0.rotate_left(26)
     }
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
@@ -53,9 +46,38 @@ impl Hasher for Fx {
     }
 }
 
-/// The hash of a string's bytes.
+/// [`Fx`] for text keys (activity kinds, channel and attribute names,
+/// fingerprints). The multiply carries a word's bits upward only, so
+/// [`Fx`]'s state never mixes a text's last bytes (the highest of its last
+/// word) into its low bits, and a rotation only moves that blind spot:
+/// names that differ in their last characters (`kind_1`, `kind_2`, …)
+/// crowded into a few slots of any table indexed by a bit range.
+/// MurmurHash3's finalizer makes every bit of the result depend on every
+/// bit of the state, for a few instructions more per key.
+#[derive(Default)]
+pub(crate) struct FxText(Fx);
+
+impl Hasher for FxText {
+    fn finish(&self) -> u64 {
+        let mut h = self.0.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
+}
+
+/// A hash map keyed by text the crate or the config owns, hashed by
+/// [`FxText`].
+pub(crate) type TextMap<K, V> = HashMap<K, V, BuildHasherDefault<FxText>>;
+
+/// The hash of a string's bytes ([`FxText`]).
 pub(crate) fn hash_str(s: &str) -> u64 {
-    let mut h = Fx::default();
+    let mut h = FxText::default();
     h.write(s.as_bytes());
     h.finish()
 }

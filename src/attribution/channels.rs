@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
-use crate::hash::Fx;
+use crate::hash::{Fx, TextMap};
 
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
@@ -16,7 +16,7 @@ const RECENT_SLOTS: usize = 256;
 #[derive(Debug, Clone)]
 pub(crate) struct Channels {
     pub(crate) names: Vec<String>,
-    index: FxMap<String, u32>,
+    index: TextMap<String, u32>,
     /// A direct-mapped cache keyed by length and end bytes: channel sets are
     /// small, so most lookups end here without hashing the name.
     recent: Box<[u32; RECENT_SLOTS]>,
@@ -26,7 +26,7 @@ impl Default for Channels {
     fn default() -> Self {
         Self {
             names: Vec::new(),
-            index: FxMap::default(),
+            index: TextMap::default(),
             recent: Box::new([u32::MAX; RECENT_SLOTS]),
         }
     }

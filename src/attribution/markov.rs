@@ -957,7 +957,7 @@ impl MarkovModel {
 /// each channel's touches; linear when every score is zero.
 pub(crate) fn weights_by_channel(journey: &Journey, score: impl Fn(&str) -> f64) -> Vec<f64> {
     let n = journey.touches.len();
-    let mut counts: FxMap<&str, usize> = FxMap::default();
+    let mut counts: crate::hash::TextMap<&str, usize> = Default::default();
     for t in &journey.touches {
         *counts.entry(t.channel.as_str()).or_insert(0) += 1;
     }

@@ -350,7 +350,7 @@ impl AttributionModel for ShapleyModel {
     }
     fn weights(&self, journey: &Journey) -> Vec<f64> {
         let names: Vec<&str> = journey.touches.iter().map(|t| t.channel.as_str()).collect();
-        let values: FxMap<String, f64> = self.values(&names).into_iter().collect();
+        let values: crate::hash::TextMap<String, f64> = self.values(&names).into_iter().collect();
         weights_by_channel(journey, |c| values.get(c).copied().unwrap_or(0.0))
     }
 }

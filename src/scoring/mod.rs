@@ -7,14 +7,13 @@ pub(crate) use state::{ActivityRef, ScoreMark, ScoreState};
 pub use state::{CardEntry, GroupCard, ScoreCard};
 
 use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasherDefault;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::attr::{Lists, Predicate, PredicateConfig};
 use crate::error::{ConfigError, ConfigErrorKind, unique_id};
-use crate::hash::Fx;
+use crate::hash::TextMap;
 use crate::types::{Span, Symbol, Timestamp};
 
 /// When a rule may fire again for the same lead.
@@ -303,7 +302,7 @@ pub(crate) struct Model {
 struct KindTable {
     /// Each kind's own copy and its rules.
     kinds: Vec<(Symbol, KindIndex)>,
-    by_text: HashMap<Symbol, u32, BuildHasherDefault<Fx>>,
+    by_text: TextMap<Symbol, u32>,
     /// Open addressing by the address of each kind's text (Fibonacci
     /// hashing, linear probing): a position in `kinds` plus one, 0 when
     /// free. At least twice as many slots as kinds, a power of two.

@@ -428,7 +428,11 @@ impl Engine {
     /// [`EventReader`](crate::EventReader) does it when built
     /// [`with_symbols_of`](crate::EventReader::with_symbols_of) the engine.
     /// Any copy of a kind's text gives the same result: this is speed, not
-    /// meaning.
+    /// meaning. Kinds match exactly (case matters: `Page_View` is not
+    /// `page_view`). A name no rule names gets a new copy at every call:
+    /// keep the result, or ask only for the rules' kinds. Clones of an
+    /// engine share its copies; another engine built from the same config
+    /// has its own.
     ///
     /// ```
     /// use leadflow::Engine;
@@ -505,7 +509,11 @@ impl Engine {
     /// engine always give the same lead, in any order; replaying under an
     /// edited config is how a host rescores. Events malformed on their own
     /// (an empty id, a NaN or infinite attribute) are left out, as `ingest`
-    /// rejects them; [`Engine::ingest_batch`] lists them.
+    /// rejects them; [`Engine::ingest_batch`] lists them. Events are folded
+    /// whatever lead they name: a lead's log may hold the events of the
+    /// visitors merged into it (a [`LeadStore`](crate::LeadStore) keeps
+    /// such logs), where `ingest` and `ingest_batch` refuse an event
+    /// naming another lead.
     pub fn replay(&self, id: impl Into<LeadId>, events: impl IntoIterator<Item = Event>) -> Lead {
         // Of several copies of an id, the log keeps the smallest encoding.
         // `retain` moves nothing when every event is well formed (a
@@ -598,7 +606,9 @@ impl Engine {
 
     /// Adds one event to a lead strictly: like [`Engine::ingest`], but an
     /// event that is rejected, or that would rewrite recorded history, is not
-    /// kept and the lead is left as it was.
+    /// kept and the lead is left as it was (but for adoption: a lead folded
+    /// by another engine is refolded by this one first, as every call does,
+    /// and stays so).
     ///
     /// # Errors
     /// An [`EventError`] naming the event and saying why: a move the state

@@ -77,9 +77,16 @@ impl<R: BufRead> EventReader<R> {
     }
 
     /// The same reader, reading the activity kinds `engine`'s scoring
-    /// rules name as the engine's own copies ([`Engine::symbol`](crate::Engine::symbol)), which
-    /// the engine matches to their rules by address. The events are the
-    /// same: only where their kinds' texts live differs.
+    /// rules name as the engine's own copies
+    /// ([`Engine::symbol`](crate::Engine::symbol)), which the engine
+    /// matches to their rules by address. The events are the same: only
+    /// where their kinds' texts live differs.
+    ///
+    /// The copies are placed in the reader's bounded cache of names (4 096
+    /// slots, shared by kinds, channels, campaigns and attribute names): a
+    /// name the stream reads takes its slot from the copy there, so with
+    /// many names a few kinds may come back as copies of their own (as
+    /// correct, a little slower to match).
     ///
     /// ```
     /// use leadflow::{Engine, EventBody, EventReader};
@@ -190,6 +197,11 @@ impl<R: BufRead> Iterator for EventReader<R> {
                 let max = self.max_line;
                 return Some(Err(ReadError::new(line, ReadErrorKind::TooLong { max })));
             }
+            // A UTF-8 byte order mark opening the stream (editors on
+            // Windows write one) is not part of the first line's JSON.
+            if line == 1 && self.buf.starts_with(UTF8_BOM) {
+                self.buf.drain(..UTF8_BOM.len());
+            }
             // JSON's whitespace (a form feed is not: serde refuses it).
             if self
                 .buf
@@ -206,6 +218,9 @@ impl<R: BufRead> Iterator for EventReader<R> {
 }
 
 impl<R: BufRead> FusedIterator for EventReader<R> {}
+
+/// The UTF-8 byte order mark.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Events per hand-over from the reading thread: large enough that the
 /// channel costs nothing per event, small enough to bound what is in flight.

@@ -446,3 +446,24 @@ fn names_differing_at_the_end_are_shared() {
         .collect();
     assert!(copies.len() <= 60, "{} copies of 50 names", copies.len());
 }
+
+/// A UTF-8 byte order mark opening the stream is skipped (it read as
+/// "expected value at column 1"); elsewhere it is an error, as serde's.
+#[test]
+fn a_byte_order_mark_opening_the_stream_is_skipped() {
+    let line = r#"{"id":"e1","lead":"l","at":"2026-03-02T09:00:00Z","body":{"type":"activity","kind":"page_view"}}"#;
+    let want: Event = serde_json::from_str(line).unwrap();
+    let text = format!("\u{feff}{line}\n{line}\n\u{feff}{line}\n");
+    let got: Vec<_> = EventReader::new(text.as_bytes()).collect();
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[0].as_ref().ok(), Some(&want));
+    assert_eq!(got[1].as_ref().ok(), Some(&want));
+    let err = got[2].as_ref().expect_err("a mark inside the stream");
+    assert_eq!(err.line(), 3);
+    // Through the background reader too.
+    let got: Vec<_> = EventReader::new(std::io::Cursor::new(text.into_bytes()))
+        .in_background()
+        .unwrap()
+        .collect();
+    assert_eq!(got[0].as_ref().ok(), Some(&want));
+}

@@ -133,6 +133,18 @@ fn config_errors_name_the_item() {
             "lifecycle.preset",
             |k| matches!(k, ConfigErrorKind::PresetAndStages),
         ),
+        // A preset's `initial` and `allowed` are checked against its
+        // stages (they were ignored, unchecked).
+        (
+            r#"{"lifecycle": {"preset": "default", "initial": "Zed"}}"#,
+            "lifecycle.initial",
+            |k| matches!(k, ConfigErrorKind::UnknownStage { name } if name == "Zed"),
+        ),
+        (
+            r#"{"lifecycle": {"preset": "default", "allowed": [{"from": "MQL", "to": ["Nope"]}]}}"#,
+            "lifecycle.allowed[0].to[0]",
+            |k| matches!(k, ConfigErrorKind::UnknownStage { name } if name == "Nope"),
+        ),
         (
             r#"{"lifecycle": {"stages": [{"name": " ", "rank": 0, "kind": "open"}], "initial": " "}}"#,
             "lifecycle.stages[0].name",
@@ -355,6 +367,28 @@ fn allowed_rules_restrict_ordinary_moves() {
         .apply(&mut lead, recycle("d", "l", 3, ReasonCode::Timing))
         .unwrap_err();
     assert_eq!(err.kind, EventErrorKind::NoRecycleStage);
+}
+
+/// A preset takes the config's own `initial` and `allowed`: they were
+/// ignored, so a preset could not be restricted.
+#[test]
+fn a_preset_takes_its_configs_initial_and_allowed_moves() {
+    let json = r#"{"lifecycle": {"preset": "default", "initial": "MQL",
+        "allowed": [{"from": "MQL", "to": ["SQL", "Lost"]}]}}"#;
+    let e = Engine::from_json(json).unwrap();
+    let mut lead = e.new_lead("l");
+    assert_eq!(e.lifecycle().name(lead.stage().current()), "MQL");
+    let err = e
+        .apply(&mut lead, advance("a", "l", 0, "Opportunity"))
+        .unwrap_err();
+    assert!(
+        matches!(err.kind, EventErrorKind::NotAllowed { .. }),
+        "{err}"
+    );
+    e.apply(&mut lead, advance("b", "l", 1, "SQL")).unwrap();
+    // Stages without a rule still allow every forward move.
+    e.apply(&mut lead, advance("c", "l", 2, "Opportunity"))
+        .unwrap();
 }
 
 #[test]

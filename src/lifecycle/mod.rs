@@ -229,10 +229,12 @@ pub struct LifecycleConfig {
     /// The stages, in any order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<StageConfig>,
-    /// The stage a new lead starts in (an open or SLA stage).
+    /// The stage a new lead starts in (an open or SLA stage). With a
+    /// preset, it replaces the preset's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial: Option<String>,
-    /// Optional restrictions on ordinary moves.
+    /// Optional restrictions on ordinary moves. With a preset, they replace
+    /// the preset's (which has none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed: Vec<AllowedMoves>,
 }
@@ -346,7 +348,16 @@ impl Lifecycle {
                 return Err(at.error("preset", ConfigErrorKind::PresetAndStages));
             }
             (Some(p), true) => {
-                spelled = LifecycleConfig::preset(p);
+                // A preset's stages with the config's own `initial` and
+                // `allowed`, checked against them like any others.
+                let mut preset = LifecycleConfig::preset(p);
+                if config.initial.is_some() {
+                    preset.initial.clone_from(&config.initial);
+                }
+                if !config.allowed.is_empty() {
+                    preset.allowed.clone_from(&config.allowed);
+                }
+                spelled = preset;
                 &spelled
             }
             (None, _) => &config,

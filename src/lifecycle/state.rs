@@ -216,6 +216,7 @@ impl StageState {
     /// the recycled stage is entered only by `recycled`, lost and
     /// disqualified only with a reason, and `allowed` rules bind every
     /// ordinary move, a later `created` included.
+    #[inline]
     pub(crate) fn step(&mut self, lc: &Lifecycle, event: &Event) -> Result<(), EventErrorKind> {
         let started = !self.history.is_empty();
         let unknown = |name: &str| EventErrorKind::UnknownStage {

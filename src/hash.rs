@@ -1,5 +1,6 @@
-//! Hashing: a small, fast, fixed hash for short keys the config owns
-//! (activity kinds, event ids), and the map type for keys from host data.
+//! Hashing: a small, fast, fixed hash for keys the crate or the config owns
+//! (integers and slices of them with [`Fx`], text with [`FxText`]), and the
+//! map types for keys from host data.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -7,11 +8,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::types::EventId;
 
 /// A word-at-a-time multiplicative hash in the style of rustc's FxHash, for
-/// keys that come from the compiled config (activity kinds, rule names) or
-/// are interned by the crate (channels), where a cheap hash matters and
-/// nobody outside can craft collisions. Maps keyed by event or lead ids
-/// from the host's data use [`IdMap`] (a randomly seeded hash) instead. Being
-/// fixed, it also serves stable fingerprints.
+/// integer keys the crate makes (channel ids, Markov states and edges),
+/// where a cheap hash matters and nobody outside can craft collisions;
+/// text keys take [`FxText`]. Maps keyed by event or lead ids from the
+/// host's data use [`IdMap`] (a randomly seeded hash) instead.
 #[derive(Default)]
 pub(crate) struct Fx(u64);
 
@@ -46,8 +46,8 @@ impl Hasher for Fx {
     }
 }
 
-/// [`Fx`] for text keys (activity kinds, channel and attribute names,
-/// fingerprints). The multiply carries a word's bits upward only, so
+/// [`Fx`] for text keys (activity kinds, channel and attribute names) and,
+/// being fixed, for stable fingerprints. The multiply carries a word's bits upward only, so
 /// [`Fx`]'s state never mixes a text's last bytes (the highest of its last
 /// word) into its low bits, and a rotation only moves that blind spot:
 /// names that differ in their last characters (`kind_1`, `kind_2`, …)

@@ -47,13 +47,13 @@ impl Hasher for Fx {
 }
 
 /// [`Fx`] for text keys (activity kinds, channel and attribute names) and,
-/// being fixed, for stable fingerprints. The multiply carries a word's bits upward only, so
-/// [`Fx`]'s state never mixes a text's last bytes (the highest of its last
-/// word) into its low bits, and a rotation only moves that blind spot:
-/// names that differ in their last characters (`kind_1`, `kind_2`, …)
-/// crowded into a few slots of any table indexed by a bit range.
-/// MurmurHash3's finalizer makes every bit of the result depend on every
-/// bit of the state, for a few instructions more per key.
+/// being fixed, for stable fingerprints. The multiply carries a word's
+/// bits upward only, so [`Fx`]'s state never mixes a text's last bytes (the
+/// highest of its last word) into its low bits, and a rotation only moves
+/// that blind spot: names that differ in their last characters (`kind_1`,
+/// `kind_2`, …) crowded into a few slots of any table indexed by a bit
+/// range. MurmurHash3's finalizer makes every bit of the result depend on
+/// every bit of the state, for a few instructions more per key.
 #[derive(Default)]
 pub(crate) struct FxText(Fx);
 
@@ -123,10 +123,7 @@ impl<V> IdTable<V> {
 
     /// The value of `id`.
     pub(crate) fn get(&self, id: &EventId) -> Option<&V> {
-        let hash = self.hash(id);
-        self.table
-            .find(hash, |(h, k, _)| *h == hash && k == id)
-            .map(|(_, _, v)| v)
+        self.find_or_hash(id).ok()
     }
 
     /// The value of `id`, or the hash it would be filed under when the

@@ -341,8 +341,8 @@ impl Lead {
     }
 
     /// The log position of the kept copy of `id`; when the log does not
-    /// hold it, the id index's hash of it, for [`push_new`](Self::push_new)
-    /// to file it without hashing it again.
+    /// hold it, the id index's hash of it, for [`push`](Self::push) to file
+    /// it without hashing it again.
     pub(crate) fn locate(&self, id: &EventId) -> Result<usize, Option<IdHash>> {
         match self.index().find_or_hash(id) {
             Ok(at) => self
@@ -355,10 +355,7 @@ impl Lead {
 
     /// The log position of the kept copy of `id`, if any.
     pub(crate) fn position(&self, id: &EventId) -> Option<usize> {
-        let at = *self.index().get(id)?;
-        self.events
-            .binary_search_by(|e| (e.at, &e.id).cmp(&(at, id)))
-            .ok()
+        self.locate(id).ok()
     }
 
     // The log, its id index and the conflicting copies change only here.

@@ -194,11 +194,12 @@ const KNOWN_KINDS: [&str; 7] = [
     "form_fill",
 ];
 
-/// An engine whose rules name [`KNOWN_KINDS`], for readers built
+/// An engine with one rule per kind of `kinds`, for readers built
 /// `with_symbols_of` it.
-fn engine_of_kinds() -> leadflow::Engine {
-    let rules: Vec<Value> = KNOWN_KINDS
+fn engine_of_kinds<K: AsRef<str>>(kinds: &[K]) -> leadflow::Engine {
+    let rules: Vec<Value> = kinds
         .iter()
+        .map(AsRef::as_ref)
         .enumerate()
         .map(|(i, k)| json!({"id": format!("r{i}"), "when": {"kind": k}, "points": 1}))
         .collect();
@@ -214,7 +215,7 @@ proptest! {
     /// known kind's text lives differs: at the engine's own copy.
     #[test]
     fn a_reader_with_an_engines_symbols_reads_the_same_events(line in line()) {
-        let engine = engine_of_kinds();
+        let engine = engine_of_kinds(&KNOWN_KINDS);
         let plain = EventReader::new(line.as_bytes()).next().expect("one item");
         let bound = EventReader::new(line.as_bytes())
             .with_symbols_of(&engine)
@@ -410,13 +411,7 @@ fn blank_ids_and_blank_lines_mean_one_thing() {
 #[test]
 fn names_differing_at_the_end_are_shared() {
     let kinds: Vec<String> = (0..100).map(|k| format!("kind_{k}")).collect();
-    let rules: Vec<Value> = kinds
-        .iter()
-        .enumerate()
-        .map(|(i, k)| json!({"id": format!("r{i}"), "when": {"kind": k}, "points": 1}))
-        .collect();
-    let config = json!({"lifecycle": {"preset": "default"}, "scoring": {"rules": rules}});
-    let engine = leadflow::Engine::from_json(&config.to_string()).unwrap();
+    let engine = engine_of_kinds(&kinds);
     let line = |i: usize, kind: &str| {
         format!(
             r#"{{"id":"e{i}","lead":"l","at":"2026-03-02T09:00:00Z","body":{{"type":"activity","kind":"{kind}"}}}}"#

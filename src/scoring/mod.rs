@@ -622,20 +622,23 @@ impl Model {
             None => i128::MAX,
         };
         let mut rules: Vec<Rule> = Vec::with_capacity(c.rules.len());
-        let mut by_kind: HashMap<&str, KindIndex> = HashMap::new();
-        // Kinds in the order the rules first name them: the table is the
-        // same for the same config.
-        let mut kind_order: Vec<&str> = Vec::new();
+        // Kinds in the order the rules first name them (the table is the
+        // same for the same config), found by name while compiling.
+        let mut kinds: Vec<(Symbol, KindIndex)> = Vec::new();
+        let mut kind_at: HashMap<&str, usize> = HashMap::new();
         let mut rule_ids: HashSet<&str> = HashSet::with_capacity(c.rules.len());
         // The slot of each (kind, attribute) in its kind's attribute list.
         let mut slots: HashMap<(&str, &str), usize> = HashMap::new();
         for (i, r) in c.rules.iter().enumerate() {
             unique_id(&mut rule_ids, &r.id, || format!("scoring.rules[{i}].id"))?;
             let (rule_points, group) = check_rule(r, i, &group_at)?;
-            let index = by_kind.entry(r.when.kind.as_str()).or_insert_with(|| {
-                kind_order.push(r.when.kind.as_str());
-                KindIndex::default()
+            let at = *kind_at.entry(r.when.kind.as_str()).or_insert_with(|| {
+                kinds.push((Symbol::from(r.when.kind.as_str()), KindIndex::default()));
+                kinds.len() - 1
             });
+            let Some((_, index)) = kinds.get_mut(at) else {
+                continue;
+            };
             let from = index.preds.len();
             for (j, pc) in r.when.attrs.iter().enumerate() {
                 let pred =
@@ -681,12 +684,7 @@ impl Model {
             zero_total,
             total_max,
             decay,
-            kinds: KindTable::new(
-                kind_order
-                    .into_iter()
-                    .filter_map(|k| Some((Symbol::from(k), by_kind.remove(k)?)))
-                    .collect(),
-            ),
+            kinds: KindTable::new(kinds),
         })
     }
 
@@ -713,10 +711,7 @@ impl Model {
         cache: &mut KindCache<'m>,
     ) -> Option<&'m KindIndex> {
         let key = (kind.as_ptr() as usize, kind.len());
-        // Fibonacci hashing: the top bits of the product mix every bit of
-        // the address (kinds allocated side by side differ in few bits).
-        let home = (key.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - KIND_CACHE_BITS);
-        let home = home as usize;
+        let home = address_home(kind.as_ptr(), KIND_CACHE_SLOTS);
         // A few slots from home on, so that two kinds whose addresses land
         // on one slot do not evict each other at every activity.
         let mut free = None;
